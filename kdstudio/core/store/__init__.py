@@ -1,0 +1,14 @@
+"""The project store: the only module that writes SQL. See ``Project``."""
+
+from kdstudio.core.store.outputs import OutputsMixin, TeacherOutput
+from kdstudio.core.store.project import SPLITS, TASKS, ProjectBase, now
+from kdstudio.core.store.runs import RunsMixin
+from kdstudio.core.store.schema import SCHEMA_VERSION
+
+
+class Project(OutputsMixin, RunsMixin, ProjectBase):
+    """An open ``*.kdproj`` file. Open one per thread: ``Project(path)``; create with
+    ``Project.create(path, task, labels=...)``."""
+
+
+__all__ = ["Project", "TeacherOutput", "SPLITS", "TASKS", "SCHEMA_VERSION", "now"]

@@ -1,0 +1,217 @@
+"""Teachers, their cached outputs and Anthropic batch bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdstudio.core.store.project import now
+
+
+@dataclass
+class TeacherOutput:
+    """One teacher answer for one example, as stored in ``teacher_outputs``."""
+
+    example: int
+    status: str = "ok"  # ok | failed
+    probs: list[float] | None = None
+    label: int | None = None
+    completion: str | None = None
+    rationale: str | None = None
+    method: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.probs is not None and self.label is None:
+            self.label = max(range(len(self.probs)), key=self.probs.__getitem__)
+
+
+class OutputsMixin:
+    conn: Any
+
+    # -- teachers -----------------------------------------------------------------------------
+    def upsert_teacher(self, spec: str, kind: str, model: str, fingerprint: str, settings: dict) -> int:
+        with self.transaction():
+            row = self.conn.execute("SELECT id FROM teachers WHERE fingerprint = ?", (fingerprint,)).fetchone()
+            if row:
+                return row[0]
+            cur = self.conn.execute(
+                "INSERT INTO teachers (spec, kind, model, fingerprint, settings, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (spec, kind, model, fingerprint, json.dumps(settings, sort_keys=True), now()),
+            )
+            return cur.lastrowid
+
+    def teachers(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, spec, kind, model, fingerprint, settings, created FROM teachers ORDER BY id"
+        ).fetchall()
+        keys = ("id", "spec", "kind", "model", "fingerprint", "settings", "created")
+        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        for t in out:
+            t["settings"] = json.loads(t["settings"])
+        return out
+
+    def teacher(self, teacher_id: int) -> dict[str, Any] | None:
+        return next((t for t in self.teachers() if t["id"] == teacher_id), None)
+
+    def teacher_state(self, teacher_id: int) -> bytes | None:
+        row = self.conn.execute("SELECT state FROM teachers WHERE id = ?", (teacher_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_teacher_state(self, teacher_id: int, state: bytes) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE teachers SET state = ? WHERE id = ?", (state, teacher_id))
+
+    def default_teacher(self) -> int | None:
+        """The teacher with the most successful outputs (the one a student trains on by default)."""
+        row = self.conn.execute(
+            "SELECT teacher FROM teacher_outputs WHERE status = 'ok' GROUP BY teacher "
+            "ORDER BY COUNT(*) DESC, teacher DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- outputs ------------------------------------------------------------------------------
+    def pending_examples(
+        self, teacher_id: int, splits: Sequence[str], *, retry_failed: bool = False, limit: int | None = None
+    ) -> list[tuple[int, str]]:
+        """(id, text) of examples in ``splits`` with no stored answer from this teacher
+        (or only a failed one, with ``retry_failed``), in id order."""
+        marks = ",".join("?" * len(splits))
+        cond = "o.example IS NULL" + (" OR o.status = 'failed'" if retry_failed else "")
+        sql = (
+            f"SELECT e.id, e.text FROM examples e LEFT JOIN teacher_outputs o "
+            f"ON o.example = e.id AND o.teacher = ? WHERE e.split IN ({marks}) AND ({cond}) ORDER BY e.id"
+        )
+        args: list[Any] = [teacher_id, *splits]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self.conn.execute(sql, args).fetchall()
+
+    def count_outputs(self, teacher_id: int, splits: Sequence[str] | None = None) -> dict[str, Any]:
+        sql = (
+            "SELECT COUNT(*), SUM(o.status = 'ok'), SUM(o.status = 'failed'), SUM(o.input_tokens), "
+            "SUM(o.output_tokens), SUM(o.cache_write_tokens), SUM(o.cache_read_tokens), SUM(o.cost_usd) "
+            "FROM teacher_outputs o JOIN examples e ON e.id = o.example WHERE o.teacher = ?"
+        )
+        args: list[Any] = [teacher_id]
+        if splits:
+            sql += f" AND e.split IN ({','.join('?' * len(splits))})"
+            args += list(splits)
+        r = self.conn.execute(sql, args).fetchone()
+        return {"n": r[0], "n_ok": r[1] or 0, "n_failed": r[2] or 0, "input_tokens": r[3] or 0,
+                "output_tokens": r[4] or 0, "cache_write_tokens": r[5] or 0, "cache_read_tokens": r[6] or 0,
+                "cost_usd": r[7] or 0.0}
+
+    def save_outputs(self, teacher_id: int, outputs: Sequence[TeacherOutput]) -> None:
+        """Store answers in one small transaction. A new answer replaces an earlier failure;
+        attempts count every time the teacher was asked about the example."""
+        rows = []
+        for o in outputs:
+            confidence = max(o.probs) if o.probs else None
+            rows.append((
+                o.example, teacher_id, json.dumps([round(p, 7) for p in o.probs]) if o.probs else None,
+                o.label, confidence, o.completion, o.rationale, o.method, o.input_tokens, o.output_tokens,
+                o.cache_write_tokens, o.cache_read_tokens, o.cost_usd, o.latency_ms, o.status, o.error, now(),
+            ))
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO teacher_outputs (example, teacher, probs, label, confidence, completion, rationale, "
+                "method, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, latency_ms, "
+                "status, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (example, teacher) DO UPDATE SET probs = excluded.probs, label = excluded.label, "
+                "confidence = excluded.confidence, completion = excluded.completion, rationale = excluded.rationale, "
+                "method = excluded.method, input_tokens = input_tokens + excluded.input_tokens, "
+                "output_tokens = output_tokens + excluded.output_tokens, "
+                "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
+                "cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, "
+                "cost_usd = cost_usd + excluded.cost_usd, latency_ms = excluded.latency_ms, "
+                "status = excluded.status, error = excluded.error, attempts = attempts + 1, created = excluded.created",
+                rows,
+            )
+
+    def teacher_outputs(
+        self, teacher_id: int, splits: Sequence[str] | None = None, *, status: str | None = "ok"
+    ) -> list[dict[str, Any]]:
+        """Stored answers joined with their examples: id, text, gold, split, probs, label, ..."""
+        sql = (
+            "SELECT e.id, e.text, e.label, e.split, o.probs, o.label, o.confidence, o.completion, o.rationale, "
+            "o.status, o.error, o.cost_usd, o.latency_ms, o.attempts, o.method "
+            "FROM teacher_outputs o JOIN examples e ON e.id = o.example WHERE o.teacher = ?"
+        )
+        args: list[Any] = [teacher_id]
+        if splits:
+            sql += f" AND e.split IN ({','.join('?' * len(splits))})"
+            args += list(splits)
+        if status:
+            sql += " AND o.status = ?"
+            args.append(status)
+        keys = ("id", "text", "gold", "split", "probs", "label", "confidence", "completion", "rationale",
+                "status", "error", "cost_usd", "latency_ms", "attempts", "method")
+        out = []
+        for row in self.conn.execute(sql + " ORDER BY e.id", args):
+            d = dict(zip(keys, row, strict=True))
+            d["probs"] = json.loads(d["probs"]) if d["probs"] else None
+            out.append(d)
+        return out
+
+    def failures(self, teacher_id: int, limit: int = 1000) -> list[tuple[int, str, str]]:
+        """(example id, text, reason) of failed answers."""
+        return self.conn.execute(
+            "SELECT e.id, e.text, o.error FROM teacher_outputs o JOIN examples e ON e.id = o.example "
+            "WHERE o.teacher = ? AND o.status = 'failed' ORDER BY e.id LIMIT ?",
+            (teacher_id, limit),
+        ).fetchall()
+
+    # -- Message Batches ----------------------------------------------------------------------
+    def record_batch(self, batch_id: str, teacher_id: int, requests: Sequence[tuple[str, int, int]]) -> None:
+        """Store a submitted batch and its (custom_id, example, attempt) requests before polling."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO batches (id, teacher, status, request_count, created) VALUES (?, ?, 'in_progress', ?, ?)",
+                (batch_id, teacher_id, len(requests), now()),
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO batch_requests (custom_id, batch, example, teacher, attempt) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(cid, batch_id, ex, teacher_id, attempt) for cid, ex, attempt in requests],
+            )
+
+    def open_batches(self, teacher_id: int) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM batches WHERE teacher = ? AND status != 'ingested' ORDER BY created", (teacher_id,)
+        )]
+
+    def batch_requests(self, batch_id: str) -> dict[str, tuple[int, int, str]]:
+        """custom_id → (example, attempt, status)."""
+        return {cid: (ex, att, st) for cid, ex, att, st in self.conn.execute(
+            "SELECT custom_id, example, attempt, status FROM batch_requests WHERE batch = ?", (batch_id,)
+        )}
+
+    def examples_in_open_batches(self, teacher_id: int) -> set[int]:
+        return {r[0] for r in self.conn.execute(
+            "SELECT r.example FROM batch_requests r JOIN batches b ON b.id = r.batch "
+            "WHERE r.teacher = ? AND b.status != 'ingested' AND r.status = 'pending'", (teacher_id,)
+        )}
+
+    def set_batch_status(self, batch_id: str, status: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE batches SET status = ?, ended = CASE WHEN ? IN ('ended', 'ingested') THEN ? ELSE ended END "
+                "WHERE id = ?", (status, status, now(), batch_id),
+            )
+
+    def set_batch_request_status(self, custom_ids: Sequence[str], status: str) -> None:
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE batch_requests SET status = ? WHERE custom_id = ?", [(status, c) for c in custom_ids]
+            )

@@ -1,0 +1,293 @@
+"""The project file: one SQLite database per project, opened through sqlite-utils.
+
+``Project`` is the only place that writes SQL. Each thread opens its own ``Project`` on the
+same path (WAL lets a GUI read while a worker writes). Stage-specific queries live in the
+mixins beside this module (outputs, runs, viewer); they all use ``self.conn``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from kdstudio import __version__
+from kdstudio.core.errors import ProjectError
+from kdstudio.core.store.schema import SCHEMA_VERSION, migrate
+
+TASKS = ("classification", "generation")
+SPLITS = ("train", "valid", "test", "unlabeled")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ProjectBase:
+    """Connection handling, project metadata, labels and examples."""
+
+    def __init__(self, path: str | Path, *, _create: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        if _create is None and not self.path.is_file():
+            raise ProjectError(f"{self.path}: no such project file (create it with `kdstudio new`)")
+        self.thread = threading.get_ident()
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ProjectError(f"{self.path}: not a KD Studio project ({exc})") from None
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise ProjectError(
+                f"{self.path}: made by a newer KD Studio (schema {version} > {SCHEMA_VERSION}); upgrade KD Studio"
+            )
+        if _create is None and version == 0:
+            conn.close()
+            raise ProjectError(f"{self.path}: not a KD Studio project")
+        migrate(conn)
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        if _create is not None:
+            with self.transaction():
+                conn.execute(
+                    "INSERT INTO project (id, name, task, created, app_version, settings) VALUES (1, ?, ?, ?, ?, ?)",
+                    (_create["name"], _create["task"], now(), __version__, json.dumps(_create.get("settings", {}))),
+                )
+                self._insert_labels(_create.get("labels") or [])
+        self._labels_cache: list[str] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        task: str = "classification",
+        *,
+        labels: Sequence[str] = (),
+        name: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ):
+        path = Path(path)
+        if task not in TASKS:
+            raise ProjectError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        if path.exists():
+            raise ProjectError(f"{path}: already exists; choose another name or delete it first")
+        if not path.parent.exists():
+            raise ProjectError(f"{path.parent}: no such folder")
+        dupes = {x for x in labels if list(labels).count(x) > 1}
+        if dupes:
+            raise ProjectError(f"label given twice: {', '.join(sorted(dupes))}")
+        try:
+            return cls(path, _create={"task": task, "labels": list(labels), "name": name or path.stem,
+                                      "settings": settings or {}})
+        except BaseException:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: committed on success, rolled back on any exception."""
+        if self.conn.in_transaction:  # nested: join the outer one
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            self._labels_cache = None
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- project metadata ----------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        row = self.conn.execute("SELECT name, task, created, app_version, settings FROM project").fetchone()
+        return {"name": row[0], "task": row[1], "created": row[2], "app_version": row[3],
+                "settings": json.loads(row[4])}
+
+    @property
+    def task(self) -> str:
+        return self.meta()["task"]
+
+    def settings(self) -> dict[str, Any]:
+        return self.meta()["settings"]
+
+    def update_settings(self, **values: Any) -> None:
+        with self.transaction():
+            merged = {**self.settings(), **values}
+            self.conn.execute("UPDATE project SET settings = ?", (json.dumps(merged),))
+
+    # -- labels -------------------------------------------------------------------------------
+    def labels(self) -> list[str]:
+        if self._labels_cache is None:
+            self._labels_cache = [r[0] for r in self.conn.execute("SELECT name FROM labels ORDER BY id")]
+        return list(self._labels_cache)
+
+    def label_descriptions(self) -> dict[str, str | None]:
+        return dict(self.conn.execute("SELECT name, description FROM labels ORDER BY id"))
+
+    def set_label_descriptions(self, descriptions: dict[str, str]) -> None:
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE labels SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
+            )
+
+    def label_ids(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.labels())}
+
+    def add_labels(self, names: Iterable[str]) -> dict[str, int]:
+        """Add the labels not yet known (in the order given); return the full name → id map."""
+        with self.transaction():
+            known = set(self.labels())
+            self._insert_labels([n for n in dict.fromkeys(names) if n not in known])
+        return self.label_ids()
+
+    def _insert_labels(self, names: Sequence[str]) -> None:
+        start = self.conn.execute("SELECT COALESCE(MAX(id) + 1, 0) FROM labels").fetchone()[0]
+        self.conn.executemany(
+            "INSERT INTO labels (id, name) VALUES (?, ?)", [(start + i, n) for i, n in enumerate(names)]
+        )
+        self._labels_cache = None
+
+    # -- examples -----------------------------------------------------------------------------
+    def insert_examples(self, rows: Sequence[tuple]) -> int:
+        """Insert (text, label_id, reference, split, source, line, hash) rows, skipping exact
+        duplicates within a split. Returns how many were new. Call inside ``transaction()``."""
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO examples (text, label, reference, split, source, line, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return self.conn.total_changes - before
+
+    def max_example_id(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM examples").fetchone()[0]
+
+    def example_ids_by_label(self, split: str, *, after_id: int = 0) -> dict[int | None, list[int]]:
+        out: dict[int | None, list[int]] = {}
+        for ex_id, label in self.conn.execute(
+            "SELECT id, label FROM examples WHERE split = ? AND id > ? ORDER BY id", (split, after_id)
+        ):
+            out.setdefault(label, []).append(ex_id)
+        return out
+
+    def move_examples(self, ids: Sequence[int], split: str) -> int:
+        """Move examples to another split; duplicates already in that split are removed instead."""
+        moved = 0
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start : start + 900])
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(
+                f"DELETE FROM examples WHERE id IN ({marks}) AND hash IN "
+                f"(SELECT hash FROM examples WHERE split = ?)",
+                (*chunk, split),
+            )
+            cur = self.conn.execute(f"UPDATE examples SET split = ? WHERE id IN ({marks})", (split, *chunk))
+            moved += cur.rowcount
+        return moved
+
+    def split_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(SPLITS, 0)
+        counts.update(self.conn.execute("SELECT split, COUNT(*) FROM examples GROUP BY split"))
+        return counts
+
+    def label_counts(self, split: str | None = None) -> dict[str, int]:
+        names = self.labels()
+        sql = "SELECT label, COUNT(*) FROM examples WHERE label IS NOT NULL"
+        args: tuple = ()
+        if split:
+            sql += " AND split = ?"
+            args = (split,)
+        counts = dict.fromkeys(names, 0)
+        for label, n in self.conn.execute(sql + " GROUP BY label", args):
+            counts[names[label]] = n
+        return counts
+
+    def examples(
+        self, split: str | None = None, *, labelled: bool = False, ids: Sequence[int] | None = None
+    ) -> list[tuple[int, str, int | None]]:
+        """(id, text, label id) rows in id order."""
+        sql, args = "SELECT id, text, label FROM examples WHERE 1", []
+        if split:
+            sql += " AND split = ?"
+            args.append(split)
+        if labelled:
+            sql += " AND label IS NOT NULL"
+        if ids is not None:
+            rows: list[tuple[int, str, int | None]] = []
+            for start in range(0, len(ids), 900):
+                chunk = list(ids[start : start + 900])
+                rows += self.conn.execute(
+                    sql + f" AND id IN ({','.join('?' * len(chunk))})", [*args, *chunk]
+                ).fetchall()
+            return sorted(rows)
+        return self.conn.execute(sql + " ORDER BY id", args).fetchall()
+
+    def example(self, example_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT id, text, label, reference, split, source, line FROM examples WHERE id = ?", (example_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "text", "label", "reference", "split", "source", "line")
+        return dict(zip(keys, row, strict=True))
+
+    def references(self, split: str) -> list[tuple[int, str, str | None]]:
+        """(id, text, reference) rows for generation tasks."""
+        return self.conn.execute(
+            "SELECT id, text, reference FROM examples WHERE split = ? ORDER BY id", (split,)
+        ).fetchall()
+
+    # -- summary ------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        meta = self.meta()
+        counts = self.split_counts()
+        teachers = [
+            {"id": t, "spec": s, "ok": ok or 0, "failed": failed or 0, "cost_usd": round(cost or 0.0, 6)}
+            for t, s, ok, failed, cost in self.conn.execute(
+                "SELECT t.id, t.spec, SUM(o.status = 'ok'), SUM(o.status = 'failed'), SUM(o.cost_usd) "
+                "FROM teachers t LEFT JOIN teacher_outputs o ON o.teacher = t.id GROUP BY t.id ORDER BY t.id"
+            )
+        ]
+        runs = [
+            {"id": r, "student": s, "status": st}
+            for r, s, st in self.conn.execute("SELECT id, student, status FROM runs ORDER BY id")
+        ]
+        return {
+            "path": str(self.path),
+            "name": meta["name"],
+            "task": meta["task"],
+            "created": meta["created"],
+            "schema_version": SCHEMA_VERSION,
+            "n_labels": len(self.labels()),
+            "labels": self.labels(),
+            "splits": counts,
+            "n_examples": sum(counts.values()),
+            "label_counts": {s: self.label_counts(s) for s in ("train", "valid", "test")},
+            "imports": meta["settings"].get("imports", []),
+            "teachers": teachers,
+            "runs": runs,
+        }

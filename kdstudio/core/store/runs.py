@@ -1,0 +1,138 @@
+"""Training runs, their metrics and predictions, evaluations and human reviews."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from kdstudio.core.store.project import now
+
+RUN_KEYS = ("id", "name", "student", "teacher", "config", "status", "started", "finished",
+            "best_checkpoint", "last_checkpoint", "parent_run", "summary", "error")
+
+
+class RunsMixin:
+    conn: Any
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(self, student: str, teacher: int | None, config: dict[str, Any], *,
+                   name: str | None = None, parent_run: int | None = None, status: str = "running") -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO runs (name, student, teacher, config, status, started, parent_run) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, student, teacher, json.dumps(config, sort_keys=True), status, now(), parent_run),
+            )
+            return cur.lastrowid
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        """Set run columns; ``config`` and ``summary`` dicts are stored as JSON (summary is merged)."""
+        if "summary" in fields:
+            fields["summary"] = json.dumps({**(self.run(run_id) or {}).get("summary", {}), **fields["summary"]})
+        if "config" in fields:
+            fields["config"] = json.dumps(fields["config"], sort_keys=True)
+        if fields.get("status") in ("finished", "cancelled", "failed") and "finished" not in fields:
+            fields["finished"] = now()
+        unknown = set(fields) - set(RUN_KEYS)
+        if unknown:
+            raise KeyError(f"unknown run fields: {sorted(unknown)}")
+        with self.transaction():
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT {', '.join(RUN_KEYS)} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        d = dict(zip(RUN_KEYS, row, strict=True))
+        d["config"], d["summary"] = json.loads(d["config"]), json.loads(d["summary"])
+        return d
+
+    def runs(self) -> list[dict[str, Any]]:
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM runs ORDER BY id")]
+        return [self.run(i) for i in ids]
+
+    def latest_run(self, *, status: str | None = "finished") -> int | None:
+        sql, args = "SELECT id FROM runs", ()
+        if status:
+            sql, args = sql + " WHERE status = ?", (status,)
+        row = self.conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return row[0] if row else None
+
+    # -- metrics ------------------------------------------------------------------------------
+    def add_metrics(self, run_id: int, rows: Sequence[tuple[int, float, float, str, float]]) -> None:
+        """(step, epoch, wall_s, name, value) rows."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO metrics (run, step, epoch, wall_s, name, value) VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, *r) for r in rows],
+            )
+
+    def metrics(self, run_id: int, name: str | None = None, *, after_rowid: int = 0) -> list[tuple]:
+        """(rowid, step, epoch, wall_s, name, value) in insertion order."""
+        sql, args = "SELECT rowid, step, epoch, wall_s, name, value FROM metrics WHERE run = ? AND rowid > ?", [
+            run_id, after_rowid]
+        if name:
+            sql += " AND name = ?"
+            args.append(name)
+        return self.conn.execute(sql + " ORDER BY rowid", args).fetchall()
+
+    def truncate_metrics(self, run_id: int, after_step: int) -> None:
+        """Drop metrics logged after ``after_step`` (a resumed run logs them again)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM metrics WHERE run = ? AND step > ?", (run_id, after_step))
+
+    # -- predictions --------------------------------------------------------------------------
+    def save_predictions(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows with example, probs, label, confidence, margin, entropy, kl, completion, latency_ms."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO predictions (run, example, probs, label, confidence, margin, entropy, kl, "
+                "completion, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r["example"], json.dumps(r["probs"]) if r.get("probs") is not None else None,
+                  r.get("label"), r.get("confidence"), r.get("margin"), r.get("entropy"), r.get("kl"),
+                  r.get("completion"), r.get("latency_ms")) for r in rows],
+            )
+
+    def predictions(self, run_id: int) -> list[dict[str, Any]]:
+        keys = ("example", "probs", "label", "confidence", "margin", "entropy", "kl", "completion", "latency_ms")
+        out = []
+        for row in self.conn.execute(
+            f"SELECT {', '.join(keys)} FROM predictions WHERE run = ? ORDER BY example", (run_id,)
+        ):
+            d = dict(zip(keys, row, strict=True))
+            d["probs"] = json.loads(d["probs"]) if d["probs"] else None
+            out.append(d)
+        return out
+
+    # -- evaluations --------------------------------------------------------------------------
+    def save_evaluation(self, run_id: int, report: dict[str, Any]) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO evaluations (run, created, report) VALUES (?, ?, ?)",
+                (run_id, now(), json.dumps(report)),
+            )
+
+    def evaluation(self, run_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT report FROM evaluations WHERE run = ?", (run_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- reviews ------------------------------------------------------------------------------
+    def set_review(self, example: int, *, corrected_label: int | None = None, exclude: bool = False,
+                   golden: bool = False, note: str | None = None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO reviews (example, corrected_label, exclude, golden, note, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (example, corrected_label, int(exclude), int(golden), note, now()),
+            )
+
+    def clear_review(self, example: int) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM reviews WHERE example = ?", (example,))
+
+    def reviews(self) -> dict[int, dict[str, Any]]:
+        return {ex: {"corrected_label": cl, "exclude": bool(x), "golden": bool(g), "note": n}
+                for ex, cl, x, g, n in self.conn.execute(
+                    "SELECT example, corrected_label, exclude, golden, note FROM reviews")}

@@ -1,0 +1,154 @@
+"""The project file's schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` holds the number of migrations applied. A new table or column is a
+new SQL script appended to ``MIGRATIONS``; existing ones are never edited once released.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+_V1 = """
+        CREATE TABLE project (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            name TEXT NOT NULL,
+            task TEXT NOT NULL CHECK (task IN ('classification', 'generation')),
+            created TEXT NOT NULL,
+            app_version TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,            -- 0-based; the index into probability vectors
+            name TEXT NOT NULL UNIQUE,
+            description TEXT
+        );
+        CREATE TABLE examples (
+            id INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            label INTEGER REFERENCES labels(id),
+            reference TEXT,                    -- generation: the gold completion, when given
+            split TEXT NOT NULL CHECK (split IN ('train', 'valid', 'test', 'unlabeled')),
+            source TEXT,
+            line INTEGER,
+            hash TEXT NOT NULL,
+            UNIQUE (split, hash)
+        );
+        CREATE INDEX examples_split ON examples (split, label);
+        CREATE TABLE teachers (
+            id INTEGER PRIMARY KEY,
+            spec TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            model TEXT NOT NULL,
+            fingerprint TEXT NOT NULL UNIQUE,
+            settings TEXT NOT NULL DEFAULT '{}',
+            state BLOB,                        -- fitted parts (an embedding probe), so reruns agree
+            created TEXT NOT NULL
+        );
+        CREATE TABLE teacher_outputs (
+            example INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+            teacher INTEGER NOT NULL REFERENCES teachers(id) ON DELETE CASCADE,
+            probs TEXT,                        -- JSON list, indexed by labels.id
+            label INTEGER REFERENCES labels(id),
+            confidence REAL,
+            completion TEXT,
+            rationale TEXT,
+            method TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            latency_ms REAL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            created TEXT NOT NULL,
+            PRIMARY KEY (example, teacher)
+        );
+        CREATE INDEX teacher_outputs_teacher ON teacher_outputs (teacher, status);
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,               -- the Anthropic batch id
+            teacher INTEGER NOT NULL REFERENCES teachers(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            request_count INTEGER NOT NULL,
+            created TEXT NOT NULL,
+            ended TEXT
+        );
+        CREATE TABLE batch_requests (
+            custom_id TEXT PRIMARY KEY,
+            batch TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+            example INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+            teacher INTEGER NOT NULL REFERENCES teachers(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'pending'
+        );
+        CREATE INDEX batch_requests_batch ON batch_requests (batch, status);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            student TEXT NOT NULL,
+            teacher INTEGER REFERENCES teachers(id),
+            config TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'cancelled', 'failed')),
+            started TEXT,
+            finished TEXT,
+            best_checkpoint TEXT,
+            last_checkpoint TEXT,
+            parent_run INTEGER REFERENCES runs(id),
+            summary TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE TABLE metrics (
+            run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            epoch REAL NOT NULL DEFAULT 0,
+            wall_s REAL NOT NULL DEFAULT 0,
+            name TEXT NOT NULL,
+            value REAL NOT NULL
+        );
+        CREATE INDEX metrics_run ON metrics (run, name, step);
+        CREATE TABLE predictions (
+            run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            example INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+            probs TEXT,
+            label INTEGER REFERENCES labels(id),
+            confidence REAL,
+            margin REAL,
+            entropy REAL,
+            kl REAL,                           -- KL(teacher || student) for this example
+            completion TEXT,
+            latency_ms REAL,
+            PRIMARY KEY (run, example)
+        );
+        CREATE INDEX predictions_kl ON predictions (run, kl);
+        CREATE TABLE evaluations (
+            run INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+            created TEXT NOT NULL,
+            report TEXT NOT NULL
+        );
+        CREATE TABLE reviews (
+            example INTEGER PRIMARY KEY REFERENCES examples(id) ON DELETE CASCADE,
+            corrected_label INTEGER REFERENCES labels(id),
+            exclude INTEGER NOT NULL DEFAULT 0,
+            golden INTEGER NOT NULL DEFAULT 0,
+            note TEXT,
+            created TEXT NOT NULL
+        );
+"""
+
+MIGRATIONS: list[str] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this file lacks, each in its own transaction; return the version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+        try:
+            conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
