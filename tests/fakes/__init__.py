@@ -1,0 +1,1 @@
+"""Test doubles: a loopback Anthropic API server and tiny models built from configs."""
