@@ -1,0 +1,104 @@
+"""Tiny Hugging Face models and a toy classification project, built from configs (never downloaded).
+
+``save_tiny_bert(folder)`` writes a 2-layer, 32-hidden BERT and a WordPiece tokenizer over a
+small fixed vocabulary; ``build_toy_project(path)`` makes a 3-label project whose texts use that
+vocabulary, with a fake teacher's soft labels stored for train, unlabeled, valid and test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Any
+
+LABELS = ["sports", "weather", "money"]
+KEYWORDS = {
+    "sports": ["team", "match", "goal", "coach", "score", "league", "player", "win"],
+    "weather": ["rain", "sun", "storm", "cloud", "wind", "snow", "cold", "warm"],
+    "money": ["bank", "loan", "cash", "card", "price", "pay", "account", "fee"],
+}
+FILLER = ["the", "a", "today", "was", "very", "and", "we", "saw", "big", "new", "some", "again"]
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+VOCAB = SPECIALS + FILLER + [w for words in KEYWORDS.values() for w in words] + ["##s", "##ing"]
+
+
+def tiny_tokenizer() -> Any:
+    """A BERT-style fast tokenizer over ``VOCAB`` (lower-cased, [CLS] … [SEP])."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", VOCAB.index("[CLS]")), ("[SEP]", VOCAB.index("[SEP]"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+
+
+def save_tiny_bert(folder: str | Path, *, n_labels: int | None = None, layers: int = 2, hidden: int = 32,
+                   seed: int = 0) -> Path:
+    """Save a tiny BERT (a sequence classifier when ``n_labels`` is given, else a bare encoder
+    like a sentence-embedding model) with its tokenizer to ``folder``."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                        intermediate_size=2 * hidden, max_position_embeddings=64, pad_token_id=0)
+    if n_labels:
+        config.num_labels = n_labels
+        model = BertForSequenceClassification(config)
+    else:
+        model = BertModel(config)
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(str(folder))
+    return folder
+
+
+def toy_text(label: str, rng: random.Random) -> str:
+    words = rng.sample(KEYWORDS[label], 2) + rng.sample(FILLER, rng.randint(1, 6))
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def fake_teacher_probs(gold: int, rng: random.Random, *, n_labels: int = 3, accuracy: float = 0.9) -> list[float]:
+    """A soft label that puts most mass on ``gold`` (or, 1 time in 10, on a wrong label)."""
+    top = gold if rng.random() < accuracy else (gold + 1) % n_labels
+    probs = [rng.uniform(0.02, 0.15) for _ in range(n_labels)]
+    probs[top] = rng.uniform(0.6, 0.9)
+    total = sum(probs)
+    return [p / total for p in probs]
+
+
+def build_toy_project(path: str | Path, *, sizes: dict[str, int] | None = None, seed: int = 0,
+                      teacher_spec: str = "fake:teacher", with_teacher: bool = True) -> tuple[Any, int | None]:
+    """A 3-label project with ``sizes`` examples per split (train rows labelled, unlabeled rows
+    not) and a teacher whose soft labels cover every example. Returns ``(project, teacher_id)``."""
+    from kdstudio.core.store import Project, TeacherOutput
+
+    sizes = sizes or {"train": 36, "unlabeled": 12, "valid": 12, "test": 12}
+    rng = random.Random(seed)
+    project = Project.create(path, "classification", labels=LABELS)
+    rows = []
+    for split, n in sizes.items():
+        for i in range(n):
+            gold = i % len(LABELS)
+            text = f"{toy_text(LABELS[gold], rng)} {split} {i}"
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            rows.append((text, None if split == "unlabeled" else gold, None, split, "toy", i + 1, digest))
+    with project.transaction():
+        project.insert_examples(rows)
+    if not with_teacher:
+        return project, None
+    teacher_id = project.upsert_teacher(teacher_spec, teacher_spec.partition(":")[0], teacher_spec.partition(":")[2],
+                                        hashlib.sha256(teacher_spec.encode()).hexdigest()[:16], {})
+    outputs = []
+    for ex_id, text, gold in project.examples():
+        true = gold if gold is not None else next(i for i, lab in enumerate(LABELS)
+                                                   if any(w in text.split() for w in KEYWORDS[lab]))
+        outputs.append(TeacherOutput(example=ex_id, probs=fake_teacher_probs(true, rng)))
+    project.save_outputs(teacher_id, outputs)
+    return project, teacher_id
