@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 
-
 _V1 = """
         CREATE TABLE project (
             id INTEGER PRIMARY KEY CHECK (id = 1),

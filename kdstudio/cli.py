@@ -1,0 +1,397 @@
+"""The ``kdstudio`` command: thin argument parsing over the core jobs.
+
+Exit status: 0 success, 2 bad input or usage (one line on stderr), 1 internal error,
+130 cancelled (Ctrl-C; everything finished so far is kept). ``--json`` prints one JSON object
+on stdout and nothing else; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+import typing
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from kdstudio import __version__
+from kdstudio.core.errors import Cancelled, KDStudioError
+from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress
+
+COMMANDS = ("new", "import", "info", "harvest", "train", "eval", "export", "demo")
+
+
+class ProgressPrinter:
+    """A progress bar with rate and ETA on stderr; plain periodic lines when stderr is not a terminal."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.stage: str | None = None
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        if isinstance(event, Log):
+            self._clear()
+            print(f"{event.message}", file=sys.stderr)
+        elif isinstance(event, Progress):
+            now = time.monotonic()
+            final = event.total and event.done >= event.total
+            if not final and now - self.last < (0.1 if self.tty else 5.0) and event.stage == self.stage:
+                return
+            self.last, self.stage = now, event.stage
+            line = self._format(event)
+            if self.tty:
+                print("\r" + line.ljust(100)[:120], end="" if not final else "\n", file=sys.stderr, flush=True)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+    def _clear(self) -> None:
+        if self.tty and self.stage:
+            print("\r" + " " * 110 + "\r", end="", file=sys.stderr)
+
+    @staticmethod
+    def _format(p: Progress) -> str:
+        frac = p.fraction
+        bar = "█" * int(frac * 24) + "░" * (24 - int(frac * 24))
+        eta = f" ETA {_duration(p.eta_s)}" if p.eta_s is not None and p.done < p.total else ""
+        extras = " ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in p.info.items() if v not in (None, "")
+        )
+        total = f"{p.done}/{p.total}" if p.stage not in ("import",) else f"{frac:5.1%}"
+        return f"{p.stage:>8} {bar} {total}{eta} {extras}".rstrip()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def run_job(events: Iterable[Any], *, as_json: bool, on_finish: Callable[[dict], None] | None = None) -> dict:
+    """Drive a core job to its end, printing progress; return the Finished result."""
+    printer = ProgressPrinter()
+    result: dict = {}
+    for event in events:
+        if isinstance(event, Finished):
+            result = event.result
+        elif not isinstance(event, Metric):
+            printer(event)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    elif on_finish:
+        on_finish(result)
+    return result
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_new(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.store import Project
+
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
+    with Project.create(args.project, args.task, labels=labels, name=args.name) as project:
+        info = project.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"created {args.project} ({args.task}, {len(labels)} labels)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.data import import_file
+
+    label_names = None
+    if args.label_names:
+        pairs = [p.partition("=") for p in args.label_names.split(",")]
+        if any(not sep for _, sep, _ in pairs):
+            raise KDStudioError("--label-names takes RAW=NAME pairs, e.g. 0=negative,1=positive")
+        label_names = {k.strip(): v.strip() for k, _, v in pairs}
+
+    def show(r: dict) -> None:
+        s = r["splits"]
+        print(f"imported {r['inserted']} of {r['rows']} rows from {Path(r['file']).name} ({r['format']}): "
+              f"{r['duplicates']} duplicates dropped, {r['skipped_empty']} empty and {r['skipped_too_long']} "
+              f"too long skipped, {r['valid_carved']} moved to valid")
+        print(f"project now: train {s['train']}, valid {s['valid']}, test {s['test']}, unlabeled {s['unlabeled']}, "
+              f"{r['n_labels']} labels")
+
+    run_job(import_file(args.project, args.file, text_col=args.text_col, label_col=args.label_col,
+                        split=args.split, format=args.format, encoding=args.encoding,
+                        valid_fraction=args.valid_fraction, seed=args.seed, max_chars=args.max_chars,
+                        label_names=label_names, cancel=cancel),
+            as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.store import Project
+
+    with Project(args.project) as project:
+        info = project.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    s = info["splits"]
+    print(f"{info['name']}  ({info['task']}, schema {info['schema_version']})")
+    print(f"  labels    {info['n_labels']}" + (f": {', '.join(info['labels'][:8])}{' …' if info['n_labels'] > 8 else ''}"
+                                                 if info["labels"] else ""))
+    print(f"  examples  train {s['train']}  valid {s['valid']}  test {s['test']}  unlabeled {s['unlabeled']}")
+    for imp in info["imports"]:
+        print(f"  import    {imp['file']}: {imp['inserted']} rows into {imp['split']}, {imp['duplicates']} duplicates, "
+              f"{imp['skipped_empty']} empty skipped")
+    for t in info["teachers"]:
+        print(f"  teacher   #{t['id']} {t['spec']}: {t['ok']} ok, {t['failed']} failed, ${t['cost_usd']:.4f}")
+    for r in info["runs"]:
+        print(f"  run       #{r['id']} {r['student']}: {r['status']}")
+    return 0
+
+
+def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.harvest import harvest
+
+    options = {"k_samples": args.k_samples} if args.k_samples else {}
+    if args.mode:
+        options["mode"] = args.mode
+    if args.trust_remote_code:
+        options["trust_remote_code"] = True
+
+    def show(r: dict) -> None:
+        if r.get("dry_run"):
+            print(f"estimate for {r['n']} examples: ~{r['input_tokens']:,} input and ~{r['output_tokens']:,} output "
+                  f"tokens, ~${r['cost_usd']:.4f} (no request was sent)")
+            return
+        print(f"harvest done: {r['n_ok']} ok, {r['n_failed']} failed, {r['input_tokens']:,} input / "
+              f"{r['output_tokens']:,} output tokens, ${r['cost_usd']:.4f}, {r['seconds']:.1f} s")
+
+    splits = args.split.split(",") if args.split else None
+    run_job(harvest(args.project, args.teacher, splits=splits, limit=args.limit, concurrency=args.concurrency,
+                    batch_api=args.batch_api, budget_usd=args.budget_usd, dry_run=args.dry_run,
+                    retry_failed=args.retry_failed, options=options, cancel=cancel),
+            as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.train import train
+    from kdstudio.core.train.config import TrainConfig
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+    def show(r: dict) -> None:
+        print(f"run #{r.get('run')}: best step {r.get('best_step')}, valid accuracy {r.get('valid_accuracy')}, "
+              f"agreement with teacher {r.get('valid_agreement')}, {r.get('seconds')} s")
+
+    run_job(train(args.project, config, resume_run=args.resume, cancel=cancel), as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.evaluate import evaluate, format_report
+
+    run_job(evaluate(args.project, args.run, cancel=cancel), as_json=args.json,
+            on_finish=lambda r: print(format_report(r)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.export import export
+
+    run_job(export(args.project, args.run, args.format, args.out, cancel=cancel), as_json=args.json,
+            on_finish=lambda r: print(f"exported run #{r.get('run')} as {args.format} to {r.get('out')}"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.demo import demo, format_demo
+
+    run_job(demo(args.out, cancel=cancel), as_json=args.json, on_finish=lambda r: print(format_demo(r)))
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def _add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One flag per dataclass field, with its default and help text (STYLE rule 4)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        kind = hints[f.name]
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", default=default, help=help_text)
+            continue
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        base = args[0] if args else kind
+        choices = f.metadata.get("choices")
+        parser.add_argument(flag, dest=f.name, type=base, default=default, choices=choices,
+                            help=f"{help_text} (default: {default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kdstudio",
+        description="KD Studio: distil an expensive teacher model into a small, fast student. "
+                    "Run `kdstudio` alone (or `kdstudio PROJECT`) to open the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"kdstudio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("new", help="create an empty project file", description="Create an empty project file.")
+    p.add_argument("project", help="path of the new *.kdproj file")
+    p.add_argument("--task", choices=("classification", "generation"), default="classification",
+                   help="what the student learns (default: classification)")
+    p.add_argument("--labels", help="comma-separated label names (default: taken from the imported data)")
+    p.add_argument("--name", help="display name (default: the file name)")
+    p.add_argument("--json", action="store_true", help="print the project summary as JSON")
+    p.set_defaults(func=cmd_new)
+
+    from kdstudio.core.data import FORMATS
+
+    p = sub.add_parser("import", help="import a data file (CSV, TSV, JSONL, Parquet, ...)",
+                       description="Import a data file into the project as one transaction: on any error the "
+                                   "project is left exactly as it was.")
+    p.add_argument("project")
+    p.add_argument("file")
+    p.add_argument("--text-col", help="column with the input text (default: auto-detected)")
+    p.add_argument("--label-col", help="column with the gold label (generation: the reference) (default: auto)")
+    p.add_argument("--split", default="auto", choices=("auto", "train", "valid", "test", "unlabeled"),
+                   help="auto: *test* files → test, *dev*/*valid* → valid, else train with a stratified validation "
+                        "split carved out; rows without a label → unlabeled (default: auto)")
+    p.add_argument("--format", choices=FORMATS, help="file layout (default: guessed from name and content)")
+    p.add_argument("--encoding", help="text encoding (default: UTF-8, with or without BOM; latin-1 for trec)")
+    p.add_argument("--valid-fraction", type=float, default=0.1, help="share of train carved into valid (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
+    p.add_argument("--max-chars", type=int, default=100_000,
+                   help="skip (and count) texts longer than this (default 100000)")
+    p.add_argument("--label-names", help="rename raw labels, e.g. 0=negative,1=positive")
+    p.add_argument("--json", action="store_true", help="print the import summary as JSON")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("info", help="summarise a project", description="Summarise a project: labels, splits, "
+                                                                        "teachers, runs.")
+    p.add_argument("project")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("harvest", help="ask a teacher about every example and store its answers",
+                       description="Ask a teacher about every example of the chosen splits and store the answers. "
+                                   "Reruns ask only for what is missing; nothing paid for is lost.")
+    p.add_argument("project")
+    p.add_argument("--teacher", required=True,
+                   help="embed:minilm | embed:PATH | hf:PATH_OR_ID | claude:MODEL_ID | lm:PATH_OR_ID")
+    p.add_argument("--split", help="comma-separated splits (default: train,valid,test,unlabeled)")
+    p.add_argument("--limit", type=int, help="ask about at most N examples this time")
+    p.add_argument("--concurrency", type=int, default=8, help="parallel API requests (default 8)")
+    p.add_argument("--batch-api", action="store_true", help="use the Message Batches API (half price, slower)")
+    p.add_argument("--budget-usd", type=float, help="stop before spending would exceed this")
+    p.add_argument("--dry-run", action="store_true", help="estimate tokens and cost without asking the teacher")
+    p.add_argument("--retry-failed", action="store_true", help="ask again about examples that failed before")
+    p.add_argument("--mode", choices=("probe", "zero-shot"), help="embedding teachers: fit a probe on gold "
+                                                                  "train labels, or zero-shot (default: probe when "
+                                                                  "gold labels exist)")
+    p.add_argument("--k-samples", type=int, default=0, help="Claude: ask the most uncertain answers k more times")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the model folder")
+    p.add_argument("--json", action="store_true", help="print n_ok, n_failed, tokens, cost_usd, seconds as JSON")
+    p.set_defaults(func=cmd_harvest)
+
+    p = sub.add_parser("train", help="train a student on the stored teacher outputs",
+                       description="Train a student on the stored teacher outputs (KD), or on gold labels only "
+                                   "with --hard-labels.")
+    p.add_argument("project")
+    try:
+        from kdstudio.core.train.config import TrainConfig
+
+        _add_dataclass_args(p, TrainConfig)
+    except ImportError:  # pragma: no cover - only while the training stage is missing
+        pass
+    p.add_argument("--resume", type=int, metavar="RUN", help="continue run RUN from its last checkpoint")
+    p.add_argument("--json", action="store_true", help="print run, best_step, valid accuracy/agreement, seconds")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run on the test split",
+                       description="Evaluate a run on the test split: accuracy, agreement, retention, KL, "
+                                   "calibration, speed, size and the cascade plan.")
+    p.add_argument("project")
+    p.add_argument("--run", type=int, help="run id (default: the latest finished run)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="export a trained student (Hugging Face folder or ONNX)",
+                       description="Export a run's best student with its tokenizer, a model card and the teacher "
+                                   "outputs.")
+    p.add_argument("project")
+    p.add_argument("--run", type=int, required=True, help="run id")
+    p.add_argument("--format", choices=("hf", "onnx"), required=True, help="hf: transformers folder; onnx: ONNX model")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help="run the whole pipeline offline on the bundled sample",
+                       description="Run the whole pipeline offline on the bundled banking77 sample: import, "
+                                   "harvest with embed:minilm, train a KD student and the hard-label baseline, "
+                                   "evaluate, export.")
+    p.add_argument("--out", default="kdstudio-demo", help="output folder (default: ./kdstudio-demo)")
+    p.add_argument("--json", action="store_true", help="print the evaluation keys, hard_label_accuracy, seconds")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        from kdstudio.gui.app import main as gui_main
+
+        return gui_main(argv[:1])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    cancel = CancelToken()
+
+    def interrupt(signum, frame):  # first Ctrl-C: stop cleanly; second: stop now
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        print("\nstopping… (press Ctrl-C again to force)", file=sys.stderr)
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        return args.func(args, cancel)
+    except Cancelled:
+        print("kdstudio: cancelled; everything finished so far is kept", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("kdstudio: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+    except KDStudioError as exc:
+        print(f"kdstudio: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # an internal error: one line, the traceback on request
+        if os.environ.get("KDSTUDIO_DEBUG"):
+            raise
+        print(f"kdstudio: internal error: {type(exc).__name__}: {exc} (set KDSTUDIO_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

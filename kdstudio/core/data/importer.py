@@ -1,0 +1,229 @@
+"""The import stage: a data file into the project, in one transaction.
+
+Decisions (documented in the README):
+- rows whose text is empty are skipped and counted (``skipped_empty``); so are texts longer than
+  ``max_chars`` (``skipped_too_long``), so one runaway line cannot swamp the project;
+- exact duplicate texts within a split (byte for byte, whitespace included) are dropped and
+  counted (``duplicates``);
+- ``split="auto"`` keeps a file named like ``*test*`` as test and ``*dev*``/``*valid*`` as valid,
+  treats anything else as train, sends rows without a label to ``unlabeled``, and carves a
+  stratified, seeded validation split from the new train rows when the project has none yet;
+- the import is one transaction: any error, or a cancel, leaves the project exactly as it was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kdstudio.core.data.readers import FORMATS, check_file, read_records, sniff_format
+from kdstudio.core.errors import DataError
+from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Log, Progress
+from kdstudio.core.store import SPLITS, Project
+
+TEXT_NAMES = ("text", "sentence", "content", "message", "question", "query", "utterance", "review",
+              "document", "input", "prompt", "body", "sms", "tweet")
+LABEL_NAMES = ("label", "labels", "category", "class", "intent", "target", "sentiment", "y", "gold",
+               "coarse")
+REFERENCE_NAMES = ("reference", "target", "completion", "output", "response", "answer", "summary", "label")
+CHUNK = 5000
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _pick(columns: list[str], names: tuple[str, ...], exclude: str | None = None) -> str | None:
+    lower = {c.lower(): c for c in columns if c != exclude}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def detect_columns(columns: list[str], task: str = "classification") -> tuple[str | None, str | None]:
+    """Guess (text column, label column) from the column names."""
+    text = _pick(columns, TEXT_NAMES)
+    if text is None and len(columns) == 1:
+        text = columns[0]
+    label = _pick(columns, REFERENCE_NAMES if task == "generation" else LABEL_NAMES, exclude=text)
+    if text is None and label is not None and len(columns) == 2:
+        text = next(c for c in columns if c != label)
+    return text, label
+
+
+def _require_column(name: str, columns: list[str], file: Path, option: str) -> str:
+    if name in columns:
+        return name
+    folded = {c.lower(): c for c in columns}
+    if name.lower() in folded:
+        return folded[name.lower()]
+    close = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise DataError(f"no column '{name}' for {option}{hint} (columns: {', '.join(columns)})", file=str(file))
+
+
+def resolve_columns(
+    columns: list[str], file: Path, task: str, text_col: str | None, label_col: str | None
+) -> tuple[str, str | None]:
+    auto_text, auto_label = detect_columns(columns, task)
+    text = _require_column(text_col, columns, file, "--text-col") if text_col else auto_text
+    if text is None:
+        raise DataError(f"cannot tell which column holds the text; pass --text-col (columns: {', '.join(columns)})",
+                        file=str(file))
+    if label_col:
+        label = _require_column(label_col, columns, file, "--label-col")
+    else:
+        label = auto_label if auto_label != text else None
+    if label == text:
+        raise DataError(f"--text-col and --label-col are the same column '{text}'", file=str(file))
+    return text, label
+
+
+def auto_split(file: Path) -> str:
+    name = file.name.lower()
+    if "test" in name:
+        return "test"
+    if any(k in name for k in ("dev", "valid", "val.")):
+        return "valid"
+    return "train"
+
+
+def preview(path: str | Path, *, format: str | None = None, encoding: str | None = None, n: int = 20,
+            task: str = "classification") -> dict[str, Any]:
+    """The first ``n`` rows of a file and the guessed layout, for the wizard and ``--dry-run``."""
+    path = Path(path)
+    check_file(path)
+    fmt = format or sniff_format(path)
+    columns, records = read_records(path, fmt, encoding, [0])
+    rows = []
+    for _, record in records:
+        rows.append([record.get(c, "") for c in columns])
+        if len(rows) >= n:
+            break
+    text, label = detect_columns(columns, task)
+    return {"format": fmt, "encoding": encoding or ("latin-1" if fmt == "trec" else "utf-8"), "columns": columns,
+            "rows": rows, "text_col": text, "label_col": label}
+
+
+def import_file(
+    project_path: str | Path,
+    file: str | Path,
+    *,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    split: str = "auto",
+    format: str | None = None,
+    encoding: str | None = None,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    max_chars: int = 100_000,
+    label_names: dict[str, str] | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
+    """Import ``file`` into the project as one transaction, streaming, yielding progress."""
+    file = Path(file)
+    cancel = cancel or CancelToken()
+    if split != "auto" and split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose auto or one of {', '.join(SPLITS)}")
+    if format is not None and format not in FORMATS:
+        raise DataError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if not 0 <= valid_fraction < 1:
+        raise DataError(f"--valid-fraction must be in [0, 1), not {valid_fraction}")
+    check_file(file)
+    fmt = format or sniff_format(file)
+    positions = [0]
+    columns, records = read_records(file, fmt, encoding, positions)
+    with Project(project_path) as project:
+        task = project.task
+        text_key, label_key = resolve_columns(columns, file, task, text_col, label_col)
+        target = auto_split(file) if split == "auto" else split
+        label_names = label_names or {}
+        t0 = time.monotonic()
+        size = file.stat().st_size
+        clock = EtaClock(size)
+        stats = {"rows": 0, "inserted": 0, "duplicates": 0, "skipped_empty": 0, "skipped_too_long": 0}
+        per_split = dict.fromkeys(SPLITS, 0)
+        yield Log(f"importing {file.name} as {fmt} (text: {text_key}, "
+                  f"{'reference' if task == 'generation' else 'label'}: {label_key or 'none'}) into {target}")
+        with project.transaction():
+            first_new_id = project.max_example_id()
+            had_valid = project.split_counts()["valid"] > 0
+            label_ids = project.label_ids()
+            file_labels: set[str] = set()
+            chunk: list[tuple] = []
+            last_emit = 0.0
+
+            def flush() -> None:
+                new = project.insert_examples(chunk)
+                stats["inserted"] += new
+                stats["duplicates"] += len(chunk) - new
+                chunk.clear()
+
+            for line, record in records:
+                stats["rows"] += 1
+                text = record.get(text_key, "")
+                if not text.strip():
+                    stats["skipped_empty"] += 1
+                    continue
+                if len(text) > max_chars:
+                    stats["skipped_too_long"] += 1
+                    continue
+                raw_label = record.get(label_key, "").strip() if label_key else ""
+                label_id, reference, row_split = None, None, target
+                if task == "generation":
+                    reference = raw_label or None
+                elif raw_label:
+                    name = label_names.get(raw_label, raw_label)
+                    file_labels.add(name)
+                    if name not in label_ids:
+                        label_ids = project.add_labels([name])
+                    label_id = label_ids[name]
+                elif split == "auto":
+                    row_split = "unlabeled"
+                per_split[row_split] += 1
+                chunk.append((text, label_id, reference, row_split, file.name, line, text_hash(text)))
+                if len(chunk) >= CHUNK:
+                    flush()
+                    cancel.check()
+                    now = time.monotonic()
+                    if now - last_emit > 0.2:
+                        last_emit = now
+                        yield Progress("import", positions[0], size, clock.eta(positions[0]),
+                                       {"rows": stats["rows"]})
+            flush()
+            if stats["inserted"] == 0 and stats["rows"] == 0:
+                raise DataError("the file has no data rows", file=str(file))
+            if task == "classification" and len(file_labels) == 1 and (target == "train" or len(project.labels()) < 2):
+                raise DataError(
+                    f"the label column '{label_key}' has a single class ('{next(iter(file_labels))}'); a classifier "
+                    "needs at least two", file=str(file),
+                )
+            moved = 0
+            if target == "train" and split == "auto" and not had_valid and valid_fraction > 0:
+                moved = _carve_valid(project, first_new_id, valid_fraction, seed)
+            counts = project.split_counts()
+            record_summary = {"file": file.name, "format": fmt, "split": target, **stats,
+                              "valid_carved": moved}
+            settings = project.settings()
+            project.update_settings(imports=[*settings.get("imports", []), record_summary])
+        yield Progress("import", size, size, 0.0, {"rows": stats["rows"]})
+        result = {"file": str(file), "format": fmt, "text_col": text_key, "label_col": label_key,
+                  **stats, "valid_carved": moved, "splits": counts, "n_labels": len(project.labels()),
+                  "seconds": round(time.monotonic() - t0, 3)}
+    yield Finished(result)
+
+
+def _carve_valid(project: Project, after_id: int, fraction: float, seed: int) -> int:
+    """Move a stratified, seeded ``fraction`` of each label's new train rows to valid."""
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for _label, ids in sorted(project.example_ids_by_label("train", after_id=after_id).items(),
+                             key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        k = round(len(ids) * fraction)
+        if k == 0 and len(ids) >= 2 and rng.random() < len(ids) * fraction:
+            k = 1
+        chosen += rng.sample(ids, k)
+    return project.move_examples(sorted(chosen), "valid")

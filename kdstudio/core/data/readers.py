@@ -1,0 +1,260 @@
+"""Readers for the file layouts KD Studio imports, all streaming.
+
+Every reader yields ``(line, record)`` pairs, where ``record`` maps column name to string and
+``line`` is the 1-based line in the file where the record starts (row number for Parquet).
+Layouts:
+
+==============  ======================================================================
+``csv``         comma-separated, header row, RFC 4180 quoting (``.csv``)
+``tsv``         tab-separated, header row (``.tsv``; GLUE files such as SST-2)
+``jsonl``       one JSON object per line (``.jsonl``, ``.ndjson``)
+``parquet``     Apache Parquet (``.parquet``; needs ``pyarrow``)
+``label-tab``   ``label<TAB>text`` without a header (SMS Spam Collection)
+``label-space`` ``label text`` without a header (``stsa.binary.*`` SST-2 sentence files)
+``trec``        ``COARSE:fine question`` lines, Latin-1 (TREC); columns label, fine, text
+==============  ======================================================================
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from kdstudio.core.errors import DataError
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "label-tab", "label-space", "trec")
+DEFAULT_ENCODING = {"trec": "latin-1"}
+MAX_FIELD = 64 * 1024 * 1024
+csv.field_size_limit(MAX_FIELD)
+
+_TREC_LINE = re.compile(rb"^[A-Z]{2,5}:[A-Za-z]+ \S")
+_LABEL_SPACE_LINE = re.compile(rb"^-?\w{1,20} \S")
+
+
+def _head(path: Path, n: int = 8192) -> bytes:
+    with path.open("rb") as f:
+        return f.read(n)
+
+
+def check_file(path: Path) -> None:
+    """Refuse what is not a readable, non-empty file, with one clear line."""
+    if not path.exists():
+        raise DataError("no such file", file=str(path))
+    if path.is_dir():
+        raise DataError("is a folder, not a data file", file=str(path))
+    if path.stat().st_size == 0:
+        raise DataError("the file is empty", file=str(path))
+
+
+def sniff_format(path: Path) -> str:
+    """Guess the layout from the file name, then from the first bytes."""
+    head = _head(path)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    suffix = path.suffix.lower()
+    by_suffix = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+                 ".pq": "parquet"}
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    if suffix == ".json":
+        return "jsonl"
+    name = path.name.lower()
+    if name.startswith("trec"):
+        return "trec"
+    if name.startswith("stsa."):
+        return "label-space"
+    first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    if first.startswith(b"{"):
+        return "jsonl"
+    if _TREC_LINE.match(first):
+        return "trec"
+    if b"\t" in first:
+        left = first.split(b"\t", 1)[0]
+        # "ham<TAB>text" without a header: the first field is a short token and not a column name
+        return "label-tab" if len(left) <= 20 and b" " not in left and left.lower() not in (
+            b"label", b"text", b"sentence", b"category") else "tsv"
+    if b"," in first:
+        return "csv"
+    if _LABEL_SPACE_LINE.match(first):
+        return "label-space"
+    return "csv"
+
+
+def _decoded_lines(path: Path, encoding: str, positions: list[int]) -> Iterator[str]:
+    """Decode the file line by line; a bad byte becomes a DataError naming the line.
+
+    ``positions[0]`` is kept at the byte offset read so far (for progress)."""
+    enc = codecs.lookup(encoding).name
+    bom_aware = enc == "utf-8"
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            positions[0] += len(raw)
+            if number == 1 and bom_aware and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                yield raw.decode(enc)
+            except UnicodeDecodeError as exc:
+                hint = "latin-1" if enc == "utf-8" else "utf-8"
+                tried = "UTF-8 and UTF-8 with BOM" if enc == "utf-8" else encoding
+                raise DataError(
+                    f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not valid text in {tried}; "
+                    f"pass the file's encoding, for example --encoding {hint}",
+                    file=str(path), line=number,
+                ) from None
+
+
+def _refuse_binary(path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        return
+    head = _head(path)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError("the file is UTF-16 text; pass --encoding utf-16", file=str(path))
+    if b"\x00" in head:
+        raise DataError(
+            "looks like a binary file, not text (it contains NUL bytes); KD Studio reads "
+            f"{', '.join(FORMATS)} files", file=str(path),
+        )
+
+
+def read_records(
+    path: Path, fmt: str, encoding: str | None, positions: list[int]
+) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """Open ``path`` as ``fmt``; return its columns and a lazy iterator of (line, record)."""
+    if fmt not in FORMATS:
+        raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", file=str(path))
+    _refuse_binary(path, fmt)
+    encoding = encoding or DEFAULT_ENCODING.get(fmt, "utf-8")
+    if fmt == "parquet":
+        return _parquet(path, positions)
+    lines = _decoded_lines(path, encoding, positions)
+    if fmt in ("csv", "tsv"):
+        return _delimited(path, lines, "," if fmt == "csv" else "\t")
+    if fmt == "jsonl":
+        return _jsonl(path, lines)
+    return _fixed(path, lines, fmt)
+
+
+def _delimited(path: Path, lines: Iterator[str], delimiter: str):
+    reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE)
+    try:
+        header = next(reader)
+        while not any(h.strip() for h in header):
+            header = next(reader)
+    except StopIteration:
+        raise DataError("the file has no rows (only blank lines)", file=str(path)) from None
+    except csv.Error as exc:
+        raise DataError(f"cannot parse the header: {exc}", file=str(path), line=reader.line_num) from None
+    columns = [h.strip() for h in header]
+    if len(set(columns)) != len(columns) or "" in columns:
+        raise DataError(f"the header needs distinct, non-empty column names (found {columns})",
+                        file=str(path), line=reader.line_num)
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise DataError(f"cannot parse the row: {exc}", file=str(path), line=start) from None
+            if row and any(cell.strip() for cell in row):
+                if len(row) != len(columns):
+                    raise DataError(
+                        f"expected {len(columns)} fields ({', '.join(columns)}) but found {len(row)}; "
+                        "check the delimiter and the quoting", file=str(path), line=start,
+                    )
+                yield start, dict(zip(columns, row, strict=True))
+            start = reader.line_num + 1
+
+    return columns, rows()
+
+
+def _jsonl(path: Path, lines: Iterator[str]):
+    first: tuple[int, dict[str, str]] | None = None
+    lines = iter(lines)
+    number = 0
+
+    def parse(number: int, line: str) -> dict[str, str]:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            hint = " (a JSON array? KD Studio reads JSON Lines: one object per line)" if line.lstrip().startswith(
+                "[") else ""
+            raise DataError(f"not valid JSON: {exc.msg}{hint}", file=str(path), line=number) from None
+        if not isinstance(obj, dict):
+            raise DataError("each line must be a JSON object (KD Studio reads JSON Lines: one object per line)",
+                            file=str(path), line=number)
+        return {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in obj.items()}
+
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            first = (number, parse(number, line))
+            break
+    if first is None:
+        raise DataError("the file has no rows (only blank lines)", file=str(path))
+    columns = list(first[1])
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        yield first
+        for n, line in enumerate(lines, start=first[0] + 1):
+            if line.strip():
+                yield n, parse(n, line)
+
+    return columns, rows()
+
+
+def _fixed(path: Path, lines: Iterator[str], fmt: str):
+    columns = ["label", "fine", "text"] if fmt == "trec" else ["label", "text"]
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for number, line in enumerate(lines, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if fmt == "label-tab":
+                label, sep, text = line.partition("\t")
+            else:
+                label, sep, text = line.partition(" ")
+            if not sep:
+                sep_name = "a tab" if fmt == "label-tab" else "a space"
+                raise DataError(f"expected '<label>{'<TAB>' if fmt == 'label-tab' else ' '}<text>' but found no "
+                                f"{sep_name}", file=str(path), line=number)
+            if fmt == "trec":
+                coarse, colon, fine = label.partition(":")
+                if not colon:
+                    raise DataError("expected 'COARSE:fine question'", file=str(path), line=number)
+                yield number, {"label": coarse, "fine": f"{coarse}:{fine}", "text": text}
+            else:
+                yield number, {"label": label, "text": text}
+
+    return columns, rows()
+
+
+def _parquet(path: Path, positions: list[int]):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install pyarrow", file=str(path)) from None
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise DataError(f"not a readable Parquet file ({exc})", file=str(path)) from None
+    columns = list(pf.schema_arrow.names)
+    size = path.stat().st_size
+    total_rows = max(pf.metadata.num_rows, 1)
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        number = 0
+        for batch in pf.iter_batches(batch_size=10_000):
+            data = batch.to_pydict()
+            for i in range(batch.num_rows):
+                number += 1
+                yield number, {c: "" if data[c][i] is None else str(data[c][i]) for c in columns}
+            positions[0] = int(size * number / total_rows)
+
+    return columns, rows()

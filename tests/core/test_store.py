@@ -1,0 +1,135 @@
+"""The project file: schema, migrations, WAL, foreign keys, transactions, one connection per thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from kdstudio.core.errors import ProjectError
+from kdstudio.core.store import SCHEMA_VERSION, Project, TeacherOutput
+from kdstudio.core.store import schema as schema_module
+
+
+def test_new_project_has_schema_version_wal_and_foreign_keys(tmp_path):
+    path = tmp_path / "p.kdproj"
+    with Project.create(path, "classification", labels=["neg", "pos"]) as project:
+        assert project.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert project.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert project.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert project.labels() == ["neg", "pos"]
+        tables = set(project.db.table_names())
+    assert {"project", "labels", "examples", "teachers", "teacher_outputs", "batches", "runs", "metrics",
+            "predictions", "reviews"} <= tables
+
+
+def test_create_refuses_an_existing_file_and_unknown_task(tmp_path):
+    path = tmp_path / "p.kdproj"
+    Project.create(path).close()
+    with pytest.raises(ProjectError, match="already exists"):
+        Project.create(path)
+    with pytest.raises(ProjectError, match="unknown task"):
+        Project.create(tmp_path / "q.kdproj", "regression")
+    assert not (tmp_path / "q.kdproj").exists()
+
+
+def test_opening_a_file_that_is_not_a_project_is_a_clear_error(tmp_path):
+    junk = tmp_path / "junk.kdproj"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(ProjectError, match="not a KD Studio project"):
+        Project(junk)
+    with pytest.raises(ProjectError, match="no such project"):
+        Project(tmp_path / "missing.kdproj")
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "p.kdproj"
+    Project.create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(ProjectError, match="newer KD Studio"):
+        Project(path)
+
+
+def test_migrations_apply_in_order_on_open(tmp_path, monkeypatch):
+    path = tmp_path / "p.kdproj"
+    Project.create(path).close()
+    extra = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+    monkeypatch.setattr(schema_module, "MIGRATIONS", [*schema_module.MIGRATIONS, extra])
+    monkeypatch.setattr("kdstudio.core.store.project.SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Project(path) as project:
+        assert project.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        assert "notes" in project.db.table_names()
+
+
+def test_transaction_rolls_back_everything_on_error(tmp_path):
+    with Project.create(tmp_path / "p.kdproj") as project:
+        with pytest.raises(RuntimeError), project.transaction():
+            project.add_labels(["a", "b"])
+            project.insert_examples([("hello", 0, None, "train", "f", 1, "h1")])
+            raise RuntimeError("boom")
+        assert project.labels() == []
+        assert project.split_counts()["train"] == 0
+
+
+def test_duplicates_within_a_split_are_ignored_but_not_across_splits(tmp_path):
+    with Project.create(tmp_path / "p.kdproj", labels=["a"]) as project, project.transaction():
+        assert project.insert_examples([("x", 0, None, "train", "f", 1, "h"), ("x", 0, None, "train", "f", 2, "h")]) == 1
+        assert project.insert_examples([("x", 0, None, "test", "f", 1, "h")]) == 1
+
+
+def test_each_thread_opens_its_own_connection_and_reads_while_another_writes(tmp_path):
+    path = tmp_path / "p.kdproj"
+    main = Project.create(path, labels=["a", "b"])
+    errors: list[BaseException] = []
+
+    def use_shared_connection() -> None:
+        try:
+            main.conn.execute("SELECT 1")
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=use_shared_connection)
+    t.start()
+    t.join()
+    assert isinstance(errors[0], sqlite3.ProgrammingError)  # sqlite3 refuses cross-thread use
+
+    def writer() -> None:
+        with Project(path) as own, own.transaction():
+            own.insert_examples([(f"t{i}", i % 2, None, "train", "w", i, f"h{i}") for i in range(100)])
+
+    t = threading.Thread(target=writer)
+    t.start()
+    t.join()
+    assert main.split_counts()["train"] == 100
+    main.close()
+
+
+def test_outputs_are_keyed_by_example_and_teacher_and_replace_failures(tmp_path):
+    with Project.create(tmp_path / "p.kdproj", labels=["a", "b"]) as project:
+        with project.transaction():
+            project.insert_examples([("one", 0, None, "train", "f", 1, "h1"), ("two", 1, None, "train", "f", 2, "h2")])
+        teacher = project.upsert_teacher("embed:minilm", "embed", "minilm", "fp1", {})
+        assert project.upsert_teacher("embed:minilm", "embed", "minilm", "fp1", {}) == teacher
+        project.save_outputs(teacher, [TeacherOutput(example=1, probs=[0.2, 0.8]),
+                                       TeacherOutput(example=2, status="failed", error="timeout")])
+        assert [i for i, _ in project.pending_examples(teacher, ["train"])] == []
+        assert [i for i, _ in project.pending_examples(teacher, ["train"], retry_failed=True)] == [2]
+        project.save_outputs(teacher, [TeacherOutput(example=2, probs=[0.9, 0.1], cost_usd=0.5)])
+        rows = project.teacher_outputs(teacher)
+        assert [(r["id"], r["label"], r["attempts"]) for r in rows] == [(1, 1, 1), (2, 0, 2)]
+        assert project.count_outputs(teacher)["n_failed"] == 0
+        assert project.default_teacher() == teacher
+
+
+def test_deleting_an_example_cascades_to_its_outputs(tmp_path):
+    with Project.create(tmp_path / "p.kdproj", labels=["a", "b"]) as project:
+        with project.transaction():
+            project.insert_examples([("one", 0, None, "train", "f", 1, "h1")])
+        teacher = project.upsert_teacher("embed:minilm", "embed", "minilm", "fp1", {})
+        project.save_outputs(teacher, [TeacherOutput(example=1, probs=[0.2, 0.8])])
+        with project.transaction():
+            project.conn.execute("DELETE FROM examples WHERE id = 1")
+        assert project.teacher_outputs(teacher) == []
