@@ -215,3 +215,19 @@ class OutputsMixin:
             self.conn.executemany(
                 "UPDATE batch_requests SET status = ? WHERE custom_id = ?", [(status, c) for c in custom_ids]
             )
+
+    # -- Claude teacher: batch ingestion ----------------------------------------------------------
+    # (added for kdstudio.core.teachers.claude: ingesting a batch twice after a crash must not
+    # store an answer twice)
+    def output_statuses(self, teacher_id: int, example_ids: Sequence[int]) -> dict[int, str]:
+        """example id → stored status ('ok' / 'failed') for those of ``example_ids`` this teacher
+        has already answered."""
+        out: dict[int, str] = {}
+        ids = list(example_ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            out.update(self.conn.execute(
+                f"SELECT example, status FROM teacher_outputs WHERE teacher = ? "
+                f"AND example IN ({','.join('?' * len(chunk))})", (teacher_id, *chunk),
+            ))
+        return out

@@ -1,0 +1,629 @@
+"""A loopback fake of the Anthropic API, for tests that must never reach the network.
+
+It is a real HTTP server (stdlib ``ThreadingHTTPServer`` on 127.0.0.1, random port, in a daemon
+thread) that speaks the JSON shapes of:
+
+- ``POST /v1/messages`` (JSON outputs via ``output_config``, forced tool calls, plain text),
+- ``POST /v1/messages/count_tokens``,
+- ``GET /v1/models`` and ``GET /v1/models/{id}``,
+- Message Batches: create, retrieve, list, cancel, delete, and the JSONL results at the
+  ``results_url`` the batch points to (on this server).
+
+Answers are deterministic. For classification the label is the first label name that appears in
+the text as a word (else one picked from a hash of the text); it gets probability ``0.8`` (or the
+value of a ``[[conf:0.55]]`` marker), the rest is shared out evenly. ``[[votes:a,b,a]]`` makes the
+n-th request about the same text answer the n-th label of the list (for k-sample tests).
+
+Faults are keyed on markers in the user text, ``[[fault:NAME]]`` (every time) or
+``[[fault:NAME*N]]`` (the first N requests with that text), or queued with
+``server.queue_faults("529", "529")`` for the next message requests. Names:
+
+=================  ==========================================================================
+``429``            rate_limit_error with ``retry-after-ms`` (``server.retry_after_ms``)
+``529`` / ``500``  overloaded_error / api_error
+``hang``           never answers (until the server stops or ``hang_s`` passes)
+``malformed``      200 with text that is not JSON
+``unknown_label``  200 with a label outside the label set
+``refusal``        200 with ``stop_reason: refusal``
+``max_tokens``     200 with truncated JSON and ``stop_reason: max_tokens``
+``spend_limit``    429 with ``error_code: enforced_spend_limit_reached``
+``401``            authentication_error
+``400``            invalid_request_error
+=================  ==========================================================================
+
+``[[latency:MS]]`` delays one request; ``latency_s`` delays every message request. Batch
+results obey ``[[batch:errored*N]]``, ``[[batch:expired*N]]`` and ``[[batch:invalid]]``.
+
+Every request is recorded (``server.requests``), so a test can assert that no example was asked
+twice (``server.asked_texts()``). Usage counts tokens as characters/4 and reports a cache write
+for the first request with a given cached system block and cache reads afterwards.
+
+Run ``python tests/fakes/anthropic_server.py`` to serve on a free port (the URL is printed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+FAULT = re.compile(r"\[\[fault:([a-z_0-9]+)(?:\*(\d+))?\]\]")
+BATCH_FAULT = re.compile(r"\[\[batch:([a-z_]+)(?:\*(\d+))?\]\]")
+LATENCY = re.compile(r"\[\[latency:(\d+)\]\]")
+CONF = re.compile(r"\[\[conf:([0-9.]+)\]\]")
+VOTES = re.compile(r"\[\[votes:([^\]]+)\]\]")
+CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+DEFAULT_MODELS = [
+    ("claude-haiku-5-5", "Claude Haiku 5.5", "2026-10-07T00:00:00Z"),
+    ("claude-sonnet-5-5", "Claude Sonnet 5.5", "2026-10-07T00:00:00Z"),
+    ("claude-opus-5-5", "Claude Opus 5.5", "2026-09-22T00:00:00Z"),
+    ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-01T00:00:00Z"),
+]
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _error(kind: str, message: str, error_code: str | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"type": kind, "message": message}
+    if error_code:
+        err["details"] = {"error_code": error_code}
+    return {"type": "error", "error": err, "request_id": "req_fake" + uuid.uuid4().hex[:12]}
+
+
+@dataclass
+class Recorded:
+    """One HTTP request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    status: int = 0
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
+
+
+class FakeAnthropic:
+    """The fake API. Use as a context manager or call :meth:`start` / :meth:`stop`."""
+
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        api_keys: tuple[str, ...] = ("test-key",),
+        retry_after_ms: int = 5,
+        hang_s: float = 30.0,
+        batch_polls: int = 1,
+        thinking_models: tuple[str, ...] = ("claude-opus-5-5",),
+        no_forced_tools: tuple[str, ...] = ("claude-opus-5-5", "claude-fable-5-1", "claude-fable-5-2"),
+        no_output_config: tuple[str, ...] = (),
+        models: list[tuple[str, str, str]] | None = None,
+        ratelimit: tuple[int, float] | None = None,
+        record_bodies: bool = True,
+    ) -> None:
+        self.latency_s = latency_s
+        self.api_keys = set(api_keys)
+        self.retry_after_ms = retry_after_ms
+        self.hang_s = hang_s
+        self.batch_polls = batch_polls
+        self.thinking_models = set(thinking_models)
+        self.no_forced_tools = set(no_forced_tools)
+        self.no_output_config = set(no_output_config)
+        self.models = models or list(DEFAULT_MODELS)
+        #: (requests per window, window seconds): sends anthropic-ratelimit-requests-* headers
+        #: and answers 429 past the limit.
+        self.ratelimit = ratelimit
+        self.record_bodies = record_bodies
+        self.requests: list[Recorded] = []
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._fault_queue: deque[str] = deque()
+        self._text_counts: Counter[str] = Counter()
+        self._batch_text_counts: Counter[str] = Counter()
+        self._cached_prefixes: set[str] = set()
+        self._window: tuple[float, int] = (0.0, 0)
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> FakeAnthropic:
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name="fake-anthropic")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeAnthropic:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- test helpers ---------------------------------------------------------------------------
+    def queue_faults(self, *names: str) -> None:
+        """Make the next ``len(names)`` message requests fail with these faults, in order."""
+        with self._lock:
+            self._fault_queue.extend(names)
+
+    def message_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
+
+    def statuses(self) -> Counter[int]:
+        """How many message requests got each HTTP status."""
+        return Counter(r.status for r in self.message_requests())
+
+    def asked_texts(self) -> list[str]:
+        """The user text of every message request and every batch request, in arrival order
+        (a ``<text>`` wrapper around the example is removed)."""
+        texts = []
+        for r in self.requests:
+            if r.method != "POST" or not isinstance(r.body, dict):
+                continue
+            if r.path == "/v1/messages":
+                texts.append(_user_text(r.body))
+            elif r.path == "/v1/messages/batches":
+                texts += [_user_text(q.get("params", {})) for q in r.body.get("requests", [])]
+        return [_unwrap(t) for t in texts]
+
+    # -- answering ----------------------------------------------------------------------------
+    def _count(self, counter: Counter[str], key: str) -> int:
+        with self._lock:
+            counter[key] += 1
+            return counter[key]
+
+    def _take_fault(self, text: str, seen: int) -> str | None:
+        with self._lock:
+            if self._fault_queue:
+                return self._fault_queue.popleft()
+        m = FAULT.search(text)
+        if m and (m.group(2) is None or seen <= int(m.group(2))):
+            return m.group(1)
+        return None
+
+    def _ratelimit_headers(self) -> tuple[dict[str, str], bool]:
+        if self.ratelimit is None:
+            return {}, True
+        limit, window = self.ratelimit
+        with self._lock:
+            now = time.time()
+            start, used = self._window
+            if now - start >= window:
+                start, used = now, 0
+            ok = used < limit
+            used += int(ok)
+            self._window = (start, used)
+        reset = datetime.fromtimestamp(start + window, timezone.utc)
+        return {
+            "anthropic-ratelimit-requests-limit": str(limit),
+            "anthropic-ratelimit-requests-remaining": str(max(0, limit - used)),
+            "anthropic-ratelimit-requests-reset": _iso(reset),
+        }, ok
+
+    def _usage(self, body: dict[str, Any], output: str) -> dict[str, Any]:
+        system = body.get("system") or []
+        if isinstance(system, str):
+            system = [{"type": "text", "text": system}]
+        sys_text = "".join(b.get("text", "") for b in system)
+        cached = any(b.get("cache_control") for b in system)
+        extra = json.dumps(body.get("output_config") or body.get("tools") or "")
+        prompt = _tokens(_user_text(body)) + _tokens(extra)
+        write = read = 0
+        if cached:
+            key = hashlib.sha256((body.get("model", "") + sys_text).encode()).hexdigest()
+            with self._lock:
+                first = key not in self._cached_prefixes
+                self._cached_prefixes.add(key)
+            write, read = (_tokens(sys_text), 0) if first else (0, _tokens(sys_text))
+        else:
+            prompt += _tokens(sys_text) if sys_text else 0
+        return {
+            "input_tokens": prompt,
+            "output_tokens": _tokens(output),
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
+            "service_tier": "standard",
+        }
+
+    def answer(self, body: dict[str, Any], fault: str | None, *, seen: int = 1) -> _Reply:
+        """The reply to one Messages request (also used for batch results)."""
+        model = body.get("model", "")
+        for banned in ("temperature", "top_p", "top_k"):
+            if banned in body:
+                return _Reply(400, _error("invalid_request_error", f"{banned}: not supported by this API version"))
+        tool_choice = body.get("tool_choice") or {}
+        forced = tool_choice.get("type") in ("any", "tool")
+        if forced and model in self.no_forced_tools:
+            return _Reply(400, _error("invalid_request_error",
+                                      "tool_choice: forcing tool use is not compatible with thinking on this model"))
+        fmt = (body.get("output_config") or {}).get("format")
+        if fmt and model in self.no_output_config:
+            return _Reply(400, _error("invalid_request_error",
+                                      "output_config.format: structured outputs are not supported on this model"))
+        if fault == "400":
+            return _Reply(400, _error("invalid_request_error", "prompt is too long: 300000 tokens > 200000 maximum"))
+        if fault == "401":
+            return _Reply(401, _error("authentication_error", "invalid x-api-key"))
+        if fault == "429":
+            return _Reply(429, _error("rate_limit_error", "Number of request tokens has exceeded your rate limit"),
+                          {"retry-after-ms": str(self.retry_after_ms), "retry-after": "0"})
+        if fault == "spend_limit":
+            return _Reply(429, _error("rate_limit_error", "You have reached your specified workspace API usage limits.",
+                                      "enforced_spend_limit_reached"), {"x-should-retry": "false"})
+        if fault == "529":
+            return _Reply(529, _error("overloaded_error", "Overloaded"), {"retry-after-ms": str(self.retry_after_ms)})
+        if fault == "500":
+            return _Reply(500, _error("api_error", "Internal server error"), {"retry-after-ms": str(self.retry_after_ms)})
+
+        text = _user_text(body)
+        labels = _schema_labels(body)
+        stop_reason = "end_turn"
+        content: list[dict[str, Any]] = []
+        if model in self.thinking_models:
+            content.append({"type": "thinking", "thinking": "", "signature": "c2ln"})
+        if labels is None:
+            out_text = "Summary: " + FAULT.sub("", text).strip()[:60]
+            if fault == "max_tokens":
+                out_text, stop_reason = out_text[:10], "max_tokens"
+            content.append({"type": "text", "text": out_text})
+        else:
+            payload = self._classify(text, labels, seen)
+            if fault == "unknown_label":
+                payload["label"] = "no-such-label"
+            out_text = json.dumps(payload)
+            if fault == "malformed":
+                out_text = "Sure! The label is " + payload["label"]
+            elif fault == "max_tokens":
+                out_text, stop_reason = out_text[: len(out_text) // 2], "max_tokens"
+            if forced and "tools" in body and fault not in ("malformed", "max_tokens"):
+                name = body["tools"][0]["name"]
+                content.append({"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name,
+                                "input": payload})
+                stop_reason = "tool_use"
+            else:
+                content.append({"type": "text", "text": out_text})
+        if fault == "refusal":
+            content = [{"type": "text", "text": ""}]
+            stop_reason, out_text = "refusal", ""
+        message = {
+            "id": "msg_" + uuid.uuid4().hex[:24],
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": self._usage(body, out_text),
+        }
+        return _Reply(200, message)
+
+    def _classify(self, text: str, labels: list[str], seen: int) -> dict[str, Any]:
+        votes = VOTES.search(text)
+        if votes:
+            choices = [v.strip() for v in votes.group(1).split(",")]
+            label = choices[(seen - 1) % len(choices)]
+        else:
+            words = set(re.findall(r"[\w-]+", text.lower()))
+            label = next((lab for lab in labels if lab.lower() in words), None)
+            if label is None:
+                label = labels[int(hashlib.sha256(text.encode()).hexdigest(), 16) % len(labels)]
+        conf = CONF.search(text)
+        top = float(conf.group(1)) if conf else 0.8
+        rest = (1.0 - top) / max(1, len(labels) - 1)
+        probs = {lab: (top if lab == label else rest) for lab in labels}
+        return {"label": label, "probabilities": probs, "rationale": f"mentions {label}"}
+
+    def batch_result(self, custom_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        text = _user_text(params)
+        seen = self._count(self._batch_text_counts, text)
+        m = BATCH_FAULT.search(text)
+        if m and (m.group(2) is None or seen <= int(m.group(2))):
+            kind = m.group(1)
+            if kind == "expired":
+                return {"custom_id": custom_id, "result": {"type": "expired"}}
+            if kind == "invalid":
+                return {"custom_id": custom_id, "result": {"type": "errored", "error": _error(
+                    "invalid_request_error", "messages: text content blocks must be non-empty")}}
+            return {"custom_id": custom_id, "result": {"type": "errored", "error": _error("api_error", "Internal error")}}
+        fault = None
+        fm = FAULT.search(text)
+        if fm and fm.group(1) in ("malformed", "unknown_label", "refusal", "max_tokens", "400"):
+            fault = fm.group(1)
+        reply = self.answer(params, fault, seen=seen)
+        if reply.status != 200:
+            return {"custom_id": custom_id, "result": {"type": "errored", "error": reply.body}}
+        message = reply.body
+        message["usage"]["service_tier"] = "batch"
+        return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
+
+    # -- batches ------------------------------------------------------------------------------
+    def _batch_view(self, batch: dict[str, Any]) -> dict[str, Any]:
+        view = {k: v for k, v in batch.items() if not k.startswith("_")}
+        return view
+
+    def _finish_batch(self, batch: dict[str, Any], canceled: bool = False) -> None:
+        results = []
+        for req in batch["_requests"]:
+            if canceled:
+                results.append({"custom_id": req["custom_id"], "result": {"type": "canceled"}})
+            else:
+                results.append(self.batch_result(req["custom_id"], req["params"]))
+        counts = Counter(r["result"]["type"] for r in results)
+        batch["_results"] = list(reversed(results))  # any order: clients must join on custom_id
+        batch["processing_status"] = "ended"
+        batch["request_counts"] = {"processing": 0, "succeeded": counts["succeeded"], "errored": counts["errored"],
+                                   "canceled": counts["canceled"], "expired": counts["expired"]}
+        batch["ended_at"] = _iso(datetime.now(timezone.utc))
+        batch["results_url"] = f"{self.url}/v1/messages/batches/{batch['id']}/results"
+
+    def create_batch(self, body: dict[str, Any]) -> _Reply:
+        requests = body.get("requests") or []
+        ids = [r.get("custom_id", "") for r in requests]
+        bad = [c for c in ids if not CUSTOM_ID.match(str(c))]
+        if not requests or bad or len(set(ids)) != len(ids):
+            why = f"custom_id {bad[0]!r} is not valid" if bad else "custom_id values must be unique"
+            return _Reply(400, _error("invalid_request_error", why if requests else "requests: empty"))
+        now = datetime.now(timezone.utc)
+        batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
+        batch = {
+            "id": batch_id, "type": "message_batch", "processing_status": "in_progress",
+            "request_counts": {"processing": len(requests), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+            "created_at": _iso(now), "expires_at": _iso(now + timedelta(hours=24)), "ended_at": None,
+            "archived_at": None, "cancel_initiated_at": None, "results_url": None,
+            "_requests": requests, "_polls": 0,
+        }
+        with self._lock:
+            self.batches[batch_id] = batch
+        if self.batch_polls <= 0:
+            self._finish_batch(batch)
+        return _Reply(200, self._batch_view(batch))
+
+    def retrieve_batch(self, batch_id: str) -> _Reply:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return _Reply(404, _error("not_found_error", f"batch {batch_id} not found"))
+        with self._lock:
+            batch["_polls"] += 1
+            due = batch["processing_status"] != "ended" and batch["_polls"] >= self.batch_polls
+        if due:
+            self._finish_batch(batch, canceled=batch["processing_status"] == "canceling")
+        return _Reply(200, self._batch_view(batch))
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    for msg in reversed(messages):
+        if msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            return content
+        return "".join(b.get("text", "") for b in content or [] if b.get("type") == "text")
+    return ""
+
+
+def _unwrap(text: str) -> str:
+    m = re.fullmatch(r"\s*<text>\n?(.*?)\n?</text>\s*", text, re.S)
+    return m.group(1) if m else text
+
+
+def _schema_labels(body: dict[str, Any]) -> list[str] | None:
+    schema = ((body.get("output_config") or {}).get("format") or {}).get("schema")
+    if schema is None and body.get("tools"):
+        schema = body["tools"][0].get("input_schema")
+    if not schema:
+        return None
+    return list(schema.get("properties", {}).get("label", {}).get("enum") or []) or None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_fake: FakeAnthropic
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _send(self, reply: _Reply, rec: Recorded) -> None:
+        rec.status = reply.status
+        data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("content-type", reply.content_type)
+            self.send_header("content-length", str(len(data)))
+            self.send_header("request-id", "req_fake" + uuid.uuid4().hex[:12])
+            for k, v in reply.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _handle(self, method: str) -> None:
+        fake = self.server_fake
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = None
+        url = urlparse(self.path)
+        rec = Recorded(method, url.path, {k.lower(): v for k, v in self.headers.items()},
+                       body if fake.record_bodies else None)
+        with fake._lock:
+            fake.requests.append(rec)
+        auth = self.headers.get("authorization", "")
+        key = auth[7:] if auth.lower().startswith("bearer ") else self.headers.get("x-api-key", "")
+        if key not in fake.api_keys:
+            return self._send(_Reply(401, _error("authentication_error", "invalid x-api-key")), rec)
+        self._send(self._route(method, url.path, parse_qs(url.query), body), rec)
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> _Reply:
+        fake = self.server_fake
+        if method == "POST" and path == "/v1/messages":
+            return self._messages(body or {})
+        if method == "POST" and path == "/v1/messages/count_tokens":
+            usage = fake._usage({**(body or {}), "system": _uncached(body)}, "")
+            return _Reply(200, {"input_tokens": usage["input_tokens"]})
+        if method == "GET" and path == "/v1/models":
+            data = [{"type": "model", "id": i, "display_name": n, "created_at": c, "lifecycle": "active",
+                     "max_input_tokens": 200000, "max_tokens": 64000} for i, n, c in fake.models]
+            return _Reply(200, {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                                "last_id": data[-1]["id"] if data else None})
+        m = re.fullmatch(r"/v1/models/([^/]+)", path)
+        if method == "GET" and m:
+            for i, n, c in fake.models:
+                if i == m.group(1):
+                    return _Reply(200, {"type": "model", "id": i, "display_name": n, "created_at": c,
+                                        "lifecycle": "active", "max_input_tokens": 200000, "max_tokens": 64000})
+            return _Reply(404, _error("not_found_error", f"model: {m.group(1)}"))
+        if path == "/v1/messages/batches":
+            if method == "POST":
+                return fake.create_batch(body or {})
+            data = [fake._batch_view(b) for b in sorted(fake.batches.values(), key=lambda b: b["created_at"],
+                                                          reverse=True)]
+            return _Reply(200, {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                                "last_id": data[-1]["id"] if data else None})
+        m = re.fullmatch(r"/v1/messages/batches/([^/]+)(/results|/cancel)?", path)
+        if m:
+            batch_id, action = m.group(1), m.group(2)
+            batch = fake.batches.get(batch_id)
+            if batch is None:
+                return _Reply(404, _error("not_found_error", f"batch {batch_id} not found"))
+            if method == "GET" and action is None:
+                return fake.retrieve_batch(batch_id)
+            if method == "GET" and action == "/results":
+                if batch["processing_status"] != "ended":
+                    return _Reply(400, _error("invalid_request_error", "batch has not ended"))
+                lines = "".join(json.dumps(r) + "\n" for r in batch["_results"]).encode()
+                return _Reply(200, None, raw=lines, content_type="application/binary")
+            if method == "POST" and action == "/cancel":
+                if batch["processing_status"] == "in_progress":
+                    batch["processing_status"] = "canceling"
+                    batch["cancel_initiated_at"] = _iso(datetime.now(timezone.utc))
+                return _Reply(200, fake._batch_view(batch))
+            if method == "DELETE" and action is None:
+                fake.batches.pop(batch_id, None)
+                return _Reply(200, {"id": batch_id, "type": "message_batch_deleted"})
+        return _Reply(404, _error("not_found_error", f"{method} {path}"))
+
+    def _messages(self, body: dict[str, Any]) -> _Reply:
+        fake = self.server_fake
+        text = _user_text(body)
+        seen = fake._count(fake._text_counts, text)
+        headers, within = fake._ratelimit_headers()
+        if not within:
+            reply = fake.answer(body, "429")
+            reply.headers.update(headers)
+            return reply
+        fault = fake._take_fault(text, seen)
+        delay = fake.latency_s
+        m = LATENCY.search(text)
+        if m:
+            delay = int(m.group(1)) / 1000
+        if fault == "hang":
+            delay = fake.hang_s
+        if delay and fake._stopping.wait(delay):
+            return _Reply(503, _error("api_error", "server stopping"))
+        reply = fake.answer(body, fault, seen=seen)
+        reply.headers.update(headers)
+        return reply
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
+
+def _uncached(body: Any) -> Any:
+    system = (body or {}).get("system") or []
+    if isinstance(system, str):
+        return system
+    return [{k: v for k, v in b.items() if k != "cache_control"} for b in system]
+
+
+if __name__ == "__main__":  # pragma: no cover - a manual helper and the benchmark's server
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Serve the fake Anthropic API on 127.0.0.1.")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeAnthropic(latency_s=args.latency_ms / 1000, record_bodies=False).start()
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def project_with_texts(path: Any, texts: list[str], *, labels: tuple[str, ...] = ("positive", "negative", "neutral"),
+                       task: str = "classification", split: str = "train") -> Any:
+    """A new project at ``path`` holding ``texts`` (for tests of the Claude teacher)."""
+    from kdstudio.core.store import Project
+
+    project = Project.create(path, task, labels=list(labels) if task == "classification" else [])
+    with project.transaction():
+        project.insert_examples([
+            (text, None, None, split, "test", i + 1, hashlib.sha256(text.encode()).hexdigest())
+            for i, text in enumerate(texts)
+        ])
+    return project
+
+
+try:  # the fixture, for tests: ``from fakes.anthropic_server import fake_anthropic``
+    import pytest
+
+    @pytest.fixture
+    def fake_anthropic():
+        """A started :class:`FakeAnthropic` (stopped after the test)."""
+        with FakeAnthropic() as server:
+            yield server
+except ImportError:  # pragma: no cover - pytest is only needed by tests
+    pass
