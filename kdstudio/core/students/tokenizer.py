@@ -36,27 +36,44 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequency: int = 2) -> Any:
-    """Train an uncased BERT-style WordPiece tokenizer on ``texts`` (deterministic for a given
-    order of texts) and wrap it as a ``PreTrainedTokenizerFast`` with [CLS] … [SEP]."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    """Build an uncased BERT-style WordPiece tokenizer from ``texts`` and wrap it as a
+    ``PreTrainedTokenizerFast`` that adds [CLS] … [SEP].
+
+    The vocabulary is chosen deterministically (the ``tokenizers`` trainer breaks ties in hash
+    order, which changes between processes, and a seeded run must not): every character, both
+    word-initial and ``##`` continuation; then words seen at least ``min_frequency`` times, most
+    frequent first; then the most frequent word beginnings and ``##`` endings of the rarer
+    words, so unseen words still split into meaningful pieces. Ties break alphabetically.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token=SPECIALS["unk_token"]))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIALS.values()), show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = list(SPECIALS.values())
+    vocab += sorted({w[0] for w in counts}) + sorted({"##" + c for w in counts for c in w[1:]})
+    ranked = sorted((w for w, n in counts.items() if n >= min_frequency and len(w) > 1), key=lambda w: (-counts[w], w))
+    room = max(0, vocab_size - len(vocab))
+    words = ranked[: room * 3 // 4]
+    taken = set(vocab) | set(words)
+    pieces: Counter[str] = Counter()
+    for word, n in counts.items():
+        if word not in taken and len(word) > 3:
+            for cut in range(2, len(word) - 1):
+                pieces[word[:cut]] += n
+                pieces["##" + word[cut:]] += n
+    spare = room - len(words)
+    extra = sorted((p for p, n in pieces.items() if n >= min_frequency and p not in taken),
+                   key=lambda p: (-pieces[p], p))[:spare]
+    vocab = list(dict.fromkeys(vocab + words + extra))
+
+    tok = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(vocab)}, unk_token=SPECIALS["unk_token"]))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoders.WordPiece()
+    cls_id, sep_id = vocab.index("[CLS]"), vocab.index("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])

@@ -1,0 +1,129 @@
+"""Students: the registry, building each architecture, saving/loading and prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from fakes.tiny_models import LABELS, save_tiny_bert, tiny_tokenizer
+
+from kdstudio.core.errors import ConfigError
+from kdstudio.core.students import (
+    STUDENTS,
+    build_student,
+    count_parameters,
+    default_lr,
+    load_student,
+    parse_student_spec,
+    predict_probs,
+    save_student,
+)
+from kdstudio.core.students.tokenizer import teacher_model_path, train_wordpiece
+
+TEXTS = ["the team won the match", "rain and storm today", "bank loan fee", "a big new card price again",
+         "coach", "snow snow snow cold wind and a storm again today"]
+
+
+@pytest.mark.parametrize("spec, parsed", [
+    ("bilstm", ("bilstm", "")), ("cnn", ("cnn", "")), ("transformer-mini", ("transformer", "mini")),
+    ("hf:./some/model", ("hf", "./some/model")), ("teacher-layers:3", ("teacher-layers", "3")),
+])
+def test_every_registered_spec_parses(spec, parsed):
+    assert parse_student_spec(spec) == parsed
+
+
+@pytest.mark.parametrize("spec", ["lstm", "transformer-huge", "hf:", "teacher-layers:0", "teacher-layers:x", ""])
+def test_unknown_student_spec_is_a_config_error_naming_the_choices(spec):
+    with pytest.raises(ConfigError, match="bilstm, cnn"):
+        parse_student_spec(spec)
+
+
+def test_registry_and_default_learning_rates():
+    assert {"bilstm", "cnn", "transformer-tiny", "transformer-mini", "transformer-small"} <= set(STUDENTS)
+    assert default_lr("bilstm") > default_lr("transformer-tiny") > default_lr("hf:x")
+
+
+@pytest.mark.parametrize("spec", ["bilstm", "cnn", "transformer-tiny"])
+def test_scratch_students_map_token_ids_to_logits(spec):
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = build_student(spec, 3, tok, labels=LABELS).eval()
+    enc = tok(TEXTS[:3], padding=True, return_tensors="pt")
+    logits = model(enc["input_ids"], enc["attention_mask"])
+    assert logits.shape == (3, 3)
+    assert count_parameters(model) > 1000
+
+
+@pytest.mark.parametrize("spec", ["bilstm", "cnn"])
+def test_predictions_do_not_depend_on_how_texts_are_batched(spec):
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = build_student(spec, 3, tok)
+    alone = predict_probs(model, tok, TEXTS, batch_size=1)
+    together = predict_probs(model, tok, TEXTS, batch_size=64)
+    assert alone.shape == (len(TEXTS), 3)
+    np.testing.assert_allclose(alone, together, atol=1e-5)
+    np.testing.assert_allclose(together.sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["cnn", "transformer-tiny"])
+def test_saved_student_loads_back_with_the_same_predictions(tmp_path, spec):
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = build_student(spec, 3, tok, labels=LABELS)
+    before = predict_probs(model, tok, TEXTS)
+    save_student(model, tok, tmp_path / "run" / "best", {"spec": spec, "labels": LABELS, "max_length": 64})
+    loaded, loaded_tok, meta = load_student(tmp_path / "run")  # a run folder resolves to best/
+    assert meta["spec"] == spec and meta["labels"] == LABELS and meta["arch"] in ("cnn", "hf")
+    np.testing.assert_allclose(predict_probs(loaded, loaded_tok, TEXTS), before, atol=1e-6)
+
+
+def test_hf_student_gets_a_head_sized_to_the_project_labels(tmp_path):
+    folder = save_tiny_bert(tmp_path / "pretrained", n_labels=5)
+    model = build_student(f"hf:{folder}", 3, None, labels=LABELS)
+    assert model.model.config.num_labels == 3
+    assert model.model.config.id2label[2] == "money"
+
+
+def test_missing_pretrained_student_is_a_clear_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot load the pretrained student"):
+        build_student(f"hf:{tmp_path / 'nothing-here'}", 3, None)
+
+
+def test_teacher_layers_keeps_alternate_layers_of_the_teacher(tmp_path):
+    teacher = save_tiny_bert(tmp_path / "teacher", n_labels=3, layers=4)
+    student = build_student("teacher-layers:2", 3, None, teacher_path=str(teacher))
+    from transformers import AutoModelForSequenceClassification
+
+    original = AutoModelForSequenceClassification.from_pretrained(str(teacher))
+    kept = student.model.bert.encoder.layer
+    assert len(kept) == 2 and student.model.config.num_hidden_layers == 2
+    for mine, theirs in zip(kept, [original.bert.encoder.layer[0], original.bert.encoder.layer[2]], strict=True):
+        for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
+            assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="teacher has 4 layers"):
+        build_student("teacher-layers:5", 3, None, teacher_path=str(teacher))
+
+
+def test_teacher_layers_without_a_local_teacher_is_a_config_error():
+    with pytest.raises(ConfigError, match="local transformer teacher"):
+        build_student("teacher-layers:2", 3, None, teacher_path=None)
+
+
+def test_wordpiece_is_trained_on_the_project_texts():
+    tok = train_wordpiece(TEXTS * 3, vocab_size=200)
+    ids = tok("the storm")["input_ids"]
+    assert tok.convert_ids_to_tokens(ids) == ["[CLS]", "the", "storm", "[SEP]"]
+    assert tok.pad_token_id == 0
+
+
+def test_teacher_model_path_resolves_local_teachers_only():
+    assert teacher_model_path("hf:./m") == "./m"
+    assert teacher_model_path("claude:claude-haiku-5-5") is None
+    assert teacher_model_path(None) is None
+    assert teacher_model_path("embed:minilm").endswith("model")
+
+
+def test_wordpiece_vocabulary_is_the_same_every_time():
+    texts = [f"{w} unbelievable storming bankers {i}" for i, w in enumerate(TEXTS * 5)]
+    assert train_wordpiece(texts, 300).get_vocab() == train_wordpiece(texts, 300).get_vocab()

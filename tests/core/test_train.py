@@ -1,0 +1,208 @@
+"""Training runs end to end on a toy project: records, checkpoints, resume, cancel, failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from fakes.tiny_models import build_toy_project, save_tiny_bert
+
+from kdstudio.core.errors import Cancelled, ConfigError
+from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress, run_to_end
+from kdstudio.core.store import Project
+from kdstudio.core.students import load_student, predict_probs
+from kdstudio.core.train import TrainConfig, TrainingError, run_folder, train
+
+FAST = {"epochs": 2, "batch_size": 8, "num_threads": 1}
+
+
+@pytest.fixture
+def toy(tmp_path):
+    project, teacher_id = build_toy_project(tmp_path / "toy.kdproj")
+    project.close()
+    return tmp_path / "toy.kdproj"
+
+
+def _weights(project_path, run_id, which="last"):
+    model, _, _ = load_student(run_folder(project_path, run_id) / which)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_kd_run_records_metrics_checkpoints_and_test_predictions(toy):
+    events = list(train(toy, TrainConfig(student="bilstm", **FAST)))
+    result = events[-1].result
+    assert isinstance(events[-1], Finished)
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [p.done for p in progress] == list(range(1, result["steps"] + 1))
+    names = {e.name for e in events if isinstance(e, Metric)}
+    assert {"train/loss", "train/kd", "train/ce", "train/lr", "valid/accuracy", "valid/agreement", "valid/kl",
+            "valid/loss"} <= names
+    assert {"run", "best_step", "valid_accuracy", "valid_agreement", "seconds", "reviews_used"} <= set(result)
+    with Project(toy) as project:
+        run = project.run(result["run"])
+        assert run["status"] == "finished" and run["summary"]["best_step"] == result["best_step"]
+        assert run["config"]["temperature"] == 3.0 and run["config"]["lr"] == 2e-3
+        assert {r[4] for r in project.metrics(result["run"])} >= names
+        predictions = project.predictions(result["run"])
+        assert len(predictions) == len(project.examples("test"))
+        p = predictions[0]
+        assert len(p["probs"]) == 3 and p["label"] == int(np.argmax(p["probs"]))
+        assert p["confidence"] == pytest.approx(max(p["probs"]), abs=1e-5)
+        assert p["margin"] >= 0 and p["entropy"] >= 0 and p["kl"] is not None
+    folder = run_folder(toy, result["run"])
+    assert (folder / "best" / "trainer_state.pt").is_file() and (folder / "last" / "student.json").is_file()
+    model, tok, meta = load_student(folder)
+    assert meta["step"] == result["best_step"] and meta["tokenizer_source"] == "wordpiece"
+    assert predict_probs(model, tok, ["the team won"]).shape == (1, 3)
+
+
+def test_hard_label_run_trains_on_gold_only(toy):
+    result = run_to_end(train(toy, TrainConfig(student="cnn", hard_labels=True, **FAST)))
+    assert result["hard_labels"] and result["n_train"] == 36  # the 12 unlabeled rows have no gold
+    assert result["valid_accuracy"] is not None
+
+
+def test_seeded_runs_on_cpu_are_identical(toy):
+    a = run_to_end(train(toy, TrainConfig(student="transformer-tiny", **FAST)))
+    b = run_to_end(train(toy, TrainConfig(student="transformer-tiny", **FAST)))
+    assert a["valid_accuracy"] == b["valid_accuracy"] and a["valid_kl"] == b["valid_kl"]
+    wa, wb = _weights(toy, a["run"]), _weights(toy, b["run"])
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_cancel_keeps_the_last_checkpoint_and_resume_continues_exactly(toy):
+    config = TrainConfig(student="bilstm", epochs=3, batch_size=8, grad_accum=2, num_threads=1, eval_every=2)
+    straight = run_to_end(train(toy, config))
+    token = CancelToken()
+    seen = []
+    with pytest.raises(Cancelled):
+        for event in train(toy, config, cancel=token):
+            if isinstance(event, Progress):
+                seen.append(event.done)
+                if event.done == 3:  # mid-epoch, between evaluations
+                    token.cancel()
+    assert seen[-1] == 3
+    with Project(toy) as project:
+        run_id = project.runs()[-1]["id"]
+        assert project.run(run_id)["status"] == "cancelled"
+    assert load_student(run_folder(toy, run_id) / "last")[2]["step"] == 3
+    resumed = run_to_end(train(toy, TrainConfig(num_threads=1), resume_run=run_id))
+    assert resumed["run"] == run_id and resumed["steps"] == straight["steps"]
+    assert resumed["valid_kl"] == straight["valid_kl"] and resumed["best_step"] == straight["best_step"]
+    wa, wb = _weights(toy, straight["run"]), _weights(toy, run_id)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with Project(toy) as project:
+        steps = [r[1] for r in project.metrics(run_id, "train/loss")]
+        assert steps == sorted(set(steps))  # no step logged twice after the resume
+        assert project.run(run_id)["status"] == "finished"
+    with pytest.raises(ConfigError, match="already finished"):
+        next(train(toy, TrainConfig(), resume_run=run_id))
+
+
+def test_closing_the_generator_marks_the_run_cancelled(toy):
+    events = train(toy, TrainConfig(student="cnn", **FAST))
+    for event in events:
+        if isinstance(event, Progress):
+            break
+    events.close()
+    with Project(toy) as project:
+        run = project.runs()[-1]
+        assert run["status"] == "cancelled" and run["last_checkpoint"]
+
+
+def test_nan_loss_stops_the_run_with_a_clear_message(toy, monkeypatch):
+    import kdstudio.core.train.loop as loop
+
+    real = loop.distillation_loss
+
+    def diverging(*args, **kwargs):
+        parts = real(*args, **kwargs)
+        parts["loss"] = parts["loss"] * float("nan")
+        return parts
+
+    monkeypatch.setattr(loop, "distillation_loss", diverging)
+    with pytest.raises(TrainingError, match="loss became nan at step 1.*lower --lr"):
+        run_to_end(train(toy, TrainConfig(student="cnn", **FAST)))
+    with Project(toy) as project:
+        run = project.runs()[-1]
+        assert run["status"] == "failed" and "nan" in run["error"]
+
+
+def test_out_of_memory_halves_the_micro_batch_and_keeps_the_batch(toy, monkeypatch):
+    from kdstudio.core.students.encoders import CNNStudent
+
+    real_forward = CNNStudent.forward
+    sizes = []
+
+    def small_memory(self, input_ids, attention_mask):
+        if self.training and input_ids.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        if self.training:
+            sizes.append(input_ids.shape[0])
+        return real_forward(self, input_ids, attention_mask)
+
+    monkeypatch.setattr(CNNStudent, "forward", small_memory)
+    events = list(train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1)))
+    logs = [e.message for e in events if isinstance(e, Log)]
+    assert any("micro-batch halved to 4" in m for m in logs) and any("halved to 2" in m for m in logs)
+    assert events[-1].result["steps"] == 6  # 48 rows / 8 per step: the step size is unchanged
+    assert max(sizes) <= 2
+
+
+def test_reviews_replace_teacher_answers_and_exclude_rows(toy):
+    with Project(toy) as project:
+        train_ids = [r[0] for r in project.examples("train")]
+        project.set_review(train_ids[0], exclude=True)
+        project.set_review(train_ids[1], corrected_label=2)
+    result = run_to_end(train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1)))
+    assert result["reviews_used"] == 2 and result["n_train"] == 36 + 12 - 1
+
+
+def test_early_stopping_after_patience_evaluations(toy):
+    config = TrainConfig(student="cnn", epochs=5, batch_size=8, num_threads=1, lr=1e-12, eval_every=1, patience=2)
+    events = list(train(toy, config))
+    result = events[-1].result
+    assert result["stopped_early"] and result["steps"] == 3 and result["best_step"] == 1
+    assert any("early stop" in e.message for e in events if isinstance(e, Log))
+
+
+def test_local_teacher_tokenizer_and_teacher_layers_with_hidden_mse(tmp_path):
+    teacher = save_tiny_bert(tmp_path / "teacher", n_labels=3, layers=2)
+    project, _ = build_toy_project(tmp_path / "p.kdproj", teacher_spec=f"hf:{teacher}")
+    project.close()
+    config = TrainConfig(student="teacher-layers:1", hidden_mse=1.0, epochs=1, batch_size=16, num_threads=1)
+    events = list(train(tmp_path / "p.kdproj", config))
+    assert any(isinstance(e, Metric) and e.name == "train/hidden_mse" for e in events)
+    meta = load_student(run_folder(tmp_path / "p.kdproj", events[-1].result["run"]))[2]
+    assert meta["tokenizer_source"] == "teacher" and meta["arch"] == "hf"
+    result = run_to_end(train(tmp_path / "p.kdproj", TrainConfig(student="bilstm", epochs=1, num_threads=1)))
+    assert load_student(run_folder(tmp_path / "p.kdproj", result["run"]))[2]["tokenizer_source"] == "teacher"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"temperature": 0}, "--temperature must be > 0"), ({"alpha": 1.5}, "--alpha"),
+    ({"schedule": "step"}, "--schedule"), ({"student": "lstm"}, "unknown student"),
+    ({"device": "tpu"}, "--device"), ({"hard_labels": True, "hidden_mse": 1.0}, "--hidden-mse"),
+])
+def test_bad_settings_are_one_line_config_errors(change, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**change).validate()
+
+
+def test_a_project_without_teacher_outputs_says_what_to_do(tmp_path):
+    project, _ = build_toy_project(tmp_path / "bare.kdproj", with_teacher=False)
+    project.close()
+    with pytest.raises(ConfigError, match="harvest a teacher first, or train with --hard-labels"):
+        next(train(tmp_path / "bare.kdproj", TrainConfig()))
+    result = run_to_end(train(tmp_path / "bare.kdproj", TrainConfig(student="cnn", hard_labels=True, **FAST)))
+    assert result["valid_agreement"] is None and result["valid_accuracy"] is not None
+
+
+def test_config_round_trips_through_a_dict_and_imports_no_torch():
+    import subprocess
+    import sys
+
+    config = TrainConfig(student="cnn", lr=1e-3)
+    assert TrainConfig.from_dict({**config.to_dict(), "unknown": 1}) == config
+    code = "import sys, kdstudio.core.train; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
