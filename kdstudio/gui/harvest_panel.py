@@ -1,0 +1,398 @@
+"""The harvest panel: ask the teacher about every example, with pause, cancel, the cost so far
+against the budget, the failures with their reasons and "Retry failed"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QSpinBox,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kdstudio.core.events import Finished, Log, Progress
+from kdstudio.gui.job_host import JobHost
+from kdstudio.gui.teacher_picker import TeacherPicker
+from kdstudio.gui.widgets import (
+    Card,
+    EmptyState,
+    StatTile,
+    button,
+    format_count,
+    format_duration,
+    label,
+)
+from kdstudio.gui.worker import Worker
+
+SPLITS = ("train", "valid", "test", "unlabeled")
+
+
+class TeacherDialog(QDialog):
+    """The wizard's teacher step, on its own."""
+
+    def __init__(self, task: str, spec: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Choose a teacher")
+        self.resize(760, 560)
+        layout = QVBoxLayout(self)
+        self.picker = TeacherPicker()
+        self.picker.set_task(task)
+        if spec:
+            self.picker.set_spec(spec)
+        layout.addWidget(self.picker, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _accept(self) -> None:
+        if self.picker.validate() is None:
+            self.accept()
+
+
+class HarvestPanel(QWidget):
+    """Start, pause, cancel and retry a harvest; see its progress, cost and failures."""
+
+    harvest_finished = Signal(str)
+
+    def __init__(self, project_path: Path, jobs: JobHost, project: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project_path = Path(project_path)
+        self.jobs = jobs
+        self.project = project  # the Qt thread's own Project (reads only)
+        self.worker: Worker | None = None
+        self.task = project.task
+        plan = project.settings().get("plan", {})
+        self._stats: dict[str, Any] = {}
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setSpacing(12)
+
+        # teacher and options
+        card = Card()
+        head = QHBoxLayout()
+        head.addWidget(label("Teacher", "subheading"))
+        self.spec = QLineEdit(plan.get("teacher") or self._default_spec())
+        self.spec.setToolTip("embed:minilm, hf:PATH_OR_ID, claude:MODEL_ID or lm:PATH_OR_ID")
+        self.spec.textChanged.connect(self._spec_changed)
+        change = button("Change…")
+        change.clicked.connect(self.choose_teacher)
+        head.addWidget(self.spec, 1)
+        head.addWidget(change)
+        card.layout_.addLayout(head)
+        opts = QHBoxLayout()
+        opts.setSpacing(8)
+        opts.addWidget(label("Splits", "muted"))
+        self.split_boxes: dict[str, QCheckBox] = {}
+        for split in SPLITS:
+            box = QCheckBox(split)
+            box.setChecked(True)
+            box.setToolTip(f"Ask the teacher about the {split} examples")
+            self.split_boxes[split] = box
+            opts.addWidget(box)
+        opts.addSpacing(12)
+        opts.addWidget(label("Limit", "muted"))
+        self.limit = QSpinBox()
+        self.limit.setRange(0, 10**8)
+        self.limit.setSpecialValueText("all")
+        self.limit.setToolTip("Ask about at most this many examples (all = every pending one)")
+        opts.addWidget(self.limit)
+        opts.addSpacing(12)
+        self.concurrency_label = label("Parallel requests", "muted")
+        opts.addWidget(self.concurrency_label)
+        self.concurrency = QSpinBox()
+        self.concurrency.setRange(1, 64)
+        self.concurrency.setValue(8)
+        self.concurrency.setToolTip("Requests in flight at once (Claude)")
+        opts.addWidget(self.concurrency)
+        self.budget_label = label("Budget $", "muted")
+        opts.addWidget(self.budget_label)
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(0, 1e6)
+        self.budget.setDecimals(2)
+        self.budget.setSpecialValueText("none")
+        self.budget.setToolTip("Stop before spending more than this many US dollars (none = no limit)")
+        opts.addWidget(self.budget)
+        self.batch_api = QCheckBox("Batch API (50% off, slower)")
+        self.batch_api.setToolTip("Send the requests through the Message Batches API; survives a restart")
+        opts.addWidget(self.batch_api)
+        opts.addStretch(1)
+        card.layout_.addLayout(opts)
+        layout.addWidget(card)
+
+        # controls and progress
+        controls = QHBoxLayout()
+        self.start_button = button("Start harvest", "primary")
+        self.pause_button = button("Pause")
+        self.cancel_button = button("Cancel", "danger")
+        self.retry_button = button("Retry failed", tooltip="Ask again about the examples that failed")
+        self.estimate_button = button("Estimate cost", tooltip="Count the requests and price them; sends nothing")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(lambda: self.worker and self.worker.toggle_pause())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.retry_button.clicked.connect(self.retry_failed)
+        self.estimate_button.clicked.connect(self.estimate)
+        for b in (self.start_button, self.pause_button, self.cancel_button, self.retry_button, self.estimate_button):
+            controls.addWidget(b)
+        controls.addSpacing(12)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        controls.addWidget(self.progress, 1)
+        self.progress_text = label("", "muted")
+        self.progress_text.setMinimumWidth(220)
+        controls.addWidget(self.progress_text)
+        layout.addLayout(controls)
+
+        tiles = QHBoxLayout()
+        self.done_tile = StatTile("answered")
+        self.failed_tile = StatTile("failed")
+        self.cost_tile = StatTile("spent so far")
+        self.tokens_tile = StatTile("tokens in / out")
+        for t in (self.done_tile, self.failed_tile, self.cost_tile, self.tokens_tile):
+            tiles.addWidget(t)
+        layout.addLayout(tiles)
+        self.log_line = label("", "muted", wrap=True)
+        layout.addWidget(self.log_line)
+
+        layout.addWidget(label("Failures", "subheading"))
+        self.failures_stack = QStackedWidget()
+        self.failures = QTableWidget(0, 3)
+        self.failures.setHorizontalHeaderLabels(["Example", "Text", "Reason"])
+        self.failures.verticalHeader().hide()
+        self.failures.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.failures.setAlternatingRowColors(True)
+        self.failures.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.failures.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.no_failures = EmptyState("No failures", "Examples the teacher could not answer (refusals, timeouts, "
+                                      "unparseable replies) are listed here with the reason, ready for Retry failed.")
+        self.failures_stack.addWidget(self.no_failures)
+        self.failures_stack.addWidget(self.failures)
+        layout.addWidget(self.failures_stack, 1)
+
+        self._spec_changed()
+        self.refresh()
+        self._set_running(False)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _default_spec(self) -> str:
+        teachers = self.project.teachers()
+        return teachers[-1]["spec"] if teachers else ("embed:minilm" if self.task == "classification" else "")
+
+    def _spec_changed(self) -> None:
+        claude = self.spec.text().startswith("claude:")
+        for w in (self.concurrency_label, self.concurrency, self.budget_label, self.budget, self.batch_api,
+                  self.estimate_button):
+            w.setVisible(claude)
+        self.refresh()
+
+    def choose_teacher(self) -> None:
+        dialog = TeacherDialog(self.task, self.spec.text(), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.spec.setText(dialog.picker.spec())
+
+    def teacher_id(self) -> int | None:
+        """The project's teacher with the current spec (the newest one), if it was used before."""
+        spec = self.spec.text().strip()
+        ids = [t["id"] for t in self.project.teachers() if t["spec"] == spec]
+        return max(ids) if ids else None
+
+    def options(self, *, retry_failed: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        splits = [s for s, box in self.split_boxes.items() if box.isChecked()]
+        opts: dict[str, Any] = {"splits": splits or None, "limit": self.limit.value() or None,
+                                "retry_failed": retry_failed, "dry_run": dry_run}
+        if self.spec.text().startswith("claude:"):
+            opts.update(concurrency=self.concurrency.value(), batch_api=self.batch_api.isChecked(),
+                        budget_usd=self.budget.value() or None)
+        return opts
+
+    def refresh(self) -> None:
+        """Counts, cost and failures from the project (cheap reads on the Qt thread)."""
+        tid = self.teacher_id()
+        if tid is None:
+            counts = {"n_ok": 0, "n_failed": 0, "cost_usd": 0.0, "input_tokens": 0, "output_tokens": 0}
+            failures: list[tuple] = []
+        else:
+            counts = self.project.count_outputs(tid)
+            failures = self.project.failures(tid, limit=500)
+        total = sum(self.project.split_counts().values())
+        self._show_counts(counts["n_ok"], counts["n_failed"], counts["cost_usd"], counts["input_tokens"],
+                          counts["output_tokens"], total)
+        self._show_failures(failures)
+        self.retry_button.setEnabled(bool(failures) and not self.jobs.busy)
+
+    def _show_counts(self, ok: int, failed: int, cost: float, tin: int, tout: int, total: int | None = None) -> None:
+        self.done_tile.set(f"{ok:,}", f"answered of {total:,} examples" if total else "answered")
+        self.failed_tile.set(f"{failed:,}")
+        budget = self.budget.value()
+        self.cost_tile.set(f"${cost:,.2f}", f"spent of ${budget:,.2f} budget" if budget else "spent so far")
+        self.tokens_tile.set(f"{format_count(tin)} / {format_count(tout)}")
+
+    def _show_failures(self, failures: list[tuple]) -> None:
+        self.failures.setRowCount(len(failures))
+        for r, (ex, text, reason) in enumerate(failures):
+            for c, value in enumerate((str(ex), (text or "")[:300], reason or "")):
+                item = QTableWidgetItem(value)
+                item.setToolTip(value)
+                if c == 0:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.failures.setItem(r, c, item)
+        self.failures_stack.setCurrentIndex(1 if failures else 0)
+
+    def _set_running(self, running: bool) -> None:
+        if running:
+            self.progress.show()
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        self.estimate_button.setEnabled(not running)
+        self.spec.setEnabled(not running)
+        if not running:
+            self.pause_button.setText("Pause")
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def start(self, *, retry_failed: bool = False, confirm_cost: bool = True) -> bool:
+        """Start the harvest (for Claude, after showing the estimated cost)."""
+        spec = self.spec.text().strip()
+        if not spec:
+            QMessageBox.information(self, "Choose a teacher", "Choose a teacher first.")
+            return False
+        if spec.startswith("claude:") and confirm_cost:
+            self.estimate(then_start=True, retry_failed=retry_failed)
+            return True
+        return self._start(spec, self.options(retry_failed=retry_failed), "Harvest")
+
+    def _start(self, spec: str, options: dict[str, Any], name: str) -> bool:
+        from kdstudio.gui.jobs import harvest_job
+
+        worker = Worker(harvest_job, str(self.project_path), spec, name=name, parent=self, **options)
+        worker.yielded.connect(self.on_event)
+        worker.paused_changed.connect(lambda p: self.pause_button.setText("Resume" if p else "Pause"))
+        worker.finished.connect(self._finished)
+        if not self.jobs.start(worker, self):
+            return False
+        self.worker = worker
+        self.progress.setRange(0, 0)
+        self.progress_text.setText("Loading the teacher…")
+        self.log_line.setText("")
+        self._set_running(True)
+        self.retry_button.setEnabled(False)
+        return True
+
+    def retry_failed(self) -> bool:
+        return self.start(retry_failed=True)
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.progress_text.setText("Stopping…")
+
+    def estimate(self, *, then_start: bool = False, retry_failed: bool = False) -> None:
+        """A dry run: how many requests and what they would cost."""
+        from kdstudio.gui.jobs import harvest_job
+
+        spec = self.spec.text().strip()
+        worker = Worker(harvest_job, str(self.project_path), spec, name="Cost estimate", parent=self,
+                        **self.options(retry_failed=retry_failed, dry_run=True))
+        worker.finished.connect(lambda status: self._estimated(worker, status, then_start, retry_failed))
+        if self.jobs.start(worker, self):
+            self.progress_text.setText("Estimating the cost…")
+            self._set_running(True)
+
+    def _estimated(self, worker: Worker, status: str, then_start: bool, retry_failed: bool) -> None:
+        self._set_running(False)
+        self.progress_text.setText("")
+        if status != "finished":
+            if status == "failed":
+                QMessageBox.warning(self, "Cost estimate", worker.message)
+            return
+        result = worker.result or {}
+        text = estimate_text(result, self.budget.value() or None)
+        if not then_start:
+            QMessageBox.information(self, "Cost estimate", text)
+            return
+        answer = QMessageBox.question(self, "Start the harvest?", text + "\n\nStart the harvest?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        if answer == QMessageBox.StandardButton.Yes:
+            self._start(self.spec.text().strip(), self.options(retry_failed=retry_failed), "Harvest")
+
+    def on_event(self, event: object) -> None:
+        if isinstance(event, Progress):
+            if event.stage == "harvest" and event.total:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * event.fraction))
+                eta = f" · {format_duration(event.eta_s)} left" if event.eta_s is not None else ""
+                self.progress_text.setText(f"{event.done:,} / {event.total:,}{eta}")
+                info = event.info
+                self._stats = info
+                failed = int(info.get("failed", 0))
+                self._show_counts(max(0, event.done - failed), failed, float(info.get("cost_usd", 0.0)),
+                                  int(info.get("input_tokens", 0)), int(info.get("output_tokens", 0)), event.total)
+            else:
+                self.progress_text.setText(f"{event.stage.replace('_', ' ').capitalize()}…")
+        elif isinstance(event, Log):
+            self.log_line.setText(event.message)
+        elif isinstance(event, Finished):
+            self.log_line.setText(summary_text(event.result))
+
+    def _finished(self, status: str) -> None:
+        self.worker = None
+        self._set_running(False)
+        self.progress.setRange(0, 1000)
+        if status == "finished":
+            self.progress.setValue(1000)
+            self.progress_text.setText("Done")
+        elif status == "cancelled":
+            self.progress_text.setText("Cancelled · answers so far are kept")
+        else:
+            self.progress_text.setText("Failed")
+        self.refresh()
+        self.harvest_finished.emit(status)
+
+
+def estimate_text(result: dict[str, Any], budget: float | None) -> str:
+    """A dry run's result in words."""
+    n = result.get("requests", result.get("n_requests", result.get("pending", result.get("n"))))
+    cost = result.get("estimated_cost_usd", result.get("cost_usd", result.get("estimate_usd")))
+    parts = []
+    if n is not None:
+        parts.append(f"{int(n):,} examples to ask the teacher about.")
+    if cost is not None:
+        parts.append(f"Estimated cost: ${float(cost):,.2f}.")
+    if budget:
+        parts.append(f"Budget: ${budget:,.2f}; the harvest stops before going over it.")
+    if not parts:
+        parts = [", ".join(f"{k}: {v}" for k, v in result.items() if not isinstance(v, dict | list))]
+    return " ".join(parts)
+
+
+def summary_text(result: dict[str, Any]) -> str:
+    """The end of a harvest in one line."""
+    keys = [("ok", "answered"), ("n_ok", "answered"), ("failed", "failed"), ("n_failed", "failed"),
+            ("skipped", "already cached"), ("cached", "already cached")]
+    parts = [f"{int(result[k]):,} {word}" for k, word in keys if isinstance(result.get(k), int | float)]
+    cost = result.get("cost_usd")
+    if isinstance(cost, int | float):
+        parts.append(f"${cost:,.2f} spent")
+    return ("Harvest finished: " + ", ".join(parts)) if parts else "Harvest finished."

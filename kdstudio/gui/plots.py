@@ -1,0 +1,489 @@
+"""Live training plots with pyqtgraph.
+
+Each (run, metric) pair is one growable series and two curves made once: the raw values,
+faint, and the smoothed ones on top. Metric events only append to arrays; a timer redraws the
+curves that changed a few times a second (never once per step), and pyqtgraph's peak
+downsampling and clip-to-view keep 100,000 points per curve smooth.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kdstudio.gui.icons import icon
+from kdstudio.gui.theme import SERIES_COLORS, Theme, ThemeManager, current_theme
+from kdstudio.gui.widgets import Card, label
+
+#: Redraw interval: several times a second.
+REDRAW_MS = 150
+X_AXES = {"step": "Step", "epoch": "Epoch", "time": "Time (s)"}
+
+#: plot key → (title, y label, metric names in legend order)
+PLOTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "loss": ("Loss", "loss", ("train/loss", "train/kd", "train/ce", "valid/loss")),
+    "valid": ("Validation", "fraction", ("valid/accuracy", "valid/agreement")),
+    "lr": ("Learning rate", "lr", ("train/lr",)),
+    "other": ("Other metrics", "value", ()),
+}
+SHORT_NAMES = {
+    "train/loss": "total", "train/kd": "KD", "train/ce": "CE", "valid/loss": "valid loss",
+    "valid/accuracy": "accuracy", "valid/agreement": "agreement with teacher", "train/lr": "learning rate",
+}
+DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+
+
+def plot_for(metric: str) -> str:
+    """Which plot a metric name belongs to."""
+    for key, (_, _, names) in PLOTS.items():
+        if metric in names:
+            return key
+    if metric.startswith("valid/"):
+        return "valid"
+    if metric.endswith("loss") or metric.startswith("train/k") or metric.startswith("train/c"):
+        return "loss"
+    if metric.endswith("/lr"):
+        return "lr"
+    return "other"
+
+
+def ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)) -> tuple[np.ndarray, tuple[float, int]]:
+    """Debiased exponential moving average of ``values`` (as TensorBoard and W&B draw it).
+
+    ``b_t = w·b_{t-1} + (1-w)·x_t`` and the curve is ``b_t / (1 - w^(t+1))``, so early points
+    are not pulled towards zero. Vectorised in chunks; ``state`` = (last biased value, count)
+    continues a previous call, so appending points costs only the new ones.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(values)
+    if weight <= 0.0 or len(values) == 0:
+        out[:] = values
+        return out, (float(values[-1]) if len(values) else state[0], state[1] + len(values))
+    weight = min(weight, 0.9999)
+    biased, count = state
+    chunk = max(1, min(1024, int(15.0 / -math.log10(weight))))
+    for start in range(0, len(values), chunk):
+        x = values[start : start + chunk]
+        k = np.arange(len(x), dtype=np.float64)
+        up = weight ** (-k)
+        down = weight**k
+        acc = down * (np.cumsum(x * up) * (1.0 - weight)) + biased * weight ** (k + 1)
+        steps = count + start + k + 1
+        out[start : start + len(x)] = acc / (1.0 - weight**steps)
+        biased = float(acc[-1])
+    return out, (biased, count + len(values))
+
+
+class Series:
+    """Growable arrays of (step, epoch, wall_s, value) for one metric of one run."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.data = np.empty((capacity, 4), dtype=np.float64)
+        self.n = 0
+        self.smoothed = np.empty(capacity, dtype=np.float64)
+        self.smoothed_n = 0
+        self.smooth_state: tuple[float, int] = (0.0, 0)
+        self.smooth_weight = -1.0
+
+    def append(self, step: float, epoch: float, wall_s: float, value: float) -> None:
+        if self.n == len(self.data):
+            self._grow(self.n * 2)
+        self.data[self.n] = (step, epoch, wall_s, value)
+        self.n += 1
+
+    def extend(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+        need = self.n + len(rows)
+        if need > len(self.data):
+            self._grow(max(need, self.n * 2))
+        self.data[self.n : need] = rows
+        self.n = need
+
+    def _grow(self, capacity: int) -> None:
+        data = np.empty((capacity, 4), dtype=np.float64)
+        data[: self.n] = self.data[: self.n]
+        self.data = data
+        smoothed = np.empty(capacity, dtype=np.float64)
+        smoothed[: self.smoothed_n] = self.smoothed[: self.smoothed_n]
+        self.smoothed = smoothed
+
+    def x(self, axis: str) -> np.ndarray:
+        column = {"step": 0, "epoch": 1, "time": 2}[axis]
+        return self.data[: self.n, column]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.data[: self.n, 3]
+
+    def smooth(self, weight: float) -> np.ndarray:
+        """The smoothed values, computing only points added since the last call."""
+        if weight != self.smooth_weight:
+            self.smooth_weight, self.smoothed_n, self.smooth_state = weight, 0, (0.0, 0)
+        if self.smoothed_n < self.n:
+            tail, self.smooth_state = ema(self.y[self.smoothed_n :], weight, self.smooth_state)
+            self.smoothed[self.smoothed_n : self.n] = tail
+            self.smoothed_n = self.n
+        return self.smoothed[: self.n]
+
+
+@dataclass
+class RunSeries:
+    """All metrics of one run, as plotted."""
+
+    run: int
+    label: str
+    series: dict[str, Series] = field(default_factory=dict)
+    visible: bool = True
+
+    def get(self, name: str) -> Series:
+        if name not in self.series:
+            self.series[name] = Series()
+        return self.series[name]
+
+
+class PlotCard(Card):
+    """One titled plot with PNG and CSV export buttons."""
+
+    export_png = Signal(str)
+    export_csv = Signal(str)
+
+    def __init__(self, key: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.key = key
+        title, ylabel, _ = PLOTS[key]
+        self.layout_.setContentsMargins(12, 10, 12, 10)
+        header = QHBoxLayout()
+        header.addWidget(label(title, "subheading"))
+        header.addStretch(1)
+        self.png_button = self._tool("export", "Save this plot as PNG…")
+        self.csv_button = self._tool("data", "Save this plot's data as CSV…")
+        header.addWidget(self.png_button)
+        header.addWidget(self.csv_button)
+        self.layout_.addLayout(header)
+        self.widget = pg.PlotWidget()
+        self.widget.setMinimumHeight(180)
+        self.plot: pg.PlotItem = self.widget.getPlotItem()
+        self.plot.setLabel("left", ylabel)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.showGrid(x=True, y=True)
+        self.plot.setMenuEnabled(True)
+        # validation curves rise to the top right, so their legend sits at the bottom right
+        self.legend = self.plot.addLegend(offset=(-8, -8) if key == "valid" else (-8, 8), labelTextSize="8pt")
+        self.layout_.addWidget(self.widget, 1)
+        self.png_button.clicked.connect(lambda: self.export_png.emit(self.key))
+        self.csv_button.clicked.connect(lambda: self.export_csv.emit(self.key))
+        self.curves: dict[tuple[int, str], tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
+
+    def _tool(self, name: str, tip: str) -> QToolButton:
+        b = QToolButton()
+        b.setIcon(icon(name))
+        b.setToolTip(tip)
+        b.setAutoRaise(True)
+        b.setCursor(Qt.CursorShape.PointingHandCursor)
+        return b
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.widget.setBackground(theme.plot_bg)
+        for axis in ("left", "bottom"):
+            ax = self.plot.getAxis(axis)
+            ax.setPen(pg.mkPen(theme.border))
+            ax.setTextPen(pg.mkPen(theme.plot_fg))
+            ax.setGrid(int(255 * theme.grid_alpha))
+        self.legend.setLabelTextColor(theme.plot_fg)
+        self.png_button.setIcon(icon("export"))
+        self.csv_button.setIcon(icon("data"))
+
+    def curve(self, run: int, metric: str) -> tuple[pg.PlotDataItem, pg.PlotDataItem]:
+        key = (run, metric)
+        if key not in self.curves:
+            raw = self.plot.plot([], [], skipFiniteCheck=True)
+            smooth = self.plot.plot([], [], skipFiniteCheck=True)
+            for c in (raw, smooth):
+                c.setDownsampling(auto=True, method="peak")
+                c.setClipToView(True)
+            raw.setZValue(-1)
+            self.curves[key] = (raw, smooth)
+        return self.curves[key]
+
+
+class MetricsView(QWidget):
+    """The training plots: loss (total, KD, CE), validation accuracy and agreement with the
+    teacher, learning rate; x by step, epoch or time; a smoothing slider; several runs."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs: dict[int, RunSeries] = {}
+        self.axis = "step"
+        self.weight = 0.6
+        self._dirty: set[tuple[int, str]] = set()
+        self._restyle = True
+        self.redraws = 0
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("X axis"))
+        self.axis_box = QComboBox()
+        for key, text in X_AXES.items():
+            self.axis_box.addItem(text, key)
+        self.axis_box.setToolTip("Plot against optimiser steps, epochs or seconds since the run started")
+        self.axis_box.currentIndexChanged.connect(lambda _i: self.set_axis(self.axis_box.currentData()))
+        bar.addWidget(self.axis_box)
+        bar.addSpacing(16)
+        bar.addWidget(QLabel("Smoothing"))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 99)
+        self.slider.setValue(int(self.weight * 100))
+        self.slider.setFixedWidth(160)
+        self.slider.setToolTip("Exponential moving average; the raw curve stays faint behind")
+        self.slider.valueChanged.connect(lambda v: self.set_smoothing(v / 100))
+        self.smooth_value = label(f"{self.weight:.2f}", "muted")
+        self.smooth_value.setFixedWidth(36)
+        bar.addWidget(self.slider)
+        bar.addWidget(self.smooth_value)
+        bar.addStretch(1)
+        self.hint = label("", "muted")
+        bar.addWidget(self.hint)
+        layout.addLayout(bar)
+
+        grid = QGridLayout()
+        grid.setSpacing(10)
+        self.cards: dict[str, PlotCard] = {}
+        # loss across the top; validation and learning rate below; other metrics when there are any
+        places = {"loss": (0, 0, 1, 2), "valid": (1, 0, 1, 1), "lr": (1, 1, 1, 1), "other": (2, 0, 1, 2)}
+        for key in PLOTS:
+            card = PlotCard(key)
+            card.export_png.connect(self._ask_png)
+            card.export_csv.connect(self._ask_csv)
+            self.cards[key] = card
+            grid.addWidget(card, *places[key])
+        self.cards["other"].hide()
+        grid.setRowStretch(0, 5)
+        grid.setRowStretch(1, 4)
+        grid.setRowStretch(2, 4)
+        layout.addLayout(grid, 1)
+        first = self.cards["loss"].plot
+        for key in ("valid", "lr", "other"):
+            self.cards[key].plot.setXLink(first)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+        ThemeManager.instance().theme_changed.connect(self._theme_changed)
+        self._theme_changed(current_theme())
+
+    # -- data in ------------------------------------------------------------------------------
+    def ensure_run(self, run: int, label_: str | None = None) -> RunSeries:
+        if run not in self.runs:
+            self.runs[run] = RunSeries(run, label_ or f"run {run}")
+            self._restyle = True
+        elif label_:
+            self.runs[run].label = label_
+        return self.runs[run]
+
+    def add_metric(self, run: int, name: str, step: float, epoch: float, wall_s: float, value: float) -> None:
+        """Append one point (cheap; drawn at the next redraw tick)."""
+        self.ensure_run(run).get(name).append(step, epoch, wall_s, value)
+        self._dirty.add((run, name))
+
+    def add_rows(self, run: int, rows: list[tuple]) -> None:
+        """Append store rows ``(rowid, step, epoch, wall_s, name, value)``."""
+        by_name: dict[str, list[tuple[float, float, float, float]]] = {}
+        for _rowid, step, epoch, wall_s, name, value in rows:
+            by_name.setdefault(name, []).append((step, epoch, wall_s, value))
+        rs = self.ensure_run(run)
+        for name, points in by_name.items():
+            rs.get(name).extend(np.array(points, dtype=np.float64))
+            self._dirty.add((run, name))
+
+    def remove_run(self, run: int) -> None:
+        if self.runs.pop(run, None) is None:
+            return
+        for card in self.cards.values():
+            for key in [k for k in card.curves if k[0] == run]:
+                for c in card.curves.pop(key):
+                    card.plot.removeItem(c)
+        self._restyle = True
+
+    def clear(self) -> None:
+        for run in list(self.runs):
+            self.remove_run(run)
+
+    def set_run_visible(self, run: int, visible: bool) -> None:
+        if run in self.runs and self.runs[run].visible != visible:
+            self.runs[run].visible = visible
+            self._restyle = True
+
+    def points(self, run: int, name: str) -> int:
+        """How many points of ``name`` the view holds for ``run``."""
+        rs = self.runs.get(run)
+        return rs.series[name].n if rs and name in rs.series else 0
+
+    # -- view settings ------------------------------------------------------------------------
+    def set_axis(self, axis: str) -> None:
+        if axis in X_AXES and axis != self.axis:
+            self.axis = axis
+            self.axis_box.setCurrentIndex(list(X_AXES).index(axis))
+            for card in self.cards.values():
+                card.plot.setLabel("bottom", X_AXES[axis])
+            self._mark_all()
+            self.redraw()
+            for card in self.cards.values():
+                card.plot.enableAutoRange()
+
+    def set_smoothing(self, weight: float) -> None:
+        weight = max(0.0, min(0.99, weight))
+        if weight != self.weight:
+            self.weight = weight
+            self.smooth_value.setText(f"{weight:.2f}")
+            if self.slider.value() != int(round(weight * 100)):
+                self.slider.setValue(int(round(weight * 100)))
+            self._restyle = True
+
+    def _mark_all(self) -> None:
+        for rs in self.runs.values():
+            for name in rs.series:
+                self._dirty.add((rs.run, name))
+
+    def _theme_changed(self, theme: Theme) -> None:
+        for card in self.cards.values():
+            card.apply_theme(theme)
+            card.plot.setLabel("bottom", X_AXES[self.axis])
+        self._restyle = True
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _pens(self, rs: RunSeries, name: str, index_in_plot: int, n_visible_runs: int) -> tuple:
+        theme = current_theme()
+        visible_runs = [r for r in self.runs.values() if r.visible]
+        if n_visible_runs <= 1:
+            colour = QColor(SERIES_COLORS[index_in_plot % len(SERIES_COLORS)])
+            style = Qt.PenStyle.SolidLine
+        else:
+            order = [r.run for r in visible_runs].index(rs.run) if rs.visible else 0
+            colour = QColor(SERIES_COLORS[order % len(SERIES_COLORS)])
+            style = DASHES[index_in_plot % len(DASHES)]
+        faint = QColor(colour)
+        faint.setAlphaF(0.22 if theme.dark else 0.25)
+        return pg.mkPen(faint, width=1), pg.mkPen(colour, width=2, style=style), colour
+
+    def redraw(self) -> None:
+        """Push changed series to their curves (called by the throttle timer)."""
+        if not self._dirty and not self._restyle:
+            return
+        self.redraws += 1
+        restyle = self._restyle
+        self._restyle = False
+        if restyle:
+            self._mark_all()
+        n_visible = sum(r.visible for r in self.runs.values())
+        dirty, self._dirty = self._dirty, set()
+        used: set[str] = set()
+        for rs in self.runs.values():
+            used.update(plot_for(n) for n in rs.series)
+        self.cards["other"].setVisible("other" in used)
+        for run, name in sorted(dirty):
+            rs = self.runs.get(run)
+            if rs is None or name not in rs.series:
+                continue
+            key = plot_for(name)
+            card = self.cards[key]
+            raw, smooth = card.curve(run, name)
+            series = rs.series[name]
+            if restyle or (run, name) not in getattr(card, "_styled", set()):
+                names = sorted({m for r in self.runs.values() for m in r.series if plot_for(m) == key},
+                               key=lambda m: (PLOTS[key][2].index(m) if m in PLOTS[key][2] else 99, m))
+                faint, strong, colour = self._pens(rs, name, names.index(name), n_visible)
+                raw.setPen(faint)
+                smooth.setPen(strong)
+                few = series.n <= 60 or name.startswith("valid/")
+                smooth.setSymbol("o" if few else None)
+                smooth.setSymbolSize(5)
+                smooth.setSymbolBrush(colour)
+                smooth.setSymbolPen(None)
+                card._styled = getattr(card, "_styled", set()) | {(run, name)}
+                self._legend(card)
+            if not rs.visible:
+                raw.hide()
+                smooth.hide()
+                continue
+            x = series.x(self.axis)
+            smoothing = self.weight > 0 and not name.startswith("valid/") and series.n > 2
+            if smoothing:
+                raw.setData(x, series.y)
+                raw.show()
+                smooth.setData(x, series.smooth(self.weight))
+            else:
+                raw.hide()
+                smooth.setData(x, series.y)
+            smooth.show()
+        n_points = sum(s.n for r in self.runs.values() if r.visible for s in r.series.values())
+        self.hint.setText(f"{n_points:,} points" if n_points else "")
+
+    def _legend(self, card: PlotCard) -> None:
+        card.legend.clear()
+        multi = sum(r.visible for r in self.runs.values()) > 1
+        for (run, name), (_raw, smooth) in sorted(card.curves.items()):
+            rs = self.runs.get(run)
+            if rs is None or not rs.visible:
+                continue
+            text = SHORT_NAMES.get(name, name)
+            card.legend.addItem(smooth, f"{rs.label} · {text}" if multi else text)
+
+    # -- export -------------------------------------------------------------------------------
+    def export_png(self, key: str, path: str | Path, width: int = 1200) -> Path:
+        """Save one plot as a PNG image."""
+        import pyqtgraph.exporters as exporters
+
+        self.redraw()
+        exporter = exporters.ImageExporter(self.cards[key].plot)
+        exporter.parameters()["width"] = width
+        exporter.export(str(path))
+        return Path(path)
+
+    def export_csv(self, key: str, path: str | Path) -> Path:
+        """Save the data behind one plot (visible runs) as CSV: run, metric, step, epoch, wall_s, value."""
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["run", "metric", "step", "epoch", "wall_s", "value"])
+            for rs in self.runs.values():
+                if not rs.visible:
+                    continue
+                for name, series in rs.series.items():
+                    if plot_for(name) != key:
+                        continue
+                    for step, epoch, wall_s, value in series.data[: series.n]:
+                        writer.writerow([rs.run, name, int(step), f"{epoch:.6g}", f"{wall_s:.3f}", repr(float(value))])
+        return path
+
+    def _ask_png(self, key: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save plot as PNG", f"{key}.png", "PNG image (*.png)")
+        if path:
+            self.export_png(key, path)
+
+    def _ask_csv(self, key: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save plot data as CSV", f"{key}.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(key, path)

@@ -1,0 +1,236 @@
+"""An open project: a header, then Overview, Harvest, Training and Evaluate tabs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kdstudio.gui.harvest_panel import HarvestPanel
+from kdstudio.gui.job_host import JobHost
+from kdstudio.gui.settings import sample_project_path
+from kdstudio.gui.training_panel import TrainingPanel
+from kdstudio.gui.widgets import Card, EmptyState, StatTile, button, label
+
+TABS = ("overview", "harvest", "training", "evaluate")
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> QTableWidget:
+    table = QTableWidget(len(rows), len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.setAlternatingRowColors(True)
+    table.setFocusPolicy(table.focusPolicy().NoFocus)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem(str(value)))
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+class OverviewPanel(QWidget):
+    """What the project holds: examples per split, labels, teachers and runs."""
+
+    def __init__(self, project: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(20, 16, 20, 16)
+        self.layout_.setSpacing(12)
+        self.content: QWidget | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.content is not None:
+            self.layout_.removeWidget(self.content)
+            self.content.deleteLater()
+        info = self.project.info()
+        content = QWidget()
+        grid = QGridLayout(content)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(12)
+        tiles = QHBoxLayout()
+        for split in ("train", "valid", "test", "unlabeled"):
+            tiles.addWidget(StatTile(f"{split} examples", f"{info['splits'].get(split, 0):,}"))
+        grid.addLayout(tiles, 0, 0, 1, 2)
+
+        labels_card = Card()
+        labels_card.layout_.addWidget(label("Labels" if info["task"] == "classification" else "Task", "subheading"))
+        if info["task"] == "classification" and info["labels"]:
+            counts = info["label_counts"]
+            rows = [[name, counts["train"].get(name, 0), counts["valid"].get(name, 0), counts["test"].get(name, 0)]
+                    for name in info["labels"]]
+            labels_card.layout_.addWidget(_table(["Label", "train", "valid", "test"], rows), 1)
+        else:
+            labels_card.layout_.addWidget(label(
+                "Generation: the teacher writes a completion for each prompt." if info["task"] == "generation"
+                else "No labels yet: they come from the data's label column.", "muted", wrap=True))
+            labels_card.layout_.addStretch(1)
+        grid.addWidget(labels_card, 1, 0, 2, 1)
+
+        teachers_card = Card()
+        teachers_card.layout_.addWidget(label("Teachers", "subheading"))
+        if info["teachers"]:
+            rows = [[t["spec"], f"{t['ok']:,}", f"{t['failed']:,}", f"${t['cost_usd']:.2f}"] for t in info["teachers"]]
+            teachers_card.layout_.addWidget(_table(["Teacher", "answered", "failed", "cost"], rows), 1)
+        else:
+            teachers_card.layout_.addWidget(label("No teacher has answered yet. Open Harvest and press Start "
+                                                  "harvest.", "muted", wrap=True))
+            teachers_card.layout_.addStretch(1)
+        grid.addWidget(teachers_card, 1, 1)
+
+        runs_card = Card()
+        runs_card.layout_.addWidget(label("Runs", "subheading"))
+        runs = self.project.runs()
+        if runs:
+            rows = [[r["id"], r["student"], r["status"], (r.get("started") or "")[:16].replace("T", " ")]
+                    for r in reversed(runs)]
+            runs_card.layout_.addWidget(_table(["Run", "Student", "Status", "Started"], rows), 1)
+        else:
+            runs_card.layout_.addWidget(label("No runs yet. Open Training and press Start training.", "muted",
+                                              wrap=True))
+            runs_card.layout_.addStretch(1)
+        grid.addWidget(runs_card, 2, 1)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+        imports = info.get("imports") or []
+        if imports:
+            files = ", ".join(f"{i.get('file')} ({i.get('inserted', 0):,} rows → {i.get('split')})" for i in imports)
+            grid.addWidget(label(f"Imported: {files}", "muted", wrap=True), 3, 0, 1, 2)
+        self.layout_.addWidget(content)
+        self.content = content
+
+
+class EvaluatePlaceholder(QWidget):
+    """Where the evaluation dashboard and the comparison viewer will live."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addWidget(EmptyState(
+            "Evaluate a run to see the comparison",
+            "Once a run is evaluated (kdstudio eval PROJECT), this tab compares the student with the teacher on "
+            "held-out data: accuracy, agreement, calibration, speed and the examples where they disagree."))
+
+
+class ProjectView(QWidget):
+    """The screen of an open project. Holds the Qt thread's own ``Project`` (reads only)."""
+
+    status_message = Signal(str)
+
+    def __init__(self, path: Path, jobs: JobHost, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from kdstudio.core.store import Project
+
+        self.path = Path(path)
+        self.jobs = jobs
+        self.project = Project(self.path)
+        meta = self.project.meta()
+        self.display_name = meta["name"]
+        self.is_sample = self.path.resolve() == sample_project_path().resolve()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        header = QFrame()
+        header.setObjectName("projectHeader")
+        head = QHBoxLayout(header)
+        head.setContentsMargins(20, 14, 20, 6)
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        titles.addWidget(label(self.display_name, "heading"))
+        self.subtitle = label("", "muted")
+        titles.addWidget(self.subtitle)
+        head.addLayout(titles, 1)
+        layout.addWidget(header)
+
+        if self.is_sample:
+            banner = QFrame()
+            banner.setObjectName("banner")
+            row = QHBoxLayout(banner)
+            row.setContentsMargins(14, 8, 10, 8)
+            row.addWidget(label("This is the sample project: banking77 intents, distilled from the offline MiniLM "
+                                "teacher into a small student. Its finished run is plotted under Training.",
+                                wrap=True), 1)
+            self.run_again_button = button("Run it again", "primary",
+                                           tooltip="Train the same student again; the new run is overlaid")
+            self.run_again_button.clicked.connect(self.run_sample_again)
+            row.addWidget(self.run_again_button)
+            wrap = QWidget()
+            w = QVBoxLayout(wrap)
+            w.setContentsMargins(20, 4, 20, 6)
+            w.addWidget(banner)
+            layout.addWidget(wrap)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.overview = OverviewPanel(self.project)
+        self.harvest = HarvestPanel(self.path, jobs, self.project)
+        self.training = TrainingPanel(self.path, jobs, self.project)
+        self.evaluate = EvaluatePlaceholder()
+        self.tabs.addTab(self.overview, "Overview")
+        self.tabs.addTab(self.harvest, "Harvest")
+        self.tabs.addTab(self.training, "Training")
+        self.tabs.addTab(self.evaluate, "Evaluate")
+        layout.addWidget(self.tabs, 1)
+        self.harvest.harvest_finished.connect(lambda _s: self.refresh())
+        self.training.run_finished.connect(lambda _s: self.refresh())
+        self.refresh()
+        if self.is_sample or self.project.runs():
+            self.tabs.setCurrentWidget(self.training)
+        elif not any(t["ok"] for t in self.project.info()["teachers"]):
+            self.tabs.setCurrentWidget(self.harvest)
+
+    def refresh(self) -> None:
+        info = self.project.info()
+        n_labels = f" · {len(info['labels'])} labels" if info["task"] == "classification" else ""
+        self.subtitle.setText(f"{info['task'].capitalize()}{n_labels} · {info['n_examples']:,} examples · "
+                              f"{len(info['runs'])} runs · {self.path}")
+        self.overview.refresh()
+
+    def run_sample_again(self) -> None:
+        """Train the sample's student again with the settings of its last run."""
+        self.tabs.setCurrentWidget(self.training)
+        self.training.start()
+
+    def call_panel(self, tab: str, method: str) -> None:
+        panel = {"harvest": self.harvest, "training": self.training}[tab]
+        self.tabs.setCurrentWidget(panel)
+        getattr(panel, method)()
+
+    def save_view_state(self, settings: QSettings) -> None:
+        settings.setValue("plots/axis", self.training.view.axis)
+        settings.setValue("plots/smoothing", self.training.view.weight)
+
+    def restore_view_state(self, settings: QSettings) -> None:
+        axis = settings.value("plots/axis")
+        if isinstance(axis, str):
+            self.training.view.set_axis(axis)
+        try:
+            self.training.view.set_smoothing(float(settings.value("plots/smoothing", self.training.view.weight)))
+        except (TypeError, ValueError):
+            pass
+
+    def close_project(self) -> None:
+        self.training.view.timer.stop()
+        try:
+            self.project.close()
+        except Exception:  # noqa: BLE001 - closing twice is harmless
+            pass

@@ -1,0 +1,345 @@
+"""The training panel: start, pause and cancel a run; live plots of its metrics; earlier runs
+overlaid from the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kdstudio.core.events import Finished, Log, Metric, Progress
+from kdstudio.gui.config_form import ConfigForm
+from kdstudio.gui.job_host import JobHost
+from kdstudio.gui.plots import MetricsView
+from kdstudio.gui.student_picker import StudentPicker
+from kdstudio.gui.widgets import Card, EmptyState, button, format_duration, label
+from kdstudio.gui.worker import Worker
+
+BASIC = ("temperature", "alpha", "epochs", "batch_size", "lr")
+STATUS_WORDS = {"finished": "finished", "running": "running", "cancelled": "cancelled", "failed": "failed",
+                "queued": "queued"}
+
+
+def default_config() -> dict[str, Any]:
+    from kdstudio.core.train.config import TrainConfig
+
+    return TrainConfig().to_dict()
+
+
+class StudentDialog(QDialog):
+    """The wizard's student and settings steps, on their own."""
+
+    def __init__(self, task: str, config: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from kdstudio.core.train.config import TrainConfig
+
+        self.setWindowTitle("Student and settings")
+        self.resize(820, 720)
+        layout = QVBoxLayout(self)
+        body = QWidget()
+        inner = QVBoxLayout(body)
+        inner.addWidget(label("Student", "heading"))
+        self.picker = StudentPicker()
+        self.picker.set_task(task)
+        self.picker.set_spec(config.get("student", "bilstm"))
+        inner.addWidget(self.picker)
+        inner.addWidget(label("Settings", "heading"))
+        self.form = ConfigForm(TrainConfig, basic=BASIC, exclude=("student", "teacher"))
+        self.form.set_values(config)
+        inner.addWidget(self.form)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        layout.addWidget(scroll, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.config: dict[str, Any] = dict(config)
+
+    def _accept(self) -> None:
+        from kdstudio.core.errors import ConfigError
+        from kdstudio.core.train.config import TrainConfig
+
+        if self.picker.validate():
+            return
+        try:
+            config = {**self.config, **self.form.values(), "student": self.picker.spec()}
+            TrainConfig.from_dict(config).validate()
+        except (ValueError, ConfigError) as exc:
+            self.form.show_error(str(exc))
+            return
+        self.config = config
+        self.accept()
+
+
+class TrainingPanel(QWidget):
+    """Train a student on the teacher's answers and watch it learn."""
+
+    run_finished = Signal(str)
+
+    def __init__(self, project_path: Path, jobs: JobHost, project: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project_path = Path(project_path)
+        self.jobs = jobs
+        self.project = project
+        self.task = project.task
+        self.worker: Worker | None = None
+        self.live_run: int | None = None
+        self._loaders: list[Worker] = []
+        self._loaded: set[int] = set()
+        self.config = self._initial_config()
+
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(20, 16, 20, 16)
+        outer.setSpacing(14)
+
+        side = QVBoxLayout()
+        side.setSpacing(10)
+        student = Card()
+        head = QHBoxLayout()
+        head.addWidget(label("Student", "subheading"))
+        head.addStretch(1)
+        change = button("Change…", "link")
+        change.clicked.connect(self.choose_student)
+        head.addWidget(change)
+        student.layout_.addLayout(head)
+        self.student_label = label("", "heading")
+        self.settings_label = label("", "muted", wrap=True)
+        student.layout_.addWidget(self.student_label)
+        student.layout_.addWidget(self.settings_label)
+        side.addWidget(student)
+        side.addWidget(label("Runs", "subheading"))
+        side.addWidget(label("Tick runs to overlay their curves.", "muted", wrap=True))
+        self.runs = QListWidget()
+        self.runs.itemChanged.connect(self._run_toggled)
+        side.addWidget(self.runs, 1)
+        side_widget = QWidget()
+        side_widget.setLayout(side)
+        side_widget.setFixedWidth(280)
+        outer.addWidget(side_widget)
+
+        main = QVBoxLayout()
+        main.setSpacing(10)
+        controls = QHBoxLayout()
+        self.start_button = button("Start training", "primary")
+        self.pause_button = button("Pause")
+        self.cancel_button = button("Cancel", "danger")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(lambda: self.worker and self.worker.toggle_pause())
+        self.cancel_button.clicked.connect(self.cancel)
+        for b in (self.start_button, self.pause_button, self.cancel_button):
+            controls.addWidget(b)
+        controls.addSpacing(12)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        controls.addWidget(self.progress, 1)
+        self.progress_text = label("", "muted")
+        self.progress_text.setMinimumWidth(240)
+        controls.addWidget(self.progress_text)
+        main.addLayout(controls)
+        self.log_line = label("", "muted", wrap=True)
+        main.addWidget(self.log_line)
+        self.stack = QStackedWidget()
+        self.empty = EmptyState(
+            "No training runs yet",
+            "Harvest the teacher's answers first, then press Start training. Loss, validation accuracy, agreement "
+            "with the teacher and the learning rate plot here while the student learns.",
+            "Start training")
+        if self.empty.action is not None:
+            self.empty.action.clicked.connect(self.start)
+        self.view = MetricsView()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.view)
+        main.addWidget(self.stack, 1)
+        outer.addLayout(main, 1)
+
+        self._show_config()
+        self._set_running(False)
+        self.refresh_runs(check_latest=True)
+
+    # -- configuration ------------------------------------------------------------------------
+    def _initial_config(self) -> dict[str, Any]:
+        config = default_config()
+        plan = self.project.settings().get("plan", {})
+        latest = self.project.latest_run(status=None)
+        if plan.get("train"):
+            config.update(plan["train"])
+        elif latest is not None:
+            run = self.project.run(latest) or {}
+            config.update({k: v for k, v in run.get("config", {}).items() if k in config})
+        if plan.get("student"):
+            config["student"] = plan["student"]
+        config["name"] = None
+        return config
+
+    def _show_config(self) -> None:
+        c = self.config
+        self.student_label.setText(c.get("student", "?"))
+        lr = c.get("lr")
+        mode = "gold labels only" if c.get("hard_labels") else f"T = {c.get('temperature')} · α = {c.get('alpha')}"
+        self.settings_label.setText(
+            f"{mode}\n{c.get('epochs')} epochs · batch {c.get('batch_size')} · lr {lr if lr is not None else 'auto'}")
+
+    def choose_student(self) -> None:
+        dialog = StudentDialog(self.task, self.config, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.config = dialog.config
+            self._show_config()
+
+    # -- runs list ----------------------------------------------------------------------------
+    def refresh_runs(self, *, check_latest: bool = False) -> None:
+        """List the project's runs; keep ticks; tick the newest finished one on first show."""
+        checked = {self.runs.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.runs.count())
+                   if self.runs.item(i).checkState() == Qt.CheckState.Checked}
+        runs = self.project.runs()
+        self.runs.blockSignals(True)
+        self.runs.clear()
+        for run in reversed(runs):
+            metrics = run.get("summary", {})
+            score = metrics.get("best_valid_accuracy") or metrics.get("valid_accuracy") or metrics.get("best_score")
+            extra = f" · valid {score:.3f}" if isinstance(score, float) else ""
+            text = f"Run {run['id']} · {run['student']}\n{STATUS_WORDS.get(run['status'], run['status'])}" \
+                   f"{extra} · {(run.get('started') or '')[:16].replace('T', ' ')}"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, run["id"])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if run["id"] in checked else Qt.CheckState.Unchecked)
+            self.runs.addItem(item)
+        self.runs.blockSignals(False)
+        if check_latest and runs and not checked:
+            latest = self.project.latest_run() or runs[-1]["id"]
+            self.set_run_checked(latest, True)
+        self.stack.setCurrentWidget(self.view if runs else self.empty)
+
+    def set_run_checked(self, run_id: int, checked: bool) -> None:
+        for i in range(self.runs.count()):
+            item = self.runs.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == run_id:
+                item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    def _run_toggled(self, item: QListWidgetItem) -> None:
+        run_id = item.data(Qt.ItemDataRole.UserRole)
+        checked = item.checkState() == Qt.CheckState.Checked
+        if checked and run_id not in self._loaded and run_id != self.live_run:
+            self.load_run(run_id)
+        self.view.set_run_visible(run_id, checked)
+
+    def load_run(self, run_id: int) -> None:
+        """Load a stored run's metrics in a worker and overlay them."""
+        from kdstudio.gui.jobs import load_metrics
+
+        self._loaded.add(run_id)
+        self.view.ensure_run(run_id, f"run {run_id}")
+        worker = Worker(load_metrics, str(self.project_path), run_id, name="Loading metrics", parent=self)
+        worker.yielded.connect(self._metrics_loaded)
+        worker.finished.connect(lambda _s, w=worker: self._loaders.remove(w) if w in self._loaders else None)
+        self._loaders.append(worker.start())
+
+    def _metrics_loaded(self, event: object) -> None:
+        if isinstance(event, Finished):
+            run = event.result["run"]
+            if run in self.view.runs:
+                self.view.add_rows(run, event.result["rows"])
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def _set_running(self, running: bool) -> None:
+        if running:
+            self.progress.show()
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        if not running:
+            self.pause_button.setText("Pause")
+
+    def start(self, config: dict[str, Any] | None = None) -> bool:
+        """Start a run with the panel's config (or ``config``)."""
+        from kdstudio.gui.jobs import mark_unfinished_runs, train_job
+
+        config = dict(config or self.config)
+        before = max((r["id"] for r in self.project.runs()), default=0)
+        path = str(self.project_path)
+        worker = Worker(train_job, path, config, name="Training", parent=self, limit_threads=True,
+                        on_stop=lambda status, message: mark_unfinished_runs(path, before, status, message))
+        worker.yielded.connect(self.on_event)
+        worker.paused_changed.connect(self._paused)
+        worker.finished.connect(self._finished)
+        if not self.jobs.start(worker, self):
+            return False
+        self.worker = worker
+        self.live_run = None
+        self.progress.setRange(0, 0)
+        self.progress_text.setText("Preparing the data and the student…")
+        self.log_line.setText("")
+        self._set_running(True)
+        self.stack.setCurrentWidget(self.view)
+        return True
+
+    def _paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.progress_text.setText("Paused")
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.progress_text.setText("Stopping…")
+
+    def on_event(self, event: object) -> None:
+        if isinstance(event, Metric):
+            run = event.run if event.run is not None else -1
+            if run != self.live_run:
+                self._live_run_started(run)
+            self.view.add_metric(run, event.name, event.step, event.epoch, event.wall_s, event.value)
+        elif isinstance(event, Progress):
+            if event.stage == "train" and event.total:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * event.fraction))
+                epoch = event.info.get("epoch")
+                epochs = event.info.get("epochs")
+                where = f"epoch {float(epoch):.1f}/{epochs} · " if epoch is not None and epochs else ""
+                eta = f" · {format_duration(event.eta_s)} left" if event.eta_s is not None else ""
+                self.progress_text.setText(f"{where}step {event.done:,}/{event.total:,}{eta}")
+            else:
+                self.progress_text.setText(f"{event.stage.replace('_', ' ').capitalize()}…")
+        elif isinstance(event, Log):
+            self.log_line.setText(event.message)
+
+    def _live_run_started(self, run: int) -> None:
+        self.live_run = run
+        self._loaded.add(run)
+        self.view.ensure_run(run, f"run {run}")
+        self.refresh_runs()
+        self.set_run_checked(run, True)
+
+    def _finished(self, status: str) -> None:
+        worker, self.worker = self.worker, None
+        self._set_running(False)
+        self.progress.setRange(0, 1000)
+        if status == "finished":
+            self.progress.setValue(1000)
+            result = (worker.result if worker else None) or {}
+            acc = result.get("student_accuracy", result.get("best_valid_accuracy"))
+            self.progress_text.setText("Done" + (f" · accuracy {acc:.3f}" if isinstance(acc, float) else ""))
+        elif status == "cancelled":
+            self.progress_text.setText("Cancelled · the best checkpoint so far is kept")
+        else:
+            self.progress_text.setText("Failed")
+        self.view.redraw()
+        self.refresh_runs()
+        self.run_finished.emit(status)

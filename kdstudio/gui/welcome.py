@@ -1,0 +1,146 @@
+"""The welcome screen: new project, open, the sample project, and recent projects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kdstudio.gui.icons import app_icon, icon
+from kdstudio.gui.settings import recent_projects
+from kdstudio.gui.widgets import Card, button, label
+
+
+class ActionCard(Card):
+    """A large clickable card: icon, title, one line of explanation."""
+
+    def __init__(self, icon_name: str, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent, clickable=True)
+        self.icon_name = icon_name
+        row = QHBoxLayout()
+        row.setSpacing(14)
+        self.icon = QLabel()
+        self.icon.setFixedSize(28, 28)
+        self.icon.setPixmap(icon(icon_name).pixmap(28, 28))
+        row.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        text_col = QVBoxLayout()
+        text_col.setSpacing(2)
+        text_col.addWidget(label(title, "subheading"))
+        self.text = label(text, "muted", wrap=True)
+        text_col.addWidget(self.text)
+        row.addLayout(text_col, 1)
+        self.layout_.addLayout(row)
+
+    def refresh_icon(self) -> None:
+        self.icon.setPixmap(icon(self.icon_name).pixmap(28, 28))
+
+
+class WelcomeWidget(QWidget):
+    """What a person sees first. Emits what they chose; the main window acts on it."""
+
+    new_requested = Signal()
+    open_requested = Signal()
+    sample_requested = Signal()
+    recent_chosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(56, 48, 56, 40)
+        outer.setSpacing(48)
+
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        brand = QHBoxLayout()
+        logo = QLabel()
+        logo.setPixmap(app_icon().pixmap(48, 48))
+        brand.addWidget(logo)
+        brand.addSpacing(6)
+        brand.addWidget(label("KD Studio", "title"))
+        brand.addStretch(1)
+        left.addLayout(brand)
+        left.addWidget(label(
+            "Turn a large, slow teacher into a small, fast student on your own machine: import data, "
+            "harvest the teacher's answers, train the student while you watch, and compare the two.",
+            "muted", wrap=True))
+        left.addSpacing(18)
+        self.new_card = ActionCard("new", "New project…", "Pick a task and a data file, a teacher and a student.")
+        self.open_card = ActionCard("open", "Open project…", "Open a .kdproj file you made before.")
+        self.sample_card = ActionCard(
+            "sample", "Open sample project",
+            "Bank customer messages in 77 intents, a MiniLM teacher and a small student, with a finished run "
+            "to explore. Works offline.")
+        for card in (self.new_card, self.open_card, self.sample_card):
+            card.setMaximumWidth(520)
+            left.addWidget(card)
+        self.new_card.clicked.connect(self.new_requested)
+        self.open_card.clicked.connect(self.open_requested)
+        self.sample_card.clicked.connect(self.sample_requested)
+        self.sample_progress = QProgressBar()
+        self.sample_progress.setMaximumWidth(520)
+        self.sample_progress.setTextVisible(False)
+        self.sample_progress.hide()
+        self.sample_status = label("", "muted", wrap=True)
+        self.sample_status.setMaximumWidth(520)
+        self.sample_status.hide()
+        left.addWidget(self.sample_progress)
+        left.addWidget(self.sample_status)
+        left.addStretch(1)
+        self.device_label = label("Compute: detecting…", "muted")
+        left.addWidget(self.device_label)
+        outer.addLayout(left, 3)
+
+        right = QVBoxLayout()
+        right.setSpacing(8)
+        right.addWidget(label("Recent projects", "heading"))
+        self.recent = QListWidget()
+        self.recent.setObjectName("recentList")
+        self.recent.setMinimumWidth(320)
+        self.recent.itemActivated.connect(lambda item: self.recent_chosen.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.recent.itemClicked.connect(lambda item: self.recent_chosen.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.recent_empty = label(
+            "Projects you open appear here. Start with the sample project to see a finished run.", "muted",
+            wrap=True)
+        right.addWidget(self.recent, 1)
+        right.addWidget(self.recent_empty)
+        right.addStretch(0)
+        self.shortcuts_hint = button("Keyboard shortcuts", "link")
+        right.addWidget(self.shortcuts_hint, 0, Qt.AlignmentFlag.AlignLeft)
+        outer.addLayout(right, 2)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the recent-projects list from the settings."""
+        self.recent.clear()
+        items = recent_projects()
+        for path in items:
+            p = Path(path)
+            item = QListWidgetItem(icon("data"), f"{p.stem}\n{p.parent}")
+            item.setData(Qt.ItemDataRole.UserRole, path)
+            item.setToolTip(path)
+            self.recent.addItem(item)
+        self.recent.setVisible(bool(items))
+        self.recent_empty.setVisible(not items)
+        for card in (self.new_card, self.open_card, self.sample_card):
+            card.refresh_icon()
+
+    def set_sample_busy(self, busy: bool, text: str = "", fraction: float | None = None) -> None:
+        """Show progress while the sample project is being built (first time only)."""
+        self.sample_card.setEnabled(not busy)
+        self.sample_progress.setVisible(busy)
+        self.sample_status.setVisible(bool(text))
+        self.sample_status.setText(text)
+        if fraction is None:
+            self.sample_progress.setRange(0, 0)
+        else:
+            self.sample_progress.setRange(0, 1000)
+            self.sample_progress.setValue(int(fraction * 1000))

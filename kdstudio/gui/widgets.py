@@ -1,0 +1,216 @@
+"""Small building blocks shared by the screens: cards, stat tiles, empty states, fold-away
+sections and a drop zone for files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def label(text: str = "", kind: str | None = None, *, wrap: bool = False) -> QLabel:
+    """A QLabel styled by object name (``title``, ``heading``, ``muted``, ``error``...)."""
+    widget = QLabel(text)
+    if kind:
+        widget.setObjectName(kind)
+    widget.setWordWrap(wrap)
+    if wrap:
+        widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return widget
+
+
+def button(text: str, role: str | None = None, *, tooltip: str = "") -> QPushButton:
+    """A push button; ``role`` is ``primary``, ``danger`` or ``link`` for the style sheet."""
+    widget = QPushButton(text)
+    if role:
+        widget.setProperty("role", role)
+    if tooltip:
+        widget.setToolTip(tooltip)
+    widget.setCursor(Qt.CursorShape.PointingHandCursor)
+    return widget
+
+
+def restyle(widget: QWidget) -> None:
+    """Re-apply the style sheet after a dynamic property changed."""
+    style = widget.style()
+    style.unpolish(widget)
+    style.polish(widget)
+    widget.update()
+
+
+def set_flag(widget: QWidget, name: str, value: bool) -> None:
+    if widget.property(name) != value:
+        widget.setProperty(name, value)
+        restyle(widget)
+
+
+class Card(QFrame):
+    """A rounded surface; clickable cards emit ``clicked`` and can show a selected state."""
+
+    clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None, *, clickable: bool = False) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.setProperty("clickable", clickable)
+        if clickable:
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(16, 14, 16, 14)
+        self.layout_.setSpacing(6)
+
+    def set_selected(self, selected: bool) -> None:
+        set_flag(self, "selected", selected)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
+        if self.property("clickable") and event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mouseReleaseEvent(event)
+
+
+class StatTile(Card):
+    """A number with a caption underneath (done, failed, cost...)."""
+
+    def __init__(self, caption: str, value: str = "–", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.layout_.setContentsMargins(14, 10, 14, 10)
+        self.layout_.setSpacing(2)
+        self.value = label(value, "statValue")
+        self.caption = label(caption, "statLabel")
+        self.layout_.addWidget(self.value)
+        self.layout_.addWidget(self.caption)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set(self, value: str, caption: str | None = None) -> None:
+        self.value.setText(value)
+        if caption is not None:
+            self.caption.setText(caption)
+
+
+class EmptyState(QWidget):
+    """A centred message telling what to do next, with an optional action button."""
+
+    def __init__(self, title: str, text: str, action: str | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        self.title = label(title, "emptyTitle")
+        self.text = label(text, "muted", wrap=True)
+        for w in (self.title, self.text):
+            w.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            layout.addWidget(w)
+        self.text.setFixedWidth(460)
+        layout.setAlignment(self.text, Qt.AlignmentFlag.AlignHCenter)
+        self.action: QPushButton | None = None
+        if action:
+            self.action = button(action, "primary")
+            row = QHBoxLayout()
+            row.addStretch(1)
+            row.addWidget(self.action)
+            row.addStretch(1)
+            layout.addSpacing(8)
+            layout.addLayout(row)
+        layout.addStretch(2)
+
+
+class FoldSection(QWidget):
+    """A header button that shows or hides its body (advanced options)."""
+
+    def __init__(self, title: str, body: QWidget, *, open_: bool = False, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._title = title
+        self.toggle = QToolButton()
+        self.toggle.setObjectName("foldButton")
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(open_)
+        self.toggle.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.toggle.toggled.connect(self._update)
+        self.body = body
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toggle)
+        layout.addWidget(body)
+        self._update(open_)
+
+    def _update(self, open_: bool) -> None:
+        self.toggle.setText(("▾ " if open_ else "▸ ") + self._title)
+        self.body.setVisible(open_)
+
+
+class DropZone(QFrame):
+    """Accepts a dropped file or a click on Browse; emits ``file_chosen(path)``."""
+
+    file_chosen = Signal(str)
+    browse_requested = Signal()
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        self.setAcceptDrops(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 18)
+        self.text = label(text, "subheading")
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint = label("CSV, TSV, JSON Lines or Parquet", "muted")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.browse = button("Browse…")
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.browse)
+        row.addStretch(1)
+        layout.addWidget(self.text)
+        layout.addWidget(self.hint)
+        layout.addLayout(row)
+        self.browse.clicked.connect(self.browse_requested)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+            set_flag(self, "active", True)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+        set_flag(self, "active", False)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        set_flag(self, "active", False)
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+            self.file_chosen.emit(str(Path(urls[0].toLocalFile())))
+
+
+def hline() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setObjectName("separator")
+    return line
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3725`` → ``1:02:05``; ``None`` → ``–``."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def format_count(n: float) -> str:
+    n = float(n)
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{int(n)}"

@@ -1,0 +1,233 @@
+"""The one worker helper: run a ``kdstudio.core`` job generator in a QThread.
+
+In the spirit of superqt's ``thread_worker``: the generator runs in its own QThread and the
+Qt thread receives its events as ``yielded(event)`` signals, then ``finished(status)`` with
+``"finished"``, ``"cancelled"`` or ``"failed"``. Failures also emit ``errored(message, details)``
+with a one-line message a person can read (the traceback, when there is one, is in ``details``).
+
+Events travel through a queue that a timer on the Qt thread drains a few dozen times a second,
+a bounded slice at a time, so a job that yields thousands of metrics a second cannot flood the
+event loop. Pause, resume and cancel go through the job's :class:`CancelToken`; the worker also
+checks the token between events, so even a job that never checks stops at its next yield.
+
+Usage::
+
+    worker = Worker(train, project_path, config, name="Training")
+    worker.yielded.connect(panel.on_event)
+    worker.start()
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from kdstudio.core.errors import Cancelled, KDStudioError
+from kdstudio.core.events import CancelToken, Finished, Progress
+
+#: How often the Qt thread picks up events, and the most time one pick-up may take.
+POLL_MS = 30
+SLICE_S = 0.012
+
+_ALIVE: set[Worker] = set()
+
+
+def readable_error(exc: BaseException) -> tuple[str, str]:
+    """A one-line message for a person and the details (traceback) for a bug report."""
+    if isinstance(exc, KDStudioError):
+        return str(exc) or type(exc).__name__, ""
+    if isinstance(exc, MemoryError):
+        return "Out of memory: try a smaller batch size or a smaller student.", traceback.format_exc()
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"Unexpected error ({type(exc).__name__})" + (f": {text}" if text else "")
+    if "CUDA out of memory" in str(exc) or "OutOfMemoryError" in type(exc).__name__:
+        message = "The GPU ran out of memory: try a smaller batch size or a smaller student."
+    return message, "".join(traceback.format_exception(exc))
+
+
+def leave_a_core_for_the_gui() -> None:
+    """Limit torch's intra-op threads so the Qt thread always has a core (call in the worker)."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
+def quiet_tqdm() -> None:
+    """tqdm's monitor thread has crashed alongside Qt; switch it off before any bar exists."""
+    try:
+        import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with transformers
+        return
+    tqdm.tqdm.monitor_interval = 0
+
+
+class _Runner(QThread):
+    """Runs the generator and pushes (kind, payload) items onto the queue."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def run(self) -> None:  # noqa: D401 (Qt override)
+        w = self.worker
+        queue = w._queue
+        status, message, details = "finished", "", ""
+        gen: Iterator[Any] | None = None
+        try:
+            quiet_tqdm()
+            if w.limit_threads:
+                leave_a_core_for_the_gui()
+            gen = w.func(*w.args, **w.kwargs)
+            for event in gen:
+                queue.append(("event", event))
+                w.token.check()  # blocks while paused, raises once cancelled
+            if w.token.cancelled:
+                status = "cancelled"
+        except Cancelled:
+            status = "cancelled"
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+            status = "cancelled" if w.token.cancelled and isinstance(exc, KDStudioError) else "failed"
+            message, details = readable_error(exc)
+        finally:
+            if gen is not None and hasattr(gen, "close"):
+                try:
+                    gen.close()  # runs the job's cleanup here, in its own thread, right now
+                except BaseException as exc:  # noqa: BLE001
+                    if status == "finished":
+                        status = "failed"
+                        message, details = readable_error(exc)
+        if status != "finished" and w.on_stop is not None:
+            try:
+                w.on_stop(status, message)
+            except BaseException:  # noqa: BLE001 - a failing hook must not hide the job's end
+                details += "\n(stop hook failed)\n" + traceback.format_exc()
+        queue.append(("end", (status, message, details)))
+
+
+class Worker(QObject):
+    """Runs ``func(*args, cancel=token, **kwargs)`` — a generator of events — in a QThread.
+
+    ``on_stop(status, message)`` runs in the worker thread when the job ends cancelled or failed, after
+    the generator was closed: the place to mark a run cancelled in the project. With
+    ``limit_threads`` the worker leaves the Qt thread a CPU core (training).
+    """
+
+    started = Signal()
+    yielded = Signal(object)
+    errored = Signal(str, str)
+    finished = Signal(str)
+    paused_changed = Signal(bool)
+
+    def __init__(
+        self,
+        func: Callable[..., Iterator[Any]],
+        *args: Any,
+        name: str = "Job",
+        on_stop: Callable[[str, str], None] | None = None,
+        limit_threads: bool = False,
+        pass_cancel: bool = True,
+        parent: QObject | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(parent)
+        self.func, self.args, self.kwargs = func, args, kwargs
+        self.name = name
+        self.on_stop = on_stop
+        self.limit_threads = limit_threads
+        self.token = CancelToken()
+        if pass_cancel:
+            self.kwargs["cancel"] = self.token
+        self.status: str | None = None
+        self.message = ""
+        self.result: dict[str, Any] | None = None
+        self.last_progress: Progress | None = None
+        self.started_at: float | None = None
+        self._queue: collections.deque = collections.deque()
+        self._runner = _Runner(self)
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._drain)
+        self._lock = threading.Lock()
+
+    # -- control ------------------------------------------------------------------------------
+    def start(self) -> Worker:
+        _ALIVE.add(self)
+        self.started_at = time.monotonic()
+        self._runner.start()
+        self._timer.start()
+        self.started.emit()
+        return self
+
+    def pause(self) -> None:
+        if self.is_running and not self.token.paused:
+            self.token.pause()
+            self.paused_changed.emit(True)
+
+    def resume(self) -> None:
+        if self.token.paused:
+            self.token.resume()
+            self.paused_changed.emit(False)
+
+    def toggle_pause(self) -> None:
+        self.resume() if self.token.paused else self.pause()
+
+    def cancel(self) -> None:
+        """Ask the job to stop; it does at its next check or yield, keeping what was done."""
+        was_paused = self.token.paused
+        self.token.cancel()
+        if was_paused:
+            self.paused_changed.emit(False)
+
+    @property
+    def paused(self) -> bool:
+        return self.token.paused
+
+    @property
+    def is_running(self) -> bool:
+        return self.status is None and self.started_at is not None
+
+    def wait(self, timeout_s: float = 5.0) -> bool:
+        """Block until the thread ends (``True``) or ``timeout_s`` passes, then deliver what is
+        queued. Only for shutdown and tests: it blocks the Qt thread."""
+        done = self._runner.wait(int(timeout_s * 1000))
+        self._drain(unbounded=True)
+        return done
+
+    # -- delivery on the Qt thread ------------------------------------------------------------
+    def _drain(self, unbounded: bool = False) -> None:
+        if not self._lock.acquire(blocking=False):
+            return  # re-entered from a slot that spun the event loop
+        try:
+            deadline = time.monotonic() + SLICE_S
+            queue = self._queue
+            while queue:
+                if not unbounded and time.monotonic() > deadline:
+                    return
+                kind, payload = queue.popleft()
+                if kind == "event":
+                    if isinstance(payload, Progress):
+                        self.last_progress = payload
+                    elif isinstance(payload, Finished):
+                        self.result = payload.result
+                    self.yielded.emit(payload)
+                else:
+                    self._end(*payload)
+                    return
+        finally:
+            self._lock.release()
+
+    def _end(self, status: str, message: str, details: str) -> None:
+        self._timer.stop()
+        self._runner.wait()
+        self.status, self.message = status, message
+        if status == "failed":
+            self.errored.emit(message, details)
+        self.finished.emit(status)
+        _ALIVE.discard(self)
