@@ -74,7 +74,9 @@ def train(project_path: str | Path, config: TrainConfig, *, resume_run: int | No
     session: Session | None = None
     try:
         session = Session(project, config, resume_run)
-        yield from session.run(cancel)
+        for event in session.run(cancel):
+            if session.rt.is_main or isinstance(event, Finished):  # one process reports
+                yield event
     finally:
         if session is not None:
             session.restore_threads()
@@ -146,6 +148,7 @@ class Session:
         self.stored_config = {**self.cfg.to_dict(), "lr": self.lr}
         if self.rt.is_main:
             self._open_run_record()
+        self.run_id = self.rt.broadcast(self.run_id)
 
     # -- setup helpers ------------------------------------------------------------------------
     def _resume_config(self, run_id: int, given: TrainConfig) -> TrainConfig:

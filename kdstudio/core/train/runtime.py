@@ -66,6 +66,14 @@ class Runtime:
             return self.accelerator.prepare(model, optimizer)
         return model, optimizer
 
+    def broadcast(self, value: Any) -> Any:
+        """The main process's ``value``, on every process."""
+        if self.accelerator is None:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value])[0]
+
     def unwrap(self, model: Any) -> Any:
         return self.accelerator.unwrap_model(model) if self.accelerator is not None else model
 
