@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
         self.jobs.job_started.connect(self._job_changed)
         self.jobs.job_progress.connect(self._job_changed)
         self.jobs.job_ended.connect(self._job_ended)
-        ThemeManager.instance().theme_changed.connect(lambda _t: self._refresh_icons())
+        ThemeManager.instance().theme_changed.connect(self._refresh_icons)
         self._restore_state()
         self._update_actions()
 
@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.job_bar)
         status.addPermanentWidget(self.device_label)
 
-    def _refresh_icons(self) -> None:
+    def _refresh_icons(self, *_theme: object) -> None:
         for action in self.findChildren(QAction):
             name = action.property("icon_name")
             if name:
