@@ -3,8 +3,13 @@ cancel, budget, rate limits and k-sample mode."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from fakes import anthropic_server
@@ -12,6 +17,7 @@ from fakes.anthropic_server import FakeAnthropic, project_with_texts
 
 from kdstudio.core.errors import BudgetExceeded, Cancelled, ConfigError, TeacherError
 from kdstudio.core.events import CancelToken
+from kdstudio.core.store import Project
 from kdstudio.core.teachers import claude
 from kdstudio.core.teachers.base import TeacherContext, fingerprint
 from kdstudio.core.teachers.claude import ClaudeTeacher
@@ -376,3 +382,93 @@ def test_canned_payloads_are_valid_sdk_objects(fake_anthropic):
     assert [b.type for b in msg.content] == ["thinking", "text"]
     created = fake_anthropic.create_batch({"requests": [{"custom_id": "e1-a1", "params": teacher.request_params("x")}]})
     MessageBatch.model_validate(created.body)
+
+
+# -- through the harvest and the command line ------------------------------------------------------
+def test_harvest_end_to_end_records_failures_cost_and_a_dry_run_estimate(tmp_path, fake_anthropic):
+    from kdstudio.core.events import run_to_end
+    from kdstudio.core.harvest import harvest
+
+    texts = ["a positive", "b negative [[fault:malformed]]", "c neutral [[fault:529*1]]", "d [[fault:refusal]]"]
+    project = project_with_texts(tmp_path / "p.kdproj", texts)
+    project.close()
+    options = {"api_key": "test-key", "base_url": fake_anthropic.url, "max_retries": 2, "timeout_s": 5}
+    spec = f"claude:{MODEL}"
+
+    estimate = run_to_end(harvest(tmp_path / "p.kdproj", spec, dry_run=True, options=options))
+    assert estimate["dry_run"] and estimate["n"] == 4 and estimate["cost_usd"] > 0
+    assert fake_anthropic.message_requests() == []
+
+    result = run_to_end(harvest(tmp_path / "p.kdproj", spec, concurrency=2, options=options))
+    assert (result["n_ok"], result["n_failed"]) == (2, 2) and result["cost_usd"] > 0
+    again = run_to_end(harvest(tmp_path / "p.kdproj", spec, concurrency=2, options=options))
+    assert again["n_ok"] == again["n_failed"] == 0  # nothing asked twice
+    assert len(fake_anthropic.asked_texts()) == 5  # four examples, one 529 retried by the SDK
+
+
+def test_harvest_budget_counts_what_the_teacher_spent_in_earlier_runs(tmp_path, fake_anthropic):
+    from kdstudio.core.events import run_to_end
+    from kdstudio.core.harvest import harvest
+
+    project = project_with_texts(tmp_path / "p.kdproj", [f"t{i} positive" for i in range(30)])
+    project.close()
+    options = {"api_key": "test-key", "base_url": fake_anthropic.url}
+    spec = f"claude:{MODEL}"
+    first = run_to_end(harvest(tmp_path / "p.kdproj", spec, limit=10, options=options))
+    spent = first["cost_usd"]
+    budget = spent + 0.0006
+    with pytest.raises(BudgetExceeded):
+        run_to_end(harvest(tmp_path / "p.kdproj", spec, budget_usd=budget, concurrency=1, options=options))
+    with Project(tmp_path / "p.kdproj") as project:
+        total = project.count_outputs(project.teachers()[0]["id"])
+    assert total["cost_usd"] <= budget  # the earlier run's spending counts against the budget
+    assert 10 < total["n"] < 30
+
+
+def test_harvest_with_the_batch_api(tmp_path):
+    from kdstudio.core.events import run_to_end
+    from kdstudio.core.harvest import harvest
+
+    with FakeAnthropic(batch_polls=0) as server:
+        project = project_with_texts(tmp_path / "p.kdproj", ["a positive", "b negative", "c neutral"])
+        project.close()
+        options = {"api_key": "test-key", "base_url": server.url}
+        result = run_to_end(harvest(tmp_path / "p.kdproj", f"claude:{MODEL}", batch_api=True, options=options))
+        assert result["n_ok"] == 3 and server.message_requests() == []
+        with Project(tmp_path / "p.kdproj") as project:
+            assert project.open_batches(project.teachers()[0]["id"]) == []
+
+
+@pytest.mark.slow
+def test_killed_cli_harvest_resumes_without_repeating_paid_calls(tmp_path, monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "p.kdproj"
+    texts = [f"review {i} {LABELS[i % 3]}" for i in range(240)]
+    project_with_texts(path, texts).close()
+    with FakeAnthropic(latency_s=0.05) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        cmd = [sys.executable, "-m", "kdstudio", "harvest", str(path), "--teacher", f"claude:{MODEL}",
+               "--concurrency", "4"]
+        with open(tmp_path / "run1.log", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 60
+            while len(server.message_requests()) < 60 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        with Project(path) as project:
+            tid = project.teachers()[0]["id"]
+            stored_after_kill = {r["text"] for r in project.teacher_outputs(tid, status=None)}
+        assert 0 < len(stored_after_kill) < len(texts), (tmp_path / "run1.log").read_text()
+
+        done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        asked = Counter(server.asked_texts())
+
+    with Project(path) as project:
+        rows = project.teacher_outputs(tid, status=None)
+    assert len(rows) == len(texts) and {r["attempts"] for r in rows} == {1}
+    assert all(r["status"] == "ok" for r in rows)
+    assert all(asked[t] == 1 for t in stored_after_kill)  # nothing stored was asked again
+    assert sum(asked.values()) - len(texts) <= 4  # at most the requests in flight at the kill

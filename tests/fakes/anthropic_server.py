@@ -157,7 +157,7 @@ class FakeAnthropic:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name="fake-anthropic")
@@ -460,8 +460,14 @@ def _schema_labels(body: dict[str, Any]) -> list[str] | None:
     return list(schema.get("properties", {}).get("label", {}).get("enum") or []) or None
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many clients connect at once; the default backlog of 5 drops SYNs
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small keep-alive replies must not wait for a delayed ACK
     server_fake: FakeAnthropic
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -477,8 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("request-id", "req_fake" + uuid.uuid4().hex[:12])
             for k, v in reply.headers.items():
                 self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            self._headers_buffer.append(b"\r\n")  # end_headers without its flush: one write below
+            self.wfile.write(b"".join(self._headers_buffer) + data)
+            self._headers_buffer = []
         except (BrokenPipeError, ConnectionResetError):
             pass
 

@@ -103,9 +103,6 @@ class ClaudeTeacher:
         if self.task == "classification" and len(self.labels) < 2:
             raise ConfigError("a classification project needs at least two labels before Claude can label it")
         self.concurrency = max(1, int(opts.get("concurrency") or 8))
-        budget = opts.get("budget_usd")
-        self.budget_usd: float | None = None if budget is None else float(budget)
-        self.spent_usd = float(opts.get("spent_usd") or 0.0)
         self.k_samples = max(0, int(opts.get("k_samples") or 0)) if self.task == "classification" else 0
         self.uncertain_fraction = float(opts.get("uncertain_fraction", 0.15) if opts.get("uncertain_fraction")
                                         is not None else 0.15)
@@ -129,6 +126,18 @@ class ClaudeTeacher:
         self._observed_out: list[int] = []
         self._price: pricing.ModelPrice | None = None
         self.last_run: dict[str, Any] = {}
+
+    # Read live from the options: the harvest fills in ``spent_usd`` after building the teacher.
+    @property
+    def budget_usd(self) -> float | None:
+        """The spending limit for this teacher in USD, or None."""
+        budget = (self.context.options or {}).get("budget_usd")
+        return None if budget is None else float(budget)
+
+    @property
+    def spent_usd(self) -> float:
+        """What this teacher had already cost in the project when the harvest started."""
+        return float((self.context.options or {}).get("spent_usd") or 0.0)
 
     # -- what changes the answers ----------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
