@@ -48,14 +48,19 @@ def test_kd_is_never_negative(a, b, t):
 @given(logit_rows, temperatures)
 def test_tempering_probabilities_equals_softmax_of_scaled_logits(rows, t):
     logits = torch.tensor(rows, dtype=torch.float64)
-    assert torch.allclose(temper(torch.softmax(logits, -1), t), torch.softmax(logits / t, -1), atol=1e-6)
+    assert torch.allclose(
+        temper(torch.softmax(logits, -1), t), torch.softmax(logits / t, -1), atol=1e-6
+    )
 
 
 def test_kd_hand_computed_values():
     teacher, student = torch.tensor([[0.8, 0.2]]), torch.zeros(1, 2)
     at_1 = 0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5)
     assert float(kd_loss(student, teacher, 1.0)) == pytest.approx(at_1, abs=1e-6)
-    p = [math.sqrt(0.8) / (math.sqrt(0.8) + math.sqrt(0.2)), math.sqrt(0.2) / (math.sqrt(0.8) + math.sqrt(0.2))]
+    p = [
+        math.sqrt(0.8) / (math.sqrt(0.8) + math.sqrt(0.2)),
+        math.sqrt(0.2) / (math.sqrt(0.8) + math.sqrt(0.2)),
+    ]
     at_2 = 4 * (p[0] * math.log(p[0] / 0.5) + p[1] * math.log(p[1] / 0.5))
     assert float(kd_loss(student, teacher, 2.0)) == pytest.approx(at_2, abs=1e-6)
 
@@ -116,4 +121,6 @@ def test_hidden_mse_is_zero_at_identity_and_ignores_padding():
 def test_kl_per_example_matches_kd_at_temperature_one():
     logits = torch.tensor([[1.0, 0.0, -1.0]])
     teacher = torch.tensor([[0.6, 0.3, 0.1]])
-    assert float(kl_per_example(teacher, logits)[0]) == pytest.approx(float(kd_loss(logits, teacher, 1.0)))
+    assert float(kl_per_example(teacher, logits)[0]) == pytest.approx(
+        float(kd_loss(logits, teacher, 1.0))
+    )

@@ -20,26 +20,42 @@ from kdstudio.core.students import (
 )
 from kdstudio.core.students.tokenizer import teacher_model_path, train_wordpiece
 
-TEXTS = ["the team won the match", "rain and storm today", "bank loan fee", "a big new card price again",
-         "coach", "snow snow snow cold wind and a storm again today"]
+TEXTS = [
+    "the team won the match",
+    "rain and storm today",
+    "bank loan fee",
+    "a big new card price again",
+    "coach",
+    "snow snow snow cold wind and a storm again today",
+]
 
 
-@pytest.mark.parametrize("spec, parsed", [
-    ("bilstm", ("bilstm", "")), ("cnn", ("cnn", "")), ("transformer-mini", ("transformer", "mini")),
-    ("hf:./some/model", ("hf", "./some/model")), ("teacher-layers:3", ("teacher-layers", "3")),
-])
+@pytest.mark.parametrize(
+    "spec, parsed",
+    [
+        ("bilstm", ("bilstm", "")),
+        ("cnn", ("cnn", "")),
+        ("transformer-mini", ("transformer", "mini")),
+        ("hf:./some/model", ("hf", "./some/model")),
+        ("teacher-layers:3", ("teacher-layers", "3")),
+    ],
+)
 def test_every_registered_spec_parses(spec, parsed):
     assert parse_student_spec(spec) == parsed
 
 
-@pytest.mark.parametrize("spec", ["lstm", "transformer-huge", "hf:", "teacher-layers:0", "teacher-layers:x", ""])
+@pytest.mark.parametrize(
+    "spec", ["lstm", "transformer-huge", "hf:", "teacher-layers:0", "teacher-layers:x", ""]
+)
 def test_unknown_student_spec_is_a_config_error_naming_the_choices(spec):
     with pytest.raises(ConfigError, match="bilstm, cnn"):
         parse_student_spec(spec)
 
 
 def test_registry_and_default_learning_rates():
-    assert {"bilstm", "cnn", "transformer-tiny", "transformer-mini", "transformer-small"} <= set(STUDENTS)
+    assert {"bilstm", "cnn", "transformer-tiny", "transformer-mini", "transformer-small"} <= set(
+        STUDENTS
+    )
     assert default_lr("bilstm") > default_lr("transformer-tiny") > default_lr("hf:x")
 
 
@@ -72,7 +88,9 @@ def test_saved_student_loads_back_with_the_same_predictions(tmp_path, spec):
     torch.manual_seed(0)
     model = build_student(spec, 3, tok, labels=LABELS)
     before = predict_probs(model, tok, TEXTS)
-    save_student(model, tok, tmp_path / "run" / "best", {"spec": spec, "labels": LABELS, "max_length": 64})
+    save_student(
+        model, tok, tmp_path / "run" / "best", {"spec": spec, "labels": LABELS, "max_length": 64}
+    )
     loaded, loaded_tok, meta = load_student(tmp_path / "run")  # a run folder resolves to best/
     assert meta["spec"] == spec and meta["labels"] == LABELS and meta["arch"] in ("cnn", "hf")
     np.testing.assert_allclose(predict_probs(loaded, loaded_tok, TEXTS), before, atol=1e-6)
@@ -98,7 +116,9 @@ def test_teacher_layers_keeps_alternate_layers_of_the_teacher(tmp_path):
     original = AutoModelForSequenceClassification.from_pretrained(str(teacher))
     kept = student.model.bert.encoder.layer
     assert len(kept) == 2 and student.model.config.num_hidden_layers == 2
-    for mine, theirs in zip(kept, [original.bert.encoder.layer[0], original.bert.encoder.layer[2]], strict=True):
+    for mine, theirs in zip(
+        kept, [original.bert.encoder.layer[0], original.bert.encoder.layer[2]], strict=True
+    ):
         for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
             assert torch.equal(a, b)
     with pytest.raises(ConfigError, match="teacher has 4 layers"):

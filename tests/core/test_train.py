@@ -35,9 +35,24 @@ def test_kd_run_records_metrics_checkpoints_and_test_predictions(toy):
     progress = [e for e in events if isinstance(e, Progress)]
     assert [p.done for p in progress] == list(range(1, result["steps"] + 1))
     names = {e.name for e in events if isinstance(e, Metric)}
-    assert {"train/loss", "train/kd", "train/ce", "train/lr", "valid/accuracy", "valid/agreement", "valid/kl",
-            "valid/loss"} <= names
-    assert {"run", "best_step", "valid_accuracy", "valid_agreement", "seconds", "reviews_used"} <= set(result)
+    assert {
+        "train/loss",
+        "train/kd",
+        "train/ce",
+        "train/lr",
+        "valid/accuracy",
+        "valid/agreement",
+        "valid/kl",
+        "valid/loss",
+    } <= names
+    assert {
+        "run",
+        "best_step",
+        "valid_accuracy",
+        "valid_agreement",
+        "seconds",
+        "reviews_used",
+    } <= set(result)
     with Project(toy) as project:
         run = project.run(result["run"])
         assert run["status"] == "finished" and run["summary"]["best_step"] == result["best_step"]
@@ -50,7 +65,9 @@ def test_kd_run_records_metrics_checkpoints_and_test_predictions(toy):
         assert p["confidence"] == pytest.approx(max(p["probs"]), abs=1e-5)
         assert p["margin"] >= 0 and p["entropy"] >= 0 and p["kl"] is not None
     folder = run_folder(toy, result["run"])
-    assert (folder / "best" / "trainer_state.pt").is_file() and (folder / "last" / "student.json").is_file()
+    assert (folder / "best" / "trainer_state.pt").is_file() and (
+        folder / "last" / "student.json"
+    ).is_file()
     model, tok, meta = load_student(folder)
     assert meta["step"] == result["best_step"] and meta["tokenizer_source"] == "wordpiece"
     assert predict_probs(model, tok, ["the team won"]).shape == (1, 3)
@@ -71,7 +88,9 @@ def test_seeded_runs_on_cpu_are_identical(toy):
 
 
 def test_cancel_keeps_the_last_checkpoint_and_resume_continues_exactly(toy):
-    config = TrainConfig(student="bilstm", epochs=3, batch_size=8, grad_accum=2, num_threads=1, eval_every=2)
+    config = TrainConfig(
+        student="bilstm", epochs=3, batch_size=8, grad_accum=2, num_threads=1, eval_every=2
+    )
     straight = run_to_end(train(toy, config))
     token = CancelToken()
     seen = []
@@ -88,7 +107,10 @@ def test_cancel_keeps_the_last_checkpoint_and_resume_continues_exactly(toy):
     assert load_student(run_folder(toy, run_id) / "last")[2]["step"] == 3
     resumed = run_to_end(train(toy, TrainConfig(num_threads=1), resume_run=run_id))
     assert resumed["run"] == run_id and resumed["steps"] == straight["steps"]
-    assert resumed["valid_kl"] == straight["valid_kl"] and resumed["best_step"] == straight["best_step"]
+    assert (
+        resumed["valid_kl"] == straight["valid_kl"]
+        and resumed["best_step"] == straight["best_step"]
+    )
     wa, wb = _weights(toy, straight["run"]), _weights(toy, run_id)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     with Project(toy) as project:
@@ -144,7 +166,9 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_batch(toy, monkeypat
     monkeypatch.setattr(CNNStudent, "forward", small_memory)
     events = list(train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1)))
     logs = [e.message for e in events if isinstance(e, Log)]
-    assert any("micro-batch halved to 4" in m for m in logs) and any("halved to 2" in m for m in logs)
+    assert any("micro-batch halved to 4" in m for m in logs) and any(
+        "halved to 2" in m for m in logs
+    )
     assert events[-1].result["steps"] == 6  # 48 rows / 8 per step: the step size is unchanged
     assert max(sizes) <= 2
 
@@ -154,12 +178,16 @@ def test_reviews_replace_teacher_answers_and_exclude_rows(toy):
         train_ids = [r[0] for r in project.examples("train")]
         project.set_review(train_ids[0], exclude=True)
         project.set_review(train_ids[1], corrected_label=2)
-    result = run_to_end(train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1)))
+    result = run_to_end(
+        train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1))
+    )
     assert result["reviews_used"] == 2 and result["n_train"] == 36 + 12 - 1
 
 
 def test_early_stopping_after_patience_evaluations(toy):
-    config = TrainConfig(student="cnn", epochs=5, batch_size=8, num_threads=1, lr=1e-12, eval_every=1, patience=2)
+    config = TrainConfig(
+        student="cnn", epochs=5, batch_size=8, num_threads=1, lr=1e-12, eval_every=1, patience=2
+    )
     events = list(train(toy, config))
     result = events[-1].result
     assert result["stopped_early"] and result["steps"] == 3 and result["best_step"] == 1
@@ -170,20 +198,33 @@ def test_local_teacher_tokenizer_and_teacher_layers_with_hidden_mse(tmp_path):
     teacher = save_tiny_bert(tmp_path / "teacher", n_labels=3, layers=2)
     project, _ = build_toy_project(tmp_path / "p.kdproj", teacher_spec=f"hf:{teacher}")
     project.close()
-    config = TrainConfig(student="teacher-layers:1", hidden_mse=1.0, epochs=1, batch_size=16, num_threads=1)
+    config = TrainConfig(
+        student="teacher-layers:1", hidden_mse=1.0, epochs=1, batch_size=16, num_threads=1
+    )
     events = list(train(tmp_path / "p.kdproj", config))
     assert any(isinstance(e, Metric) and e.name == "train/hidden_mse" for e in events)
     meta = load_student(run_folder(tmp_path / "p.kdproj", events[-1].result["run"]))[2]
     assert meta["tokenizer_source"] == "teacher" and meta["arch"] == "hf"
-    result = run_to_end(train(tmp_path / "p.kdproj", TrainConfig(student="bilstm", epochs=1, num_threads=1)))
-    assert load_student(run_folder(tmp_path / "p.kdproj", result["run"]))[2]["tokenizer_source"] == "teacher"
+    result = run_to_end(
+        train(tmp_path / "p.kdproj", TrainConfig(student="bilstm", epochs=1, num_threads=1))
+    )
+    assert (
+        load_student(run_folder(tmp_path / "p.kdproj", result["run"]))[2]["tokenizer_source"]
+        == "teacher"
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"temperature": 0}, "--temperature must be > 0"), ({"alpha": 1.5}, "--alpha"),
-    ({"schedule": "step"}, "--schedule"), ({"student": "lstm"}, "unknown student"),
-    ({"device": "tpu"}, "--device"), ({"hard_labels": True, "hidden_mse": 1.0}, "--hidden-mse"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"temperature": 0}, "--temperature must be > 0"),
+        ({"alpha": 1.5}, "--alpha"),
+        ({"schedule": "step"}, "--schedule"),
+        ({"student": "lstm"}, "unknown student"),
+        ({"device": "tpu"}, "--device"),
+        ({"hard_labels": True, "hidden_mse": 1.0}, "--hidden-mse"),
+    ],
+)
 def test_bad_settings_are_one_line_config_errors(change, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**change).validate()
@@ -194,7 +235,9 @@ def test_a_project_without_teacher_outputs_says_what_to_do(tmp_path):
     project.close()
     with pytest.raises(ConfigError, match="harvest a teacher first, or train with --hard-labels"):
         next(train(tmp_path / "bare.kdproj", TrainConfig()))
-    result = run_to_end(train(tmp_path / "bare.kdproj", TrainConfig(student="cnn", hard_labels=True, **FAST)))
+    result = run_to_end(
+        train(tmp_path / "bare.kdproj", TrainConfig(student="cnn", hard_labels=True, **FAST))
+    )
     assert result["valid_agreement"] is None and result["valid_accuracy"] is not None
 
 

@@ -32,21 +32,43 @@ def tiny_tokenizer() -> Any:
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", VOCAB.index("[CLS]")), ("[SEP]", VOCAB.index("[SEP]"))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", VOCAB.index("[CLS]")), ("[SEP]", VOCAB.index("[SEP]"))],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
 
 
-def save_tiny_bert(folder: str | Path, *, n_labels: int | None = None, layers: int = 2, hidden: int = 32,
-                   seed: int = 0) -> Path:
+def save_tiny_bert(
+    folder: str | Path,
+    *,
+    n_labels: int | None = None,
+    layers: int = 2,
+    hidden: int = 32,
+    seed: int = 0,
+) -> Path:
     """Save a tiny BERT (a sequence classifier when ``n_labels`` is given, else a bare encoder
     like a sentence-embedding model) with its tokenizer to ``folder``."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertModel
 
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=2 * hidden, max_position_embeddings=64, pad_token_id=0)
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+        pad_token_id=0,
+    )
     if n_labels:
         config.num_labels = n_labels
         model = BertForSequenceClassification(config)
@@ -64,7 +86,9 @@ def toy_text(label: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def fake_teacher_probs(gold: int, rng: random.Random, *, n_labels: int = 3, accuracy: float = 0.9) -> list[float]:
+def fake_teacher_probs(
+    gold: int, rng: random.Random, *, n_labels: int = 3, accuracy: float = 0.9
+) -> list[float]:
     """A soft label that puts most mass on ``gold`` (or, 1 time in 10, on a wrong label)."""
     top = gold if rng.random() < accuracy else (gold + 1) % n_labels
     probs = [rng.uniform(0.02, 0.15) for _ in range(n_labels)]
@@ -73,8 +97,14 @@ def fake_teacher_probs(gold: int, rng: random.Random, *, n_labels: int = 3, accu
     return [p / total for p in probs]
 
 
-def build_toy_project(path: str | Path, *, sizes: dict[str, int] | None = None, seed: int = 0,
-                      teacher_spec: str = "fake:teacher", with_teacher: bool = True) -> tuple[Any, int | None]:
+def build_toy_project(
+    path: str | Path,
+    *,
+    sizes: dict[str, int] | None = None,
+    seed: int = 0,
+    teacher_spec: str = "fake:teacher",
+    with_teacher: bool = True,
+) -> tuple[Any, int | None]:
     """A 3-label project with ``sizes`` examples per split (train rows labelled, unlabeled rows
     not) and a teacher whose soft labels cover every example. Returns ``(project, teacher_id)``."""
     from kdstudio.core.store import Project, TeacherOutput
@@ -88,17 +118,29 @@ def build_toy_project(path: str | Path, *, sizes: dict[str, int] | None = None, 
             gold = i % len(LABELS)
             text = f"{toy_text(LABELS[gold], rng)} {split} {i}"
             digest = hashlib.sha256(text.encode()).hexdigest()
-            rows.append((text, None if split == "unlabeled" else gold, None, split, "toy", i + 1, digest))
+            rows.append(
+                (text, None if split == "unlabeled" else gold, None, split, "toy", i + 1, digest)
+            )
     with project.transaction():
         project.insert_examples(rows)
     if not with_teacher:
         return project, None
-    teacher_id = project.upsert_teacher(teacher_spec, teacher_spec.partition(":")[0], teacher_spec.partition(":")[2],
-                                        hashlib.sha256(teacher_spec.encode()).hexdigest()[:16], {})
+    teacher_id = project.upsert_teacher(
+        teacher_spec,
+        teacher_spec.partition(":")[0],
+        teacher_spec.partition(":")[2],
+        hashlib.sha256(teacher_spec.encode()).hexdigest()[:16],
+        {},
+    )
     outputs = []
     for ex_id, text, gold in project.examples():
-        true = gold if gold is not None else next(i for i, lab in enumerate(LABELS)
-                                                   if any(w in text.split() for w in KEYWORDS[lab]))
+        true = (
+            gold
+            if gold is not None
+            else next(
+                i for i, lab in enumerate(LABELS) if any(w in text.split() for w in KEYWORDS[lab])
+            )
+        )
         outputs.append(TeacherOutput(example=ex_id, probs=fake_teacher_probs(true, rng)))
     project.save_outputs(teacher_id, outputs)
     return project, teacher_id

@@ -39,14 +39,27 @@ class StudentInfo:
 
 
 STUDENTS: dict[str, StudentInfo] = {
-    "bilstm": StudentInfo("bilstm", "one-layer BiLSTM with max-pooling (Tang et al. 2019), word pieces"),
-    "cnn": StudentInfo("cnn", "Kim-style CNN, filter widths 3/4/5, max-over-time pooling, word pieces"),
-    "transformer-tiny": StudentInfo("transformer-tiny", "BERT-style encoder, 2 layers x 128 hidden, from scratch"),
-    "transformer-mini": StudentInfo("transformer-mini", "BERT-style encoder, 4 layers x 256 hidden, from scratch"),
-    "transformer-small": StudentInfo("transformer-small", "BERT-style encoder, 4 layers x 512 hidden, from scratch"),
-    "hf": StudentInfo("hf:PATH_OR_ID", "a pretrained sequence classifier (DistilBERT, MiniLM...), new head", True),
-    "teacher-layers": StudentInfo("teacher-layers:K", "the local transformer teacher keeping K alternate layers",
-                                  True),
+    "bilstm": StudentInfo(
+        "bilstm", "one-layer BiLSTM with max-pooling (Tang et al. 2019), word pieces"
+    ),
+    "cnn": StudentInfo(
+        "cnn", "Kim-style CNN, filter widths 3/4/5, max-over-time pooling, word pieces"
+    ),
+    "transformer-tiny": StudentInfo(
+        "transformer-tiny", "BERT-style encoder, 2 layers x 128 hidden, from scratch"
+    ),
+    "transformer-mini": StudentInfo(
+        "transformer-mini", "BERT-style encoder, 4 layers x 256 hidden, from scratch"
+    ),
+    "transformer-small": StudentInfo(
+        "transformer-small", "BERT-style encoder, 4 layers x 512 hidden, from scratch"
+    ),
+    "hf": StudentInfo(
+        "hf:PATH_OR_ID", "a pretrained sequence classifier (DistilBERT, MiniLM...), new head", True
+    ),
+    "teacher-layers": StudentInfo(
+        "teacher-layers:K", "the local transformer teacher keeping K alternate layers", True
+    ),
 }
 
 # (layers, hidden, heads) of the from-scratch transformers; feed-forward is 4 x hidden.
@@ -61,7 +74,11 @@ def parse_student_spec(spec: str) -> tuple[str, str]:
     kind, sep, arg = spec.partition(":")
     if kind in ("bilstm", "cnn") and not sep:
         return kind, ""
-    if kind.startswith("transformer-") and not sep and kind.removeprefix("transformer-") in TRANSFORMER_SIZES:
+    if (
+        kind.startswith("transformer-")
+        and not sep
+        and kind.removeprefix("transformer-") in TRANSFORMER_SIZES
+    ):
         return "transformer", kind.removeprefix("transformer-")
     if kind == "hf" and arg:
         return kind, arg
@@ -84,8 +101,15 @@ def uses_own_tokenizer(spec: str) -> bool:
     return parse_student_spec(spec)[0] in ("hf", "teacher-layers")
 
 
-def build_student(spec: str, n_labels: int, tokenizer: Any, *, teacher_path: str | None = None,
-                  labels: Sequence[str] | None = None, max_length: int = 128) -> Any:
+def build_student(
+    spec: str,
+    n_labels: int,
+    tokenizer: Any,
+    *,
+    teacher_path: str | None = None,
+    labels: Sequence[str] | None = None,
+    max_length: int = 128,
+) -> Any:
     """A freshly initialised student (a ``torch.nn.Module``: ``model(input_ids, attention_mask)`` → logits).
 
     ``tokenizer`` sets the vocabulary of from-scratch students; ``teacher_path`` is the local
@@ -102,14 +126,23 @@ def build_student(spec: str, n_labels: int, tokenizer: Any, *, teacher_path: str
         from transformers import BertConfig, BertForSequenceClassification
 
         layers, hidden, heads = TRANSFORMER_SIZES[arg]
-        config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                            num_attention_heads=heads, intermediate_size=4 * hidden,
-                            max_position_embeddings=max(512, max_length), pad_token_id=pad_id(tokenizer),
-                            num_labels=n_labels, **label_maps)
+        config = BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=4 * hidden,
+            max_position_embeddings=max(512, max_length),
+            pad_token_id=pad_id(tokenizer),
+            num_labels=n_labels,
+            **label_maps,
+        )
         return HFStudent(BertForSequenceClassification(config))
     source = arg if kind == "hf" else teacher_path
     if not source:
-        raise ConfigError("teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)")
+        raise ConfigError(
+            "teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)"
+        )
     model = _load_pretrained_classifier(source, n_labels, label_maps)
     if kind == "teacher-layers":
         _keep_alternate_layers(model, int(arg))
@@ -127,8 +160,10 @@ def save_student(model: Any, tokenizer: Any, folder: str | Path, meta: dict[str,
     else:
         from safetensors.torch import save_file
 
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
-                  str(folder / "model.safetensors"))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
+            str(folder / "model.safetensors"),
+        )
     tokenizer.save_pretrained(str(folder / "tokenizer"))
     meta = {**meta, "arch": model.arch, "arch_config": model.config}
     (folder / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -141,7 +176,9 @@ def student_folder(path: str | Path) -> Path:
     for candidate in (path, path / "best", path / "last"):
         if (candidate / META_FILE).is_file():
             return candidate
-    raise ConfigError(f"{path}: no saved student here (expected {META_FILE}, or best/ or last/ with one)")
+    raise ConfigError(
+        f"{path}: no saved student here (expected {META_FILE}, or best/ or last/ with one)"
+    )
 
 
 def load_student(path: str | Path, *, device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
@@ -157,7 +194,9 @@ def load_student(path: str | Path, *, device: str | None = None) -> tuple[Any, A
         from transformers import AutoModelForSequenceClassification
 
         with _quiet_hf():
-            model = HFStudent(AutoModelForSequenceClassification.from_pretrained(str(folder / "model")))
+            model = HFStudent(
+                AutoModelForSequenceClassification.from_pretrained(str(folder / "model"))
+            )
     else:
         from safetensors.torch import load_file
 
@@ -170,8 +209,15 @@ def load_student(path: str | Path, *, device: str | None = None) -> tuple[Any, A
     return model.to(device or "cpu").eval(), tokenizer, meta
 
 
-def predict_probs(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 64,
-                  max_length: int = 128, device: str | None = None) -> Any:
+def predict_probs(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    device: str | None = None,
+) -> Any:
     """Class probabilities (``np.ndarray``, one row per text, in the order given).
 
     Texts are batched by length with dynamic padding; the result does not depend on how the
@@ -256,7 +302,8 @@ def _load_pretrained_classifier(source: str, n_labels: int, label_maps: dict[str
     try:
         with _quiet_hf():
             return AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=n_labels, ignore_mismatched_sizes=True, **label_maps)
+                source, num_labels=n_labels, ignore_mismatched_sizes=True, **label_maps
+            )
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot load the pretrained student {source!r}: {first}") from None
@@ -282,7 +329,9 @@ def _keep_alternate_layers(model: Any, k: int) -> list[int]:
     else:
         raise ConfigError(f"teacher-layers: cannot find the layer list of a {type(model).__name__}")
     if not 1 <= k <= len(layers):
-        raise ConfigError(f"teacher-layers:{k}: the teacher has {len(layers)} layers; choose K from 1 to {len(layers)}")
+        raise ConfigError(
+            f"teacher-layers:{k}: the teacher has {len(layers)} layers; choose K from 1 to {len(layers)}"
+        )
     keep = [round(i * len(layers) / k) for i in range(k)]
     setattr(parent, name, torch.nn.ModuleList(layers[i] for i in keep))
     for attr in _LAYER_COUNTS:
@@ -291,6 +340,17 @@ def _keep_alternate_layers(model: Any, k: int) -> list[int]:
     return keep
 
 
-__all__ = ["STUDENTS", "StudentInfo", "build_student", "count_parameters", "default_lr", "load_student",
-           "pad_batch", "parse_student_spec", "predict_probs", "save_student", "student_folder",
-           "uses_own_tokenizer"]
+__all__ = [
+    "STUDENTS",
+    "StudentInfo",
+    "build_student",
+    "count_parameters",
+    "default_lr",
+    "load_student",
+    "pad_batch",
+    "parse_student_spec",
+    "predict_probs",
+    "save_student",
+    "student_folder",
+    "uses_own_tokenizer",
+]

@@ -20,23 +20,48 @@ class BiLSTMStudent(nn.Module):
 
     arch = "bilstm"
 
-    def __init__(self, vocab_size: int, n_labels: int, *, pad_id: int = 0, embed_dim: int = 128,
-                 hidden: int = 192, fc: int = 256, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        n_labels: int,
+        *,
+        pad_id: int = 0,
+        embed_dim: int = 128,
+        hidden: int = 192,
+        fc: int = 256,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
-        self.config = {"vocab_size": vocab_size, "n_labels": n_labels, "pad_id": pad_id, "embed_dim": embed_dim,
-                       "hidden": hidden, "fc": fc, "dropout": dropout}
+        self.config = {
+            "vocab_size": vocab_size,
+            "n_labels": n_labels,
+            "pad_id": pad_id,
+            "embed_dim": embed_dim,
+            "hidden": hidden,
+            "fc": fc,
+            "dropout": dropout,
+        }
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True, bidirectional=True)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, fc), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(fc, n_labels))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden, fc),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(fc, n_labels),
+        )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         lengths = attention_mask.sum(1).clamp_min(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(input_ids), lengths, batch_first=True,
-                                                   enforce_sorted=False)
-        states, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
-                                                     total_length=input_ids.shape[1])
-        states = states.masked_fill(~attention_mask.bool().unsqueeze(-1), torch.finfo(states.dtype).min)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embed(input_ids), lengths, batch_first=True, enforce_sorted=False
+        )
+        states, _ = nn.utils.rnn.pad_packed_sequence(
+            self.lstm(packed)[0], batch_first=True, total_length=input_ids.shape[1]
+        )
+        states = states.masked_fill(
+            ~attention_mask.bool().unsqueeze(-1), torch.finfo(states.dtype).min
+        )
         return self.head(states.max(dim=1).values)
 
 
@@ -46,21 +71,41 @@ class CNNStudent(nn.Module):
 
     arch = "cnn"
 
-    def __init__(self, vocab_size: int, n_labels: int, *, pad_id: int = 0, embed_dim: int = 128,
-                 filters: int = 128, widths: tuple[int, ...] = (3, 4, 5), dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        n_labels: int,
+        *,
+        pad_id: int = 0,
+        embed_dim: int = 128,
+        filters: int = 128,
+        widths: tuple[int, ...] = (3, 4, 5),
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
-        self.config = {"vocab_size": vocab_size, "n_labels": n_labels, "pad_id": pad_id, "embed_dim": embed_dim,
-                       "filters": filters, "widths": list(widths), "dropout": dropout}
+        self.config = {
+            "vocab_size": vocab_size,
+            "n_labels": n_labels,
+            "pad_id": pad_id,
+            "embed_dim": embed_dim,
+            "filters": filters,
+            "widths": list(widths),
+            "dropout": dropout,
+        }
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, filters, w, padding=w - 1) for w in widths)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(filters * len(widths), n_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = (self.embed(input_ids) * attention_mask.unsqueeze(-1).to(self.embed.weight.dtype)).transpose(1, 2)
+        x = (
+            self.embed(input_ids) * attention_mask.unsqueeze(-1).to(self.embed.weight.dtype)
+        ).transpose(1, 2)
         pooled = []
         for conv in self.convs:
-            h = torch.relu(conv(x))[:, :, : input_ids.shape[1]]  # padding adds w-1 positions; keep one per token
+            h = torch.relu(conv(x))[
+                :, :, : input_ids.shape[1]
+            ]  # padding adds w-1 positions; keep one per token
             h = h.masked_fill(~attention_mask.bool().unsqueeze(1), torch.finfo(h.dtype).min)
             pooled.append(h.max(dim=2).values)
         return self.out(self.dropout(torch.cat(pooled, dim=1)))
@@ -76,11 +121,18 @@ class HFStudent(nn.Module):
         self.model = model
         self.config = {}
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                output_hidden_states: bool = False) -> Any:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        output_hidden_states: bool = False,
+    ) -> Any:
         """Logits; with ``output_hidden_states`` also the states of every layer (embeddings first)."""
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         output_hidden_states=output_hidden_states)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+        )
         return (out.logits, tuple(out.hidden_states)) if output_hidden_states else out.logits
 
     @property

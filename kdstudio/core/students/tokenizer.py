@@ -10,8 +10,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-SPECIALS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-            "mask_token": "[MASK]"}
+SPECIALS = {
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
 
 
 def teacher_model_path(teacher_spec: str | None) -> str | None:
@@ -50,13 +55,21 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequen
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    normalizer, pre_tokenizer = (
+        normalizers.BertNormalizer(lowercase=True),
+        pre_tokenizers.BertPreTokenizer(),
+    )
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+        counts.update(
+            word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+        )
     vocab = list(SPECIALS.values())
     vocab += sorted({w[0] for w in counts}) + sorted({"##" + c for w in counts for c in w[1:]})
-    ranked = sorted((w for w, n in counts.items() if n >= min_frequency and len(w) > 1), key=lambda w: (-counts[w], w))
+    ranked = sorted(
+        (w for w, n in counts.items() if n >= min_frequency and len(w) > 1),
+        key=lambda w: (-counts[w], w),
+    )
     room = max(0, vocab_size - len(vocab))
     words = ranked[: room * 3 // 4]
     taken = set(vocab) | set(words)
@@ -67,16 +80,24 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequen
                 pieces[word[:cut]] += n
                 pieces["##" + word[cut:]] += n
     spare = room - len(words)
-    extra = sorted((p for p, n in pieces.items() if n >= min_frequency and p not in taken),
-                   key=lambda p: (-pieces[p], p))[:spare]
+    extra = sorted(
+        (p for p, n in pieces.items() if n >= min_frequency and p not in taken),
+        key=lambda p: (-pieces[p], p),
+    )[:spare]
     vocab = list(dict.fromkeys(vocab + words + extra))
 
-    tok = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(vocab)}, unk_token=SPECIALS["unk_token"]))
+    tok = Tokenizer(
+        models.WordPiece(
+            {piece: i for i, piece in enumerate(vocab)}, unk_token=SPECIALS["unk_token"]
+        )
+    )
     tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoders.WordPiece()
     cls_id, sep_id = vocab.index("[CLS]"), vocab.index("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=512, **SPECIALS)
 
 
@@ -84,7 +105,9 @@ def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]
     """Token ids of each text with special tokens, cut at ``max_length`` (no padding)."""
     if not texts:
         return []
-    return tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
+    return tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=True)[
+        "input_ids"
+    ]
 
 
 def pad_id(tokenizer: Any) -> int:

@@ -14,8 +14,13 @@ from kdstudio.core.events import CancelToken, Event
 from kdstudio.core.train.config import TrainConfig
 
 
-def train(project_path: str | Path, config: TrainConfig, *, resume_run: int | None = None,
-          cancel: CancelToken | None = None) -> Iterator[Event]:
+def train(
+    project_path: str | Path,
+    config: TrainConfig,
+    *,
+    resume_run: int | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
     """Train ``config.student`` on the project's teacher outputs (or gold labels with
     ``config.hard_labels``), yielding events.
 

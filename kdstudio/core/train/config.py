@@ -20,38 +20,88 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 class TrainConfig:
     """How to train one student. ``None`` means "pick a sensible value for this student"."""
 
-    student: str = field(default="bilstm", metadata={
-        "help": "student: bilstm, cnn, transformer-tiny|mini|small, hf:PATH_OR_ID or teacher-layers:K"})
-    teacher: int | None = field(default=None, metadata={
-        "help": "teacher id in the project (default: the teacher with the most outputs)"})
-    temperature: float = field(default=3.0, metadata={
-        "help": "softmax temperature T (> 0) applied to teacher and student in the KD term"})
-    alpha: float = field(default=0.9, metadata={
-        "help": "weight of the soft KD term; 1 - alpha goes to cross-entropy on gold labels"})
+    student: str = field(
+        default="bilstm",
+        metadata={
+            "help": "student: bilstm, cnn, transformer-tiny|mini|small, hf:PATH_OR_ID or teacher-layers:K"
+        },
+    )
+    teacher: int | None = field(
+        default=None,
+        metadata={"help": "teacher id in the project (default: the teacher with the most outputs)"},
+    )
+    temperature: float = field(
+        default=3.0,
+        metadata={
+            "help": "softmax temperature T (> 0) applied to teacher and student in the KD term"
+        },
+    )
+    alpha: float = field(
+        default=0.9,
+        metadata={
+            "help": "weight of the soft KD term; 1 - alpha goes to cross-entropy on gold labels"
+        },
+    )
     epochs: int = field(default=10, metadata={"help": "passes over the training data"})
     batch_size: int = field(default=32, metadata={"help": "examples per micro-batch"})
-    lr: float | None = field(default=None, metadata={
-        "help": "peak learning rate (default: 2e-3 for bilstm/cnn, 1e-3 for transformer-*, 5e-5 for pretrained)"})
-    hard_labels: bool = field(default=False, metadata={
-        "help": "train on gold labels only (the baseline a KD run is compared with)"})
+    lr: float | None = field(
+        default=None,
+        metadata={
+            "help": "peak learning rate (default: 2e-3 for bilstm/cnn, 1e-3 for transformer-*, 5e-5 for pretrained)"
+        },
+    )
+    hard_labels: bool = field(
+        default=False,
+        metadata={"help": "train on gold labels only (the baseline a KD run is compared with)"},
+    )
     seed: int = field(default=0, metadata={"help": "random seed (runs on CPU are deterministic)"})
-    max_length: int = field(default=128, metadata={"help": "longest input in tokens; longer ones are cut"})
-    warmup_ratio: float = field(default=0.06, metadata={"help": "fraction of steps spent warming up the lr"})
-    schedule: str = field(default="linear", metadata={"help": "lr decay after warm-up: linear or cosine"})
+    max_length: int = field(
+        default=128, metadata={"help": "longest input in tokens; longer ones are cut"}
+    )
+    warmup_ratio: float = field(
+        default=0.06, metadata={"help": "fraction of steps spent warming up the lr"}
+    )
+    schedule: str = field(
+        default="linear", metadata={"help": "lr decay after warm-up: linear or cosine"}
+    )
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this (0 = off)"})
+    grad_clip: float = field(
+        default=1.0, metadata={"help": "clip the gradient norm to this (0 = off)"}
+    )
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
-    eval_every: int = field(default=0, metadata={"help": "evaluate on valid every N steps (0 = each epoch)"})
-    patience: int = field(default=3, metadata={
-        "help": "stop after this many evaluations without improvement (0 = never stop early)"})
-    device: str = field(default="auto", metadata={"help": "auto (CUDA > MPS > CPU), cpu, cuda or mps"})
-    num_threads: int = field(default=0, metadata={
-        "help": "CPU threads for torch (0 = all cores but one, leaving the GUI responsive)"})
-    hidden_mse: float = field(default=0.0, metadata={
-        "help": "weight of a hidden-state MSE term (local transformer teacher and student; 0 = off)"})
-    vocab_size: int = field(default=8000, metadata={
-        "help": "size of the WordPiece vocabulary trained when the teacher has no tokenizer"})
-    log_every: int = field(default=0, metadata={"help": "log training metrics every N steps (0 = auto)"})
+    eval_every: int = field(
+        default=0, metadata={"help": "evaluate on valid every N steps (0 = each epoch)"}
+    )
+    patience: int = field(
+        default=3,
+        metadata={
+            "help": "stop after this many evaluations without improvement (0 = never stop early)"
+        },
+    )
+    device: str = field(
+        default="auto", metadata={"help": "auto (CUDA > MPS > CPU), cpu, cuda or mps"}
+    )
+    num_threads: int = field(
+        default=0,
+        metadata={
+            "help": "CPU threads for torch (0 = all cores but one, leaving the GUI responsive)"
+        },
+    )
+    hidden_mse: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of a hidden-state MSE term (local transformer teacher and student; 0 = off)"
+        },
+    )
+    vocab_size: int = field(
+        default=8000,
+        metadata={
+            "help": "size of the WordPiece vocabulary trained when the teacher has no tokenizer"
+        },
+    )
+    log_every: int = field(
+        default=0, metadata={"help": "log training metrics every N steps (0 = auto)"}
+    )
     name: str | None = field(default=None, metadata={"help": "a name for the run"})
 
     def validate(self) -> TrainConfig:
@@ -64,19 +114,31 @@ class TrainConfig:
             (self.batch_size < 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.lr is not None and self.lr <= 0, f"--lr must be > 0 (got {self.lr})"),
             (self.max_length < 8, f"--max-length must be at least 8 (got {self.max_length})"),
-            (not 0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})"),
-            (self.schedule not in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)} (got {self.schedule!r})"),
+            (
+                not 0 <= self.warmup_ratio < 1,
+                f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})",
+            ),
+            (
+                self.schedule not in SCHEDULES,
+                f"--schedule must be one of {', '.join(SCHEDULES)} (got {self.schedule!r})",
+            ),
             (self.weight_decay < 0, f"--weight-decay must be >= 0 (got {self.weight_decay})"),
             (self.grad_clip < 0, f"--grad-clip must be >= 0 (got {self.grad_clip})"),
             (self.grad_accum < 1, f"--grad-accum must be at least 1 (got {self.grad_accum})"),
             (self.eval_every < 0, f"--eval-every must be >= 0 (got {self.eval_every})"),
             (self.patience < 0, f"--patience must be >= 0 (got {self.patience})"),
-            (self.device not in DEVICES, f"--device must be one of {', '.join(DEVICES)} (got {self.device!r})"),
+            (
+                self.device not in DEVICES,
+                f"--device must be one of {', '.join(DEVICES)} (got {self.device!r})",
+            ),
             (self.num_threads < 0, f"--num-threads must be >= 0 (got {self.num_threads})"),
             (self.hidden_mse < 0, f"--hidden-mse must be >= 0 (got {self.hidden_mse})"),
             (self.vocab_size < 100, f"--vocab-size must be at least 100 (got {self.vocab_size})"),
             (self.log_every < 0, f"--log-every must be >= 0 (got {self.log_every})"),
-            (self.hard_labels and self.hidden_mse > 0, "--hidden-mse needs a teacher; it cannot go with --hard-labels"),
+            (
+                self.hard_labels and self.hidden_mse > 0,
+                "--hidden-mse needs a teacher; it cannot go with --hard-labels",
+            ),
         ]
         for bad, message in problems:
             if bad:

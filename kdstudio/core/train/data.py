@@ -39,8 +39,14 @@ class Rows:
 
     def subset(self, index: np.ndarray) -> Rows:
         pick = [int(i) for i in index]
-        return Rows([self.ids[i] for i in pick], [self.texts[i] for i in pick], self.gold[pick],
-                    self.teacher[pick], self.has_teacher[pick], [self.tokens[i] for i in pick] if self.tokens else [])
+        return Rows(
+            [self.ids[i] for i in pick],
+            [self.texts[i] for i in pick],
+            self.gold[pick],
+            self.teacher[pick],
+            self.has_teacher[pick],
+            [self.tokens[i] for i in pick] if self.tokens else [],
+        )
 
 
 @dataclass
@@ -62,7 +68,9 @@ def _rows(records: list[tuple[int, str, int | None, list[float] | None]], n_labe
     return Rows([r[0] for r in records], [r[1] for r in records], gold, teacher, has)
 
 
-def load_training_data(project: Any, *, teacher_id: int | None, hard_labels: bool, seed: int) -> TrainingData:
+def load_training_data(
+    project: Any, *, teacher_id: int | None, hard_labels: bool, seed: int
+) -> TrainingData:
     """Read the rows a run trains and validates on from the project (see the module docstring)."""
     labels = project.labels()
     n_labels = len(labels)
@@ -73,8 +81,11 @@ def load_training_data(project: Any, *, teacher_id: int | None, hard_labels: boo
     reviews = project.reviews()
     outputs: dict[int, list[float]] = {}
     if teacher_id is not None:
-        outputs = {o["id"]: o["probs"] for o in project.teacher_outputs(teacher_id, ["train", "unlabeled", "valid"])
-                   if o["probs"] is not None and len(o["probs"]) == n_labels}
+        outputs = {
+            o["id"]: o["probs"]
+            for o in project.teacher_outputs(teacher_id, ["train", "unlabeled", "valid"])
+            if o["probs"] is not None and len(o["probs"]) == n_labels
+        }
     notes: list[str] = []
     used = 0
     records = []
@@ -95,15 +106,23 @@ def load_training_data(project: Any, *, teacher_id: int | None, hard_labels: boo
                 records.append((ex_id, text, gold, probs))
     if not records:
         if hard_labels:
-            raise ConfigError("no gold labels in the train split: import labelled data to train with --hard-labels")
+            raise ConfigError(
+                "no gold labels in the train split: import labelled data to train with --hard-labels"
+            )
         if teacher_id is None:
-            raise ConfigError("no teacher outputs in this project: harvest a teacher first, or train with --hard-labels")
-        raise ConfigError(f"teacher {teacher_id} has no outputs on train or unlabeled examples: harvest them first")
+            raise ConfigError(
+                "no teacher outputs in this project: harvest a teacher first, or train with --hard-labels"
+            )
+        raise ConfigError(
+            f"teacher {teacher_id} has no outputs on train or unlabeled examples: harvest them first"
+        )
     train = _rows(records, n_labels)
     if not hard_labels:
         missing = sum(1 for ex_id, _, _ in project.examples("train") if ex_id not in outputs)
         if missing > 0:
-            notes.append(f"{missing} train examples have no teacher output and are not used (harvest them to use them)")
+            notes.append(
+                f"{missing} train examples have no teacher output and are not used (harvest them to use them)"
+            )
 
     valid_records = []
     for ex_id, text, gold in project.examples("valid"):
@@ -134,7 +153,9 @@ class LengthBucketBatcher:
     of similar length, so dynamic padding wastes little.
     """
 
-    def __init__(self, lengths: np.ndarray, group_size: int, seed: int, *, world: int = 1, rank: int = 0) -> None:
+    def __init__(
+        self, lengths: np.ndarray, group_size: int, seed: int, *, world: int = 1, rank: int = 0
+    ) -> None:
         self.lengths, self.group_size, self.seed = lengths, group_size, seed
         self.world, self.rank = world, rank
         self._len = len(self.plan(0))
@@ -151,9 +172,13 @@ class LengthBucketBatcher:
         for start in range(0, len(perm), window):
             chunk = perm[start : start + window]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            groups += [chunk[i : i + self.group_size] for i in range(0, len(chunk), self.group_size)]
+            groups += [
+                chunk[i : i + self.group_size] for i in range(0, len(chunk), self.group_size)
+            ]
         groups = [groups[i] for i in rng.permutation(len(groups)) if len(groups[i]) >= self.world]
-        return [g[np.argsort(self.lengths[g], kind="stable")][self.rank :: self.world] for g in groups]
+        return [
+            g[np.argsort(self.lengths[g], kind="stable")][self.rank :: self.world] for g in groups
+        ]
 
     @staticmethod
     def micro_batches(group: np.ndarray, micro: int) -> list[np.ndarray]:

@@ -53,12 +53,12 @@ class TrainingError(KDStudioError):
 class LoopState:
     """The loop's position and bookkeeping; saved with every checkpoint."""
 
-    step: int = 0            # optimizer steps done
-    epoch: int = 0           # current epoch (0-based)
-    group: int = 0           # next step-group of this epoch
-    micro: int = 32          # rows per micro-batch (halves on out-of-memory)
-    seen: int = 0            # training rows processed
-    elapsed_s: float = 0.0   # training time before this session
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch (0-based)
+    group: int = 0  # next step-group of this epoch
+    micro: int = 32  # rows per micro-batch (halves on out-of-memory)
+    seen: int = 0  # training rows processed
+    elapsed_s: float = 0.0  # training time before this session
     best_score: float | None = None
     best_step: int = 0
     best_metrics: dict[str, float] = field(default_factory=dict)
@@ -66,8 +66,13 @@ class LoopState:
     stopped_early: bool = False
 
 
-def train(project_path: str | Path, config: TrainConfig, *, resume_run: int | None = None,
-          cancel: CancelToken | None = None) -> Iterator[Event]:
+def train(
+    project_path: str | Path,
+    config: TrainConfig,
+    *,
+    resume_run: int | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
     """Train a student (see ``kdstudio.core.train``)."""
     cancel = cancel or CancelToken()
     project = Project(project_path)
@@ -98,23 +103,40 @@ class Session:
         self._threads = torch.get_num_threads()
         if self.rt.device.type == "cpu":
             cores = os.cpu_count() or 2
-            torch.set_num_threads(self.cfg.num_threads or max(1, (cores // self.rt.world) - (self.rt.world == 1)))
+            torch.set_num_threads(
+                self.cfg.num_threads or max(1, (cores // self.rt.world) - (self.rt.world == 1))
+            )
         self.teacher_id = self._teacher_id()
-        data = load_training_data(project, teacher_id=self.teacher_id, hard_labels=self.cfg.hard_labels,
-                                  seed=self.cfg.seed)
-        self.train_rows, self.valid_rows, self.reviews_used = data.train, data.valid, data.reviews_used
+        data = load_training_data(
+            project,
+            teacher_id=self.teacher_id,
+            hard_labels=self.cfg.hard_labels,
+            seed=self.cfg.seed,
+        )
+        self.train_rows, self.valid_rows, self.reviews_used = (
+            data.train,
+            data.valid,
+            data.reviews_used,
+        )
         self.notes += data.notes
         self.labels = project.labels()
         self.run_id = resume_run
         torch.manual_seed(self.cfg.seed)
         if resume_run is not None:
-            model, self.tokenizer, meta = load_student(run_folder(project.path, resume_run) / "last")
+            model, self.tokenizer, meta = load_student(
+                run_folder(project.path, resume_run) / "last"
+            )
             self.tokenizer_source = meta.get("tokenizer_source", "checkpoint")
         else:
             self.tokenizer, self.tokenizer_source = self._choose_tokenizer()
-            model = build_student(self.cfg.student, len(self.labels), self.tokenizer, labels=self.labels,
-                                  teacher_path=teacher_model_path(self._teacher_spec()),
-                                  max_length=self.cfg.max_length)
+            model = build_student(
+                self.cfg.student,
+                len(self.labels),
+                self.tokenizer,
+                labels=self.labels,
+                teacher_path=teacher_model_path(self._teacher_spec()),
+                max_length=self.cfg.max_length,
+            )
         for rows in (self.train_rows, self.valid_rows):
             rows.tokens = encode(self.tokenizer, rows.texts, self.cfg.max_length)
         self.pad = pad_id(self.tokenizer)
@@ -123,17 +145,30 @@ class Session:
         model = model.to(self.rt.device).train()
         params = [p for p in model.parameters() if p.requires_grad]
         extra = list(self.projection.parameters()) if self.projection is not None else []
-        optimizer = torch.optim.AdamW([
-            {"params": [p for p in params + extra if p.ndim >= 2], "weight_decay": self.cfg.weight_decay},
-            {"params": [p for p in params + extra if p.ndim < 2], "weight_decay": 0.0},
-        ], lr=self.lr)
+        optimizer = torch.optim.AdamW(
+            [
+                {
+                    "params": [p for p in params + extra if p.ndim >= 2],
+                    "weight_decay": self.cfg.weight_decay,
+                },
+                {"params": [p for p in params + extra if p.ndim < 2], "weight_decay": 0.0},
+            ],
+            lr=self.lr,
+        )
         self.model, self.optimizer = self.rt.prepare(model, optimizer)
         self.params = params + extra
         self.group_size = self.cfg.batch_size * self.cfg.grad_accum * self.rt.world
-        self.batcher = LengthBucketBatcher(self.train_rows.lengths, self.group_size, self.cfg.seed,
-                                           world=self.rt.world, rank=self.rt.rank)
+        self.batcher = LengthBucketBatcher(
+            self.train_rows.lengths,
+            self.group_size,
+            self.cfg.seed,
+            world=self.rt.world,
+            rank=self.rt.rank,
+        )
         if len(self.batcher) == 0:
-            raise ConfigError(f"too few training examples ({len(self.train_rows)}) for {self.rt.world} processes")
+            raise ConfigError(
+                f"too few training examples ({len(self.train_rows)}) for {self.rt.world} processes"
+            )
         self.total_steps = self.cfg.epochs * len(self.batcher)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.state = LoopState(micro=self.cfg.batch_size)
@@ -158,7 +193,9 @@ class Session:
         if run["status"] == "finished":
             raise ConfigError(f"run {run_id} already finished; nothing to resume")
         if not (run_folder(self.project.path, run_id) / "last" / TRAINER_STATE).is_file():
-            raise ConfigError(f"run {run_id} has no checkpoint to resume from; start a new run instead")
+            raise ConfigError(
+                f"run {run_id} has no checkpoint to resume from; start a new run instead"
+            )
         stored = TrainConfig.from_dict(run["config"])
         stored.device, stored.num_threads = given.device, given.num_threads  # hardware may differ
         self.notes.append(f"resuming run {run_id} with its stored settings")
@@ -181,32 +218,48 @@ class Session:
         if uses_own_tokenizer(self.cfg.student):
             source = arg if kind == "hf" else path
             if not source:
-                raise ConfigError("teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)")
+                raise ConfigError(
+                    "teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)"
+                )
             try:
                 return load_tokenizer(source), "student" if kind == "hf" else "teacher"
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"cannot load the tokenizer of {source!r}: {str(exc).splitlines()[0]}") from None
+                raise ConfigError(
+                    f"cannot load the tokenizer of {source!r}: {str(exc).splitlines()[0]}"
+                ) from None
         if path:
             try:
                 return load_tokenizer(path), "teacher"
             except (OSError, ValueError):
-                self.notes.append(f"the teacher's tokenizer ({path}) did not load; training a WordPiece instead")
+                self.notes.append(
+                    f"the teacher's tokenizer ({path}) did not load; training a WordPiece instead"
+                )
         texts = self.train_rows.texts + self.valid_rows.texts
-        self.notes.append(f"training a WordPiece tokenizer ({self.cfg.vocab_size} pieces) on {len(texts)} texts")
+        self.notes.append(
+            f"training a WordPiece tokenizer ({self.cfg.vocab_size} pieces) on {len(texts)} texts"
+        )
         return train_wordpiece(texts, self.cfg.vocab_size), "wordpiece"
 
     def _hidden_mse_parts(self, model: Any) -> tuple[Any, Any]:
         if self.cfg.hidden_mse <= 0:
             return None, None
         path = teacher_model_path(self._teacher_spec())
-        if not path or getattr(model, "arch", "") != "hf" or self.tokenizer_source not in ("teacher", "checkpoint"):
-            raise ConfigError("--hidden-mse needs a local transformer teacher and a transformer student that "
-                              "uses the teacher's tokenizer (transformer-*, teacher-layers:K)")
+        if (
+            not path
+            or getattr(model, "arch", "") != "hf"
+            or self.tokenizer_source not in ("teacher", "checkpoint")
+        ):
+            raise ConfigError(
+                "--hidden-mse needs a local transformer teacher and a transformer student that "
+                "uses the teacher's tokenizer (transformer-*, teacher-layers:K)"
+            )
         from transformers import AutoModel
 
         teacher = AutoModel.from_pretrained(path).to(self.rt.device).eval().requires_grad_(False)
         torch.manual_seed(self.cfg.seed + 1)
-        projection = torch.nn.Linear(model.hidden_size, teacher.config.hidden_size).to(self.rt.device)
+        projection = torch.nn.Linear(model.hidden_size, teacher.config.hidden_size).to(
+            self.rt.device
+        )
         return teacher, projection
 
     def _lr_factor(self, step: int) -> float:
@@ -220,8 +273,9 @@ class Session:
 
     def _open_run_record(self) -> None:
         if self.run_id is None:
-            self.run_id = self.project.create_run(self.cfg.student, self.teacher_id, self.stored_config,
-                                                  name=self.cfg.name)
+            self.run_id = self.project.create_run(
+                self.cfg.student, self.teacher_id, self.stored_config, name=self.cfg.name
+            )
         else:
             self.project.truncate_metrics(self.run_id, self.state.step)
             self.project.update_run(self.run_id, status="running", error=None, finished=None)
@@ -233,9 +287,11 @@ class Session:
         for note in self.notes:
             yield Log(note)
         self.notes.clear()
-        yield Log(f"student {self.cfg.student}: {count_parameters(self.model):,} parameters on {self.rt.device}; "
-                  f"{len(self.train_rows)} training rows, {len(self.valid_rows)} valid rows, "
-                  f"{self.total_steps} steps")
+        yield Log(
+            f"student {self.cfg.student}: {count_parameters(self.model):,} parameters on {self.rt.device}; "
+            f"{len(self.train_rows)} training rows, {len(self.valid_rows)} valid rows, "
+            f"{self.total_steps} steps"
+        )
         self.clock, self.t0 = EtaClock(self.total_steps, self.state.step), time.monotonic()
         try:
             while self.state.epoch < self.cfg.epochs and not self.state.stopped_early:
@@ -251,7 +307,7 @@ class Session:
                 if not self.state.stopped_early:
                     self.state.epoch, self.state.group = self.state.epoch + 1, 0
             yield from self.finish()
-        except (Cancelled, GeneratorExit):
+        except (Cancelled, GeneratorExit, KeyboardInterrupt):  # Ctrl-C keeps the run resumable
             self.stop("cancelled")
             raise
         except BaseException as exc:
@@ -268,11 +324,15 @@ class Session:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.rt.empty_cache()
                 if self.state.micro <= 1:
-                    raise TrainingError("out of memory with one example per batch; lower --max-length or "
-                                        "choose a smaller student") from None
+                    raise TrainingError(
+                        "out of memory with one example per batch; lower --max-length or "
+                        "choose a smaller student"
+                    ) from None
                 self.state.micro //= 2
-                self.notes.append(f"out of memory: micro-batch halved to {self.state.micro}, "
-                                  f"{-(-len(group) // self.state.micro)} accumulation steps keep the batch size")
+                self.notes.append(
+                    f"out of memory: micro-batch halved to {self.state.micro}, "
+                    f"{-(-len(group) // self.state.micro)} accumulation steps keep the batch size"
+                )
 
     def _accumulate(self, group: np.ndarray, cancel: CancelToken) -> dict[str, float]:
         chunks = LengthBucketBatcher.micro_batches(group, self.state.micro)
@@ -286,11 +346,15 @@ class Session:
                     parts = self.losses(self.train_rows, chunk, self.model)
                 self.rt.backward(parts["loss"] * (len(chunk) / len(group)))
             for name, value in parts.items():
-                totals[name] = totals.get(name, 0.0) + value.detach().float() * (len(chunk) / len(group))
+                totals[name] = totals.get(name, 0.0) + value.detach().float() * (
+                    len(chunk) / len(group)
+                )
         values = {name: float(v) for name, v in totals.items()}
         if not math.isfinite(values["loss"]):
-            raise TrainingError(f"the loss became {values['loss']} at step {self.state.step + 1} (epoch "
-                                f"{self.state.epoch + 1}); lower --lr (now {self.lr:g}) or check the teacher outputs")
+            raise TrainingError(
+                f"the loss became {values['loss']} at step {self.state.step + 1} (epoch "
+                f"{self.state.epoch + 1}); lower --lr (now {self.lr:g}) or check the teacher outputs"
+            )
         self.rt.clip(self.params, self.optimizer, self.cfg.grad_clip)
         self.rt.step(self.optimizer)
         self.scheduler.step()
@@ -300,22 +364,40 @@ class Session:
     def losses(self, rows: Rows, index: np.ndarray, model: Any) -> dict[str, torch.Tensor]:
         """Loss parts for rows ``index``: kd, ce (and hidden_mse), combined as configured."""
         dev = self.rt.device
-        input_ids, mask = (t.to(dev, non_blocking=True) for t in pad_batch([rows.tokens[i] for i in index], self.pad))
+        input_ids, mask = (
+            t.to(dev, non_blocking=True)
+            for t in pad_batch([rows.tokens[i] for i in index], self.pad)
+        )
         hidden = self.projection is not None and model.training
-        out = model(input_ids, mask, output_hidden_states=True) if hidden else model(input_ids, mask)
+        out = (
+            model(input_ids, mask, output_hidden_states=True) if hidden else model(input_ids, mask)
+        )
         logits = out[0] if hidden else out
         parts = distillation_loss(
-            logits, torch.from_numpy(rows.teacher[index]).to(dev), torch.from_numpy(rows.gold[index]).to(dev),
-            temperature=self.cfg.temperature, alpha=self.cfg.alpha, hard_labels=self.cfg.hard_labels,
-            has_teacher=torch.from_numpy(rows.has_teacher[index]).to(dev))
+            logits,
+            torch.from_numpy(rows.teacher[index]).to(dev),
+            torch.from_numpy(rows.gold[index]).to(dev),
+            temperature=self.cfg.temperature,
+            alpha=self.cfg.alpha,
+            hard_labels=self.cfg.hard_labels,
+            has_teacher=torch.from_numpy(rows.has_teacher[index]).to(dev),
+        )
         if hidden:
             with torch.no_grad():
-                teacher_states = self.teacher_encoder(input_ids=input_ids, attention_mask=mask,
-                                                      output_hidden_states=True).hidden_states
+                teacher_states = self.teacher_encoder(
+                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+                ).hidden_states
             student_states = out[1]
             ls, lt = len(student_states) - 1, len(teacher_states) - 1
-            mse = sum(hidden_mse_loss(self.projection(student_states[i]), teacher_states[round(i * lt / ls)], mask)
-                      for i in range(1, ls + 1)) / ls
+            mse = (
+                sum(
+                    hidden_mse_loss(
+                        self.projection(student_states[i]), teacher_states[round(i * lt / ls)], mask
+                    )
+                    for i in range(1, ls + 1)
+                )
+                / ls
+            )
             parts["hidden_mse"] = mse
             parts["loss"] = parts["loss"] + self.cfg.hidden_mse * mse
         return parts
@@ -331,11 +413,22 @@ class Session:
             idx = order[start : start + self.cfg.batch_size * 2]
             input_ids, mask = pad_batch([rows.tokens[i] for i in idx], self.pad)
             with self.rt.autocast():
-                logits[torch.from_numpy(idx)] = model(input_ids.to(self.rt.device), mask.to(self.rt.device)).float().cpu()
+                logits[torch.from_numpy(idx)] = (
+                    model(input_ids.to(self.rt.device), mask.to(self.rt.device)).float().cpu()
+                )
         model.train()
-        teacher, gold, has = (torch.from_numpy(a) for a in (rows.teacher, rows.gold, rows.has_teacher))
-        parts = distillation_loss(logits, teacher, gold, temperature=self.cfg.temperature, alpha=self.cfg.alpha,
-                                  hard_labels=self.cfg.hard_labels or not bool(has.any()), has_teacher=has)
+        teacher, gold, has = (
+            torch.from_numpy(a) for a in (rows.teacher, rows.gold, rows.has_teacher)
+        )
+        parts = distillation_loss(
+            logits,
+            teacher,
+            gold,
+            temperature=self.cfg.temperature,
+            alpha=self.cfg.alpha,
+            hard_labels=self.cfg.hard_labels or not bool(has.any()),
+            has_teacher=has,
+        )
         out = {f"valid/{k}": float(v) for k, v in parts.items()}
         pred = logits.argmax(-1)
         if bool((gold >= 0).any()):
@@ -351,17 +444,25 @@ class Session:
         for name, value in metrics.items():
             yield self._metric(name, value)
         self.flush_metrics()
-        score = metrics.get("valid/accuracy", metrics.get("valid/agreement", -metrics.get("valid/loss", 0.0)))
+        score = metrics.get(
+            "valid/accuracy", metrics.get("valid/agreement", -metrics.get("valid/loss", 0.0))
+        )
         if metrics and (self.state.best_score is None or score > self.state.best_score):
-            self.state.best_score, self.state.best_step, self.state.best_metrics = score, self.state.step, metrics
+            self.state.best_score, self.state.best_step, self.state.best_metrics = (
+                score,
+                self.state.step,
+                metrics,
+            )
             self.state.bad_evals = 0
             self.save_checkpoint("best")
         elif metrics:
             self.state.bad_evals += 1
             if self.cfg.patience and self.state.bad_evals >= self.cfg.patience:
                 self.state.stopped_early = True
-                yield Log(f"early stop at step {self.state.step}: no better valid score in {self.cfg.patience} "
-                          f"evaluations (best at step {self.state.best_step})")
+                yield Log(
+                    f"early stop at step {self.state.step}: no better valid score in {self.cfg.patience} "
+                    f"evaluations (best at step {self.state.best_step})"
+                )
         self.save_checkpoint("last")
 
     def report_step(self, parts: dict[str, float]) -> Iterator[Event]:
@@ -380,9 +481,18 @@ class Session:
             if time.monotonic() - self._flushed_at > 1.0:
                 self.flush_metrics()
         seconds = time.monotonic() - self.t0
-        yield Progress("train", self.state.step, self.total_steps, self.clock.eta(self.state.step),
-                       {"epoch": self.epoch_float(), "loss": parts["loss"], "lr": self.scheduler.get_last_lr()[0],
-                        "examples_per_s": self.state.seen / max(seconds + self.state.elapsed_s, 1e-9)})
+        yield Progress(
+            "train",
+            self.state.step,
+            self.total_steps,
+            self.clock.eta(self.state.step),
+            {
+                "epoch": self.epoch_float(),
+                "loss": parts["loss"],
+                "lr": self.scheduler.get_last_lr()[0],
+                "examples_per_s": self.state.seen / max(seconds + self.state.elapsed_s, 1e-9),
+            },
+        )
 
     def finish(self) -> Iterator[Event]:
         """Final evaluation if due, last/best checkpoints, test predictions, run summary."""
@@ -393,22 +503,36 @@ class Session:
         self.flush_metrics()
         seconds = self.state.elapsed_s + time.monotonic() - self.t0
         result: dict[str, Any] = {
-            "run": self.run_id, "best_step": self.state.best_step, "steps": self.state.step,
+            "run": self.run_id,
+            "best_step": self.state.best_step,
+            "steps": self.state.step,
             "valid_accuracy": self.state.best_metrics.get("valid/accuracy"),
             "valid_agreement": self.state.best_metrics.get("valid/agreement"),
-            "valid_kl": self.state.best_metrics.get("valid/kl"), "seconds": round(seconds, 3),
-            "student": self.cfg.student, "params": count_parameters(self.model), "device": str(self.rt.device),
-            "examples_per_s": round(self.state.seen / max(seconds, 1e-9), 2), "stopped_early": self.state.stopped_early,
-            "reviews_used": self.reviews_used, "n_train": len(self.train_rows), "n_valid": len(self.valid_rows),
-            "hard_labels": self.cfg.hard_labels, "peak_memory_mb": self.rt.peak_memory_mb(),
+            "valid_kl": self.state.best_metrics.get("valid/kl"),
+            "seconds": round(seconds, 3),
+            "student": self.cfg.student,
+            "params": count_parameters(self.model),
+            "device": str(self.rt.device),
+            "examples_per_s": round(self.state.seen / max(seconds, 1e-9), 2),
+            "stopped_early": self.state.stopped_early,
+            "reviews_used": self.reviews_used,
+            "n_train": len(self.train_rows),
+            "n_valid": len(self.valid_rows),
+            "hard_labels": self.cfg.hard_labels,
+            "peak_memory_mb": self.rt.peak_memory_mb(),
         }
         if self.rt.is_main:
             folder = run_folder(self.project.path, self.run_id)
             yield Log("predicting the test split with the best checkpoint")
             result.update(self.predict_test(folder / "best"))
             result["checkpoint"] = str(folder / "best")
-            self.project.update_run(self.run_id, status="finished", best_checkpoint=str(folder / "best"),
-                                    last_checkpoint=str(folder / "last"), summary=result)
+            self.project.update_run(
+                self.run_id,
+                status="finished",
+                best_checkpoint=str(folder / "best"),
+                last_checkpoint=str(folder / "last"),
+                summary=result,
+            )
         yield Finished(result)
 
     def predict_test(self, checkpoint: Path) -> dict[str, Any]:
@@ -417,13 +541,16 @@ class Session:
         if not rows:
             return {"n_test": 0, "test_accuracy": None, "test_agreement": None}
         model, tokenizer, meta = load_student(checkpoint, device=str(self.rt.device))
-        probs = predict_probs(model, tokenizer, [r[1] for r in rows], batch_size=128,
-                              max_length=meta["max_length"])
+        probs = predict_probs(
+            model, tokenizer, [r[1] for r in rows], batch_size=128, max_length=meta["max_length"]
+        )
         teacher = {}
         if self.teacher_id is not None:
-            teacher = {o["id"]: np.asarray(o["probs"], dtype=np.float64)
-                       for o in self.project.teacher_outputs(self.teacher_id, ["test"])
-                       if o["probs"] is not None and len(o["probs"]) == len(self.labels)}
+            teacher = {
+                o["id"]: np.asarray(o["probs"], dtype=np.float64)
+                for o in self.project.teacher_outputs(self.teacher_id, ["test"])
+                if o["probs"] is not None and len(o["probs"]) == len(self.labels)
+            }
         records, hits, agree = [], [], []
         for (ex_id, _, gold), p in zip(rows, probs.astype(np.float64), strict=True):
             top = np.sort(p)[::-1]
@@ -431,17 +558,38 @@ class Session:
             kl = None
             if ex_id in teacher:
                 t = teacher[ex_id] / teacher[ex_id].sum()
-                kl = float(np.sum(np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - np.log(np.maximum(p, 1e-12))), 0.0)))
+                kl = float(
+                    np.sum(
+                        np.where(
+                            t > 0,
+                            t * (np.log(np.where(t > 0, t, 1.0)) - np.log(np.maximum(p, 1e-12))),
+                            0.0,
+                        )
+                    )
+                )
                 agree.append(label == int(t.argmax()))
             if gold is not None:
                 hits.append(label == gold)
-            records.append({"example": ex_id, "probs": [round(float(x), 6) for x in p], "label": label,
-                            "confidence": float(top[0]), "margin": float(top[0] - (top[1] if len(top) > 1 else 0.0)),
-                            "entropy": float(-np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0))),
-                            "kl": kl, "latency_ms": None})
+            records.append(
+                {
+                    "example": ex_id,
+                    "probs": [round(float(x), 6) for x in p],
+                    "label": label,
+                    "confidence": float(top[0]),
+                    "margin": float(top[0] - (top[1] if len(top) > 1 else 0.0)),
+                    "entropy": float(
+                        -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0))
+                    ),
+                    "kl": kl,
+                    "latency_ms": None,
+                }
+            )
         self.project.save_predictions(self.run_id, records)
-        return {"n_test": len(rows), "test_accuracy": float(np.mean(hits)) if hits else None,
-                "test_agreement": float(np.mean(agree)) if agree else None}
+        return {
+            "n_test": len(rows),
+            "test_accuracy": float(np.mean(hits)) if hits else None,
+            "test_agreement": float(np.mean(agree)) if agree else None,
+        }
 
     # -- checkpoints, metrics, stopping -----------------------------------------------------
     def save_checkpoint(self, which: str) -> None:
@@ -451,18 +599,37 @@ class Session:
         folder = run_folder(self.project.path, self.run_id) / which
         partial = folder.with_name(which + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        state = LoopState(**{**asdict(self.state), "elapsed_s": self.state.elapsed_s + time.monotonic() - self.t0})
-        meta = {"spec": self.cfg.student, "labels": self.labels, "max_length": self.cfg.max_length,
-                "run": self.run_id, "step": self.state.step, "epoch": self.epoch_float(), "teacher": self.teacher_id,
-                "tokenizer_source": self.tokenizer_source, "hard_labels": self.cfg.hard_labels,
-                "temperature": self.cfg.temperature, "alpha": self.cfg.alpha, "created": now(),
-                "valid": self.state.best_metrics if which == "best" else {}}
+        state = LoopState(
+            **{**asdict(self.state), "elapsed_s": self.state.elapsed_s + time.monotonic() - self.t0}
+        )
+        meta = {
+            "spec": self.cfg.student,
+            "labels": self.labels,
+            "max_length": self.cfg.max_length,
+            "run": self.run_id,
+            "step": self.state.step,
+            "epoch": self.epoch_float(),
+            "teacher": self.teacher_id,
+            "tokenizer_source": self.tokenizer_source,
+            "hard_labels": self.cfg.hard_labels,
+            "temperature": self.cfg.temperature,
+            "alpha": self.cfg.alpha,
+            "created": now(),
+            "valid": self.state.best_metrics if which == "best" else {},
+        }
         save_student(self.rt.unwrap(self.model), self.tokenizer, partial, meta)
-        torch.save({"config": self.stored_config, "loop": asdict(state), "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(), "rng": self.rng_at_boundary,
-                    "scaler": self.rt.scaler.state_dict() if self.rt.scaler is not None else None,
-                    "projection": self.projection.state_dict() if self.projection is not None else None},
-                   partial / TRAINER_STATE)
+        torch.save(
+            {
+                "config": self.stored_config,
+                "loop": asdict(state),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": self.rng_at_boundary,
+                "scaler": self.rt.scaler.state_dict() if self.rt.scaler is not None else None,
+                "projection": self.projection.state_dict() if self.projection is not None else None,
+            },
+            partial / TRAINER_STATE,
+        )
         old = folder.with_name(which + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if folder.exists():
@@ -485,8 +652,10 @@ class Session:
 
     @staticmethod
     def _rng_state() -> dict[str, Any]:
-        return {"cpu": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        return {
+            "cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
 
     def _eval_due(self, *, end_of_epoch: bool) -> bool:
         last = self.state.step == self.total_steps
@@ -500,7 +669,9 @@ class Session:
     def _metric(self, name: str, value: float) -> Metric:
         wall = round(self.state.elapsed_s + time.monotonic() - self.t0, 3)
         self._pending_rows.append((self.state.step, self.epoch_float(), wall, name, float(value)))
-        return Metric(name, float(value), self.state.step, self.epoch_float(), wall, run=self.run_id)
+        return Metric(
+            name, float(value), self.state.step, self.epoch_float(), wall, run=self.run_id
+        )
 
     def flush_metrics(self, project: Project | None = None) -> None:
         if self._pending_rows and self.rt.is_main and self.run_id is not None:

@@ -35,8 +35,12 @@ def temper(probs: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 @register("kd")
-def kd_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float = 1.0,
-            weight: torch.Tensor | None = None) -> torch.Tensor:
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_probs: torch.Tensor,
+    temperature: float = 1.0,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Hinton et al. 2015 (arXiv:1503.02531): ``T² · KL(p_T ‖ softmax(z_s / T))``, mean over rows.
 
     ``p_T`` is the teacher distribution tempered by :func:`temper`. The ``T²`` factor keeps the
@@ -59,8 +63,9 @@ def ce_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @register("hidden_mse")
-def hidden_mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
-                    attention_mask: torch.Tensor) -> torch.Tensor:
+def hidden_mse_loss(
+    student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
     """Mean squared error between (already projected) student and teacher token states,
     over real tokens only (as in TinyBERT's hidden-state loss, arXiv:1909.10351)."""
     mask = attention_mask.unsqueeze(-1).to(student_hidden.dtype)
@@ -68,9 +73,16 @@ def hidden_mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
     return squared.sum() / (mask.sum() * student_hidden.shape[-1]).clamp_min(1.0)
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor | None, labels: torch.Tensor,
-                      *, temperature: float, alpha: float, has_teacher: torch.Tensor | None = None,
-                      hard_labels: bool = False) -> dict[str, torch.Tensor]:
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_probs: torch.Tensor | None,
+    labels: torch.Tensor,
+    *,
+    temperature: float,
+    alpha: float,
+    has_teacher: torch.Tensor | None = None,
+    hard_labels: bool = False,
+) -> dict[str, torch.Tensor]:
     """``loss = alpha · kd + (1 − alpha) · ce``; with ``hard_labels`` only ``ce``.
 
     Returns the parts ``{"loss", "kd", "ce"}`` so they can be logged separately.

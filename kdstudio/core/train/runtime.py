@@ -24,7 +24,9 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA GPU is available here (use --device auto or cpu)")
     if preference == "mps" and not has_mps:
-        raise ConfigError("--device mps: Apple MPS is not available here (use --device auto or cpu)")
+        raise ConfigError(
+            "--device mps: Apple MPS is not available here (use --device auto or cpu)"
+        )
     return torch.device(preference)
 
 
