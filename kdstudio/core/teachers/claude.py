@@ -123,7 +123,10 @@ class ClaudeTeacher:
             raise ConfigError(f"output_mode must be 'json' or 'tool', not {mode!r}")
         self._mode = mode
         self._system_text = self._build_system()
-        self._observed_out: list[int] = []
+        schema_chars = len(json.dumps(self._schema())) if self.task == "classification" else 0
+        self._prompt_chars = len(self._system_text) + schema_chars + 60  # everything but the example
+        self._observed = 0  # answers seen, and the longest output among them (for the budget estimate)
+        self._longest_out = 0
         self._price: pricing.ModelPrice | None = None
         self.last_run: dict[str, Any] = {}
 
@@ -292,8 +295,9 @@ class ClaudeTeacher:
         """A TeacherOutput (example 0, to be filled in) from a Messages API response."""
         fields = self._usage_fields(getattr(message, "usage", None), batch)
         extra = {"stop_reason": message.stop_reason}
-        if self.task == "classification" and fields.get("output_tokens"):
-            self._observed_out.append(fields["output_tokens"])
+        if fields.get("output_tokens"):
+            self._observed += 1
+            self._longest_out = max(self._longest_out, fields["output_tokens"])
 
         def failed(reason: str) -> TeacherOutput:
             return TeacherOutput(0, status="failed", error=reason, extra=extra, **fields)
@@ -395,10 +399,7 @@ class ClaudeTeacher:
 
     # -- estimates -------------------------------------------------------------------------------
     def _estimate_input_tokens(self, text: str) -> int:
-        chars = len(self._system_text) + len(text) + 60
-        if self.task == "classification":
-            chars += len(json.dumps(self._schema()))
-        return math.ceil(chars / 3.0)
+        return math.ceil((self._prompt_chars + len(text)) / 3.0)
 
     def _expected_output_tokens(self) -> int:
         if self.task == "generation":
@@ -410,8 +411,8 @@ class ClaudeTeacher:
         the input price and ``max_tokens`` of output, or twice the longest output seen once a few
         answers are in."""
         out = self.max_tokens
-        if len(self._observed_out) >= 5:
-            out = min(self.max_tokens, 2 * max(self._observed_out))
+        if self._observed >= 5:
+            out = min(self.max_tokens, 2 * self._longest_out)
         usage = {"input_tokens": self._estimate_input_tokens(text), "output_tokens": out}
         return self.price.cost(usage, batch=batch)
 
@@ -842,6 +843,8 @@ class _RealtimeJob:
         loop = asyncio.get_running_loop()
         while pending:
             _, pending = await asyncio.wait(pending, timeout=0.05)
+            if self.cancel.cancelled:
+                self.stopping.set()
             if pending and self.stopping.is_set():
                 deadline = loop.time() + CANCEL_GRACE_S
                 while pending and loop.time() < deadline:
@@ -906,7 +909,7 @@ class _RealtimeJob:
                 mix.add(out)
                 continue
             self.out.put(out)
-            if out.status == "ok" and out.probs is not None:
+            if self.t.k_samples and out.status == "ok" and out.probs is not None:
                 self.first[example] = (text, out)
 
 
