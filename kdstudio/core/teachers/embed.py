@@ -1,0 +1,222 @@
+"""``embed:`` teachers: mean-pooled sentence embeddings turned into label distributions.
+
+Two modes:
+- ``probe`` (default when the project has gold train labels): multinomial logistic regression
+  on the embeddings of gold-labelled train rows (optionally only ``probe_rows`` of them, the
+  few-gold setting), then a temperature fitted on the gold valid rows so the probabilities are
+  calibrated. The fitted probe is stored with the teacher, so a resumed harvest answers alike.
+- ``zero-shot``: cosine similarity between the text and each label's description (or its name,
+  underscores read as spaces), softmax with a temperature.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kdstudio.core.errors import TeacherError
+from kdstudio.core.events import CancelToken, Event, Log, Progress
+from kdstudio.core.store import TeacherOutput
+from kdstudio.core.teachers.base import TeacherContext
+from kdstudio.core.teachers.local import (
+    autocast,
+    length_sorted_batches,
+    load_pretrained,
+    pick_device,
+    resolve_model,
+    timed_ms,
+)
+
+if TYPE_CHECKING:
+    from kdstudio.core.store import Project
+
+ZERO_SHOT_TEMPERATURE = 0.05
+
+
+class EmbeddingTeacher:
+    kind = "embed"
+
+    def __init__(self, model: str, context: TeacherContext) -> None:
+        self.model, self.context = model, context
+        self.spec = f"embed:{model}"
+        opts = context.options
+        self.mode = opts.get("mode") or "probe"
+        self.probe_rows = opts.get("probe_rows")
+        self.seed = int(opts.get("seed", 0))
+        self.max_length = int(opts.get("max_length", 128))
+        self.batch_size = int(opts.get("batch_size", 64))
+        self.device = opts.get("device")
+        self._encoder: Any = None
+        self._tokenizer: Any = None
+        self._probe: dict[str, Any] | None = None
+        self._cache: dict[int, Any] = {}
+        if self.mode not in ("probe", "zero-shot"):
+            raise TeacherError(f"embedding teacher mode must be probe or zero-shot, not {self.mode!r}")
+        if context.task != "classification":
+            raise TeacherError("embedding teachers answer classification tasks only; use lm: or claude: for generation")
+
+    def settings(self) -> dict[str, Any]:
+        s: dict[str, Any] = {"mode": self.mode, "max_length": self.max_length}
+        if self.mode == "probe":
+            s.update(probe_rows=self.probe_rows, seed=self.seed)
+        else:
+            s["descriptions"] = self._label_texts()
+        return s
+
+    # -- loading and embedding ----------------------------------------------------------------
+    def _load(self) -> None:
+        if self._encoder is not None:
+            return
+        from transformers import AutoModel, AutoTokenizer
+
+        source = resolve_model(self.model)
+        self.device = pick_device(self.device)
+        self._tokenizer = load_pretrained(AutoTokenizer, source)
+        self._encoder = load_pretrained(AutoModel, source).to(self.device).eval()
+
+    def parameter_count(self) -> int:
+        self._load()
+        return sum(p.numel() for p in self._encoder.parameters()) + (
+            self._probe["weight"].numel() if self._probe else 0)
+
+    def embed(self, texts: Sequence[str]):
+        """Unit-length mean-pooled embeddings of ``texts`` (one batch), as a float tensor on CPU."""
+        import torch
+
+        self._load()
+        enc = self._tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                              return_tensors="pt").to(self.device)
+        with torch.inference_mode(), autocast(self.device):
+            hidden = self._encoder(**enc).last_hidden_state.float()
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1).cpu()
+
+    def _embed_items(self, items: Sequence[tuple[int, str]], cancel: CancelToken, stage: str) -> Iterator[Any]:
+        """Embed (id, text) items in length-sorted batches, caching by id; yields Progress."""
+        todo = [it for it in items if it[0] not in self._cache]
+        done = len(items) - len(todo)
+        for batch in length_sorted_batches(todo, self.batch_size):
+            cancel.check()
+            for (ex_id, _), vec in zip(batch, self.embed([t for _, t in batch]), strict=True):
+                self._cache[ex_id] = vec
+            done += len(batch)
+            yield Progress(stage, done, len(items))
+
+    # -- probe ----------------------------------------------------------------------------------
+    def _label_texts(self) -> list[str]:
+        return [self.context.descriptions.get(n) or n.replace("_", " ") for n in self.context.labels]
+
+    def prepare(self, project: Project, teacher_id: int, *, cancel: CancelToken) -> Iterator[Event]:
+        self._load()
+        yield Log(f"teacher {self.spec} ({self.mode}) on {self.device}")
+        if self.mode == "zero-shot":
+            self._label_matrix = self.embed(self._label_texts())
+            return
+        state = project.teacher_state(teacher_id)
+        if state:
+            import torch
+
+            self._probe = torch.load(io.BytesIO(state), weights_only=True)
+            yield Log("reusing the probe fitted earlier for this teacher")
+            return
+        gold = project.examples("train", labelled=True)
+        if self.probe_rows:
+            gold = random.Random(self.seed).sample(gold, min(int(self.probe_rows), len(gold)))
+        if len({label for _, _, label in gold}) < 2:
+            raise TeacherError("the probe needs gold labels of at least two classes in train; import labelled "
+                               "training data or use --mode zero-shot")
+        valid = project.examples("valid", labelled=True)
+        yield Log(f"fitting a probe on {len(gold)} gold train rows, calibrating on {len(valid)} valid rows")
+        items = [(i, t) for i, t, _ in gold + valid]
+        yield from self._embed_items(items, cancel, "embed")
+        self._probe = fit_probe(
+            [self._cache[i] for i, _, _ in gold], [lab for _, _, lab in gold], len(self.context.labels),
+            [self._cache[i] for i, _, _ in valid], [lab for _, _, lab in valid], seed=self.seed,
+        )
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(self._probe, buffer)
+        project.set_teacher_state(teacher_id, buffer.getvalue())
+        yield Log(f"probe fitted: valid accuracy {self._probe['valid_accuracy']:.3f}, "
+                  f"temperature {float(self._probe['temperature']):.2f}")
+
+    def probabilities(self, vectors):
+        import torch
+
+        if self.mode == "zero-shot":
+            return torch.softmax(vectors @ self._label_matrix.T / ZERO_SHOT_TEMPERATURE, dim=-1)
+        logits = vectors @ self._probe["weight"].T + self._probe["bias"]
+        return torch.softmax(logits / self._probe["temperature"], dim=-1)
+
+    def predict_probs(self, texts: Sequence[str]):
+        """Probabilities for raw texts (used to time the teacher in evaluation)."""
+        return self.probabilities(self.embed(texts)).numpy()
+
+    def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
+        import time
+
+        import torch
+
+        for batch in length_sorted_batches(items, self.batch_size):
+            cancel.check()
+            t0 = time.perf_counter()
+            vectors = [self._cache.pop(i, None) for i, _ in batch]
+            missing = [k for k, v in enumerate(vectors) if v is None]
+            if missing:
+                for k, vec in zip(missing, self.embed([batch[k][1] for k in missing]), strict=True):
+                    vectors[k] = vec
+            vectors = torch.stack(vectors)
+            probs = self.probabilities(vectors).tolist()
+            ms = timed_ms(t0, len(batch))
+            yield [TeacherOutput(example=i, probs=p, method=self.mode, latency_ms=ms)
+                   for (i, _), p in zip(batch, probs, strict=True)]
+
+    def close(self) -> None:
+        self._encoder = self._tokenizer = None
+        self._cache.clear()
+
+
+def fit_probe(train_x: list, train_y: list[int], n_labels: int, valid_x: list, valid_y: list[int], *,
+              seed: int = 0, l2: float = 1e-3, steps: int = 200) -> dict[str, Any]:
+    """Multinomial logistic regression (L-BFGS, L2) and a softmax temperature fitted on valid."""
+    import torch
+
+    torch.manual_seed(seed)
+    x = torch.stack(train_x).float()
+    y = torch.tensor(train_y)
+    # Features are unit vectors: scale them so a modest weight norm can reach confident logits.
+    scale = 10.0
+    weight = torch.zeros(n_labels, x.shape[1], requires_grad=True)
+    bias = torch.zeros(n_labels, requires_grad=True)
+    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(scale * x @ weight.T + bias, y) + l2 * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    w, b = (scale * weight).detach(), bias.detach()
+    temperature = torch.tensor(1.0)
+    accuracy = float("nan")
+    if valid_x:
+        vx, vy = torch.stack(valid_x).float(), torch.tensor(valid_y)
+        logits = vx @ w.T + b
+        accuracy = float((logits.argmax(-1) == vy).float().mean())
+        log_t = torch.zeros(1, requires_grad=True)
+        t_opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100, line_search_fn="strong_wolfe")
+
+        def t_closure():
+            t_opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), vy)
+            loss.backward()
+            return loss
+
+        t_opt.step(t_closure)
+        temperature = log_t.detach().exp().squeeze().clamp(0.05, 20.0)
+    return {"weight": w, "bias": b, "temperature": temperature, "valid_accuracy": accuracy}
