@@ -160,11 +160,22 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
 def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.harvest import harvest
 
-    options = {"k_samples": args.k_samples} if args.k_samples else {}
+    options: dict = {"k_samples": args.k_samples} if args.k_samples else {}
+    if args.uncertain_fraction is not None:
+        options["uncertain_fraction"] = args.uncertain_fraction
+    if args.max_tokens:
+        options["max_tokens"] = args.max_tokens
     if args.mode:
         options["mode"] = args.mode
     if args.trust_remote_code:
         options["trust_remote_code"] = True
+    if args.probe_rows:
+        options["probe_rows"] = args.probe_rows
+    if args.label_map:
+        pairs = [p.partition("=") for p in args.label_map.split(",")]
+        if any(not sep for _, sep, _ in pairs):
+            raise KDStudioError("--label-map takes MODEL_LABEL=PROJECT_LABEL pairs, e.g. POS=positive,NEG=negative")
+        options["label_map"] = {k.strip(): v.strip() for k, _, v in pairs}
 
     def show(r: dict) -> None:
         if r.get("dry_run"):
@@ -302,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("probe", "zero-shot"), help="embedding teachers: fit a probe on gold "
                                                                   "train labels, or zero-shot (default: probe when "
                                                                   "gold labels exist)")
+    p.add_argument("--probe-rows", type=int, help="embedding probe: fit on at most N gold train rows (default: all)")
+    p.add_argument("--label-map", help="hf: teachers: MODEL_LABEL=PROJECT_LABEL pairs when the names differ")
     p.add_argument("--k-samples", type=int, default=0, help="Claude: ask the most uncertain answers k more times")
+    p.add_argument("--uncertain-fraction", type=float, help="Claude k-sample mode: share of answers asked again "
+                                                            "(default 0.15)")
+    p.add_argument("--max-tokens", type=int, help="Claude: output token limit per answer (default 512; 1024 for "
+                                                  "generation)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the model folder")
     p.add_argument("--json", action="store_true", help="print n_ok, n_failed, tokens, cost_usd, seconds as JSON")
     p.set_defaults(func=cmd_harvest)

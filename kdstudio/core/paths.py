@@ -16,3 +16,10 @@ def app_home(*, create: bool = False) -> Path:
     if create:
         home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+def resources_dir() -> Path:
+    """The ``resources/`` folder beside the ``kdstudio`` package (style sheets, sample data, prices)."""
+    import kdstudio
+
+    return Path(kdstudio.__file__).resolve().parent.parent / "resources"

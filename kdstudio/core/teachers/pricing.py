@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import kdstudio
 from kdstudio.core.errors import ConfigError
-from kdstudio.core.paths import app_home
+from kdstudio.core.paths import app_home, resources_dir
 
 PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 _DATED_ID = re.compile(r"^(?P<base>.+)-\d{8}$")
@@ -32,7 +31,7 @@ _DATED_ID = re.compile(r"^(?P<base>.+)-\d{8}$")
 
 def bundled_path() -> Path:
     """The price table shipped with the application."""
-    return Path(kdstudio.__file__).resolve().parent.parent / "resources" / "prices.json"
+    return resources_dir() / "prices.json"
 
 
 def override_path() -> Path:

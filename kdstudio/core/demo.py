@@ -1,0 +1,191 @@
+"""``kdstudio demo``: the whole pipeline offline on the bundled banking77 sample.
+
+The sample plays the few-gold story KD Studio is made for: a person has labelled a few examples
+per intent and has thousands of unlabelled customer messages. The demo keeps ``gold_per_class``
+labels per intent in train (seeded), turns the rest of train into unlabelled traffic, then
+
+1. harvests ``embed:minilm`` (a probe fitted on the gold rows) over everything,
+2. trains a KD student on the teacher's soft labels,
+3. trains the same student on the gold rows only (the hard-label baseline),
+4. evaluates the KD run on test and exports it.
+
+Each step is skipped when its result is already in the project, so a rerun after a crash or a
+cancel continues where it stopped. The same function builds the GUI's sample project.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kdstudio.core.errors import KDStudioError
+from kdstudio.core.events import CancelToken, Event, Finished, Log, Metric, Progress
+from kdstudio.core.paths import resources_dir
+from kdstudio.core.store import Project
+
+TEACHER = "embed:minilm"
+DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 12, "seed": 0}
+
+
+def sample_dir() -> Path:
+    folder = resources_dir() / "sample"
+    if not (folder / "train.csv").is_file():
+        raise KDStudioError(f"the bundled sample is missing ({folder}); reinstall KD Studio")
+    return folder
+
+
+def write_few_gold_train(source: Path, target: Path, gold_per_class: int, seed: int) -> int:
+    """Copy train.csv keeping the label of ``gold_per_class`` rows per class (seeded); blank the rest."""
+    with source.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_label: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_label.setdefault(row["category"], []).append(i)
+    rng = random.Random(seed)
+    keep = {i for label in sorted(by_label) for i in rng.sample(by_label[label], min(gold_per_class,
+                                                                                      len(by_label[label])))}
+    tmp = target.with_suffix(".part")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "category"])
+        for i, row in enumerate(rows):
+            writer.writerow([row["text"], row["category"] if i in keep else ""])
+    tmp.replace(target)
+    return len(keep)
+
+
+def _finished_run(project: Project, student: str, hard: bool) -> int | None:
+    for run in reversed(project.runs()):
+        if run["student"] == student and run["status"] == "finished" and bool(run["config"].get("hard_labels")) == hard:
+            return run["id"]
+    return None
+
+
+def _resumable_run(project: Project, student: str, hard: bool) -> int | None:
+    for run in reversed(project.runs()):
+        if (run["student"] == student and run["status"] in ("cancelled", "running")
+                and bool(run["config"].get("hard_labels")) == hard and run.get("last_checkpoint")):
+            return run["id"]
+    return None
+
+
+def _forward(events: Iterator[Event], stage: str, step: int, steps: int) -> Iterator[Event]:
+    """Pass a sub-job's events on, tagging progress with the demo step; return its result."""
+    forward_result: dict[str, Any] = {}
+    for event in events:
+        if isinstance(event, Progress):
+            event.info = {"step": f"{step}/{steps}", **event.info}
+            event.stage = stage
+        if not isinstance(event, Finished):
+            yield event
+        else:
+            yield Log(f"{stage} done")
+            forward_result = event.result
+    return forward_result
+
+
+def demo(
+    out_dir: str | Path = "kdstudio-demo",
+    *,
+    student: str = DEFAULTS["student"],
+    gold_per_class: int = DEFAULTS["gold_per_class"],
+    epochs: int = DEFAULTS["epochs"],
+    seed: int = DEFAULTS["seed"],
+    export_format: str | None = "onnx",
+    speed: bool = True,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
+    """Build (or resume) ``out_dir/sample.kdproj`` and run the whole pipeline on it."""
+    from kdstudio.core.data import import_file
+    from kdstudio.core.evaluate import evaluate
+    from kdstudio.core.harvest import harvest
+    from kdstudio.core.train import train
+    from kdstudio.core.train.config import TrainConfig
+
+    cancel = cancel or CancelToken()
+    t0 = time.monotonic()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "sample.kdproj"
+    steps = 6
+    if not path.exists():
+        Project.create(path, "classification", name="Banking77 sample",
+                       settings={"instructions": "Classify the intent of an online-banking customer message."}
+                       ).close()
+    with Project(path) as project:
+        imported = {imp["file"] for imp in project.settings().get("imports", [])}
+    sample = sample_dir()
+    if "few-gold-train.csv" not in imported:
+        yield Log(f"1/{steps} importing the banking77 sample ({gold_per_class} gold labels per intent)")
+        few = out / "few-gold-train.csv"
+        write_few_gold_train(sample / "train.csv", few, gold_per_class, seed)
+        yield from _forward(import_file(path, few, seed=seed, cancel=cancel), "import", 1, steps)
+        yield from _forward(import_file(path, sample / "test.csv", split="test", cancel=cancel), "import", 1, steps)
+
+    yield Log(f"2/{steps} harvesting the teacher {TEACHER} (probe on the gold rows)")
+    harvested = yield from _forward(harvest(path, TEACHER, cancel=cancel), "harvest", 2, steps)
+    teacher_id = harvested["teacher"]
+
+    results: dict[str, int] = {}
+    for hard, step in ((False, 3), (True, 4)):
+        kind = "hard-label baseline" if hard else "KD student"
+        with Project(path) as project:
+            done = _finished_run(project, student, hard)
+            resume = None if done else _resumable_run(project, student, hard)
+        if done:
+            yield Log(f"{step}/{steps} {kind}: run #{done} already finished")
+            results[kind] = done
+            continue
+        yield Log(f"{step}/{steps} training the {kind} ({student})" + (f", resuming run #{resume}" if resume else ""))
+        config = TrainConfig(student=student, teacher=teacher_id, hard_labels=hard, epochs=epochs, seed=seed,
+                             name=f"{student} {'hard labels' if hard else 'KD'}")
+        trained = yield from _forward(
+            (e for e in train(path, config, resume_run=resume, cancel=cancel) if not isinstance(e, Metric)),
+            "train", step, steps)
+        results[kind] = trained["run"]
+
+    kd_run, hard_run = results["KD student"], results["hard-label baseline"]
+    yield Log(f"5/{steps} evaluating run #{kd_run} and the baseline #{hard_run} on test")
+    report = yield from _forward(evaluate(path, kd_run, speed=speed, cancel=cancel), "eval", 5, steps)
+    baseline = yield from _forward(evaluate(path, hard_run, speed=False, cancel=cancel), "eval", 5, steps)
+
+    exported = None
+    if export_format:
+        from kdstudio.core.export import export
+
+        yield Log(f"6/{steps} exporting run #{kd_run} as {export_format}")
+        done = yield from _forward(export(path, kd_run, export_format, out / f"student-{export_format}",
+                                          cancel=cancel), "export", 6, steps)
+        exported = done.get("out")
+    yield Finished({
+        **report,
+        "hard_label_run": hard_run,
+        "hard_label_accuracy": baseline["student_accuracy"],
+        "project": str(path),
+        "export": exported,
+        "student": student,
+        "gold_per_class": gold_per_class,
+        "seconds": round(time.monotonic() - t0, 1),
+    })
+
+
+def format_demo(r: dict[str, Any]) -> str:
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    return "\n".join([
+        f"Demo finished in {r['seconds']:.0f} s — project {r['project']}",
+        f"  teacher ({TEACHER}, probe on {r['gold_per_class']} gold labels per intent): accuracy "
+        f"{pct(r.get('teacher_accuracy'))}",
+        f"  KD student ({r['student']}, run #{r['run']}):  accuracy {pct(r.get('student_accuracy'))}, "
+        f"agreement {pct(r.get('agreement'))}, retention {pct(r.get('retention'))}",
+        f"  hard-label baseline (run #{r['hard_label_run']}): accuracy {pct(r.get('hard_label_accuracy'))}",
+        f"  speed-up at batch 1: {r.get('speedup', 0):.0f}x ({r.get('student_latency_ms_p50', 0):.2f} ms vs "
+        f"{r.get('teacher_latency_ms_p50', 0):.2f} ms), student {r.get('student_size_mb', 0):.1f} MB",
+        f"  exported to {r['export']}" if r.get("export") else "",
+        f"Open it in the app: kdstudio {r['project']}",
+    ])
