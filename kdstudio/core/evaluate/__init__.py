@@ -1,0 +1,91 @@
+"""Evaluation of a run on the test split: ``evaluate(project_path, run_id)`` yields events and
+stores the report in the project; ``format_report`` turns it into text for the command line.
+
+The report (what ``kdstudio eval --json`` prints) holds, among others:
+
+- quality: ``teacher_accuracy``, ``student_accuracy`` (vs gold), ``agreement`` (student top-1 =
+  teacher top-1), ``retention`` (student / teacher accuracy), ``kl`` (mean KL(teacher ‖ student)),
+  ``student_ece`` / ``teacher_ece`` (15 bins) with ``reliability`` bins, ``per_class`` precision,
+  recall, F1 and support, and the ``confusion`` matrices student × teacher and student × gold;
+- speed and size: ``student_params`` / ``teacher_params``, ``student_size_mb`` /
+  ``teacher_size_mb``, p50/p95 latency at batch 1 and throughput at batch 64 of both on
+  ``device``, ``speedup`` (teacher p50 / student p50), ``teacher_cost_per_1m_usd``;
+- ``cascade``: per confidence threshold the share sent to the teacher, accuracy, $ per 1M
+  predictions and mean time, and ``best`` (the cheapest threshold within 1 point of the teacher).
+
+Importing this package is cheap; numpy and torch load when a function runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kdstudio.core.events import CancelToken, Event
+
+
+def evaluate(
+    project_path: str | Path,
+    run_id: int | None = None,
+    *,
+    speed: bool = True,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
+    """Evaluate run ``run_id`` (default: the latest finished run) on the test split.
+
+    Opens its own ``Project``; yields ``Progress(stage="eval")`` events, a ``Log`` warning when
+    the teacher cannot be loaded for timing, and ``Finished(result=report)``. The report is saved
+    with ``Project.save_evaluation``. ``speed=False`` skips the timing (latencies are None).
+    Raises ``ConfigError`` for a project without such a run or a run without test predictions.
+    """
+    from kdstudio.core.evaluate.report import evaluate_run
+
+    return evaluate_run(project_path, run_id, speed=speed, cancel=cancel)
+
+
+def _num(value: Any, spec: str = ".3f", suffix: str = "") -> str:
+    return "—" if value is None else f"{value:{spec}}{suffix}"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable multi-line summary of an evaluation report."""
+    r = report
+    lines = [
+        f"run #{r['run']} ({r.get('student')}) against teacher #{r.get('teacher')} ({r.get('teacher_spec')}), "
+        f"{r['n_test']} test examples ({r.get('n_gold', 0)} with gold labels)",
+        "",
+        f"{'':22}{'student':>12}{'teacher':>12}",
+        f"{'accuracy':22}{_num(r['student_accuracy']):>12}{_num(r['teacher_accuracy']):>12}",
+        f"{'macro F1':22}{_num(r.get('student_macro_f1')):>12}{_num(r.get('teacher_macro_f1')):>12}",
+        f"{'ECE (15 bins)':22}{_num(r['student_ece']):>12}{_num(r['teacher_ece']):>12}",
+        f"{'parameters':22}{_num(r['student_params'], ','):>12}{_num(r['teacher_params'], ','):>12}",
+        f"{'size on disk (MB)':22}{_num(r['student_size_mb'], '.2f'):>12}{_num(r.get('teacher_size_mb'), '.2f'):>12}",
+        f"{'latency p50 (ms)':22}{_num(r['student_latency_ms_p50'], '.2f'):>12}"
+        f"{_num(r['teacher_latency_ms_p50'], '.2f'):>12}",
+        f"{'latency p95 (ms)':22}{_num(r.get('student_latency_ms_p95'), '.2f'):>12}"
+        f"{_num(r.get('teacher_latency_ms_p95'), '.2f'):>12}",
+        f"{'throughput (/s, b64)':22}{_num(r.get('student_throughput_per_s'), '.0f'):>12}"
+        f"{_num(r.get('teacher_throughput_per_s'), '.0f'):>12}",
+        "",
+        f"agreement {_num(r['agreement'])}   retention {_num(r['retention'])}   KL(teacher||student) "
+        f"{_num(r['kl'], '.4f')}   speed-up {_num(r['speedup'], '.1f', 'x')}   on {r.get('device', '?')}",
+    ]
+    if r.get("teacher_cost_per_1m_usd"):
+        lines.append(f"teacher cost: ${r['teacher_cost_per_1m_usd']:,.2f} per 1M predictions")
+    per_class = (r.get("per_class") or {}).get("student") or []
+    if per_class:
+        lines += ["", f"{'class':24}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}"]
+        lines += [f"{c['label'][:23]:24}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9}"
+                  for c in per_class]
+    plan = r.get("cascade")
+    if plan and plan.get("best"):
+        b = plan["best"]
+        cost = f", ${b['cost_per_1m_usd']:,.2f} per 1M" if b["cost_per_1m_usd"] else ""
+        lines += ["", f"cascade: send cases with student confidence < {b['threshold']:.2f} to the teacher "
+                      f"({b['share_to_teacher']:.0%} of traffic) for accuracy {b['accuracy']:.3f}{cost} "
+                      f"(teacher alone {_num(plan['teacher_accuracy'])})"]
+    return "\n".join(lines)
+
+
+__all__ = ["evaluate", "format_report"]

@@ -1,0 +1,227 @@
+"""Build the evaluation report of one run: quality on the test split, speed, size, the cascade."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kdstudio.core.errors import ConfigError, KDStudioError
+from kdstudio.core.evaluate import metrics
+from kdstudio.core.evaluate.cascade import cascade
+from kdstudio.core.evaluate.speed import (
+    megabytes,
+    stored_latency,
+    time_predictor,
+    weights_size_bytes,
+)
+from kdstudio.core.events import CancelToken, Event, Finished, Log, Progress
+from kdstudio.core.store import Project
+
+STAGES = 4  # quality, student speed, teacher speed, saved
+
+
+def evaluate_run(
+    project_path: str | Path,
+    run_id: int | None = None,
+    *,
+    speed: bool = True,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
+    """See ``kdstudio.core.evaluate.evaluate``."""
+    cancel = cancel or CancelToken()
+    t0 = time.monotonic()
+    with Project(project_path) as project:
+        run_id, run = _pick_run(project, run_id)
+        yield Progress("eval", 0, STAGES)
+        report, data = quality_report(project, run_id, run)
+        cancel.check()
+        yield Progress("eval", 1, STAGES)
+        folder = _student_folder(project.path, run_id, run)
+        report.update(_student_size_and_speed(folder, data["texts"], speed, cancel))
+        yield Progress("eval", 2, STAGES)
+        teacher_part, notes = _teacher_size_and_speed(project, report["teacher"], data["texts"], speed, cancel)
+        report.update(teacher_part)
+        for note in notes:
+            yield Log(note, "warning")
+        yield Progress("eval", 3, STAGES)
+        s_ms, t_ms = report["student_latency_ms_p50"], report["teacher_latency_ms_p50"]
+        report["speedup"] = round(t_ms / s_ms, 3) if s_ms and t_ms else None
+        report["cascade"] = cascade(
+            data["conf"], data["student_label"], data["teacher_label"], data["gold"],
+            teacher_cost_usd=report["teacher_cost_per_1m_usd"] / 1e6 if report["teacher_cost_per_1m_usd"] else 0.0,
+            student_ms=s_ms, teacher_ms=t_ms,
+        ) if len(data["gold"]) else None
+        report["seconds"] = round(time.monotonic() - t0, 3)
+        project.save_evaluation(run_id, report)
+        yield Progress("eval", STAGES, STAGES)
+    yield Finished(report)
+
+
+def _pick_run(project: Project, run_id: int | None) -> tuple[int, dict[str, Any]]:
+    if project.task != "classification":
+        raise ConfigError("evaluation covers classification projects; this project is a generation task")
+    if run_id is None:
+        run_id = project.latest_run()
+        if run_id is None:
+            raise ConfigError("no finished run in this project; train a student first (kdstudio train)")
+    run = project.run(run_id)
+    if run is None:
+        raise ConfigError(f"no run #{run_id} in this project")
+    return run_id, run
+
+
+def quality_report(project: Project, run_id: int, run: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The quality part of the report (no timing) and the aligned arrays the cascade needs."""
+    labels = project.labels()
+    k = len(labels)
+    predictions = [p for p in project.predictions(run_id) if p["probs"] is not None and len(p["probs"]) == k]
+    if not predictions:
+        raise ConfigError(
+            f"run #{run_id} ({run['status']}) has no test predictions; a finished run with a test split has them"
+        )
+    teacher_id = run["teacher"] if run["teacher"] is not None else project.default_teacher()
+    gold_of = {ex: g for ex, _, g in project.examples("test")}
+    texts_of = {ex: t for ex, t, _ in project.examples("test")}
+    teacher_of: dict[int, list[float]] = {}
+    if teacher_id is not None:
+        teacher_of = {o["id"]: o["probs"] for o in project.teacher_outputs(teacher_id, ["test"])
+                      if o["probs"] is not None and len(o["probs"]) == k}
+
+    ids = np.array([p["example"] for p in predictions])
+    student = np.array([p["probs"] for p in predictions], dtype=np.float64)
+    student_label = student.argmax(1)
+    gold = np.array([gold_of.get(int(i)) if gold_of.get(int(i)) is not None else -1 for i in ids])
+    has_gold = gold >= 0
+    has_teacher = np.array([int(i) in teacher_of for i in ids])
+    teacher = np.array([teacher_of.get(int(i), [1.0 / k] * k) for i in ids], dtype=np.float64)
+    teacher = teacher / teacher.sum(1, keepdims=True)
+    teacher_label = teacher.argmax(1)
+    both = has_gold & has_teacher
+
+    student_acc = metrics.accuracy(student_label[has_gold], gold[has_gold])
+    teacher_acc = metrics.accuracy(teacher_label[both], gold[both])
+    student_ece, student_bins = metrics.expected_calibration_error(student[has_gold], gold[has_gold])
+    teacher_ece, teacher_bins = metrics.expected_calibration_error(teacher[both], gold[both])
+    student_prf = metrics.per_class_prf(student_label[has_gold], gold[has_gold], labels)
+    teacher_prf = metrics.per_class_prf(teacher_label[both], gold[both], labels)
+    kl = metrics.kl_divergence(teacher[has_teacher], student[has_teacher])
+    teacher_info = project.teacher(teacher_id) if teacher_id is not None else None
+
+    report: dict[str, Any] = {
+        "run": run_id,
+        "student": run["student"],
+        "teacher": teacher_id,
+        "teacher_spec": teacher_info["spec"] if teacher_info else None,
+        "labels": labels,
+        "n_test": len(predictions),
+        "n_gold": int(has_gold.sum()),
+        "n_teacher": int(has_teacher.sum()),
+        "teacher_accuracy": teacher_acc,
+        "student_accuracy": student_acc,
+        "agreement": metrics.accuracy(student_label[has_teacher], teacher_label[has_teacher]),
+        "retention": student_acc / teacher_acc if student_acc is not None and teacher_acc else None,
+        "kl": float(kl.mean()) if kl.size else None,
+        "student_ece": student_ece,
+        "teacher_ece": teacher_ece,
+        "reliability": {"student": student_bins, "teacher": teacher_bins},
+        "per_class": {"student": student_prf, "teacher": teacher_prf},
+        "student_macro_f1": metrics.macro_f1(student_prf),
+        "teacher_macro_f1": metrics.macro_f1(teacher_prf),
+        "confusion": {
+            "student_teacher": metrics.confusion_matrix(student_label[has_teacher], teacher_label[has_teacher], k),
+            "student_gold": metrics.confusion_matrix(student_label[has_gold], gold[has_gold], k),
+        },
+    }
+    data = {
+        "texts": [texts_of.get(int(i), "") for i in ids],
+        "conf": student.max(1)[both],
+        "student_label": student_label[both],
+        "teacher_label": teacher_label[both],
+        "gold": gold[both],
+    }
+    return report, data
+
+
+def _student_folder(project_path: Path, run_id: int, run: dict[str, Any]) -> Path:
+    from kdstudio.core.train import run_folder
+
+    best = run.get("best_checkpoint")
+    return Path(best) if best and Path(best).is_dir() else run_folder(project_path, run_id) / "best"
+
+
+def _device() -> str:
+    from kdstudio.core.teachers.local import pick_device
+
+    return pick_device(None)
+
+
+def _student_size_and_speed(folder: Path, texts: list[str], speed: bool, cancel: CancelToken) -> dict[str, Any]:
+    from kdstudio.core.students import count_parameters, load_student, predict_probs, student_folder
+
+    try:
+        folder = student_folder(folder)
+    except ConfigError:
+        raise ConfigError(f"the run's checkpoint is missing ({folder}); it cannot be evaluated") from None
+    device = _device()
+    model, tokenizer, meta = load_student(folder, device=device)
+    out: dict[str, Any] = {
+        "device": device,
+        "student_params": count_parameters(model),
+        "student_size_mb": megabytes(weights_size_bytes(folder)),
+        "student_latency_ms_p50": None,
+        "student_latency_ms_p95": None,
+        "student_throughput_per_s": None,
+    }
+    if speed:
+        timing = time_predictor(
+            lambda batch: predict_probs(model, tokenizer, batch, batch_size=64, max_length=meta["max_length"]),
+            texts, cancel=cancel,
+        )
+        out.update({f"student_{k}": v for k, v in timing.items()})
+    return out
+
+
+def _teacher_size_and_speed(project: Project, teacher_id: int | None, texts: list[str], speed: bool,
+                            cancel: CancelToken) -> tuple[dict[str, Any], list[str]]:
+    """Parameters, size, latency and $ per 1M predictions of the run's teacher. A local teacher
+    is loaded and timed like the student; an API teacher reports what the harvest recorded."""
+    out: dict[str, Any] = {
+        "teacher_params": None, "teacher_size_mb": None, "teacher_latency_ms_p50": None,
+        "teacher_latency_ms_p95": None, "teacher_throughput_per_s": None, "teacher_cost_per_1m_usd": None,
+        "teacher_timing": None,
+    }
+    info = project.teacher(teacher_id) if teacher_id is not None else None
+    if info is None:
+        return out, []
+    ledger = project.count_outputs(teacher_id)
+    out["teacher_cost_per_1m_usd"] = ledger["cost_usd"] / ledger["n_ok"] * 1e6 if ledger["n_ok"] else 0.0
+    if info["kind"] == "claude":
+        outputs = project.teacher_outputs(teacher_id)
+        out.update({f"teacher_{k}": v for k, v in stored_latency([o["latency_ms"] for o in outputs]).items()})
+        out["teacher_timing"] = "recorded"
+        return out, []
+    from kdstudio.core.harvest import teacher_context
+    from kdstudio.core.teachers import load_teacher
+    from kdstudio.core.teachers.local import resolve_model
+
+    try:
+        context = teacher_context(project, info["spec"], info["settings"])
+        teacher = load_teacher(info["spec"], context)
+        for _ in teacher.prepare(project, teacher_id, cancel=cancel):
+            pass
+    except KDStudioError as exc:
+        return out, [f"teacher #{teacher_id} ({info['spec']}) was not loaded, so it is not timed: {exc}"]
+    try:
+        out["teacher_params"] = int(teacher.parameter_count()) if hasattr(teacher, "parameter_count") else None
+        out["teacher_size_mb"] = megabytes(weights_size_bytes(resolve_model(info["model"])))
+        if speed and hasattr(teacher, "predict_probs"):
+            timing = time_predictor(teacher.predict_probs, texts, cancel=cancel)
+            out.update({f"teacher_{k}": v for k, v in timing.items()})
+            out["teacher_timing"] = "measured"
+    finally:
+        teacher.close()
+    return out, []
