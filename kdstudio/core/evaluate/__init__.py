@@ -76,15 +76,20 @@ def format_report(report: dict[str, Any]) -> str:
     per_class = (r.get("per_class") or {}).get("student") or []
     if per_class:
         lines += ["", f"{'class':24}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}"]
-        lines += [f"{c['label'][:23]:24}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9}"
-                  for c in per_class]
+        lines += [
+            f"{c['label'][:23]:24}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9}"
+            for c in per_class
+        ]
     plan = r.get("cascade")
     if plan and plan.get("best"):
         b = plan["best"]
         cost = f", ${b['cost_per_1m_usd']:,.2f} per 1M" if b["cost_per_1m_usd"] else ""
-        lines += ["", f"cascade: send cases with student confidence < {b['threshold']:.2f} to the teacher "
-                      f"({b['share_to_teacher']:.0%} of traffic) for accuracy {b['accuracy']:.3f}{cost} "
-                      f"(teacher alone {_num(plan['teacher_accuracy'])})"]
+        lines += [
+            "",
+            f"cascade: send cases with student confidence < {b['threshold']:.2f} to the teacher "
+            f"({b['share_to_teacher']:.0%} of traffic) for accuracy {b['accuracy']:.3f}{cost} "
+            f"(teacher alone {_num(plan['teacher_accuracy'])})",
+        ]
     return "\n".join(lines)
 
 

@@ -41,7 +41,9 @@ def cascade(
     on the same cases when not given), or None when no row gets there.
     """
     conf = np.asarray(confidence, dtype=np.float64)
-    student, teacher, gold = (np.asarray(a, dtype=np.int64) for a in (student_label, teacher_label, gold))
+    student, teacher, gold = (
+        np.asarray(a, dtype=np.int64) for a in (student_label, teacher_label, gold)
+    )
     n = len(conf)
     if teacher_accuracy is None and n:
         teacher_accuracy = float(np.mean(teacher == gold))
@@ -53,16 +55,28 @@ def cascade(
         mean_ms = None
         if student_ms is not None:
             mean_ms = student_ms + share * (teacher_ms or 0.0)
-        rows.append({
-            "threshold": float(tau),
-            "share_to_teacher": share,
-            "accuracy": float(np.mean(answer == gold)) if n else None,
-            "cost_per_1m_usd": share * teacher_cost_usd * 1e6,
-            "mean_ms": mean_ms,
-        })
+        rows.append(
+            {
+                "threshold": float(tau),
+                "share_to_teacher": share,
+                "accuracy": float(np.mean(answer == gold)) if n else None,
+                "cost_per_1m_usd": share * teacher_cost_usd * 1e6,
+                "mean_ms": mean_ms,
+            }
+        )
     best = None
     if teacher_accuracy is not None:
-        good = [r for r in rows if r["accuracy"] is not None and r["accuracy"] >= teacher_accuracy - tolerance - 1e-12]
+        good = [
+            r
+            for r in rows
+            if r["accuracy"] is not None and r["accuracy"] >= teacher_accuracy - tolerance - 1e-12
+        ]
         if good:
             best = min(good, key=lambda r: (r["share_to_teacher"], -r["accuracy"], r["threshold"]))
-    return {"rows": rows, "best": best, "teacher_accuracy": teacher_accuracy, "tolerance": tolerance, "n": n}
+    return {
+        "rows": rows,
+        "best": best,
+        "teacher_accuracy": teacher_accuracy,
+        "tolerance": tolerance,
+        "n": n,
+    }

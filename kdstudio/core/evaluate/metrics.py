@@ -14,7 +14,9 @@ import numpy as np
 ECE_BINS = 15
 
 
-def accuracy(predicted: Sequence[int] | np.ndarray, gold: Sequence[int] | np.ndarray) -> float | None:
+def accuracy(
+    predicted: Sequence[int] | np.ndarray, gold: Sequence[int] | np.ndarray
+) -> float | None:
     """Share of ``predicted == gold``; None when there is nothing to compare."""
     predicted, gold = np.asarray(predicted), np.asarray(gold)
     if predicted.size == 0:
@@ -68,21 +70,30 @@ def expected_calibration_error(
     return float(ece), bins
 
 
-def _bin(edges: np.ndarray, b: int, count: int, conf: float | None, acc: float | None) -> dict[str, Any]:
-    return {"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": count, "confidence": conf,
-            "accuracy": acc}
+def _bin(
+    edges: np.ndarray, b: int, count: int, conf: float | None, acc: float | None
+) -> dict[str, Any]:
+    return {
+        "lo": float(edges[b]),
+        "hi": float(edges[b + 1]),
+        "count": count,
+        "confidence": conf,
+        "accuracy": acc,
+    }
 
 
-def confusion_matrix(rows: Sequence[int] | np.ndarray, cols: Sequence[int] | np.ndarray,
-                     n_labels: int) -> list[list[int]]:
+def confusion_matrix(
+    rows: Sequence[int] | np.ndarray, cols: Sequence[int] | np.ndarray, n_labels: int
+) -> list[list[int]]:
     """``m[i][j]`` = how many items have ``rows == i`` and ``cols == j`` (e.g. student × teacher)."""
     m = np.zeros((n_labels, n_labels), dtype=np.int64)
     np.add.at(m, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)), 1)
     return m.tolist()
 
 
-def per_class_prf(predicted: Sequence[int] | np.ndarray, gold: Sequence[int] | np.ndarray,
-                  labels: Sequence[str]) -> list[dict[str, Any]]:
+def per_class_prf(
+    predicted: Sequence[int] | np.ndarray, gold: Sequence[int] | np.ndarray, labels: Sequence[str]
+) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support (gold count) of each class; 0 where undefined."""
     m = np.asarray(confusion_matrix(predicted, gold, len(labels)), dtype=np.float64)
     out = []
@@ -91,8 +102,15 @@ def per_class_prf(predicted: Sequence[int] | np.ndarray, gold: Sequence[int] | n
         precision = tp / predicted_i if predicted_i else 0.0
         recall = tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out.append({"label": name, "precision": float(precision), "recall": float(recall),
-                    "f1": float(f1), "support": int(support)})
+        out.append(
+            {
+                "label": name,
+                "precision": float(precision),
+                "recall": float(recall),
+                "f1": float(f1),
+                "support": int(support),
+            }
+        )
     return out
 
 

@@ -43,18 +43,30 @@ def evaluate_run(
         folder = _student_folder(project.path, run_id, run)
         report.update(_student_size_and_speed(folder, data["texts"], speed, cancel))
         yield Progress("eval", 2, STAGES)
-        teacher_part, notes = _teacher_size_and_speed(project, report["teacher"], data["texts"], speed, cancel)
+        teacher_part, notes = _teacher_size_and_speed(
+            project, report["teacher"], data["texts"], speed, cancel
+        )
         report.update(teacher_part)
         for note in notes:
             yield Log(note, "warning")
         yield Progress("eval", 3, STAGES)
         s_ms, t_ms = report["student_latency_ms_p50"], report["teacher_latency_ms_p50"]
         report["speedup"] = round(t_ms / s_ms, 3) if s_ms and t_ms else None
-        report["cascade"] = cascade(
-            data["conf"], data["student_label"], data["teacher_label"], data["gold"],
-            teacher_cost_usd=report["teacher_cost_per_1m_usd"] / 1e6 if report["teacher_cost_per_1m_usd"] else 0.0,
-            student_ms=s_ms, teacher_ms=t_ms,
-        ) if len(data["gold"]) else None
+        report["cascade"] = (
+            cascade(
+                data["conf"],
+                data["student_label"],
+                data["teacher_label"],
+                data["gold"],
+                teacher_cost_usd=report["teacher_cost_per_1m_usd"] / 1e6
+                if report["teacher_cost_per_1m_usd"]
+                else 0.0,
+                student_ms=s_ms,
+                teacher_ms=t_ms,
+            )
+            if len(data["gold"])
+            else None
+        )
         report["seconds"] = round(time.monotonic() - t0, 3)
         project.save_evaluation(run_id, report)
         yield Progress("eval", STAGES, STAGES)
@@ -63,22 +75,30 @@ def evaluate_run(
 
 def _pick_run(project: Project, run_id: int | None) -> tuple[int, dict[str, Any]]:
     if project.task != "classification":
-        raise ConfigError("evaluation covers classification projects; this project is a generation task")
+        raise ConfigError(
+            "evaluation covers classification projects; this project is a generation task"
+        )
     if run_id is None:
         run_id = project.latest_run()
         if run_id is None:
-            raise ConfigError("no finished run in this project; train a student first (kdstudio train)")
+            raise ConfigError(
+                "no finished run in this project; train a student first (kdstudio train)"
+            )
     run = project.run(run_id)
     if run is None:
         raise ConfigError(f"no run #{run_id} in this project")
     return run_id, run
 
 
-def quality_report(project: Project, run_id: int, run: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def quality_report(
+    project: Project, run_id: int, run: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The quality part of the report (no timing) and the aligned arrays the cascade needs."""
     labels = project.labels()
     k = len(labels)
-    predictions = [p for p in project.predictions(run_id) if p["probs"] is not None and len(p["probs"]) == k]
+    predictions = [
+        p for p in project.predictions(run_id) if p["probs"] is not None and len(p["probs"]) == k
+    ]
     if not predictions:
         raise ConfigError(
             f"run #{run_id} ({run['status']}) has no test predictions; a finished run with a test split has them"
@@ -88,8 +108,11 @@ def quality_report(project: Project, run_id: int, run: dict[str, Any]) -> tuple[
     texts_of = {ex: t for ex, t, _ in project.examples("test")}
     teacher_of: dict[int, list[float]] = {}
     if teacher_id is not None:
-        teacher_of = {o["id"]: o["probs"] for o in project.teacher_outputs(teacher_id, ["test"])
-                      if o["probs"] is not None and len(o["probs"]) == k}
+        teacher_of = {
+            o["id"]: o["probs"]
+            for o in project.teacher_outputs(teacher_id, ["test"])
+            if o["probs"] is not None and len(o["probs"]) == k
+        }
 
     ids = np.array([p["example"] for p in predictions])
     student = np.array([p["probs"] for p in predictions], dtype=np.float64)
@@ -104,7 +127,9 @@ def quality_report(project: Project, run_id: int, run: dict[str, Any]) -> tuple[
 
     student_acc = metrics.accuracy(student_label[has_gold], gold[has_gold])
     teacher_acc = metrics.accuracy(teacher_label[both], gold[both])
-    student_ece, student_bins = metrics.expected_calibration_error(student[has_gold], gold[has_gold])
+    student_ece, student_bins = metrics.expected_calibration_error(
+        student[has_gold], gold[has_gold]
+    )
     teacher_ece, teacher_bins = metrics.expected_calibration_error(teacher[both], gold[both])
     student_prf = metrics.per_class_prf(student_label[has_gold], gold[has_gold], labels)
     teacher_prf = metrics.per_class_prf(teacher_label[both], gold[both], labels)
@@ -132,7 +157,9 @@ def quality_report(project: Project, run_id: int, run: dict[str, Any]) -> tuple[
         "student_macro_f1": metrics.macro_f1(student_prf),
         "teacher_macro_f1": metrics.macro_f1(teacher_prf),
         "confusion": {
-            "student_teacher": metrics.confusion_matrix(student_label[has_teacher], teacher_label[has_teacher], k),
+            "student_teacher": metrics.confusion_matrix(
+                student_label[has_teacher], teacher_label[has_teacher], k
+            ),
             "student_gold": metrics.confusion_matrix(student_label[has_gold], gold[has_gold], k),
         },
     }
@@ -159,13 +186,17 @@ def _device() -> str:
     return pick_device(None)
 
 
-def _student_size_and_speed(folder: Path, texts: list[str], speed: bool, cancel: CancelToken) -> dict[str, Any]:
+def _student_size_and_speed(
+    folder: Path, texts: list[str], speed: bool, cancel: CancelToken
+) -> dict[str, Any]:
     from kdstudio.core.students import count_parameters, load_student, predict_probs, student_folder
 
     try:
         folder = student_folder(folder)
     except ConfigError:
-        raise ConfigError(f"the run's checkpoint is missing ({folder}); it cannot be evaluated") from None
+        raise ConfigError(
+            f"the run's checkpoint is missing ({folder}); it cannot be evaluated"
+        ) from None
     device = _device()
     model, tokenizer, meta = load_student(folder, device=device)
     out: dict[str, Any] = {
@@ -178,30 +209,45 @@ def _student_size_and_speed(folder: Path, texts: list[str], speed: bool, cancel:
     }
     if speed:
         timing = time_predictor(
-            lambda batch: predict_probs(model, tokenizer, batch, batch_size=64, max_length=meta["max_length"]),
-            texts, cancel=cancel,
+            lambda batch: predict_probs(
+                model, tokenizer, batch, batch_size=64, max_length=meta["max_length"]
+            ),
+            texts,
+            cancel=cancel,
         )
         out.update({f"student_{k}": v for k, v in timing.items()})
     return out
 
 
-def _teacher_size_and_speed(project: Project, teacher_id: int | None, texts: list[str], speed: bool,
-                            cancel: CancelToken) -> tuple[dict[str, Any], list[str]]:
+def _teacher_size_and_speed(
+    project: Project, teacher_id: int | None, texts: list[str], speed: bool, cancel: CancelToken
+) -> tuple[dict[str, Any], list[str]]:
     """Parameters, size, latency and $ per 1M predictions of the run's teacher. A local teacher
     is loaded and timed like the student; an API teacher reports what the harvest recorded."""
     out: dict[str, Any] = {
-        "teacher_params": None, "teacher_size_mb": None, "teacher_latency_ms_p50": None,
-        "teacher_latency_ms_p95": None, "teacher_throughput_per_s": None, "teacher_cost_per_1m_usd": None,
+        "teacher_params": None,
+        "teacher_size_mb": None,
+        "teacher_latency_ms_p50": None,
+        "teacher_latency_ms_p95": None,
+        "teacher_throughput_per_s": None,
+        "teacher_cost_per_1m_usd": None,
         "teacher_timing": None,
     }
     info = project.teacher(teacher_id) if teacher_id is not None else None
     if info is None:
         return out, []
     ledger = project.count_outputs(teacher_id)
-    out["teacher_cost_per_1m_usd"] = ledger["cost_usd"] / ledger["n_ok"] * 1e6 if ledger["n_ok"] else 0.0
+    out["teacher_cost_per_1m_usd"] = (
+        ledger["cost_usd"] / ledger["n_ok"] * 1e6 if ledger["n_ok"] else 0.0
+    )
     if info["kind"] == "claude":
         outputs = project.teacher_outputs(teacher_id)
-        out.update({f"teacher_{k}": v for k, v in stored_latency([o["latency_ms"] for o in outputs]).items()})
+        out.update(
+            {
+                f"teacher_{k}": v
+                for k, v in stored_latency([o["latency_ms"] for o in outputs]).items()
+            }
+        )
         out["teacher_timing"] = "recorded"
         return out, []
     from kdstudio.core.harvest import teacher_context
@@ -214,9 +260,13 @@ def _teacher_size_and_speed(project: Project, teacher_id: int | None, texts: lis
         for _ in teacher.prepare(project, teacher_id, cancel=cancel):
             pass
     except KDStudioError as exc:
-        return out, [f"teacher #{teacher_id} ({info['spec']}) was not loaded, so it is not timed: {exc}"]
+        return out, [
+            f"teacher #{teacher_id} ({info['spec']}) was not loaded, so it is not timed: {exc}"
+        ]
     try:
-        out["teacher_params"] = int(teacher.parameter_count()) if hasattr(teacher, "parameter_count") else None
+        out["teacher_params"] = (
+            int(teacher.parameter_count()) if hasattr(teacher, "parameter_count") else None
+        )
         out["teacher_size_mb"] = megabytes(weights_size_bytes(resolve_model(info["model"])))
         if speed and hasattr(teacher, "predict_probs"):
             timing = time_predictor(teacher.predict_probs, texts, cancel=cancel)

@@ -76,10 +76,13 @@ def weights_size_bytes(folder: str | Path) -> int | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    return int(sum(
-        p.stat().st_size for p in folder.rglob("*")
-        if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.name != "trainer_state.pt"
-    ))
+    return int(
+        sum(
+            p.stat().st_size
+            for p in folder.rglob("*")
+            if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.name != "trainer_state.pt"
+        )
+    )
 
 
 def megabytes(n_bytes: int | None) -> float | None:
