@@ -69,6 +69,8 @@ def evaluate_run(
         )
         report["seconds"] = round(time.monotonic() - t0, 3)
         project.save_evaluation(run_id, report)
+        if report["teacher"] is not None:
+            project.ensure_compare_rows(run_id, report["teacher"])  # the viewer opens at once
         yield Progress("eval", STAGES, STAGES)
     yield Finished(report)
 

@@ -4,9 +4,10 @@ from kdstudio.core.store.outputs import OutputsMixin, TeacherOutput
 from kdstudio.core.store.project import SPLITS, TASKS, ProjectBase, now
 from kdstudio.core.store.runs import RunsMixin
 from kdstudio.core.store.schema import SCHEMA_VERSION
+from kdstudio.core.store.viewer import ViewerMixin
 
 
-class Project(OutputsMixin, RunsMixin, ProjectBase):
+class Project(ViewerMixin, OutputsMixin, RunsMixin, ProjectBase):
     """An open ``*.kdproj`` file. Open one per thread: ``Project(path)``; create with
     ``Project.create(path, task, labels=...)``."""
 

@@ -136,7 +136,59 @@ _V1 = """
         );
 """
 
-MIGRATIONS: list[str] = [_V1]
+# The comparison viewer: a run's predictions beside one teacher's answers, denormalised into one
+# narrow table with an index per sort key, so a page, a filter change or a count on a large run
+# reads an index instead of joining every row. ``compare_cache`` marks which (run, teacher) pairs
+# are built; triggers drop the mark (and, by cascade, the rows) when predictions, teacher answers
+# or gold labels change, and the store rebuilds it on the next query.
+_V2 = """
+        CREATE TABLE compare_cache (
+            run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            teacher INTEGER NOT NULL,          -- 0: the run has no teacher
+            built TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            PRIMARY KEY (run, teacher)
+        );
+        CREATE TABLE compare_rows (
+            run INTEGER NOT NULL,
+            teacher INTEGER NOT NULL,
+            example INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+            student_label INTEGER,
+            teacher_label INTEGER,
+            gold INTEGER,
+            disagree INTEGER NOT NULL,         -- 1: both answered and the top-1 labels differ
+            confidence REAL,
+            teacher_confidence REAL,
+            margin REAL,
+            entropy REAL,
+            kl REAL,
+            PRIMARY KEY (run, teacher, example),
+            FOREIGN KEY (run, teacher) REFERENCES compare_cache (run, teacher) ON DELETE CASCADE
+        );
+        CREATE INDEX compare_rows_kl ON compare_rows (run, teacher, kl, example);
+        CREATE INDEX compare_rows_margin ON compare_rows (run, teacher, margin, example);
+        CREATE INDEX compare_rows_entropy ON compare_rows (run, teacher, entropy, example);
+        CREATE INDEX compare_rows_confidence ON compare_rows (run, teacher, confidence, example);
+        CREATE INDEX compare_rows_cell ON compare_rows (run, teacher, student_label, teacher_label, example);
+        CREATE INDEX compare_rows_disagree ON compare_rows (run, teacher, disagree, kl, example);
+        CREATE TRIGGER compare_stale_on_prediction_insert AFTER INSERT ON predictions
+            BEGIN DELETE FROM compare_cache WHERE run = NEW.run; END;
+        CREATE TRIGGER compare_stale_on_prediction_update AFTER UPDATE ON predictions
+            BEGIN DELETE FROM compare_cache WHERE run IN (OLD.run, NEW.run); END;
+        CREATE TRIGGER compare_stale_on_prediction_delete AFTER DELETE ON predictions
+            BEGIN DELETE FROM compare_cache WHERE run = OLD.run; END;
+        CREATE TRIGGER compare_stale_on_output_insert AFTER INSERT ON teacher_outputs
+            BEGIN DELETE FROM compare_cache WHERE teacher = NEW.teacher; END;
+        CREATE TRIGGER compare_stale_on_output_update AFTER UPDATE ON teacher_outputs
+            BEGIN DELETE FROM compare_cache WHERE teacher IN (OLD.teacher, NEW.teacher); END;
+        CREATE TRIGGER compare_stale_on_output_delete AFTER DELETE ON teacher_outputs
+            BEGIN DELETE FROM compare_cache WHERE teacher = OLD.teacher; END;
+        CREATE TRIGGER compare_stale_on_gold_update AFTER UPDATE OF label ON examples
+            WHEN OLD.label IS NOT NEW.label
+            BEGIN DELETE FROM compare_cache; END;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
