@@ -3,6 +3,7 @@ against the budget, the failures with their reasons and "Retry failed"."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,7 @@ class HarvestPanel(QWidget):
         self.jobs = jobs
         self.project = project  # the Qt thread's own Project (reads only)
         self.worker: Worker | None = None
+        self._progress_shown_at = 0.0
         self.task = project.task
         plan = project.settings().get("plan", {})
         self._stats: dict[str, Any] = {}
@@ -339,6 +341,10 @@ class HarvestPanel(QWidget):
 
     def on_event(self, event: object) -> None:
         if isinstance(event, Progress):
+            now = time.monotonic()
+            if event.done < event.total and now - self._progress_shown_at < 0.2:
+                return  # a few updates a second are enough for a person
+            self._progress_shown_at = now
             if event.stage == "harvest" and event.total:
                 self.progress.setRange(0, 1000)
                 self.progress.setValue(int(1000 * event.fraction))

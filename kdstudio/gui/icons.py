@@ -35,10 +35,15 @@ def icon(name: str, colour: str | None = None) -> QIcon:
     """The icon ``name`` in ``colour`` (the theme's text colour by default), with a muted
     disabled state."""
     theme = current_theme()
+    return _icon(name, colour or theme.text, theme.muted)
+
+
+@lru_cache(maxsize=256)
+def _icon(name: str, colour: str, muted: str) -> QIcon:
     result = QIcon()
     for size in (16, 24, 32, 48):
-        result.addPixmap(_pixmap(name, colour or theme.text, size), QIcon.Mode.Normal)
-        result.addPixmap(_pixmap(name, theme.muted, size), QIcon.Mode.Disabled)
+        result.addPixmap(_pixmap(name, colour, size), QIcon.Mode.Normal)
+        result.addPixmap(_pixmap(name, muted, size), QIcon.Mode.Disabled)
     return result
 
 

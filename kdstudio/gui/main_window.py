@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         self.project_view: ProjectView | None = None
         self.project_path: Path | None = None
         self.device_text = "detecting…"
+        self._job_shown_at, self._shown_paused = 0.0, False
 
         self.stack = QStackedWidget()
         self.welcome = WelcomeWidget()
@@ -364,6 +366,10 @@ class MainWindow(QMainWindow):
             self.job_label.setText(f"{self.jobs.current.name} · stopping…")
 
     def _job_changed(self, worker: Worker) -> None:
+        now = time.monotonic()
+        if worker.paused == self._shown_paused and now - self._job_shown_at < 0.25:
+            return  # the status bar changes a few times a second, not once per step
+        self._job_shown_at, self._shown_paused = now, worker.paused
         self.job_bar.show()
         p = worker.last_progress
         if p is not None and p.total:
@@ -372,11 +378,13 @@ class MainWindow(QMainWindow):
         else:
             self.job_bar.setRange(0, 0)
         self.job_label.setText(progress_text(worker.name, p, worker.paused))
-        self.pause_action.setText("&Resume" if worker.paused else "&Pause")
-        self.pause_action.setIcon(icon("train" if worker.paused else "pause"))
+        if self.pause_action.text() != ("&Resume" if worker.paused else "&Pause"):
+            self.pause_action.setText("&Resume" if worker.paused else "&Pause")
+            self.pause_action.setIcon(icon("train" if worker.paused else "pause"))
         self._update_actions()
 
     def _job_ended(self, worker: Worker, status: str) -> None:
+        self._job_shown_at, self._shown_paused = 0.0, False
         self.job_bar.hide()
         self.job_label.setText("")
         self.pause_action.setText("&Pause")

@@ -4,6 +4,10 @@ Each (run, metric) pair is one growable series and two curves made once: the raw
 faint, and the smoothed ones on top. Metric events only append to arrays; a timer redraws the
 curves that changed a few times a second (never once per step), and pyqtgraph's peak
 downsampling and clip-to-view keep 100,000 points per curve smooth.
+
+Axis ranges follow the data in steps (with headroom) instead of on every redraw, so the axes,
+whose text is the costly part to paint, are re-rendered only now and then and otherwise come
+from a pixmap cache. Panning or zooming a plot stops it following; "Fit" resumes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QGraphicsItem,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -34,7 +39,8 @@ from kdstudio.gui.theme import SERIES_COLORS, Theme, ThemeManager, current_theme
 from kdstudio.gui.widgets import Card, label
 
 #: Redraw interval: several times a second.
-REDRAW_MS = 150
+REDRAW_MS = 250
+WIDE_LINES = False  # wide lines cost the raster engine a lot; thin ones keep redraws cheap
 X_AXES = {"step": "Step", "epoch": "Epoch", "time": "Time (s)"}
 
 #: plot key → (title, y label, metric names in legend order)
@@ -173,6 +179,9 @@ class PlotCard(Card):
         header = QHBoxLayout()
         header.addWidget(label(title, "subheading"))
         header.addStretch(1)
+        self.fit_button = self._tool("fit", "Fit the plot to the data and follow new points")
+        self.fit_button.clicked.connect(self.resume_following)
+        header.addWidget(self.fit_button)
         self.png_button = self._tool("export", "Save this plot as PNG…")
         self.csv_button = self._tool("data", "Save this plot's data as CSV…")
         header.addWidget(self.png_button)
@@ -186,14 +195,26 @@ class PlotCard(Card):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
-        self.plot.showGrid(x=True, y=True)
+        self.plot.hideButtons()
+        self.box = self.plot.getViewBox()
+        self.box.disableAutoRange()
+        self.box.sigRangeChangedManually.connect(self._manual_range)
+        self.following = True
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.plot.setMenuEnabled(True)
-        # validation curves rise to the top right, so their legend sits at the bottom right
-        self.legend = self.plot.addLegend(offset=(-8, -8) if key == "valid" else (-8, 8), labelTextSize="8pt")
+        # The legend is a label above the plot, not text inside the scene: text in the scene is
+        # repainted with every new point under it, and that is the costly part of a redraw.
+        self.legend = QLabel()
+        self.legend.setObjectName("muted")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.layout_.addWidget(self.legend)
         self.layout_.addWidget(self.widget, 1)
         self.png_button.clicked.connect(lambda: self.export_png.emit(self.key))
         self.csv_button.clicked.connect(lambda: self.export_csv.emit(self.key))
         self.curves: dict[tuple[int, str], tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
+        self.styled: set[tuple[int, str]] = set()
 
     def _tool(self, name: str, tip: str) -> QToolButton:
         b = QToolButton()
@@ -203,15 +224,38 @@ class PlotCard(Card):
         b.setCursor(Qt.CursorShape.PointingHandCursor)
         return b
 
+    def _manual_range(self, *_args: object) -> None:
+        self.following = False
+
+    def resume_following(self) -> None:
+        self.following = True
+        self.fit(self._bounds, force=True)
+
+    _bounds: tuple[float, float, float, float] | None = None
+
+    def fit(self, bounds: tuple[float, float, float, float] | None, *, force: bool = False) -> None:
+        """Keep the data in view, changing the range only when the data leaves it (or takes up
+        much less of it), with headroom so a growing run does not move the axes every redraw."""
+        self._bounds = bounds
+        if bounds is None or not (self.following or force):
+            return
+        x0, x1, y0, y1 = bounds
+        (vx0, vx1), (vy0, vy1) = self.box.viewRange()
+        xspan = max(x1 - x0, 1e-12)
+        if force or x1 > vx1 or x0 < vx0 or (vx1 - vx0) > 3 * xspan + 1e-9:
+            self.box.setXRange(x0, x0 + xspan * (1.3 if not force else 1.02) , padding=0)
+        yspan = max(y1 - y0, abs(y1) * 1e-3, 1e-12)
+        if force or y1 > vy1 or y0 < vy0 or (vy1 - vy0) > 2.5 * yspan:
+            self.box.setYRange(y0 - 0.12 * yspan, y1 + 0.06 * yspan, padding=0)
+
     def apply_theme(self, theme: Theme) -> None:
         self.widget.setBackground(theme.plot_bg)
         for axis in ("left", "bottom"):
             ax = self.plot.getAxis(axis)
             ax.setPen(pg.mkPen(theme.border))
             ax.setTextPen(pg.mkPen(theme.plot_fg))
-            ax.setGrid(int(255 * theme.grid_alpha))
-        self.legend.setLabelTextColor(theme.plot_fg)
         self.png_button.setIcon(icon("export"))
+        self.fit_button.setIcon(icon("fit"))
         self.csv_button.setIcon(icon("data"))
 
     def curve(self, run: int, metric: str) -> tuple[pg.PlotDataItem, pg.PlotDataItem]:
@@ -287,9 +331,10 @@ class MetricsView(QWidget):
         for key in ("valid", "lr", "other"):
             self.cards[key].plot.setXLink(first)
 
+        self._turn = 0
         self.timer = QTimer(self)
-        self.timer.setInterval(REDRAW_MS)
-        self.timer.timeout.connect(self.redraw)
+        self.timer.setInterval(REDRAW_MS // 3)
+        self.timer.timeout.connect(self._tick)
         self.timer.start()
         ThemeManager.instance().theme_changed.connect(self._theme_changed)
         self._theme_changed(current_theme())
@@ -325,6 +370,7 @@ class MetricsView(QWidget):
             for key in [k for k in card.curves if k[0] == run]:
                 for c in card.curves.pop(key):
                     card.plot.removeItem(c)
+                card.styled.discard(key)
         self._restyle = True
 
     def clear(self) -> None:
@@ -349,9 +395,11 @@ class MetricsView(QWidget):
             for card in self.cards.values():
                 card.plot.setLabel("bottom", X_AXES[axis])
             self._mark_all()
-            self.redraw()
             for card in self.cards.values():
-                card.plot.enableAutoRange()
+                card.following = True
+                card._bounds = None
+                card.box.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self.redraw()
 
     def set_smoothing(self, weight: float) -> None:
         weight = max(0.0, min(0.99, weight))
@@ -386,10 +434,27 @@ class MetricsView(QWidget):
             style = DASHES[index_in_plot % len(DASHES)]
         faint = QColor(colour)
         faint.setAlphaF(0.22 if theme.dark else 0.25)
-        return pg.mkPen(faint, width=1), pg.mkPen(colour, width=2, style=style), colour
+        return pg.mkPen(faint, width=1), pg.mkPen(colour, width=1.5 if WIDE_LINES else 1, style=style), colour
 
-    def redraw(self) -> None:
-        """Push changed series to their curves (called by the throttle timer)."""
+    def _tick(self) -> None:
+        """Redraw the next plot with new points: one plot per tick, in turn, so each stretch of
+        painting on the Qt thread is short; every plot still updates several times a second."""
+        if self._restyle:
+            self.redraw()
+            return
+        if not self._dirty or not self.isVisible():
+            return
+        keys = list(PLOTS)
+        pending = {plot_for(name) for _run, name in self._dirty}
+        for i in range(1, len(keys) + 1):
+            key = keys[(self._turn + i) % len(keys)]
+            if key in pending:
+                self._turn = keys.index(key)
+                self.redraw(only=key)
+                return
+
+    def redraw(self, only: str | None = None) -> None:
+        """Push changed series to their curves (all plots, or the plot ``only``)."""
         if not self._dirty and not self._restyle:
             return
         self.redraws += 1
@@ -397,8 +462,13 @@ class MetricsView(QWidget):
         self._restyle = False
         if restyle:
             self._mark_all()
+            only = None
         n_visible = sum(r.visible for r in self.runs.values())
-        dirty, self._dirty = self._dirty, set()
+        if only is None:
+            dirty, self._dirty = self._dirty, set()
+        else:
+            dirty = {d for d in self._dirty if plot_for(d[1]) == only}
+            self._dirty -= dirty
         used: set[str] = set()
         for rs in self.runs.values():
             used.update(plot_for(n) for n in rs.series)
@@ -411,18 +481,18 @@ class MetricsView(QWidget):
             card = self.cards[key]
             raw, smooth = card.curve(run, name)
             series = rs.series[name]
-            if restyle or (run, name) not in getattr(card, "_styled", set()):
+            if restyle or (run, name) not in card.styled:
                 names = sorted({m for r in self.runs.values() for m in r.series if plot_for(m) == key},
                                key=lambda m: (PLOTS[key][2].index(m) if m in PLOTS[key][2] else 99, m))
                 faint, strong, colour = self._pens(rs, name, names.index(name), n_visible)
                 raw.setPen(faint)
                 smooth.setPen(strong)
-                few = series.n <= 60 or name.startswith("valid/")
+                few = name.startswith("valid/")  # a few points each; symbols would cost on long series
                 smooth.setSymbol("o" if few else None)
                 smooth.setSymbolSize(5)
                 smooth.setSymbolBrush(colour)
                 smooth.setSymbolPen(None)
-                card._styled = getattr(card, "_styled", set()) | {(run, name)}
+                card.styled.add((run, name))
                 self._legend(card)
             if not rs.visible:
                 raw.hide()
@@ -438,18 +508,50 @@ class MetricsView(QWidget):
                 raw.hide()
                 smooth.setData(x, series.y)
             smooth.show()
+        self._fit_cards(only)
         n_points = sum(s.n for r in self.runs.values() if r.visible for s in r.series.values())
-        self.hint.setText(f"{n_points:,} points" if n_points else "")
+        text = f"{n_points:,} points" if n_points else ""
+        if self.hint.text() != text:
+            self.hint.setText(text)
+
+    def _fit_cards(self, only: str | None = None) -> None:
+        """Give each card the bounds of its visible data (cheap: min/max of arrays)."""
+        bounds: dict[str, list[float]] = {}
+        for rs in self.runs.values():
+            if not rs.visible:
+                continue
+            for name, series in rs.series.items():
+                if series.n == 0 or (only is not None and plot_for(name) != only):
+                    continue
+                x, y = series.x(self.axis), series.y
+                finite = y[np.isfinite(y)]
+                if finite.size == 0:
+                    continue
+                b = (float(x[0]), float(x[-1]), float(finite.min()), float(finite.max()))
+                key = plot_for(name)
+                if key in bounds:
+                    o = bounds[key]
+                    bounds[key] = [min(o[0], b[0]), max(o[1], b[1]), min(o[2], b[2]), max(o[3], b[3])]
+                else:
+                    bounds[key] = list(b)
+        for key, card in self.cards.items():
+            if only is None or key == only:
+                b = bounds.get(key)
+                card.fit(tuple(b) if b else None)
 
     def _legend(self, card: PlotCard) -> None:
-        card.legend.clear()
         multi = sum(r.visible for r in self.runs.values()) > 1
+        parts = []
         for (run, name), (_raw, smooth) in sorted(card.curves.items()):
             rs = self.runs.get(run)
             if rs is None or not rs.visible:
                 continue
+            colour = smooth.opts["pen"].color().name()
+            dash = {Qt.PenStyle.DashLine: "╌╌", Qt.PenStyle.DotLine: "┈┈"}.get(smooth.opts["pen"].style(), "━━")
             text = SHORT_NAMES.get(name, name)
-            card.legend.addItem(smooth, f"{rs.label} · {text}" if multi else text)
+            text = f"{rs.label} · {text}" if multi else text
+            parts.append(f'<span style="color:{colour}; font-weight:700">{dash}</span>&nbsp;{text}')
+        card.legend.setText("&nbsp;&nbsp;&nbsp; ".join(parts))
 
     # -- export -------------------------------------------------------------------------------
     def export_png(self, key: str, path: str | Path, width: int = 1200) -> Path:

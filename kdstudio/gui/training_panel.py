@@ -98,6 +98,7 @@ class TrainingPanel(QWidget):
         self.project = project
         self.task = project.task
         self.worker: Worker | None = None
+        self._progress_shown_at = 0.0
         self.live_run: int | None = None
         self._loaders: list[Worker] = []
         self._loaded: set[int] = set()

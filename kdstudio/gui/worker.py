@@ -35,6 +35,11 @@ from kdstudio.core.events import CancelToken, Finished, Progress
 #: How often the Qt thread picks up events, and the most time one pick-up may take.
 POLL_MS = 30
 SLICE_S = 0.012
+#: The Qt thread ticks a heartbeat this often; when it is late by more than ``STARVED_S`` the
+#: worker waits (up to ``BACK_OFF_S`` per event) so the Qt thread gets the interpreter and a core.
+BEAT_MS = 10
+STARVED_S = 0.03
+BACK_OFF_S = 0.1
 
 _ALIVE: set[Worker] = set()
 
@@ -88,6 +93,7 @@ class _Runner(QThread):
             for event in gen:
                 queue.append(("event", event))
                 w.token.check()  # blocks while paused, raises once cancelled
+                w.let_the_gui_breathe()
             if w.token.cancelled:
                 status = "cancelled"
         except Cancelled:
@@ -155,13 +161,33 @@ class Worker(QObject):
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._drain)
         self._lock = threading.Lock()
+        self._beat = time.monotonic()
+        self._beat_timer = QTimer(self)
+        self._beat_timer.setInterval(BEAT_MS)
+        self._beat_timer.timeout.connect(self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        self._beat = time.monotonic()
+
+    def let_the_gui_breathe(self) -> None:
+        """Called in the worker between events: wait while the Qt thread looks starved.
+
+        Python runs one thread at a time, and a busy job thread can keep the Qt thread waiting
+        for the interpreter (or a core, on a small machine). A late heartbeat means the Qt thread
+        has work to do; sleeping a little lets it catch up, so the window never freezes."""
+        waited = 0.0
+        while time.monotonic() - self._beat > STARVED_S and waited < BACK_OFF_S and not self.token.cancelled:
+            time.sleep(0.002)
+            waited += 0.002
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> Worker:
         _ALIVE.add(self)
         self.started_at = time.monotonic()
+        self._beat = time.monotonic()
         self._runner.start()
         self._timer.start()
+        self._beat_timer.start()
         self.started.emit()
         return self
 
@@ -225,6 +251,7 @@ class Worker(QObject):
 
     def _end(self, status: str, message: str, details: str) -> None:
         self._timer.stop()
+        self._beat_timer.stop()
         self._runner.wait()
         self.status, self.message = status, message
         if status == "failed":

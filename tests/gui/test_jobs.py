@@ -40,7 +40,7 @@ def test_training_started_from_the_gui_finishes_and_its_plots_hold_the_points(wi
     assert view.points(run, "valid/accuracy") >= 1
     view.redraw()
     smooth = view.cards["loss"].curves[(run, "train/loss")][1]
-    assert len(smooth.getData()[0]) == len(stored)
+    assert len(smooth.getOriginalDataset()[0]) == len(stored)
     assert "Done" in panel.progress_text.text()
     assert panel.runs.count() == 1
 
@@ -89,8 +89,7 @@ def test_finished_runs_are_overlaid_from_the_store(qtbot, tmp_path):
     panel.set_run_checked(first, True)
     qtbot.waitUntil(lambda: panel.view.points(first, "train/loss") == 400, timeout=10_000)
     panel.view.redraw()
-    legend = [item[1].text for item in panel.view.cards["loss"].legend.items]
-    assert any(text.startswith(f"run {first}") for text in legend)
+    assert f"run {first} · total" in panel.view.cards["loss"].legend.text()
     w.project_view.close_project()
 
 
