@@ -1,0 +1,324 @@
+"""Export a trained student for use outside KD Studio, and the teacher's answers as data.
+
+``export(project_path, run_id, fmt, out_dir)`` writes one folder:
+
+- ``hf``: ``config.json`` + weights + tokenizer files, loadable with
+  ``transformers.pipeline("text-classification", model=out_dir)`` — for the transformer students
+  (``transformer-*``, ``hf:``, ``teacher-layers:K``). ``bilstm`` and ``cnn`` are not transformers
+  architectures, so they export as ONNX only; asking for ``hf`` gives a clear error that says so.
+- ``onnx``: ``model.onnx`` (inputs ``input_ids`` and ``attention_mask``, int64, batch and
+  sequence axes dynamic; output ``logits``), checked against torch with onnxruntime on up to
+  100 project texts (max abs difference of the logits ≤ 1e-4), with the tokenizer files beside it.
+
+Both also hold ``README.md`` (the model card: teacher, data, metrics, intended use and limits),
+``kdstudio.json`` (labels, maximum length, run and teacher) and ``teacher_outputs.jsonl``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kdstudio.core.errors import ConfigError
+from kdstudio.core.events import CancelToken, Event, Finished, Log, Progress
+
+FORMATS = ("hf", "onnx")
+ONNX_TOLERANCE = 1e-4
+CHECK_EXAMPLES = 100
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+MARKER = "kdstudio.json"
+
+
+def csv_safe(cell: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula: text starting with ``= + - @`` (or a tab
+    or carriage return) gets a leading apostrophe. Other values are returned unchanged."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
+
+
+def export_teacher_outputs(
+    project_path: str | Path,
+    teacher_id: int,
+    path: str | Path,
+    fmt: str = "jsonl",
+    *,
+    splits: list[str] | None = None,
+) -> int:
+    """Write a teacher's successful answers to ``path`` and return how many.
+
+    JSONL: one object per line with ``id``, ``text``, ``split``, ``gold``, ``label``,
+    ``probabilities`` (label name → probability), ``rationale`` and ``completion``.
+    CSV: the same columns with one ``p_<label>`` column per label; every cell passes through
+    :func:`csv_safe`.
+    """
+    from kdstudio.core.store import Project
+
+    if fmt not in ("jsonl", "csv"):
+        raise ConfigError(f"teacher outputs export as jsonl or csv, not {fmt!r}")
+    with Project(project_path) as project:
+        if project.teacher(teacher_id) is None:
+            raise ConfigError(f"no teacher {teacher_id} in this project")
+        labels = project.labels()
+        rows = project.teacher_outputs(teacher_id, splits)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def name(label_id: int | None) -> str | None:
+        return labels[label_id] if label_id is not None and 0 <= label_id < len(labels) else None
+
+    def probabilities(probs: list[float] | None) -> dict[str, float] | None:
+        return dict(zip(labels, probs, strict=False)) if probs else None
+
+    if fmt == "jsonl":
+        with path.open("w", encoding="utf-8") as f:
+            for r in rows:
+                record = {
+                    "id": r["id"],
+                    "text": r["text"],
+                    "split": r["split"],
+                    "gold": name(r["gold"]),
+                    "label": name(r["label"]),
+                    "probabilities": probabilities(r["probs"]),
+                    "rationale": r["rationale"],
+                    "completion": r["completion"],
+                }
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(
+                ["id", "text", "split", "gold", "label", *(f"p_{n}" for n in labels), "rationale"]
+            )
+            for r in rows:
+                probs = r["probs"] if r["probs"] else [None] * len(labels)
+                writer.writerow(
+                    [
+                        csv_safe(x)
+                        for x in (
+                            r["id"],
+                            r["text"],
+                            r["split"],
+                            name(r["gold"]),
+                            name(r["label"]),
+                            *probs,
+                            r["rationale"],
+                        )
+                    ]
+                )
+    return len(rows)
+
+
+def export(
+    project_path: str | Path,
+    run_id: int,
+    fmt: str,
+    out_dir: str | Path,
+    *,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
+    """Export run ``run_id``'s best student as ``fmt`` (``hf`` or ``onnx``) into ``out_dir``.
+
+    Yields ``Progress(stage="export")`` and ``Log`` events, then ``Finished`` with ``run``,
+    ``format``, ``out``, ``files`` and, for ONNX, ``max_abs_diff`` and ``checked_examples``.
+    ``out_dir`` must be new, empty, or an earlier export (it is replaced). Raises ``ConfigError``
+    for an unknown format or run, and for ``hf`` with a ``bilstm``/``cnn`` student.
+    """
+    from kdstudio.core.store import Project
+    from kdstudio.core.students import META_FILE, student_folder
+    from kdstudio.core.train import run_folder
+
+    cancel = cancel or CancelToken()
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    t0 = time.monotonic()
+    out = Path(out_dir)
+    with Project(project_path) as project:
+        run = project.run(run_id) if run_id is not None else None
+        if run is None:
+            raise ConfigError(f"no run #{run_id} in this project")
+        try:
+            folder = student_folder(run_folder(project.path, run_id))
+        except ConfigError:
+            raise ConfigError(
+                f"run #{run_id} has no saved student (status: {run['status']}); train it to the end first"
+            ) from None
+        meta = json.loads((folder / META_FILE).read_text())
+        if fmt == "hf" and meta["arch"] != "hf":
+            raise ConfigError(
+                f"run #{run_id} is a {meta['arch']} student, which is not a transformers architecture; "
+                "export it with --format onnx (transformer-*, hf: and teacher-layers: students export to both)"
+            )
+        _prepare_out(out)
+        total = 5
+        yield Progress("export", 0, total)
+        yield Log(f"exporting run #{run_id} ({meta['spec']}) as {fmt} to {out}")
+        result: dict[str, Any] = {"run": run_id, "format": fmt, "out": str(out)}
+        if fmt == "hf":
+            _write_hf(folder, meta, out)
+        else:
+            cancel.check()
+            result.update(_write_onnx(folder, meta, out, _check_texts(project)))
+            yield Log(
+                f"ONNX matches torch on {result['checked_examples']} examples "
+                f"(max abs difference {result['max_abs_diff']:.2e})"
+            )
+        yield Progress("export", 2, total)
+        cancel.check()
+        teacher = project.teacher(run["teacher"]) if run["teacher"] is not None else None
+        report = project.evaluation(run_id)
+        info = project.info()
+    if report is None:
+        from kdstudio.core.evaluate import evaluate
+        from kdstudio.core.events import run_to_end
+
+        yield Log("no evaluation stored for this run; evaluating it on the test split (no timing)")
+        try:
+            report = run_to_end(evaluate(project_path, run_id, speed=False, cancel=cancel))
+        except ConfigError as exc:
+            yield Log(f"not evaluated: {exc}", "warning")
+    yield Progress("export", 3, total)
+    if teacher is not None:
+        n = export_teacher_outputs(project_path, teacher["id"], out / "teacher_outputs.jsonl")
+        result["teacher_outputs"] = n
+    yield Progress("export", 4, total)
+    (out / MARKER).write_text(
+        json.dumps(
+            {
+                "format": fmt,
+                "run": run_id,
+                "student": meta["spec"],
+                "arch": meta["arch"],
+                "labels": meta["labels"],
+                "max_length": meta["max_length"],
+                "teacher": teacher["spec"] if teacher else None,
+                "project": info["name"],
+            },
+            indent=1,
+        )
+    )
+    from kdstudio.core.export.card import model_card
+
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    files = sorted({*files, "README.md"})
+    card = model_card(
+        name=f"{info['name']} — run {run_id} ({meta['spec']})",
+        fmt=fmt,
+        run=run,
+        meta=meta,
+        teacher=teacher,
+        project=info,
+        report=report,
+        files=files,
+    )
+    (out / "README.md").write_text(card, encoding="utf-8")
+    result["files"] = files
+    result["seconds"] = round(time.monotonic() - t0, 3)
+    yield Progress("export", total, total)
+    yield Finished(result)
+
+
+def _prepare_out(out: Path) -> None:
+    """Make ``out`` an empty folder: new, empty, or an earlier KD Studio export (replaced)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise ConfigError(
+                f"{out}: the folder is not empty; choose a new folder (an earlier export is replaced)"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _copy_tokenizer(folder: Path, meta: dict[str, Any], out: Path) -> None:
+    """Tokenizer files beside the model, cut at the student's maximum length like in KD Studio."""
+    for f in (folder / "tokenizer").iterdir():
+        if f.is_file():
+            shutil.copy2(f, out / f.name)
+    config_path = out / "tokenizer_config.json"
+    if config_path.is_file():
+        config = json.loads(config_path.read_text())
+        config["model_max_length"] = meta["max_length"]
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False))
+
+
+def _write_hf(folder: Path, meta: dict[str, Any], out: Path) -> None:
+    for f in (folder / "model").iterdir():
+        if f.is_file():
+            shutil.copy2(f, out / f.name)
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text())
+    config["id2label"] = {str(i): name for i, name in enumerate(meta["labels"])}
+    config["label2id"] = {name: i for i, name in enumerate(meta["labels"])}
+    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False))
+    _copy_tokenizer(folder, meta, out)
+
+
+def _check_texts(project: Any) -> list[str]:
+    """Up to ``CHECK_EXAMPLES`` project texts (test first) to compare ONNX with torch on."""
+    texts = [t for _, t, _ in project.examples("test")][:CHECK_EXAMPLES]
+    if len(texts) < CHECK_EXAMPLES:
+        texts += [t for _, t, _ in project.examples()][: CHECK_EXAMPLES - len(texts)]
+    return texts or ["a short example text"]
+
+
+def _write_onnx(folder: Path, meta: dict[str, Any], out: Path, texts: list[str]) -> dict[str, Any]:
+    """Export to ONNX and compare onnxruntime's logits with torch's on ``texts``."""
+    import warnings
+
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(
+            "ONNX export needs the onnx and onnxruntime packages (pip install 'kdstudio[onnx]')"
+        ) from None
+    import numpy as np
+    import torch
+
+    from kdstudio.core.students import load_student, pad_batch
+    from kdstudio.core.students.tokenizer import encode, pad_id
+
+    model, tokenizer, _ = load_student(folder, device="cpu")
+    pad = pad_id(tokenizer)
+    tokens = encode(tokenizer, texts, meta["max_length"])
+    sample = pad_batch(tokens[:2] if len(tokens) >= 2 else tokens * 2, pad)
+    path = out / "model.onnx"
+    axes = {0: "batch", 1: "sequence"}
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            sample,
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    onnx.checker.check_model(str(path))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for start in range(0, len(tokens), 25):
+        ids, mask = pad_batch(tokens[start : start + 25], pad)
+        with torch.no_grad():
+            expected = model(ids, mask).float().numpy()
+        got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+        worst = max(worst, float(np.abs(got - expected).max()))
+    if worst > ONNX_TOLERANCE:
+        raise ConfigError(
+            f"the ONNX model differs from the student by up to {worst:.2e} (> {ONNX_TOLERANCE}); "
+            "export it with --format hf instead, or report this"
+        )
+    _copy_tokenizer(folder, meta, out)
+    return {"max_abs_diff": worst, "checked_examples": len(tokens)}
+
+
+__all__ = ["FORMATS", "csv_safe", "export", "export_teacher_outputs"]
