@@ -14,7 +14,7 @@ from torch import nn
 
 
 class BiLSTMStudent(nn.Module):
-    """One bidirectional LSTM layer, max-pooled over time, then a ReLU layer and the classifier:
+    """One bidirectional LSTM layer (150 units each way), max-pooled over time, then a ReLU layer and the classifier:
     the student of Tang et al. 2019, "Distilling Task-Specific Knowledge from BERT into Simple
     Neural Networks" (arXiv:1903.12136)."""
 
@@ -27,7 +27,7 @@ class BiLSTMStudent(nn.Module):
         *,
         pad_id: int = 0,
         embed_dim: int = 128,
-        hidden: int = 192,
+        hidden: int = 150,
         fc: int = 256,
         dropout: float = 0.1,
     ) -> None:
