@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio import __version__
-from kdstudio.core.events import Finished, Progress
+from kdstudio.core.events import Finished, Log, Progress
 from kdstudio.gui.icons import icon
 from kdstudio.gui.job_host import JobHost, progress_text
 from kdstudio.gui.settings import (
@@ -61,6 +61,20 @@ def build_sample(out_dir: str, cancel=None):
     from kdstudio.core.demo import demo
 
     yield from demo(out_dir, cancel=cancel)
+
+
+def sample_is_ready(path: Path) -> bool:
+    """True when the sample project exists and has a finished run to show."""
+    if not path.is_file():
+        return False
+    from kdstudio.core.errors import KDStudioError
+    from kdstudio.core.store import Project
+
+    try:
+        with Project(path) as project:
+            return project.latest_run() is not None
+    except KDStudioError:
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -310,25 +324,31 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def open_sample(self) -> None:
-        """Open the sample project, building it first (offline, in a worker) when missing."""
+        """Open the sample project, building it first (offline, in a worker) when missing or
+        unfinished (the build continues where it stopped)."""
         path = sample_project_path()
-        if path.is_file():
+        if sample_is_ready(path):
             self.open_project(path)
             return
-        worker = Worker(build_sample, str(path.parent), name="Preparing the sample project", parent=self)
+        worker = Worker(build_sample, str(path.parent), name="Preparing the sample project", parent=self,
+                        limit_threads=True)
         worker.yielded.connect(self._sample_event)
         worker.finished.connect(lambda status: self._sample_done(status, worker))
+        self._sample_text, self._sample_fraction = "Preparing the sample project (first time only)…", None
         if self.jobs.start(worker, self):
-            self.welcome.set_sample_busy(True, "Preparing the sample project (first time only)…")
+            self.welcome.set_sample_busy(True, self._sample_text)
 
     def _sample_event(self, event: object) -> None:
-        if isinstance(event, Progress):
-            stage = event.stage.replace("_", " ")
-            self.welcome.set_sample_busy(True, f"Preparing the sample project: {stage}…", event.fraction)
+        if isinstance(event, Progress) and event.total:
+            self._sample_fraction = event.fraction
+            self.welcome.set_sample_busy(True, self._sample_text, event.fraction)
+        elif isinstance(event, Log):
+            self._sample_text = f"Preparing the sample project (first time only): {event.message}"
+            self.welcome.set_sample_busy(True, self._sample_text, self._sample_fraction)
 
     def _sample_done(self, status: str, worker: Worker) -> None:
         self.welcome.set_sample_busy(False)
-        if status == "finished" and sample_project_path().is_file():
+        if status == "finished" and sample_is_ready(sample_project_path()):
             self.open_project(sample_project_path())
         elif status == "failed":
             QMessageBox.warning(self, "Sample project", f"The sample project could not be built.\n\n{worker.message}")

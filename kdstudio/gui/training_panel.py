@@ -178,12 +178,13 @@ class TrainingPanel(QWidget):
     def _initial_config(self) -> dict[str, Any]:
         config = default_config()
         plan = self.project.settings().get("plan", {})
-        latest = self.project.latest_run(status=None)
+        runs = self.project.runs()
+        # the newest distillation run (a gold-labels-only baseline is not what "again" means)
+        previous = next((r for r in reversed(runs) if not r["config"].get("hard_labels")), runs[-1] if runs else None)
         if plan.get("train"):
             config.update(plan["train"])
-        elif latest is not None:
-            run = self.project.run(latest) or {}
-            config.update({k: v for k, v in run.get("config", {}).items() if k in config})
+        elif previous is not None:
+            config.update({k: v for k, v in previous.get("config", {}).items() if k in config})
         if plan.get("student"):
             config["student"] = plan["student"]
         config["name"] = None
