@@ -3,7 +3,7 @@ answers, filtered, sorted and paged in SQL so a page comes back fast on large pr
 
 Filters (keys of the ``filters`` dict; absent or None means "any"):
 
-    disagreement    True: student top-1 != teacher top-1 (False: they agree)
+    disagreement    True: student top-1 != teacher top-1; False: both answered and agree
     student_label   label id the student predicted
     teacher_label   label id the teacher predicted
     gold_label      gold label id (the "class" of the example)
@@ -130,8 +130,11 @@ class ViewerMixin:
             )
         where, args = [], []
         if "disagreement" in filters:
-            where.append("disagree = ?")
-            args.append(1 if filters["disagreement"] else 0)
+            where.append(
+                "disagree = 1"
+                if filters["disagreement"]
+                else "disagree = 0 AND teacher_label IS NOT NULL"
+            )
         for key, column in (
             ("student_label", "student_label"),
             ("teacher_label", "teacher_label"),
