@@ -164,7 +164,7 @@ def hf_trainer_throughput(path: Path, args, work: Path) -> dict:
         per_device_train_batch_size=args.batch_size,
         num_train_epochs=1,
         learning_rate=1e-3,
-        warmup_ratio=0.06,
+        warmup_steps=0.06,  # a float below 1 is a fraction of the steps
         weight_decay=0.01,
         max_grad_norm=1.0,
         save_strategy="no",
