@@ -1,0 +1,154 @@
+"""Evaluation of a trained run: the report's keys and values, speed, teachers, storage, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fakes.tiny_models import LABELS, build_toy_project, save_tiny_bert
+
+from kdstudio.core.errors import ConfigError
+from kdstudio.core.evaluate import evaluate, format_report
+from kdstudio.core.events import Finished, Progress, run_to_end
+from kdstudio.core.store import Project, TeacherOutput
+from kdstudio.core.train import TrainConfig, train
+
+FAST = {"epochs": 1, "batch_size": 16, "num_threads": 1}
+DESIGN_KEYS = {
+    "run",
+    "n_test",
+    "teacher_accuracy",
+    "student_accuracy",
+    "agreement",
+    "retention",
+    "kl",
+    "student_ece",
+    "teacher_ece",
+    "student_params",
+    "teacher_params",
+    "student_latency_ms_p50",
+    "teacher_latency_ms_p50",
+    "speedup",
+    "student_size_mb",
+}
+
+
+def _trained(path, **toy):
+    build_toy_project(path, **toy)[0].close()
+    return run_to_end(train(path, TrainConfig(student="bilstm", **FAST)))["run"]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("eval") / "toy.kdproj"
+    return path, _trained(path)
+
+
+def test_report_has_the_design_keys_and_is_consistent_with_the_predictions(toy_run):
+    path, run_id = toy_run
+    events = list(evaluate(path, speed=False))
+    assert isinstance(events[-1], Finished)
+    assert [e.done for e in events if isinstance(e, Progress)][-1] == 4
+    report = events[-1].result
+    assert DESIGN_KEYS <= set(report) and report["run"] == run_id
+    with Project(path) as project:
+        preds = project.predictions(run_id)
+        tid = project.run(run_id)["teacher"]
+        teacher = {o["id"]: o["probs"] for o in project.teacher_outputs(tid, ["test"])}
+        gold = {i: g for i, _, g in project.examples("test")}
+        assert project.evaluation(run_id) == json.loads(json.dumps(report))
+    s = np.array([p["label"] for p in preds])
+    t = np.array([int(np.argmax(teacher[p["example"]])) for p in preds])
+    g = np.array([gold[p["example"]] for p in preds])
+    assert report["n_test"] == len(preds) == 12
+    assert report["student_accuracy"] == pytest.approx(np.mean(s == g))
+    assert report["teacher_accuracy"] == pytest.approx(np.mean(t == g))
+    assert report["agreement"] == pytest.approx(np.mean(s == t))
+    assert report["retention"] == pytest.approx(
+        report["student_accuracy"] / report["teacher_accuracy"]
+    )
+    assert report["kl"] == pytest.approx(np.mean([p["kl"] for p in preds]), rel=1e-3)
+    assert np.array(report["confusion"]["student_teacher"]).sum() == 12
+    assert [c["support"] for c in report["per_class"]["student"]] == [4, 4, 4]
+    assert len(report["reliability"]["student"]) == 15
+    assert report["student_params"] > 0 and report["student_size_mb"] > 0.1
+    assert report["student_latency_ms_p50"] is None and report["speedup"] is None
+    plan = report["cascade"]
+    assert len(plan["rows"]) == 21 and plan["best"]["accuracy"] >= report["teacher_accuracy"] - 0.01
+    text = format_report(report)
+    assert "accuracy" in text and "agreement" in text and "cascade" in text and "sports" in text
+
+
+def test_speed_is_measured_for_the_student_and_a_fake_teacher_is_reported_not_timed(toy_run):
+    path, _ = toy_run
+    events = list(evaluate(path))
+    report = events[-1].result
+    assert 0 < report["student_latency_ms_p50"] <= report["student_latency_ms_p95"]
+    assert report["student_throughput_per_s"] > 0 and report["device"] == "cpu"
+    assert report["teacher_latency_ms_p50"] is None and report["speedup"] is None
+    assert any("not timed" in getattr(e, "message", "") for e in events)
+
+
+def test_a_local_teacher_is_loaded_counted_and_timed(tmp_path):
+    from transformers import AutoConfig
+
+    folder = save_tiny_bert(tmp_path / "teacher", n_labels=3)
+    config = AutoConfig.from_pretrained(folder)
+    config.id2label = dict(enumerate(LABELS))
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    config.save_pretrained(folder)
+    path = tmp_path / "p.kdproj"
+    run_id = _trained(path, teacher_spec=f"hf:{folder}")
+    report = run_to_end(evaluate(path, run_id))
+    assert report["teacher_params"] > 10_000 and report["teacher_size_mb"] > 0
+    assert report["teacher_latency_ms_p50"] > 0 and report["teacher_throughput_per_s"] > 0
+    assert report["speedup"] == pytest.approx(
+        report["teacher_latency_ms_p50"] / report["student_latency_ms_p50"], rel=1e-2
+    )
+    assert report["teacher_cost_per_1m_usd"] == 0 and report["teacher_timing"] == "measured"
+
+
+def test_an_api_teacher_reports_recorded_latency_and_cost_per_million(tmp_path):
+    path = tmp_path / "c.kdproj"
+    project, tid = build_toy_project(path, teacher_spec="claude:claude-haiku-test")
+    rows = project.teacher_outputs(tid)
+    project.save_outputs(
+        tid,
+        [
+            TeacherOutput(
+                example=r["id"], probs=r["probs"], cost_usd=0.0005, latency_ms=400.0 + r["id"]
+            )
+            for r in rows
+        ],
+    )
+    project.close()
+    run_to_end(train(path, TrainConfig(student="bilstm", **FAST)))
+    report = run_to_end(evaluate(path))
+    assert report["teacher_timing"] == "recorded"
+    assert 400 < report["teacher_latency_ms_p50"] < 500 and report["teacher_params"] is None
+    assert report["teacher_cost_per_1m_usd"] == pytest.approx(500.0)
+    assert report["speedup"] == pytest.approx(
+        report["teacher_latency_ms_p50"] / report["student_latency_ms_p50"], rel=1e-2
+    )
+    best = report["cascade"]["best"]
+    assert best["cost_per_1m_usd"] == pytest.approx(best["share_to_teacher"] * 500.0)
+    assert "per 1M predictions" in format_report(report)
+
+
+def test_missing_runs_are_clear_errors(tmp_path, toy_run):
+    path = tmp_path / "empty.kdproj"
+    build_toy_project(path)[0].close()
+    with pytest.raises(ConfigError, match="no finished run"):
+        run_to_end(evaluate(path))
+    with pytest.raises(ConfigError, match="no run #99"):
+        run_to_end(evaluate(toy_run[0], 99))
+
+
+def test_eval_cli_prints_json_with_the_design_keys(toy_run, capsys):
+    from kdstudio.cli import main
+
+    path, run_id = toy_run
+    assert main(["eval", str(path), "--run", str(run_id), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert DESIGN_KEYS <= set(out) and out["run"] == run_id
