@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if project:
         QTimer.singleShot(0, lambda: window.open_project(project))
     window.start_background_tasks()
+    from kdstudio.gui.worker import stop_all
+
+    app.aboutToQuit.connect(stop_all)
     return app.exec()
 
 

@@ -327,11 +327,9 @@ class MetricsView(QWidget):
         grid.setRowStretch(1, 4)
         grid.setRowStretch(2, 4)
         layout.addLayout(grid, 1)
-        first = self.cards["loss"].plot
-        for key in ("valid", "lr", "other"):
-            self.cards[key].plot.setXLink(first)
 
         self._turn = 0
+        self._x_bounds = (0.0, 1.0)
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS // 3)
         self.timer.timeout.connect(self._tick)
@@ -395,6 +393,7 @@ class MetricsView(QWidget):
             for card in self.cards.values():
                 card.plot.setLabel("bottom", X_AXES[axis])
             self._mark_all()
+            self._x_bounds = (0.0, 1.0)
             for card in self.cards.values():
                 card.following = True
                 card._bounds = None
@@ -534,10 +533,15 @@ class MetricsView(QWidget):
                     bounds[key] = [min(o[0], b[0]), max(o[1], b[1]), min(o[2], b[2]), max(o[3], b[3])]
                 else:
                     bounds[key] = list(b)
+        # one x range for every plot, so a step lines up across them
+        if bounds:
+            x0 = min(b[0] for b in bounds.values())
+            x1 = max(b[1] for b in bounds.values())
+            self._x_bounds = (min(x0, self._x_bounds[0]), max(x1, self._x_bounds[1])) if only else (x0, x1)
         for key, card in self.cards.items():
             if only is None or key == only:
                 b = bounds.get(key)
-                card.fit(tuple(b) if b else None)
+                card.fit((*self._x_bounds, b[2], b[3]) if b else None)
 
     def _legend(self, card: PlotCard) -> None:
         multi = sum(r.visible for r in self.runs.values()) > 1

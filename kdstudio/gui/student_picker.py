@@ -9,18 +9,47 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QSpinBox, QVBoxLayout, Q
 from kdstudio.gui.teacher_picker import PathField
 from kdstudio.gui.widgets import Card, label
 
-#: Measured for the card text: parameters and fp32 size with an 8,000-piece vocabulary and two
-#: labels, and the time of one batch of 32 × 64 tokens on one CPU core. Only for orientation;
-#: the training log reports the real count for the project's vocabulary and labels.
-PRESET_FIGURES: dict[str, tuple[float, float]] = {
-    "cnn": (1.22e6, 32.0),
-    "transformer-tiny": (1.50e6, 70.0),
-    "bilstm": (1.62e6, 93.0),
-    "transformer-mini": (5.41e6, 335.0),
-    "transformer-small": (17.2e6, 700.0),
-}
+#: Filled once per session by :func:`measure_students` (in a worker): parameters and the time of
+#: one batch of 32 × 64 tokens, for an 8,000-piece vocabulary and two labels. For orientation
+#: only; the training log reports the real count for the project's vocabulary and labels.
+PRESET_FIGURES: dict[str, tuple[float, float]] = {}
 PRETRAINED = "pretrained"
 TEACHER_LAYERS = "teacher-layers"
+
+
+class _Vocabulary:
+    """Stands in for a tokenizer when a student is built only to be measured."""
+
+    pad_token_id = 0
+
+    def __len__(self) -> int:
+        return 8000
+
+
+def measure_students(names: list[str], *, cancel=None):
+    """A job: build each preset student and time one forward pass (``Finished({"figures"})``)."""
+    import time as _time
+
+    import torch
+
+    from kdstudio.core.events import Finished, Progress
+    from kdstudio.core.students import build_student, count_parameters
+
+    figures: dict[str, tuple[float, float]] = {}
+    ids = torch.randint(5, 8000, (32, 64))
+    mask = torch.ones_like(ids)
+    for i, name in enumerate(names):
+        if cancel is not None:
+            cancel.check()
+        model = build_student(name, 2, _Vocabulary()).eval()
+        with torch.inference_mode():
+            model(ids, mask)
+            start = _time.perf_counter()
+            model(ids, mask)
+            ms = (_time.perf_counter() - start) * 1000
+        figures[name] = (float(count_parameters(model)), ms)
+        yield Progress("measure", i + 1, len(names))
+    yield Finished({"figures": figures})
 
 
 def preset_names(task: str) -> list[str]:
@@ -79,9 +108,34 @@ class StudentPicker(QWidget):
         self.error = label("", "error", wrap=True)
         layout.addWidget(self.error)
         layout.addStretch(1)
+        self._measuring = None
         self._build("classification")
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.measure()
+
+    def measure(self) -> None:
+        """Measure the presets once per session, in a worker (it loads torch)."""
+        missing = [n for n in preset_names(self.task) if n not in PRESET_FIGURES]
+        if not missing or self._measuring is not None:
+            return
+        from kdstudio.core.events import Finished
+        from kdstudio.gui.worker import Worker
+
+        worker = Worker(measure_students, missing, name="Measuring students", parent=self, limit_threads=True)
+        worker.yielded.connect(lambda e: isinstance(e, Finished) and self._measured(e.result["figures"]))
+        worker.finished.connect(lambda _s: setattr(self, "_measuring", None))
+        self._measuring = worker.start()
+
+    def _measured(self, figures: dict) -> None:
+        PRESET_FIGURES.update({k: tuple(v) for k, v in figures.items()})
+        self._build(self.task)
+
     def _build(self, task: str) -> None:
+        for keep in (self.pretrained_path, self.layers):  # they outlive the cards that hold them
+            keep.setParent(self)
+            keep.hide()
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget() is not None and item.widget() not in (self.pretrained_path, self.layers):
@@ -103,10 +157,11 @@ class StudentPicker(QWidget):
             card.layout_.addWidget(label(describe(name), "muted", wrap=True))
             if name in PRESET_FIGURES:
                 params, ms = PRESET_FIGURES[name]
+                relative = f"{ms / fastest:.0f}× the fastest" if ms > fastest * 1.5 else "fastest"
                 card.layout_.addWidget(label(
-                    f"≈ {params * 4 / 1e6:.0f} MB · speed {speed_bar(ms, fastest)}  ({ms / fastest:.0f}× the "
-                    "fastest)" if ms > fastest * 1.05 else f"≈ {params * 4 / 1e6:.0f} MB · speed "
-                    f"{speed_bar(ms, fastest)}  (fastest)", "muted"))
+                    f"≈ {params * 4 / 1e6:.0f} MB · speed {speed_bar(ms, fastest)}  ({relative})", "muted"))
+            else:
+                card.layout_.addWidget(label("measuring size and speed…", "muted"))
             card.clicked.connect(lambda n=name: self.set_choice(n))
             self.grid.addWidget(card, i // 2, i % 2)
             self.cards[name] = card
@@ -116,6 +171,7 @@ class StudentPicker(QWidget):
         pre.layout_.addWidget(label("Start from a pretrained model (DistilBERT, MiniLM…) with a new head: usually "
                                     "the most accurate student, and the slowest.", "muted", wrap=True))
         pre.layout_.addWidget(self.pretrained_path)
+        self.pretrained_path.show()
         pre.clicked.connect(lambda: self.set_choice(PRETRAINED))
         self.grid.addWidget(pre, row, 0)
         self.cards[PRETRAINED] = pre
@@ -127,6 +183,7 @@ class StudentPicker(QWidget):
             row_w = QHBoxLayout()
             row_w.addWidget(label("Layers to keep"))
             row_w.addWidget(self.layers)
+            self.layers.show()
             row_w.addStretch(1)
             tl.layout_.addLayout(row_w)
             tl.clicked.connect(lambda: self.set_choice(TEACHER_LAYERS))

@@ -276,6 +276,7 @@ class TeacherPicker(QWidget):
         self.embed_path = PathField("folder or hub id, e.g. sentence-transformers/all-mpnet-base-v2")
         for w in (self.embed_bundled, self.embed_other, self.embed_path):
             e.addWidget(w)
+        e.addStretch(1)
         self.embed_bundled.toggled.connect(self._changed)
         self.embed_path.changed.connect(lambda: (self.embed_other.setChecked(True), self._changed()))
         self.options.addWidget(embed)

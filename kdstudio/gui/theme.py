@@ -84,11 +84,13 @@ def _arrow_files(theme: Theme) -> dict[str, str]:
     folder = Path(tempfile.gettempdir()) / f"kdstudio-style-{theme.name}"
     folder.mkdir(exist_ok=True)
     out = {}
-    for key, name in (("arrow_up", "chevron-up"), ("arrow_down", "chevron-down")):
+    for key, name, colour in (("arrow_up", "chevron-up", theme.muted), ("arrow_down", "chevron-down", theme.muted),
+                              ("check", "check", theme.accent_text)):
         target = folder / f"{name}.svg"
         try:
             svg = (resources_dir() / "icons" / f"{name}.svg").read_text(encoding="utf-8")
-            target.write_text(svg.replace("currentColor", theme.muted), encoding="utf-8")
+            target.write_text(svg.replace("currentColor", colour).replace('stroke-width="1.8"', 'stroke-width="3"'),
+                              encoding="utf-8")
         except OSError:
             pass
         out[key] = target.as_posix()

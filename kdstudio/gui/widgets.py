@@ -38,6 +38,7 @@ def button(text: str, role: str | None = None, *, tooltip: str = "") -> QPushBut
     if tooltip:
         widget.setToolTip(tooltip)
     widget.setCursor(Qt.CursorShape.PointingHandCursor)
+    widget.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
     return widget
 
 
@@ -69,6 +70,7 @@ class Card(QFrame):
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(16, 14, 16, 14)
         self.layout_.setSpacing(6)
+        self.layout_.setAlignment(Qt.AlignmentFlag.AlignTop)
 
     def set_selected(self, selected: bool) -> None:
         set_flag(self, "selected", selected)

@@ -110,7 +110,7 @@ class DataPage(QWidget):
         self.files.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.files.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.files.itemSelectionChanged.connect(self._show_selected_preview)
-        self.files.setMaximumHeight(120)
+        self.files.verticalHeader().setDefaultSectionSize(34)
         self.files.hide()
         layout.addWidget(self.files)
 
@@ -206,13 +206,14 @@ class DataPage(QWidget):
         self.files.setItem(row, 0, item)
         split = QComboBox()
         split.addItems(SPLIT_CHOICES)
+        split.setMinimumWidth(150)
         split.setToolTip("auto: from the file name (…test… → test, …dev/valid… → valid, else train)")
         split.currentIndexChanged.connect(self._update_summary)
         self.files.setCellWidget(row, 1, split)
         remove = button("Remove", "link")
         remove.clicked.connect(lambda _c=False, p=path: self.remove_file(p))
         self.files.setCellWidget(row, 2, remove)
-        self.files.show()
+        self._fit_files_table()
         self.files.selectRow(row)
         self.error.setText("")
         self.preview_title.setText(f"Reading {Path(path).name}…")
@@ -230,7 +231,7 @@ class DataPage(QWidget):
                 self.files.removeRow(row)
                 break
         self.previews.pop(path, None)
-        self.files.setVisible(self.files.rowCount() > 0)
+        self._fit_files_table()
         if not self.previews:
             self.preview.hide()
             self.mapping.hide()
@@ -238,6 +239,11 @@ class DataPage(QWidget):
         self._show_selected_preview()
         self._update_summary()
         self.changed.emit()
+
+    def _fit_files_table(self) -> None:
+        rows = self.files.rowCount()
+        self.files.setVisible(rows > 0)
+        self.files.setFixedHeight(self.files.horizontalHeader().height() + 34 * min(rows, 4) + 4)
 
     def _preview_failed(self, path: str, message: str) -> None:
         self.remove_file(path)

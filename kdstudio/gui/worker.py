@@ -19,11 +19,13 @@ Usage::
 
 from __future__ import annotations
 
+import atexit
 import collections
 import os
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,6 +44,21 @@ STARVED_S = 0.03
 BACK_OFF_S = 0.1
 
 _ALIVE: set[Worker] = set()
+
+
+def stop_all(timeout_s: float = 5.0) -> bool:
+    """Cancel every running worker and wait for their threads (at quit, and between tests)."""
+    deadline = time.monotonic() + timeout_s
+    for worker in list(_ALIVE):
+        worker.token.cancel()
+    stopped = True
+    for worker in list(_ALIVE):
+        left = max(0.0, deadline - time.monotonic())
+        stopped = worker._runner.wait(int(left * 1000)) and stopped
+    return stopped
+
+
+atexit.register(stop_all)
 
 
 def readable_error(exc: BaseException) -> tuple[str, str]:
@@ -122,7 +139,10 @@ class Worker(QObject):
 
     ``on_stop(status, message)`` runs in the worker thread when the job ends cancelled or failed, after
     the generator was closed: the place to mark a run cancelled in the project. With
-    ``limit_threads`` the worker leaves the Qt thread a CPU core (training).
+    ``limit_threads`` the worker leaves the Qt thread a CPU core (training). ``parent`` is the
+    widget the job reports to: when it is destroyed the job is cancelled and its signals are
+    disconnected (the worker itself is never a Qt child, so its thread is never destroyed while
+    running).
     """
 
     started = Signal()
@@ -142,7 +162,7 @@ class Worker(QObject):
         parent: QObject | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(parent)
+        super().__init__()  # never a Qt child: a running thread must outlive its widgets
         self.func, self.args, self.kwargs = func, args, kwargs
         self.name = name
         self.on_stop = on_stop
@@ -165,7 +185,19 @@ class Worker(QObject):
         self._beat_timer = QTimer(self)
         self._beat_timer.setInterval(BEAT_MS)
         self._beat_timer.timeout.connect(self._heartbeat)
+        if parent is not None:
+            parent.destroyed.connect(self._owner_gone)
 
+    def _owner_gone(self, *_args: object) -> None:
+        """The widget that started the job is gone: stop telling it anything, stop the job."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "failed to disconnect": nothing was connected
+            for signal in (self.yielded, self.errored, self.finished, self.paused_changed, self.started):
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
+        self.cancel()
     def _heartbeat(self) -> None:
         self._beat = time.monotonic()
 

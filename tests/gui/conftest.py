@@ -33,6 +33,9 @@ def _gui_app(qapp):
     init_application_names()
     ThemeManager.instance().apply("light")
     yield qapp
+    from kdstudio.gui.worker import stop_all
+
+    assert stop_all(timeout_s=10), "a worker thread did not stop"
 
 
 def write_csv(path: Path, n: int = 90, seed: int = 0, *, header=("text", "label")) -> Path:
