@@ -9,7 +9,8 @@ The report (what ``kdstudio eval --json`` prints) holds, among others:
   recall, F1 and support, and the ``confusion`` matrices student × teacher and student × gold;
 - speed and size: ``student_params`` / ``teacher_params``, ``student_size_mb`` /
   ``teacher_size_mb``, p50/p95 latency at batch 1 and throughput at batch 64 of both on
-  ``device``, ``speedup`` (teacher p50 / student p50), ``teacher_cost_per_1m_usd``;
+  ``device`` (on CPU with ``threads`` torch threads: all cores but one, as in training),
+  ``speedup`` (teacher p50 / student p50), ``teacher_cost_per_1m_usd``;
 - ``cascade``: per confidence threshold the share sent to the teacher, accuracy, $ per 1M
   predictions and mean time, and ``best`` (the cheapest threshold within 1 point of the teacher).
 
@@ -69,7 +70,10 @@ def format_report(report: dict[str, Any]) -> str:
         f"{_num(r.get('teacher_throughput_per_s'), '.0f'):>12}",
         "",
         f"agreement {_num(r['agreement'])}   retention {_num(r['retention'])}   KL(teacher||student) "
-        f"{_num(r['kl'], '.4f')}   speed-up {_num(r['speedup'], '.1f', 'x')}   on {r.get('device', '?')}",
+        f"{_num(r['kl'], '.4f')}   speed-up {_num(r['speedup'], '.1f', 'x')}   on {r.get('device', '?')}"
+        + (
+            f" ({r['threads']} thread{'s' if r['threads'] > 1 else ''})" if r.get("threads") else ""
+        ),
     ]
     if r.get("teacher_cost_per_1m_usd"):
         lines.append(f"teacher cost: ${r['teacher_cost_per_1m_usd']:,.2f} per 1M predictions")

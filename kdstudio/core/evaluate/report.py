@@ -16,6 +16,7 @@ from kdstudio.core.evaluate.speed import (
     megabytes,
     stored_latency,
     time_predictor,
+    timing_threads,
     weights_size_bytes,
 )
 from kdstudio.core.events import CancelToken, Event, Finished, Log, Progress
@@ -41,11 +42,15 @@ def evaluate_run(
         cancel.check()
         yield Progress("eval", 1, STAGES)
         folder = _student_folder(project.path, run_id, run)
-        report.update(_student_size_and_speed(folder, data["texts"], speed, cancel))
+        device = _device()
+        with timing_threads(device) as threads:
+            report.update(_student_size_and_speed(folder, data["texts"], speed, device, cancel))
+        report["threads"] = threads if device == "cpu" else None
         yield Progress("eval", 2, STAGES)
-        teacher_part, notes = _teacher_size_and_speed(
-            project, report["teacher"], data["texts"], speed, cancel
-        )
+        with timing_threads(device):
+            teacher_part, notes = _teacher_size_and_speed(
+                project, report["teacher"], data["texts"], speed, cancel
+            )
         report.update(teacher_part)
         for note in notes:
             yield Log(note, "warning")
@@ -189,7 +194,7 @@ def _device() -> str:
 
 
 def _student_size_and_speed(
-    folder: Path, texts: list[str], speed: bool, cancel: CancelToken
+    folder: Path, texts: list[str], speed: bool, device: str, cancel: CancelToken
 ) -> dict[str, Any]:
     from kdstudio.core.students import count_parameters, load_student, predict_probs, student_folder
 
@@ -199,7 +204,6 @@ def _student_size_and_speed(
         raise ConfigError(
             f"the run's checkpoint is missing ({folder}); it cannot be evaluated"
         ) from None
-    device = _device()
     model, tokenizer, meta = load_student(folder, device=device)
     out: dict[str, Any] = {
         "device": device,
