@@ -132,6 +132,8 @@ def main() -> None:
             "filter confidence 0.4-0.6": q({"confidence": (0.4, 0.6)}, sort="confidence"),
             "filter kl >= 0.2": q({"kl": (0.2, None)}),
             "text search 'refund'": q({"text": "refund"}),
+            "text search 'refund' + total": q({"text": "refund"}, with_total=True),
+            "text search, rare ('#4242')": q({"text": "#4242"}, with_total=True),
             "text search, no match": q({"text": "zzzz"}),
             "deep page (offset rows-page)": q(offset=args.rows - page),
             "count disagreement": lambda: project.compare_count(

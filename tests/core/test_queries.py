@@ -172,6 +172,17 @@ def test_text_search_is_case_insensitive_and_takes_wildcards_literally(compared)
     )
 
 
+def test_text_search_gives_the_same_rows_for_rare_and_common_terms(compared, monkeypatch):
+    from kdstudio.core.store import viewer
+
+    project, run_id, _, _ = compared
+    listed = _all(project, run_id, filters={"text": "movie"})
+    monkeypatch.setattr(viewer, "TEXT_LIST_MAX", 3)  # "movie" now counts as a common term
+    walked = _all(project, run_id, filters={"text": "movie"})
+    assert [r["example"] for r in walked] == [r["example"] for r in listed] and len(listed) > 3
+    assert len(_all(project, run_id, filters={"text": "100%"})) == 1
+
+
 def test_confusion_counts_match_the_metric_function(compared):
     project, run_id, _, truth = compared
     s = truth["student"].argmax(1)

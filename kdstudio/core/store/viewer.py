@@ -46,6 +46,7 @@ FILTERS = (
     "kl",
     "text",
 )
+TEXT_LIST_MAX = 2000  # text search: up to this many matches are listed up front
 ROW_KEYS = (
     "example",
     "text",
@@ -119,8 +120,7 @@ class ViewerMixin:
             )
         return cur.rowcount
 
-    @staticmethod
-    def _viewer_where(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
+    def _viewer_where(self, filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
         """SQL conditions on ``compare_rows`` for ``filters``, and their arguments."""
         filters = {k: v for k, v in (filters or {}).items() if v is not None}
         unknown = set(filters) - set(FILTERS)
@@ -164,8 +164,24 @@ class ViewerMixin:
             escaped = (
                 str(filters["text"]).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             )
-            where.append("example IN (SELECT id FROM examples WHERE text LIKE ? ESCAPE '\\')")
-            args.append(f"%{escaped}%")
+            pattern = f"%{escaped}%"
+            # A rare term: list the few matching examples once. A common one: check each row
+            # as the sort index is walked, which stops as soon as the page is full.
+            hits = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT id FROM examples WHERE text LIKE ? ESCAPE '\\' LIMIT ?",
+                    (pattern, TEXT_LIST_MAX + 1),
+                )
+            ]
+            if len(hits) <= TEXT_LIST_MAX:
+                where.append("example IN (SELECT value FROM json_each(?))")
+                args.append(json.dumps(hits))
+            else:
+                where.append(
+                    "EXISTS (SELECT 1 FROM examples WHERE id = example AND text LIKE ? ESCAPE '\\')"
+                )
+                args.append(pattern)
         return "".join(" AND " + w for w in where), args
 
     def compare_page(
