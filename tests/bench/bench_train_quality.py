@@ -3,8 +3,8 @@
 For each data set: a small gold subset of train (``--gold-per-class``, plus a few per class for
 valid) is all the gold a user has. The ``embed:minilm`` teacher fits its probe on that subset and
 labels everything else; the KD student trains on the teacher-labelled rest of train (and the gold
-rows); the hard-label student trains on the gold subset only. Both are selected on the same gold
-valid rows and scored on the full test split.
+rows); the hard-label student trains on the gold subset only, for as many optimizer steps as the
+KD run. Both are selected on the same gold valid rows and scored on the full test split.
 
     python tests/bench/bench_train_quality.py --datasets banking77 sst2 --students bilstm transformer-tiny
 
@@ -86,6 +86,13 @@ def build_project(
     project.close()
 
 
+def labels_of(path: Path) -> list[str]:
+    from kdstudio.core.store import Project
+
+    with Project(path) as project:
+        return project.labels()
+
+
 def teacher_accuracy(path: Path, teacher_id: int) -> float:
     from kdstudio.core.store import Project
 
@@ -141,7 +148,13 @@ def main() -> None:
                 "teacher": teacher_id,
             }
             kd = run_to_end(train(path, TrainConfig(**common)))
-            hard = run_to_end(train(path, TrainConfig(**common, hard_labels=True)))
+            # The baseline gets as many optimizer steps as the KD run (more epochs over fewer rows).
+            hard_epochs = max(
+                args.epochs, round(args.epochs * kd["n_train"] / per_class / len(labels_of(path)))
+            )
+            hard = run_to_end(
+                train(path, TrainConfig(**{**common, "epochs": hard_epochs}, hard_labels=True))
+            )
             row = {
                 "dataset": name,
                 "student": student,
