@@ -288,7 +288,8 @@ class HarvestPanel(QWidget):
     def _start(self, spec: str, options: dict[str, Any], name: str) -> bool:
         from kdstudio.gui.jobs import harvest_job
 
-        worker = Worker(harvest_job, str(self.project_path), spec, name=name, parent=self, **options)
+        worker = Worker(harvest_job, str(self.project_path), spec, name=name, parent=self, limit_threads=True,
+                        **options)
         worker.yielded.connect(self.on_event)
         worker.paused_changed.connect(lambda p: self.pause_button.setText("Resume" if p else "Pause"))
         worker.finished.connect(self._finished)

@@ -43,17 +43,31 @@ if TYPE_CHECKING:
     from kdstudio.gui.project_view import ProjectView
 
 
+#: Loaded in the background once the window is up, so that starting a job later does not stall
+#: the window while Python imports them (an import holds the interpreter for long stretches).
+WARM_UP_MODULES = ("transformers", "kdstudio.core.train.loop", "kdstudio.core.harvest", "kdstudio.core.teachers.embed")
+
+
 def detect_device(cancel=None):
-    """A tiny job: which device training will use (imports torch, so it runs in a worker)."""
+    """A small job: which device training will use (imports torch, so it runs in a worker);
+    then the heavy modules jobs need, while the person is still looking at the window."""
+    import importlib
+
     import torch
 
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
-        yield Finished({"device": "cuda", "name": name, "text": f"GPU · {name}"})
+        yield Progress("device", 1, 1, info={"text": f"GPU · {name}"})
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        yield Finished({"device": "mps", "name": "Apple GPU", "text": "GPU · Apple (MPS)"})
+        yield Progress("device", 1, 1, info={"text": "GPU · Apple (MPS)"})
     else:
-        yield Finished({"device": "cpu", "name": "CPU", "text": "CPU (no GPU found)"})
+        yield Progress("device", 1, 1, info={"text": "CPU (no GPU found)"})
+    for module in WARM_UP_MODULES:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - a module that fails here fails again, readably, in its job
+            pass
+    yield Finished({})
 
 
 def build_sample(out_dir: str, cancel=None):
@@ -250,15 +264,22 @@ class MainWindow(QMainWindow):
     def _detect_device(self) -> None:
         worker = Worker(detect_device, name="Device", parent=self)
         worker.yielded.connect(self._device_found)
-        worker.errored.connect(lambda msg, _d: self._device_found(Finished({"text": "CPU"})))
+        worker.errored.connect(self._device_unknown)
         worker.start()
         self._device_worker = worker
 
     def _device_found(self, event: object) -> None:
-        if isinstance(event, Finished):
-            self.device_text = event.result.get("text", "CPU")
-            self.device_label.setText(self.device_text)
-            self.welcome.device_label.setText(f"Compute: {self.device_text}")
+        if isinstance(event, Progress) and event.stage == "device":
+            self.set_device_text(event.info.get("text", "CPU"))
+
+    def _device_unknown(self, *_args: object) -> None:
+        if self.device_text == "detecting…":
+            self.set_device_text("CPU")
+
+    def set_device_text(self, text: str) -> None:
+        self.device_text = text
+        self.device_label.setText(text)
+        self.welcome.device_label.setText(f"Compute: {text}")
 
     # -- projects -----------------------------------------------------------------------------
     def new_project(self) -> None:

@@ -233,7 +233,8 @@ class PlotCard(Card):
 
     _bounds: tuple[float, float, float, float] | None = None
 
-    def fit(self, bounds: tuple[float, float, float, float] | None, *, force: bool = False) -> None:
+    def fit(self, bounds: tuple[float, float, float, float] | None, *, force: bool = False,
+            tight: bool = False) -> None:
         """Keep the data in view, changing the range only when the data leaves it (or takes up
         much less of it), with headroom so a growing run does not move the axes every redraw."""
         self._bounds = bounds
@@ -242,11 +243,12 @@ class PlotCard(Card):
         x0, x1, y0, y1 = bounds
         (vx0, vx1), (vy0, vy1) = self.box.viewRange()
         xspan = max(x1 - x0, 1e-12)
-        if force or x1 > vx1 or x0 < vx0 or (vx1 - vx0) > 3 * xspan + 1e-9:
-            self.box.setXRange(x0, x0 + xspan * (1.3 if not force else 1.02) , padding=0)
+        if force or tight or x1 > vx1 or x0 < vx0 or (vx1 - vx0) > 3 * xspan + 1e-9:
+            self.box.setXRange(x0, x0 + xspan * (1.02 if force or tight else 1.3), padding=0)
         yspan = max(y1 - y0, abs(y1) * 1e-3, 1e-12)
-        if force or y1 > vy1 or y0 < vy0 or (vy1 - vy0) > 2.5 * yspan:
-            self.box.setYRange(y0 - 0.12 * yspan, y1 + 0.06 * yspan, padding=0)
+        if force or tight or y1 > vy1 or y0 < vy0 or (vy1 - vy0) > 2.5 * yspan:
+            low = 0.05 if force or tight else 0.12
+            self.box.setYRange(y0 - low * yspan, y1 + 0.06 * yspan, padding=0)
 
     def apply_theme(self, theme: Theme) -> None:
         self.widget.setBackground(theme.plot_bg)
@@ -330,6 +332,8 @@ class MetricsView(QWidget):
 
         self._turn = 0
         self._x_bounds = (0.0, 1.0)
+        #: True while a run is being trained: ranges then grow with headroom instead of hugging
+        self.live = False
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS // 3)
         self.timer.timeout.connect(self._tick)
@@ -541,7 +545,7 @@ class MetricsView(QWidget):
         for key, card in self.cards.items():
             if only is None or key == only:
                 b = bounds.get(key)
-                card.fit((*self._x_bounds, b[2], b[3]) if b else None)
+                card.fit((*self._x_bounds, b[2], b[3]) if b else None, tight=not self.live)
 
     def _legend(self, card: PlotCard) -> None:
         multi = sum(r.visible for r in self.runs.values()) > 1

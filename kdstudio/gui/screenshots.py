@@ -67,8 +67,7 @@ def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280
     window = MainWindow()
     window.resize(*size)
     window.show()
-    window.device_label.setText("CPU")
-    window.welcome.device_label.setText("Compute: CPU")
+    window.set_device_text("CPU")
     window.welcome.refresh()
     save(window, "welcome")
 
@@ -85,6 +84,8 @@ def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280
     save(wizard, "wizard-data")
     for name in ("wizard-teacher", "wizard-student", "wizard-settings"):
         wizard.go_to(wizard.index + 1)
+        if name == "wizard-student":
+            _settle(app, 0.5, until=lambda: wizard.student_page._measuring is None)
         save(wizard, name)
     wizard.reject()
 

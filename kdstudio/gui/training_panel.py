@@ -285,6 +285,7 @@ class TrainingPanel(QWidget):
             return False
         self.worker = worker
         self.live_run = None
+        self.view.live = True
         self.progress.setRange(0, 0)
         self.progress_text.setText("Preparing the data and the student…")
         self.log_line.setText("")
@@ -342,6 +343,8 @@ class TrainingPanel(QWidget):
             self.progress_text.setText("Cancelled · the best checkpoint so far is kept")
         else:
             self.progress_text.setText("Failed")
+        self.view.live = False
+        self.view._mark_all()
         self.view.redraw()
         self.refresh_runs()
         self.run_finished.emit(status)

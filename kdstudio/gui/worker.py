@@ -40,7 +40,9 @@ SLICE_S = 0.012
 #: The Qt thread ticks a heartbeat this often; when it is late by more than ``STARVED_S`` the
 #: worker waits (up to ``BACK_OFF_S`` per event) so the Qt thread gets the interpreter and a core.
 BEAT_MS = 10
-STARVED_S = 0.03
+#: How much lower the scheduling priority of a training thread is (Linux nice increment).
+NICE = int(os.environ.get("KDSTUDIO_WORKER_NICE", "5"))
+STARVED_S = 0.02
 BACK_OFF_S = 0.1
 
 _ALIVE: set[Worker] = set()
@@ -75,10 +77,16 @@ def readable_error(exc: BaseException) -> tuple[str, str]:
 
 
 def leave_a_core_for_the_gui() -> None:
-    """Limit torch's intra-op threads so the Qt thread always has a core (call in the worker)."""
+    """Limit torch's intra-op threads so the Qt thread always has a core, and run this thread
+    at a lower scheduling priority than the window's (call in the worker)."""
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    if NICE and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:  # Linux: a thread id names one thread, so only the worker is niced
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        except OSError:
+            pass
 
 
 def quiet_tqdm() -> None:

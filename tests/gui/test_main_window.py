@@ -83,7 +83,7 @@ def test_window_geometry_and_theme_are_kept_in_qsettings(window, qtbot):
 
 
 def test_the_status_bar_shows_the_device_and_the_running_jobs_progress(window, qtbot):
-    window._device_found(__import__("kdstudio.core.events", fromlist=["Finished"]).Finished({"text": "CPU"}))
+    window._device_found(Progress("device", 1, 1, info={"text": "CPU"}))
     assert window.device_label.text() == "CPU"
     worker = Worker(slow_job, name="Training")
     assert window.jobs.start(worker, window)
