@@ -1,0 +1,171 @@
+"""The evaluation dashboard: cards and the cascade slider against ``kdstudio eval --json``, the
+empty state's Evaluate button, the golden-set floor, the Pareto frontier and the size sweep
+(offscreen, on a toy project with a one-epoch CNN)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+
+import pytest
+from fakes.tiny_models import build_toy_project
+
+from kdstudio.gui.dashboard import EvaluationDashboard, pareto_points
+from kdstudio.gui.job_host import JobHost
+
+FAST = {"epochs": 1, "batch_size": 16, "num_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A toy project with one trained CNN run and the JSON ``kdstudio eval --json`` printed."""
+    from kdstudio.cli import main
+    from kdstudio.core.events import run_to_end
+    from kdstudio.core.train import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("dash")
+    path = folder / "toy.kdproj"
+    build_toy_project(path, sizes={"train": 36, "unlabeled": 12, "valid": 12, "test": 30})[0].close()
+    run = run_to_end(train(path, TrainConfig(student="cnn", **FAST)))["run"]
+    copy_project(path, folder / "fresh.kdproj")  # kept as trained, before any evaluation
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["eval", str(path), "--run", str(run), "--json"]) == 0
+    return path, run, json.loads(out.getvalue())
+
+
+def copy_project(source, target):
+    """Copy a project file and its run checkpoints."""
+    shutil.copy(source, target)
+    shutil.copytree(str(source) + ".runs", str(target) + ".runs")
+    return target
+
+
+@pytest.fixture
+def copy_of(trained, tmp_path):
+    """A private copy of the trained, evaluated project that a test may change."""
+    path, run, report = trained
+    return copy_project(path, tmp_path / path.name), run, report
+
+
+def open_dashboard(qtbot, path, jobs=None) -> EvaluationDashboard:
+    widget = EvaluationDashboard(path, jobs or JobHost())
+    qtbot.addWidget(widget)
+    widget.resize(1280, 900)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.data is not None, timeout=5000)
+    return widget
+
+
+def test_cards_show_the_report(qtbot, trained):
+    path, run, report = trained
+    dash = open_dashboard(qtbot, path)
+    assert dash.run_id == run and dash.stack.currentWidget() is dash.page
+    assert dash.cards["accuracy"].value.text() == f"{report['student_accuracy']:.1%}"
+    assert f"{report['teacher_accuracy']:.1%}" in dash.cards["accuracy"].detail.text()
+    assert dash.cards["agreement"].value.text() == f"{report['agreement']:.1%}"
+    assert dash.cards["retention"].value.text() == f"{report['retention']:.1%}"
+    assert dash.cards["size"].value.text() == f"{report['student_size_mb']:,.1f} MB"
+    xs, ys = dash.reliability.points["student"]
+    bins = [b for b in report["reliability"]["student"] if b["count"]]
+    assert xs == pytest.approx([b["confidence"] for b in bins]) and ys == pytest.approx([b["accuracy"] for b in bins])
+
+
+def test_cascade_slider_numbers_match_eval_json(qtbot, trained):
+    path, _run, report = trained
+    dash = open_dashboard(qtbot, path)
+    rows = report["cascade"]["rows"]
+    card = dash.cascade
+    assert card.slider.maximum() == len(rows) - 1
+    best = report["cascade"]["best"]
+    if best is not None:
+        assert card.current()["threshold"] == best["threshold"]
+    for i in (0, len(rows) // 2, len(rows) - 1):
+        card.slider.setValue(i)
+        expected = rows[i]
+        assert card.current() == expected
+        assert card.threshold_label.text() == f"confidence < {expected['threshold']:.2f}"
+        assert card.share.text() == f"{expected['share_to_teacher']:.1%}"
+        assert card.accuracy.text() == f"{expected['accuracy']:.1%}"
+        assert card.cost.text() == f"${expected['cost_per_1m_usd']:,.2f}"
+    card.slider.setValue(len(rows) - 1)  # everything to the teacher: its accuracy
+    assert card.current()["share_to_teacher"] == 1.0
+    assert card.current()["accuracy"] == pytest.approx(report["cascade"]["teacher_accuracy"])
+
+
+def test_an_unevaluated_run_offers_evaluate_and_the_worker_fills_the_dashboard(qtbot, trained, tmp_path):
+    from kdstudio.core.store import Project
+
+    source, run, _report = trained
+    path = copy_project(source.parent / "fresh.kdproj", tmp_path / "fresh.kdproj")
+    dash = open_dashboard(qtbot, path)
+    assert dash.stack.currentWidget() is dash.empty
+    assert dash.empty.action.text() == f"Evaluate run #{run}"
+    with qtbot.waitSignal(dash.evaluated, timeout=60000):
+        dash.empty.action.click()
+    qtbot.waitUntil(lambda: dash.stack.currentWidget() is dash.page, timeout=5000)
+    with Project(path) as project:
+        assert project.evaluation(run) is not None
+
+
+def test_golden_floor_flags_a_run_below_it(qtbot, copy_of):
+    from kdstudio.core.store import Project
+
+    path, run, _report = copy_of
+    with Project(path) as project:
+        preds = {p["example"]: p["label"] for p in project.predictions(run)}
+        test = project.examples("test")
+        wrong = [(ex, g) for ex, _t, g in test if preds[ex] != g][:1]
+        right = [(ex, g) for ex, _t, g in test if preds[ex] == g][:1]
+        for ex, _g in wrong + right:
+            project.set_review(ex, golden=True)
+    dash = open_dashboard(qtbot, path)
+    golden = dash.data["golden"]
+    assert golden["n_golden"] == len(wrong + right)
+    expected = len(right) / len(wrong + right)
+    assert golden["student_accuracy"] == pytest.approx(expected)
+    dash.golden.use_floor.setChecked(True)
+    dash.golden.floor.setValue(min(1.0, expected + 0.05))
+    qtbot.waitUntil(lambda: dash.data["golden"]["floor"] is not None
+                    and dash.data["golden"]["floor"] == pytest.approx(min(1.0, expected + 0.05)), timeout=5000)
+    assert dash.data["golden"]["below_floor"] is True
+    assert "below the golden-set floor" in dash.flag.text()
+    with Project(path) as project:
+        assert project.settings()["golden_floor"] == pytest.approx(min(1.0, expected + 0.05))
+
+
+def test_pareto_frontier_keeps_runs_no_other_beats():
+    points = pareto_points([
+        {"run": 1, "accuracy": 0.80, "latency_ms": 1.0},
+        {"run": 2, "accuracy": 0.85, "latency_ms": 3.0},
+        {"run": 3, "accuracy": 0.82, "latency_ms": 4.0},  # slower and worse than run 2
+        {"run": 4, "accuracy": 0.90, "latency_ms": None},  # no latency: not plotted
+    ])
+    assert [p["frontier"] for p in points] == [True, True, False, False]
+
+
+def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_plot(qtbot, copy_of):
+    from kdstudio.core.store import Project
+
+    path, run, _report = copy_of
+    with Project(path) as project:
+        train_ids = [ex for ex, _t, _g in project.examples("train")]
+        project.set_review(train_ids[0], corrected_label=1)
+        project.set_review(train_ids[1], exclude=True)
+    jobs = JobHost()
+    dash = open_dashboard(qtbot, path, jobs)
+    worker = dash.start_sweep(["cnn", "bilstm"], epochs=1)
+    assert worker is not None and jobs.current is worker
+    qtbot.waitUntil(lambda: worker.status is not None, timeout=120000)
+    assert worker.status == "finished", worker.message
+    swept = worker.result["runs"]
+    assert [s["student"] for s in swept] == ["cnn", "bilstm"] and all(s["run"] for s in swept)
+    with Project(path) as project:
+        for s in swept:
+            assert project.run(s["run"])["summary"]["reviews_used"] == 2
+            assert project.evaluation(s["run"]) is not None
+    qtbot.waitUntil(lambda: len(dash.data["points"]) == 3, timeout=5000)
+    assert any(p["frontier"] for p in dash.data["points"])
+    assert run in [p["run"] for p in dash.data["points"]]
