@@ -59,7 +59,7 @@ class StallProbe:
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    path = make_project(tmp_path, 900)
+    path = make_project(tmp_path, 600)
     w = MainWindow()
     qtbot.addWidget(w)
     w.resize(1280, 820)
@@ -76,7 +76,7 @@ def window(qtbot, tmp_path):
 def test_event_loop_stays_responsive_during_training(window, qtbot):
     panel = window.project_view.training
     window.project_view.tabs.setCurrentWidget(panel)
-    panel.config.update({"student": "bilstm", "epochs": 4, "batch_size": 16, "hard_labels": True,
+    panel.config.update({"student": "bilstm", "epochs": 3, "batch_size": 16, "hard_labels": True,
                          "log_every": 1})
     probe = StallProbe()
     load = os.getloadavg()[0]
