@@ -19,13 +19,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kdstudio.gui.dashboard import EvaluationDashboard
 from kdstudio.gui.harvest_panel import HarvestPanel
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.settings import sample_project_path
 from kdstudio.gui.training_panel import TrainingPanel
-from kdstudio.gui.widgets import Card, EmptyState, StatTile, button, label
+from kdstudio.gui.viewer import ComparisonViewer
+from kdstudio.gui.widgets import Card, StatTile, button, label
 
-TABS = ("overview", "harvest", "training", "evaluate")
+TABS = ("overview", "harvest", "training", "evaluate", "compare")
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> QTableWidget:
@@ -118,18 +120,6 @@ class OverviewPanel(QWidget):
         self.content = content
 
 
-class EvaluatePlaceholder(QWidget):
-    """Where the evaluation dashboard and the comparison viewer will live."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addWidget(EmptyState(
-            "Evaluate a run to see the comparison",
-            "Once a run is evaluated (kdstudio eval PROJECT), this tab compares the student with the teacher on "
-            "held-out data: accuracy, agreement, calibration, speed and the examples where they disagree."))
-
-
 class ProjectView(QWidget):
     """The screen of an open project. Holds the Qt thread's own ``Project`` (reads only)."""
 
@@ -184,11 +174,15 @@ class ProjectView(QWidget):
         self.overview = OverviewPanel(self.project)
         self.harvest = HarvestPanel(self.path, jobs, self.project)
         self.training = TrainingPanel(self.path, jobs, self.project)
-        self.evaluate = EvaluatePlaceholder()
+        self.evaluate = EvaluationDashboard(self.path, jobs, self.project)
+        self.compare = ComparisonViewer(self.path, self.project)
         self.tabs.addTab(self.overview, "Overview")
         self.tabs.addTab(self.harvest, "Harvest")
         self.tabs.addTab(self.training, "Training")
         self.tabs.addTab(self.evaluate, "Evaluate")
+        self.tabs.addTab(self.compare, "Compare")
+        self.evaluate.evaluated.connect(lambda _run: self.compare.refresh())
+        self.compare.review_saved.connect(lambda _ex: self.evaluate.refresh())
         layout.addWidget(self.tabs, 1)
         self.harvest.harvest_finished.connect(lambda _s: self.refresh())
         self.training.run_finished.connect(lambda _s: self.refresh())
@@ -204,6 +198,8 @@ class ProjectView(QWidget):
         self.subtitle.setText(f"{info['task'].capitalize()}{n_labels} · {info['n_examples']:,} examples · "
                               f"{len(info['runs'])} runs · {self.path}")
         self.overview.refresh()
+        self.evaluate.refresh()
+        self.compare.refresh()
 
     def run_sample_again(self) -> None:
         """Train the sample's student again with the settings of its last run."""

@@ -898,6 +898,7 @@ class ComparisonViewer(QWidget):
         self.rationales: dict[int, str] = {}
         self.reviews: dict[int, dict[str, Any]] = {}
         self._workers: list[Worker] = []
+        self._all_rows: int | None = None
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -1054,6 +1055,7 @@ class ComparisonViewer(QWidget):
         self.rationales = rationales or {}
         self.teacher_label.setText(f"vs teacher {teacher_spec}" if teacher_spec else "")
         self.reviews = self.project.reviews()
+        self._all_rows = None
         model = CompareTableModel(self.project, run_id, teacher_id, self.labels, parent=self)
         model.reviews = self.reviews
         sort, descending = self.filter_bar.sort_key()
@@ -1094,8 +1096,11 @@ class ComparisonViewer(QWidget):
         if self.model is None:
             return
         everything = self.model.filters == {}
-        all_rows = total if everything else self.project.compare_count(self.run_id, self.teacher_id)
-        self.count_label.setText(f"{total:,} examples" if everything else f"{total:,} of {all_rows:,} examples")
+        if everything:
+            self._all_rows = total
+        elif self._all_rows is None:
+            self._all_rows = self.project.compare_count(self.run_id, self.teacher_id)
+        self.count_label.setText(f"{total:,} examples" if everything else f"{total:,} of {self._all_rows:,} examples")
 
     # -- filters --------------------------------------------------------------------------------------
     def apply_filters(self) -> None:
