@@ -56,15 +56,18 @@ def pareto_points(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     scored = [p for p in out if p.get("accuracy") is not None and p.get("latency_ms") is not None]
     for p in out:
         p["frontier"] = p in scored and not any(
-            q is not p and q["latency_ms"] <= p["latency_ms"] and q["accuracy"] >= p["accuracy"]
+            q is not p
+            and q["latency_ms"] <= p["latency_ms"]
+            and q["accuracy"] >= p["accuracy"]
             and (q["latency_ms"] < p["latency_ms"] or q["accuracy"] > p["accuracy"])
             for q in scored
         )
     return out
 
 
-def load_dashboard_job(project_path: str, run_id: int | None = None, *,
-                       cancel: CancelToken | None = None) -> Iterator[Event]:
+def load_dashboard_job(
+    project_path: str, run_id: int | None = None, *, cancel: CancelToken | None = None
+) -> Iterator[Event]:
     """The stored report of ``run_id`` (default: the latest finished run), its golden-set
     scores, and one point per evaluated run for the Pareto plot."""
     from kdstudio.core.evaluate.golden import golden_report
@@ -82,24 +85,55 @@ def load_dashboard_job(project_path: str, run_id: int | None = None, *,
             if rep is None:
                 unevaluated.append(r["id"])
                 continue
-            points.append({"run": r["id"], "name": r.get("name") or r["student"], "student": r["student"],
-                           "accuracy": rep.get("student_accuracy"), "latency_ms": rep.get("student_latency_ms_p50"),
-                           "params": rep.get("student_params"), "size_mb": rep.get("student_size_mb")})
+            points.append(
+                {
+                    "run": r["id"],
+                    "name": r.get("name") or r["student"],
+                    "student": r["student"],
+                    "accuracy": rep.get("student_accuracy"),
+                    "latency_ms": rep.get("student_latency_ms_p50"),
+                    "params": rep.get("student_params"),
+                    "size_mb": rep.get("student_size_mb"),
+                }
+            )
         teacher_point = None
         if report is not None and report.get("teacher_latency_ms_p50") is not None:
-            teacher_point = {"accuracy": report.get("teacher_accuracy"),
-                             "latency_ms": report.get("teacher_latency_ms_p50"),
-                             "name": f"teacher {report.get('teacher_spec') or ''}".strip()}
-        runs = [{"id": r["id"], "name": r.get("name") or r["student"], "student": r["student"],
-                 "evaluated": r["id"] not in unevaluated} for r in finished]
+            teacher_point = {
+                "accuracy": report.get("teacher_accuracy"),
+                "latency_ms": report.get("teacher_latency_ms_p50"),
+                "name": f"teacher {report.get('teacher_spec') or ''}".strip(),
+            }
+        runs = [
+            {
+                "id": r["id"],
+                "name": r.get("name") or r["student"],
+                "student": r["student"],
+                "evaluated": r["id"] not in unevaluated,
+            }
+            for r in finished
+        ]
         floor = project.settings().get("golden_floor")
-    yield Finished({"run": run_id, "report": report, "golden": golden, "runs": runs,
-                    "points": pareto_points(points), "teacher_point": teacher_point,
-                    "unevaluated": unevaluated, "golden_floor": floor})
+    yield Finished(
+        {
+            "run": run_id,
+            "report": report,
+            "golden": golden,
+            "runs": runs,
+            "points": pareto_points(points),
+            "teacher_point": teacher_point,
+            "unevaluated": unevaluated,
+            "golden_floor": floor,
+        }
+    )
 
 
-def evaluate_runs_job(project_path: str, run_ids: Sequence[int], *, speed: bool = True,
-                      cancel: CancelToken | None = None) -> Iterator[Event]:
+def evaluate_runs_job(
+    project_path: str,
+    run_ids: Sequence[int],
+    *,
+    speed: bool = True,
+    cancel: CancelToken | None = None,
+) -> Iterator[Event]:
     """``kdstudio eval`` for each run in turn (one job); ends with the reports' run ids."""
     from kdstudio.core.evaluate import evaluate
 
@@ -142,15 +176,16 @@ class MetricCard(Card):
         self.caption = label(caption, "statLabel")
         self.value = label("–", "statValue")
         self.detail = label("", "muted")
-        self.detail.setWordWrap(True)
         for w in (self.caption, self.value, self.detail):
             self.layout_.addWidget(w)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(140)
+        self.setFixedHeight(90)
 
     def set(self, value: str, detail: str = "", *, flag: str | None = None) -> None:
         self.value.setText(value)
         self.detail.setText(detail)
+        self.detail.setToolTip(detail)
         self.value.setObjectName({"bad": "error", "good": "success"}.get(flag or "", "statValue"))
         if flag:
             self.value.setStyleSheet("font-size: 17pt; font-weight: 600;")
@@ -198,11 +233,19 @@ class ReliabilityCard(Card):
         self.plot = self.widget.getPlotItem()
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(0, 1, padding=0.02)
-        self.diagonal = self.plot.plot([0, 1], [0, 1], pen=pg.mkPen(current_theme().muted, width=1,
-                                                                     style=Qt.PenStyle.DashLine))
+        self.diagonal = self.plot.plot(
+            [0, 1], [0, 1], pen=pg.mkPen(current_theme().muted, width=1, style=Qt.PenStyle.DashLine)
+        )
         self.curves = {
-            who: self.plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=7,
-                                symbolBrush=colour, symbolPen=None)
+            who: self.plot.plot(
+                [],
+                [],
+                pen=pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolSize=7,
+                symbolBrush=colour,
+                symbolPen=None,
+            )
             for who, colour in (("teacher", TEACHER_COLOR), ("student", STUDENT_COLOR))
         }
         self.layout_.addWidget(self.widget, 1)
@@ -218,7 +261,8 @@ class ReliabilityCard(Card):
         self.legend.setText(
             f"<span style='color:{TEACHER_COLOR}'>●</span> teacher, ECE {report.get('teacher_ece') or 0:.3f}"
             f" &nbsp; <span style='color:{STUDENT_COLOR}'>●</span> student, ECE {report.get('student_ece') or 0:.3f}"
-            " &nbsp; dashed: perfectly calibrated")
+            " &nbsp; dashed: perfectly calibrated"
+        )
 
 
 class CascadeCard(Card):
@@ -230,7 +274,9 @@ class CascadeCard(Card):
         head = QHBoxLayout()
         head.addWidget(label("Cascade: student first, teacher when unsure", "subheading"))
         head.addStretch(1)
-        self.best_button = button("Best", "link", tooltip="the cheapest threshold within a point of the teacher")
+        self.best_button = button(
+            "Best", "link", tooltip="the cheapest threshold within a point of the teacher"
+        )
         self.best_button.clicked.connect(self.go_to_best)
         head.addWidget(self.best_button)
         self.layout_.addLayout(head)
@@ -239,7 +285,9 @@ class CascadeCard(Card):
         self.threshold_label.setMinimumWidth(190)
         row.addWidget(self.threshold_label)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Send a case to the teacher when the student's confidence is below this")
+        self.slider.setToolTip(
+            "Send a case to the teacher when the student's confidence is below this"
+        )
         self.slider.valueChanged.connect(self._moved)
         row.addWidget(self.slider, 1)
         self.layout_.addLayout(row)
@@ -249,8 +297,14 @@ class CascadeCard(Card):
         self.accuracy = label("–", "statValue")
         self.cost = label("–", "statValue")
         self.time = label("–", "statValue")
-        for col, (w, caption) in enumerate(((self.share, "sent to the teacher"), (self.accuracy, "accuracy"),
-                                            (self.cost, "$ per 1M predictions"), (self.time, "mean time"))):
+        for col, (w, caption) in enumerate(
+            (
+                (self.share, "sent to the teacher"),
+                (self.accuracy, "accuracy"),
+                (self.cost, "$ per 1M predictions"),
+                (self.time, "mean time"),
+            )
+        ):
             numbers.addWidget(w, 0, col)
             numbers.addWidget(label(caption, "statLabel"), 1, col)
         self.layout_.addLayout(numbers)
@@ -262,7 +316,9 @@ class CascadeCard(Card):
         self.plot = self.widget.getPlotItem()
         self.curve = self.plot.plot([], [], pen=pg.mkPen(SERIES_COLORS[2], width=2))
         self.marker = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(STUDENT_COLOR), pen=None)
-        self.teacher_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(TEACHER_COLOR, style=Qt.PenStyle.DashLine))
+        self.teacher_line = pg.InfiniteLine(
+            angle=0, pen=pg.mkPen(TEACHER_COLOR, style=Qt.PenStyle.DashLine)
+        )
         self.plot.addItem(self.teacher_line)
         self.plot.addItem(self.marker)
         self.layout_.addWidget(self.widget, 1)
@@ -272,25 +328,33 @@ class CascadeCard(Card):
     def set_plan(self, plan: dict[str, Any] | None) -> None:
         self.rows = list((plan or {}).get("rows") or [])
         best = (plan or {}).get("best")
-        self.best_index = next((i for i, r in enumerate(self.rows) if best and r["threshold"] == best["threshold"]),
-                               None)
+        self.best_index = next(
+            (i for i, r in enumerate(self.rows) if best and r["threshold"] == best["threshold"]),
+            None,
+        )
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, len(self.rows) - 1))
         self.slider.blockSignals(False)
-        self.curve.setData([r["share_to_teacher"] for r in self.rows],
-                           [r["accuracy"] if r["accuracy"] is not None else 0.0 for r in self.rows])
+        self.curve.setData(
+            [r["share_to_teacher"] for r in self.rows],
+            [r["accuracy"] if r["accuracy"] is not None else 0.0 for r in self.rows],
+        )
         teacher_acc = (plan or {}).get("teacher_accuracy")
         self.teacher_line.setVisible(teacher_acc is not None)
         if teacher_acc is not None:
             self.teacher_line.setValue(teacher_acc)
         if best:
-            self.note.setText(f"Best: below {best['threshold']:.2f} confidence, {best['share_to_teacher']:.0%} of "
-                              f"cases go to the teacher for {best['accuracy']:.1%} accuracy (teacher alone "
-                              f"{_pct(teacher_acc)}).")
+            self.note.setText(
+                f"Best: below {best['threshold']:.2f} confidence, {best['share_to_teacher']:.0%} of "
+                f"cases go to the teacher for {best['accuracy']:.1%} accuracy (teacher alone "
+                f"{_pct(teacher_acc)})."
+            )
         elif self.rows:
             self.note.setText("No threshold reaches the teacher's accuracy within a point.")
         else:
-            self.note.setText("No cascade: the test split has no gold labels or no teacher answers.")
+            self.note.setText(
+                "No cascade: the test split has no gold labels or no teacher answers."
+            )
         self.best_button.setEnabled(self.best_index is not None)
         start = self.best_index if self.best_index is not None else 0
         self.slider.setValue(start)
@@ -332,12 +396,18 @@ class ParetoCard(Card):
         head = QHBoxLayout()
         head.addWidget(label("Accuracy vs latency across runs", "subheading"))
         head.addStretch(1)
-        self.evaluate_button = button("Evaluate the others", tooltip="Evaluate the finished runs that have no "
-                                                                     "report yet, one after another")
+        self.evaluate_button = button(
+            "Evaluate the others",
+            tooltip="Evaluate the finished runs that have no report yet, one after another",
+        )
         self.evaluate_button.clicked.connect(self.evaluate_requested)
         head.addWidget(self.evaluate_button)
-        self.sweep_button = button("Size sweep…", "primary", tooltip="Train several student sizes on the same "
-                                                                     "harvest, one after another, and plot them")
+        self.sweep_button = button(
+            "Size sweep…",
+            "primary",
+            tooltip="Train several student sizes on the same "
+            "harvest, one after another, and plot them",
+        )
         self.sweep_button.clicked.connect(self.sweep_requested)
         head.addWidget(self.sweep_button)
         self.layout_.addLayout(head)
@@ -348,27 +418,42 @@ class ParetoCard(Card):
         self.plot = self.widget.getPlotItem()
         self.frontier = self.plot.plot([], [], pen=pg.mkPen(SERIES_COLORS[2], width=2))
         self.scatter = pg.ScatterPlotItem(size=11, pen=None)
-        self.teacher = pg.ScatterPlotItem(size=13, symbol="star", pen=None, brush=pg.mkBrush(TEACHER_COLOR))
+        self.teacher = pg.ScatterPlotItem(
+            size=13, symbol="star", pen=None, brush=pg.mkBrush(TEACHER_COLOR)
+        )
         self.plot.addItem(self.scatter)
         self.plot.addItem(self.teacher)
         self.texts: list[pg.TextItem] = []
         self.layout_.addWidget(self.widget, 1)
         self.points: list[dict[str, Any]] = []
 
-    def set_points(self, points: list[dict[str, Any]], teacher: dict[str, Any] | None, unevaluated: int,
-                   current: int | None) -> None:
+    def set_points(
+        self,
+        points: list[dict[str, Any]],
+        teacher: dict[str, Any] | None,
+        unevaluated: int,
+        current: int | None,
+    ) -> None:
         theme = current_theme()
         self.points = points
         for t in self.texts:
             self.plot.removeItem(t)
         self.texts = []
-        shown = [p for p in points if p.get("accuracy") is not None and p.get("latency_ms") is not None]
+        shown = [
+            p for p in points if p.get("accuracy") is not None and p.get("latency_ms") is not None
+        ]
         spots = []
         for p in shown:
             colour = STUDENT_COLOR if p["frontier"] else theme.muted
-            spots.append({"pos": (p["latency_ms"], p["accuracy"]), "brush": pg.mkBrush(colour),
-                          "size": 14 if p["run"] == current else 10, "data": p["run"],
-                          "symbol": "o" if p["frontier"] else "t"})
+            spots.append(
+                {
+                    "pos": (p["latency_ms"], p["accuracy"]),
+                    "brush": pg.mkBrush(colour),
+                    "size": 14 if p["run"] == current else 10,
+                    "data": p["run"],
+                    "symbol": "o" if p["frontier"] else "t",
+                }
+            )
             text = pg.TextItem(f"#{p['run']} {p['student']}", color=theme.plot_fg, anchor=(0, 1.1))
             text.setPos(p["latency_ms"], p["accuracy"])
             self.plot.addItem(text)
@@ -385,13 +470,32 @@ class ParetoCard(Card):
         else:
             self.teacher.setData([], [])
         keep = ", ".join(f"#{p['run']} {p['student']}" for p in front)
-        bits = [f"Worth keeping (no run is both faster and more accurate): {keep}." if keep else
-                "No evaluated run has a latency yet."]
+        bits = [
+            f"Worth keeping (no run is both faster and more accurate): {keep}."
+            if keep
+            else "No evaluated run has a latency yet."
+        ]
         if unevaluated:
-            bits.append(f"{unevaluated} finished run{'s' if unevaluated > 1 else ''} not evaluated yet.")
+            bits.append(
+                f"{unevaluated} finished run{'s' if unevaluated > 1 else ''} not evaluated yet."
+            )
         self.note.setText(" ".join(bits))
         self.evaluate_button.setVisible(bool(unevaluated))
-        self.plot.enableAutoRange()
+        xs = [p["latency_ms"] for p in shown] + (
+            [teacher["latency_ms"]] if teacher and teacher.get("accuracy") is not None else []
+        )
+        ys = [p["accuracy"] for p in shown] + (
+            [teacher["accuracy"]] if teacher and teacher.get("accuracy") is not None else []
+        )
+        if xs:
+            x0, x1 = min(xs), max(xs)
+            y0, y1 = min(ys), max(ys)
+            xspan = max(x1 - x0, x1 * 0.5, 0.1)
+            yspan = max(y1 - y0, 0.04)
+            self.plot.setXRange(max(0.0, x0 - 0.15 * xspan), x1 + 0.3 * xspan, padding=0)
+            self.plot.setYRange(
+                y0 - 0.2 * yspan, min(1.0, y1 + 0.25 * yspan) if y1 < 1 else 1.02, padding=0
+            )
 
 
 class GoldenCard(Card):
@@ -417,8 +521,14 @@ class GoldenCard(Card):
         row.addWidget(self.floor)
         row.addStretch(1)
         self.layout_.addLayout(row)
-        self.layout_.addWidget(label("Mark examples golden in the Compare tab (G) once a person has checked "
-                                     "their label.", "muted", wrap=True))
+        self.layout_.addWidget(
+            label(
+                "Mark examples golden in the Compare tab (G) once a person has checked "
+                "their label.",
+                "muted",
+                wrap=True,
+            )
+        )
         self._loading = False
         self.use_floor.toggled.connect(self._changed)
         self.floor.valueChanged.connect(self._changed)
@@ -443,13 +553,16 @@ class GoldenCard(Card):
             return
         flag = ""
         if golden.get("below_floor"):
-            flag = (f"<br><b style='color:{theme.danger}'>⚠ Below the floor of {golden['floor']:.0%}</b>: "
-                    "this run does worse than you accept on the examples a person checked.")
+            flag = (
+                f"<br><b style='color:{theme.danger}'>⚠ Below the floor of {golden['floor']:.0%}</b>: "
+                "this run does worse than you accept on the examples a person checked."
+            )
         elif golden.get("floor") is not None and golden.get("student_accuracy") is not None:
             flag = f"<br><span style='color:{theme.success}'>✓ Above the floor of {golden['floor']:.0%}</span>"
         self.state.setText(
             f"student <b>{_pct(golden['student_accuracy'])}</b> · teacher <b>{_pct(golden['teacher_accuracy'])}</b>"
-            f" on {golden['n_student']:,} of {golden['n_golden']:,} golden examples{flag}")
+            f" on {golden['n_student']:,} of {golden['n_golden']:,} golden examples{flag}"
+        )
 
 
 class SweepDialog(QDialog):
@@ -459,8 +572,13 @@ class SweepDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Size sweep")
         layout = QVBoxLayout(self)
-        layout.addWidget(label("Train these students one after another on the same harvest, then evaluate "
-                               "each. The Pareto plot shows which are worth keeping.", wrap=True))
+        layout.addWidget(
+            label(
+                "Train these students one after another on the same harvest, then evaluate "
+                "each. The Pareto plot shows which are worth keeping.",
+                wrap=True,
+            )
+        )
         self.boxes: dict[str, QCheckBox] = {}
         for preset in presets:
             box = QCheckBox(preset)
@@ -475,7 +593,9 @@ class SweepDialog(QDialog):
         row.addWidget(self.epochs)
         row.addStretch(1)
         layout.addLayout(row)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start sweep")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -494,8 +614,13 @@ class EvaluationDashboard(QWidget):
     evaluated = Signal(int)
     loaded = Signal()
 
-    def __init__(self, project_path: str | Path, jobs: JobHost | None = None, project: Any = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        project_path: str | Path,
+        jobs: JobHost | None = None,
+        project: Any = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.project_path = Path(project_path)
         self.jobs = jobs if jobs is not None else JobHost(self)
@@ -508,10 +633,12 @@ class EvaluationDashboard(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
         outer.addWidget(self.stack)
-        self.empty = EmptyState("Evaluate a run to see the comparison",
-                                "Evaluation measures the student against the teacher on the test split: accuracy, "
-                                "agreement, calibration, speed, size and cost, and where a cascade pays off.",
-                                "Evaluate")
+        self.empty = EmptyState(
+            "Evaluate a run to see the comparison",
+            "Evaluation measures the student against the teacher on the test split: accuracy, "
+            "agreement, calibration, speed, size and cost, and where a cascade pays off.",
+            "Evaluate",
+        )
         assert self.empty.action is not None
         self.empty.action.clicked.connect(self.evaluate_current)
         self.stack.addWidget(self.empty)
@@ -534,17 +661,26 @@ class EvaluationDashboard(QWidget):
         head.addWidget(self.summary, 1)
         self.flag = label("", "error")
         head.addWidget(self.flag)
-        self.reevaluate_button = button("Evaluate again", tooltip="Measure this run again (quality, speed, cascade)")
+        self.reevaluate_button = button(
+            "Evaluate again", tooltip="Measure this run again (quality, speed, cascade)"
+        )
         self.reevaluate_button.clicked.connect(self.evaluate_current)
         head.addWidget(self.reevaluate_button)
         root.addLayout(head)
 
         cards = QGridLayout()
         cards.setSpacing(10)
-        self.cards = {key: MetricCard(caption) for key, caption in (
-            ("accuracy", "Student accuracy"), ("agreement", "Agreement with the teacher"),
-            ("retention", "Retention"), ("speedup", "Speed-up"), ("size", "Student size"),
-            ("cost", "$ per 1M predictions"))}
+        self.cards = {
+            key: MetricCard(caption)
+            for key, caption in (
+                ("accuracy", "Student accuracy"),
+                ("agreement", "Agreement with the teacher"),
+                ("retention", "Retention"),
+                ("speedup", "Speed-up"),
+                ("size", "Student size"),
+                ("cost", "$ per 1M predictions"),
+            )
+        }
         for i, card in enumerate(self.cards.values()):
             cards.addWidget(card, 0, i)
         root.addLayout(cards)
@@ -568,8 +704,10 @@ class EvaluationDashboard(QWidget):
         bottom.addWidget(self.pareto, 1)
         bottom.addWidget(self.golden)
         root.addLayout(bottom, 1)
-        for card in (self.reliability, self.cascade, self.pareto):
+        for card in (self.reliability, self.cascade):
             card.setMinimumHeight(300)
+            card.setMaximumHeight(380)
+        self.pareto.setMinimumHeight(320)
         self.stack.addWidget(scroll)
         self.page = scroll
         ThemeManager.instance().theme_changed.connect(self._theme_changed)
@@ -578,8 +716,13 @@ class EvaluationDashboard(QWidget):
     # -- loading ------------------------------------------------------------------------------------
     def refresh(self, run_id: int | None = None) -> Worker:
         """Read the run's report (default: the one shown, else the latest) in the worker."""
-        worker = Worker(load_dashboard_job, str(self.project_path), run_id if run_id is not None else self.run_id,
-                        name="Loading the evaluation", parent=self)
+        worker = Worker(
+            load_dashboard_job,
+            str(self.project_path),
+            run_id if run_id is not None else self.run_id,
+            name="Loading the evaluation",
+            parent=self,
+        )
         worker.finished.connect(lambda status, w=worker: self._loaded(w, status))
         self._workers.append(worker.start())
         return worker
@@ -607,12 +750,17 @@ class EvaluationDashboard(QWidget):
         if report is None:
             self.stack.setCurrentWidget(self.empty)
             has_run = self.run_id is not None
-            self.empty.title.setText("Evaluate a run to see the comparison" if has_run
-                                     else "Train a run, then evaluate it")
+            self.empty.title.setText(
+                "Evaluate a run to see the comparison"
+                if has_run
+                else "Train a run, then evaluate it"
+            )
             self.empty.text.setText(
                 f"Run #{self.run_id} has no evaluation yet. Evaluation measures the student against the teacher "
-                "on the test split: accuracy, agreement, calibration, speed, size and cost." if has_run else
-                "Open Training and press Start training; when the run finishes, evaluate it here.")
+                "on the test split: accuracy, agreement, calibration, speed, size and cost."
+                if has_run
+                else "Open Training and press Start training; when the run finishes, evaluate it here."
+            )
             assert self.empty.action is not None
             self.empty.action.setVisible(has_run and not self.jobs.busy)
             self.empty.action.setText(f"Evaluate run #{self.run_id}" if has_run else "Evaluate")
@@ -622,31 +770,50 @@ class EvaluationDashboard(QWidget):
         self._show_report(report)
         self.golden.set_golden(data.get("golden"))
         golden = data.get("golden") or {}
-        self.flag.setText(f"⚠ below the golden-set floor ({golden['floor']:.0%})" if golden.get("below_floor") else "")
-        self.pareto.set_points(data["points"], data.get("teacher_point"), len(data["unevaluated"]), self.run_id)
+        self.flag.setText(
+            f"⚠ below the golden-set floor ({golden['floor']:.0%})"
+            if golden.get("below_floor")
+            else ""
+        )
+        self.pareto.set_points(
+            data["points"], data.get("teacher_point"), len(data["unevaluated"]), self.run_id
+        )
         self.loaded.emit()
 
     def _show_report(self, r: dict[str, Any]) -> None:
         c = self.cards
-        c["accuracy"].set(_pct(r.get("student_accuracy")), f"teacher {_pct(r.get('teacher_accuracy'))}")
-        c["agreement"].set(_pct(r.get("agreement")), f"KL {r['kl']:.3f}" if r.get("kl") is not None else "")
-        c["retention"].set(_pct(r.get("retention")), "student ÷ teacher accuracy")
+        c["accuracy"].set(
+            _pct(r.get("student_accuracy")), f"teacher {_pct(r.get('teacher_accuracy'))}"
+        )
+        c["agreement"].set(
+            _pct(r.get("agreement")), f"KL {r['kl']:.3f}" if r.get("kl") is not None else ""
+        )
+        c["retention"].set(_pct(r.get("retention")), "student ÷ teacher")
         speed = r.get("speedup")
-        c["speedup"].set(f"{speed:,.1f}×" if speed else "–",
-                         f"{_ms(r.get('student_latency_ms_p50'))} vs {_ms(r.get('teacher_latency_ms_p50'))} p50")
+        c["speedup"].set(
+            f"{speed:,.1f}×" if speed else "–",
+            f"{_ms(r.get('student_latency_ms_p50'))} vs {_ms(r.get('teacher_latency_ms_p50'))} p50",
+        )
         size = r.get("student_size_mb")
         params = r.get("student_params")
         teacher_size = r.get("teacher_size_mb")
-        c["size"].set(f"{size:,.1f} MB" if size is not None else "–",
-                      (f"{params / 1e6:,.2f}M params" if params else "")
-                      + (f" · teacher {teacher_size:,.0f} MB" if teacher_size else ""))
+        c["size"].set(
+            f"{size:,.1f} MB" if size is not None else "–",
+            (f"{params / 1e6:,.2f}M params" if params else "")
+            + (f" · teacher {teacher_size:,.0f} MB" if teacher_size else ""),
+        )
         teacher_cost = r.get("teacher_cost_per_1m_usd")
         best = (r.get("cascade") or {}).get("best")
-        c["cost"].set("$0 local", f"teacher {_money(teacher_cost)}" + (
-            f" · cascade {_money(best['cost_per_1m_usd'])}" if best else ""))
+        c["cost"].set(
+            _money(best["cost_per_1m_usd"]) if best else "$0",
+            ("best cascade" if best else "student alone, local")
+            + f" · teacher {_money(teacher_cost)}",
+        )
         n = r.get("n_test", 0)
-        self.summary.setText(f"vs teacher {r.get('teacher_spec') or '–'} · {n:,} test examples · on "
-                             f"{r.get('device', '?')}")
+        self.summary.setText(
+            f"vs teacher {r.get('teacher_spec') or '–'} · {n:,} test examples · on "
+            f"{r.get('device', '?')}"
+        )
         self.reliability.set_report(r)
         self.cascade.set_plan(r.get("cascade"))
 
@@ -688,16 +855,28 @@ class EvaluationDashboard(QWidget):
 
         if self.run_id is None:
             return None
-        worker = Worker(evaluate, str(self.project_path), self.run_id, name=f"Evaluating run #{self.run_id}",
-                        parent=self, limit_threads=True)
+        worker = Worker(
+            evaluate,
+            str(self.project_path),
+            self.run_id,
+            name=f"Evaluating run #{self.run_id}",
+            parent=self,
+            limit_threads=True,
+        )
         return worker if self._start(worker) else None
 
     def evaluate_others(self) -> Worker | None:
         runs = list((self.data or {}).get("unevaluated") or [])
         if not runs:
             return None
-        worker = Worker(evaluate_runs_job, str(self.project_path), runs, name="Evaluating runs", parent=self,
-                        limit_threads=True)
+        worker = Worker(
+            evaluate_runs_job,
+            str(self.project_path),
+            runs,
+            name="Evaluating runs",
+            parent=self,
+            limit_threads=True,
+        )
         return worker if self._start(worker) else None
 
     def sweep_base(self) -> dict[str, Any]:
@@ -708,8 +887,11 @@ class EvaluationDashboard(QWidget):
         if self.run_id is not None:
             with Project(self.project_path) as project:
                 run = project.run(self.run_id) or {}
-            base = {k: v for k, v in (run.get("config") or {}).items()
-                    if k not in ("student", "name", "lr", "vocab_size", "max_length")}
+            base = {
+                k: v
+                for k, v in (run.get("config") or {}).items()
+                if k not in ("student", "name", "lr", "vocab_size", "max_length")
+            }
         return base
 
     def start_sweep(self, presets: Sequence[str], *, epochs: int | None = None) -> Worker | None:
@@ -723,9 +905,16 @@ class EvaluationDashboard(QWidget):
             base["epochs"] = epochs
         with Project(self.project_path) as project:
             last = max((r["id"] for r in project.runs()), default=0)
-        worker = Worker(size_sweep, str(self.project_path), list(presets), base=base, name="Size sweep",
-                        parent=self, limit_threads=True,
-                        on_stop=functools.partial(mark_unfinished_runs, str(self.project_path), last))
+        worker = Worker(
+            size_sweep,
+            str(self.project_path),
+            list(presets),
+            base=base,
+            name="Size sweep",
+            parent=self,
+            limit_threads=True,
+            on_stop=functools.partial(mark_unfinished_runs, str(self.project_path), last),
+        )
         return worker if self._start(worker) else None
 
     def ask_sweep(self) -> None:

@@ -1,8 +1,9 @@
 """Render each main screen of the sample project to PNG: ``python -m kdstudio.gui.screenshots OUTDIR``.
 
 Builds the sample project first when it is missing (offline, the same as ``kdstudio demo``), then
-shows the welcome screen, the wizard's four steps, and the project's Overview, Harvest, Training
-and Evaluate tabs, and saves each as ``OUTDIR/<screen>.png``. Runs without a display.
+shows the welcome screen, the wizard's four steps, and the project's Overview, Harvest, Training,
+Evaluate (the dashboard) and Compare (the viewer, one example selected) tabs, and saves each as
+``OUTDIR/<screen>.png``. Runs without a display.
 """
 
 from __future__ import annotations
@@ -93,10 +94,16 @@ def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280
     view = window.project_view
     training = view.training
     _settle(app, 0.5, until=lambda: not training._loaders)
-    for index, name in enumerate(("overview", "harvest", "training", "evaluate")):
+    for index, name in enumerate(("overview", "harvest", "training", "evaluate", "compare")):
         view.tabs.setCurrentIndex(index)
         if name == "training":
             training.view.redraw()
+        if name == "evaluate":
+            _settle(app, 0.3, until=lambda: view.evaluate.data is not None)
+        if name == "compare":
+            _settle(app, 0.3, until=lambda: view.compare.model is not None)
+            if view.compare.model is not None and view.compare.model.total > 1:
+                view.compare.table.selectRow(1)
         save(window, name)
     view.close_project()
     window.close()

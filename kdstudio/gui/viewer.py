@@ -132,7 +132,9 @@ def export_record(row: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def write_rows(rows: Sequence[dict[str, Any]], labels: Sequence[str], path: str | Path, fmt: str) -> int:
+def write_rows(
+    rows: Sequence[dict[str, Any]], labels: Sequence[str], path: str | Path, fmt: str
+) -> int:
     """Write viewer rows to ``path`` as ``csv`` or ``jsonl``; return how many. CSV has one
     ``teacher_p_<label>`` and ``student_p_<label>`` column per label, and every cell passes
     through ``csv_safe`` so a spreadsheet never runs a text as a formula."""
@@ -155,7 +157,11 @@ def write_rows(rows: Sequence[dict[str, Any]], labels: Sequence[str], path: str 
         for record in records:
             t = record["teacher_probabilities"] or {}
             s = record["student_probabilities"] or {}
-            cells = [record[k] for k in EXPORT_KEYS] + [t.get(x) for x in labels] + [s.get(x) for x in labels]
+            cells = (
+                [record[k] for k in EXPORT_KEYS]
+                + [t.get(x) for x in labels]
+                + [s.get(x) for x in labels]
+            )
             writer.writerow([csv_safe(c) for c in cells])
     return len(records)
 
@@ -182,8 +188,16 @@ def export_compare_job(
         total = project.compare_count(run_id, teacher_id, filters=filters)
         for offset in range(0, total, 2000):
             cancel.check()
-            page, _ = project.compare_page(run_id, teacher_id, filters=filters, sort=sort,
-                                           descending=descending, offset=offset, limit=2000, with_total=False)
+            page, _ = project.compare_page(
+                run_id,
+                teacher_id,
+                filters=filters,
+                sort=sort,
+                descending=descending,
+                offset=offset,
+                limit=2000,
+                with_total=False,
+            )
             rows += page
             yield Progress("export", len(rows), total)
     n = write_rows(rows, labels, out, fmt)
@@ -191,7 +205,11 @@ def export_compare_job(
 
 
 def prepare_compare_job(
-    project_path: str, run_id: int, teacher_id: int | None = None, *, cancel: CancelToken | None = None
+    project_path: str,
+    run_id: int,
+    teacher_id: int | None = None,
+    *,
+    cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
     """Off the Qt thread: build the viewer's table for the run when it is missing (a no-op when
     evaluation built it already) and read the teacher's rationales on the test split."""
@@ -212,8 +230,15 @@ def prepare_compare_job(
                 for o in project.teacher_outputs(teacher_id, ["test"])
                 if o.get("rationale")
             }
-    yield Finished({"run": run_id, "teacher": teacher_id, "teacher_spec": teacher["spec"] if teacher else None,
-                    "rows": rows, "rationales": rationales})
+    yield Finished(
+        {
+            "run": run_id,
+            "teacher": teacher_id,
+            "teacher_spec": teacher["spec"] if teacher else None,
+            "rows": rows,
+            "rationales": rationales,
+        }
+    )
 
 
 # -- the table model ------------------------------------------------------------------------------
@@ -229,8 +254,16 @@ class CompareTableModel(QAbstractTableModel):
 
     query_changed = Signal(int)
 
-    def __init__(self, project: Any, run_id: int, teacher_id: int | None, labels: Sequence[str],
-                 *, page_size: int = PAGE_SIZE, parent: Any = None) -> None:
+    def __init__(
+        self,
+        project: Any,
+        run_id: int,
+        teacher_id: int | None,
+        labels: Sequence[str],
+        *,
+        page_size: int = PAGE_SIZE,
+        parent: Any = None,
+    ) -> None:
         super().__init__(parent)
         self.project, self.run_id, self.teacher_id = project, run_id, teacher_id
         self.labels = list(labels)
@@ -242,20 +275,33 @@ class CompareTableModel(QAbstractTableModel):
         self._pages: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
 
     # -- queries ----------------------------------------------------------------------------------
-    def set_query(self, filters: dict[str, Any] | None = None, sort: str | None = None,
-                  descending: bool | None = None) -> int:
+    def set_query(
+        self,
+        filters: dict[str, Any] | None = None,
+        sort: str | None = None,
+        descending: bool | None = None,
+    ) -> int:
         """Apply filters and sort; returns the number of matching rows."""
         self.beginResetModel()
-        self.filters = {k: v for k, v in (filters if filters is not None else self.filters).items()
-                        if v is not None}
+        self.filters = {
+            k: v
+            for k, v in (filters if filters is not None else self.filters).items()
+            if v is not None
+        }
         if sort is not None:
             self.sort_key = sort
         if descending is not None:
             self.descending = descending
         self._pages.clear()
         rows, total = self.project.compare_page(
-            self.run_id, self.teacher_id, filters=self.filters, sort=self.sort_key,
-            descending=self.descending, offset=0, limit=self.page_size)
+            self.run_id,
+            self.teacher_id,
+            filters=self.filters,
+            sort=self.sort_key,
+            descending=self.descending,
+            offset=0,
+            limit=self.page_size,
+        )
         self.total = int(total or 0)
         self._pages[0] = rows
         self.endResetModel()
@@ -272,9 +318,15 @@ class CompareTableModel(QAbstractTableModel):
         page = self._pages.get(number)
         if page is None:
             page, _ = self.project.compare_page(
-                self.run_id, self.teacher_id, filters=self.filters, sort=self.sort_key,
-                descending=self.descending, offset=number * self.page_size, limit=self.page_size,
-                with_total=False)
+                self.run_id,
+                self.teacher_id,
+                filters=self.filters,
+                sort=self.sort_key,
+                descending=self.descending,
+                offset=number * self.page_size,
+                limit=self.page_size,
+                with_total=False,
+            )
             self._pages[number] = page
             while len(self._pages) > MAX_PAGES:
                 self._pages.popitem(last=False)
@@ -304,7 +356,9 @@ class CompareTableModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             key, title, sort = COLUMNS[section]
             if role == Qt.ItemDataRole.DisplayRole:
@@ -320,7 +374,9 @@ class CompareTableModel(QAbstractTableModel):
                 }.get(key, "click to sort" if sort else None)
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid():
             return None
         row = self.row_at(index.row())
@@ -333,19 +389,35 @@ class CompareTableModel(QAbstractTableModel):
             return self._display(row, key)
         if role == Qt.ItemDataRole.ToolTipRole and key == "text":
             return row["text"]
-        if role == Qt.ItemDataRole.TextAlignmentRole and key not in ("text", "gold", "teacher_label",
-                                                                     "student_label", "review"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and key not in (
+            "text",
+            "gold",
+            "teacher_label",
+            "student_label",
+            "review",
+        ):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
             theme = current_theme()
-            disagree = (row["teacher_label"] is not None and row["student_label"] is not None
-                        and row["teacher_label"] != row["student_label"])
+            disagree = (
+                row["teacher_label"] is not None
+                and row["student_label"] is not None
+                and row["teacher_label"] != row["student_label"]
+            )
             if key == "student_label" and disagree:
                 return QColor(theme.danger)
-            if key == "student_label" and row["gold"] is not None and row["student_label"] == row["gold"]:
+            if (
+                key == "student_label"
+                and row["gold"] is not None
+                and row["student_label"] == row["gold"]
+            ):
                 return QColor(theme.success)
-            if key == "teacher_label" and row["gold"] is not None and row["teacher_label"] is not None \
-                    and row["teacher_label"] != row["gold"]:
+            if (
+                key == "teacher_label"
+                and row["gold"] is not None
+                and row["teacher_label"] is not None
+                and row["teacher_label"] != row["gold"]
+            ):
                 return QColor(theme.warning)
             if key == "example":
                 return QColor(theme.muted)
@@ -425,9 +497,12 @@ class ConfusionHeatmap(QWidget):
         """(left, top, cell size) of the grid."""
         n = max(1, len(self.matrix))
         show_names = n <= 12
-        left = 86.0 if show_names else 28.0
+        margin = 86.0 if show_names else 28.0
         top = 22.0
-        side = max(1.0, min(self.width() - left - 8, self.height() - top - (70 if show_names else 28)))
+        side = max(
+            1.0, min(self.width() - margin - 8, self.height() - top - (70 if show_names else 28))
+        )
+        left = margin + max(0.0, (self.width() - margin - 8 - side) / 2)
         return left, top, side / n
 
     def cell_at(self, pos: QPoint) -> tuple[int, int] | None:
@@ -451,8 +526,10 @@ class ConfusionHeatmap(QWidget):
             return
         s, x = cell
         name = "teacher" if self.against == "teacher" else "gold"
-        self.setToolTip(f"student {self._name(s)} · {name} {self._name(x)}: {self.matrix[s][x]:,} examples\n"
-                        "click to show them")
+        self.setToolTip(
+            f"student {self._name(s)} · {name} {self._name(x)}: {self.matrix[s][x]:,} examples\n"
+            "click to show them"
+        )
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.LeftButton:
@@ -489,7 +566,9 @@ class ConfusionHeatmap(QWidget):
                     round(base.blue() + (hue.blue() - base.blue()) * t),
                 )
                 rect = QRectF(left + x * cell, top + s * cell, cell, cell)
-                p.fillRect(rect.adjusted(0, 0, -1 if cell > 6 else 0, -1 if cell > 6 else 0), colour)
+                p.fillRect(
+                    rect.adjusted(0, 0, -1 if cell > 6 else 0, -1 if cell > 6 else 0), colour
+                )
                 if cell >= 26 and value:
                     p.setPen(QColor(theme.accent_text) if t > 0.55 else QColor(theme.text))
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"{value:,}")
@@ -497,7 +576,9 @@ class ConfusionHeatmap(QWidget):
             s, x = self.selected
             if s < n and x < n:
                 p.setPen(QColor(theme.text))
-                p.drawRect(QRectF(left + x * cell, top + s * cell, cell, cell).adjusted(0, 0, -1, -1))
+                p.drawRect(
+                    QRectF(left + x * cell, top + s * cell, cell, cell).adjusted(0, 0, -1, -1)
+                )
         p.setPen(QColor(theme.muted))
         small = QFont(self.font())
         small.setPointSizeF(max(7.0, small.pointSizeF() - 1.5))
@@ -506,16 +587,22 @@ class ConfusionHeatmap(QWidget):
         p.drawText(QRectF(left, 0, n * cell, top - 4), Qt.AlignmentFlag.AlignCenter, f"{other} →")
         if n <= 12:
             for i in range(n):
-                p.drawText(QRectF(0, top + i * cell, left - 6, cell),
-                           Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._name(i)[:12])
+                p.drawText(
+                    QRectF(left - 90, top + i * cell, 84, cell),
+                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                    self._name(i)[:12],
+                )
                 p.save()
                 p.translate(left + (i + 0.5) * cell, top + n * cell + 6)
                 p.rotate(-40)
-                p.drawText(QRectF(-80, -8, 80, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                           self._name(i)[:12])
+                p.drawText(
+                    QRectF(-80, -8, 80, 16),
+                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                    self._name(i)[:12],
+                )
                 p.restore()
         p.save()
-        p.translate(10, top + n * cell / 2)
+        p.translate(left - (96 if n <= 12 else 18), top + n * cell / 2)
         p.rotate(-90)
         p.drawText(QRectF(-60, -8, 120, 16), Qt.AlignmentFlag.AlignCenter, "← student")
         p.restore()
@@ -538,14 +625,21 @@ class ProbabilityBars(QWidget):
     def _theme_changed(self, _theme: object) -> None:
         self.update()
 
-    def set_probs(self, labels: Sequence[str], teacher: Sequence[float] | None,
-                  student: Sequence[float] | None, gold: int | None = None) -> None:
+    def set_probs(
+        self,
+        labels: Sequence[str],
+        teacher: Sequence[float] | None,
+        student: Sequence[float] | None,
+        gold: int | None = None,
+    ) -> None:
         t = list(teacher or [0.0] * len(labels))
         s = list(student or [0.0] * len(labels))
         by_t = sorted(range(len(labels)), key=lambda i: -t[i])[: self.top]
         by_s = sorted(range(len(labels)), key=lambda i: -s[i])[: self.top]
-        keep = sorted(set(by_t[:4]) | set(by_s[:3]) | ({gold} if gold is not None else set()),
-                      key=lambda i: (-t[i], -s[i]))[: max(self.top, 1)]
+        keep = sorted(
+            set(by_t[:4]) | set(by_s[:3]) | ({gold} if gold is not None else set()),
+            key=lambda i: (-t[i], -s[i]),
+        )[: max(self.top, 1)]
         self.items = [(labels[i], float(t[i]), float(s[i]), i == gold) for i in keep]
         self.setFixedHeight(24 + 26 * len(self.items))
         self.update()
@@ -578,8 +672,11 @@ class ProbabilityBars(QWidget):
             y = 24 + row * 26
             p.setPen(QColor(theme.text))
             text = ("★ " if is_gold else "") + name
-            p.drawText(QRectF(0, y, name_w - 8, 22), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                       p.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, int(name_w - 8)))
+            p.drawText(
+                QRectF(0, y, name_w - 8, 22),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                p.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, int(name_w - 8)),
+            )
             for k, (value, colour) in enumerate(((t, teacher_c), (s, student_c))):
                 top = y + 1 + k * 11
                 p.setPen(Qt.PenStyle.NoPen)
@@ -588,10 +685,16 @@ class ProbabilityBars(QWidget):
                 p.setBrush(colour)
                 p.drawRoundedRect(QRectF(name_w, top, max(2.0, bar_w * value), 9), 3, 3)
             p.setPen(QColor(theme.muted))
-            p.drawText(QRectF(name_w + bar_w + 4, y - 2, value_w + 8, 13),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{t:.2f}")
-            p.drawText(QRectF(name_w + bar_w + 4, y + 9, value_w + 8, 13),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{s:.2f}")
+            p.drawText(
+                QRectF(name_w + bar_w + 4, y - 2, value_w + 8, 13),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                f"{t:.2f}",
+            )
+            p.drawText(
+                QRectF(name_w + bar_w + 4, y + 9, value_w + 8, 13),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                f"{s:.2f}",
+            )
 
 
 # -- the detail pane --------------------------------------------------------------------------------
@@ -611,7 +714,7 @@ class DetailPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
         self.title = label("Pick an example", "subheading")
-        self.meta = label("", "muted")
+        self.meta = label("", "muted", wrap=True)
         self.text = label("", wrap=True)
         self.text.setObjectName("exampleText")
         self.bars = ProbabilityBars()
@@ -634,44 +737,65 @@ class DetailPane(QWidget):
         row.addWidget(QLabel("Correct label:"))
         self.correct_combo = QComboBox()
         self.correct_combo.setToolTip("C: the label this example really has")
-        self.correct_combo.setMinimumContentsLength(12)
+        self.correct_combo.setMinimumContentsLength(8)
+        self.correct_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         row.addWidget(self.correct_combo, 1)
-        self.correct_button = button("Teacher is wrong → use it", "primary",
-                                     tooltip="Store the corrected label; the next training run uses it "
-                                             "instead of the teacher's answer")
+        box.addLayout(row)
+        row = QHBoxLayout()
+        self.correct_button = button(
+            "Teacher is wrong → use this label",
+            "primary",
+            tooltip="Store the corrected label; the next training run uses it "
+            "instead of the teacher's answer",
+        )
         self.correct_button.clicked.connect(self.apply_correction)
         row.addWidget(self.correct_button)
+        row.addStretch(1)
         box.addLayout(row)
         flags = QHBoxLayout()
         self.exclude_box = QCheckBox("Exclude from training")
         self.exclude_box.setToolTip("X: the next training run leaves this example out")
-        self.golden_box = QCheckBox("Golden (checked by a person)")
+        self.golden_box = QCheckBox("Golden (checked)")
         self.golden_box.setToolTip("G: part of the golden set the dashboard scores runs on")
         self.exclude_box.toggled.connect(lambda on: self._set(exclude=on))
         self.golden_box.toggled.connect(lambda on: self._set(golden=on))
         flags.addWidget(self.exclude_box)
         flags.addWidget(self.golden_box)
         flags.addStretch(1)
+        box.addLayout(flags)
+        state = QHBoxLayout()
+        self.review_state = label("", "muted", wrap=True)
+        state.addWidget(self.review_state, 1)
         self.clear_button = button("Clear review", "link")
         self.clear_button.clicked.connect(self.clear_review)
-        flags.addWidget(self.clear_button)
-        box.addLayout(flags)
-        self.review_state = label("", "muted", wrap=True)
-        box.addWidget(self.review_state)
+        state.addWidget(self.clear_button)
+        box.addLayout(state)
         layout.addWidget(review)
         layout.addStretch(1)
         self._loading = False
         self.set_row(None, [], None, None)
 
-    def set_row(self, row: dict[str, Any] | None, labels: Sequence[str], review: dict[str, Any] | None,
-                rationale: str | None) -> None:
+    def set_row(
+        self,
+        row: dict[str, Any] | None,
+        labels: Sequence[str],
+        review: dict[str, Any] | None,
+        rationale: str | None,
+    ) -> None:
         self._loading = True
         try:
             self.row, self.labels = row, list(labels)
             self.review = dict(review or {})
             enabled = row is not None
-            for w in (self.correct_combo, self.correct_button, self.exclude_box, self.golden_box,
-                      self.clear_button):
+            for w in (
+                self.correct_combo,
+                self.correct_button,
+                self.exclude_box,
+                self.golden_box,
+                self.clear_button,
+            ):
                 w.setEnabled(enabled)
             if row is None:
                 self.title.setText("Pick an example")
@@ -689,14 +813,18 @@ class DetailPane(QWidget):
                 return labels[i] if i is not None and 0 <= i < len(labels) else "–"
 
             self.title.setText(f"Example #{row['example']}")
-            parts = [f"gold: <b>{name(row['gold'])}</b>" if row["gold"] is not None else "no gold label",
-                     f"teacher: <b>{name(row['teacher_label'])}</b> ({_fmt(row['teacher_confidence'], 2)})",
-                     f"student: <b>{name(row['student_label'])}</b> ({_fmt(row['confidence'], 2)})",
-                     f"KL {_fmt(row['kl'], 3)}"]
+            parts = [
+                f"gold: <b>{name(row['gold'])}</b>" if row["gold"] is not None else "no gold label",
+                f"teacher: <b>{name(row['teacher_label'])}</b> ({_fmt(row['teacher_confidence'], 2)})",
+                f"student: <b>{name(row['student_label'])}</b> ({_fmt(row['confidence'], 2)})",
+                f"KL {_fmt(row['kl'], 3)}",
+            ]
             self.meta.setText(" · ".join(parts))
             self.meta.setTextFormat(Qt.TextFormat.RichText)
             self.text.setText(row["text"] or "")
-            self.bars.set_probs(labels, row.get("teacher_probs"), row.get("student_probs"), row["gold"])
+            self.bars.set_probs(
+                labels, row.get("teacher_probs"), row.get("student_probs"), row["gold"]
+            )
             self.rationale.setText(rationale or "")
             self.rationale_title.setVisible(bool(rationale))
             self.rationale.setVisible(bool(rationale))
@@ -704,8 +832,11 @@ class DetailPane(QWidget):
                 self.correct_combo.clear()
                 self.correct_combo.addItems(list(labels))
             corrected = self.review.get("corrected_label")
-            default = corrected if corrected is not None else (
-                row["gold"] if row["gold"] is not None else row["student_label"])
+            default = (
+                corrected
+                if corrected is not None
+                else (row["gold"] if row["gold"] is not None else row["student_label"])
+            )
             if default is not None:
                 self.correct_combo.setCurrentIndex(int(default))
             self.exclude_box.setChecked(bool(self.review.get("exclude")))
@@ -724,7 +855,9 @@ class DetailPane(QWidget):
             bits.append("left out of training")
         if r.get("golden"):
             bits.append("in the golden set")
-        self.review_state.setText(("Reviewed: " + ", ".join(bits) + ".") if bits else "Not reviewed.")
+        self.review_state.setText(
+            ("Reviewed: " + ", ".join(bits) + ".") if bits else "Not reviewed."
+        )
 
     def apply_correction(self) -> None:
         if self.row is None or self.correct_combo.currentIndex() < 0:
@@ -734,8 +867,14 @@ class DetailPane(QWidget):
     def _set(self, **changes: Any) -> None:
         if self._loading or self.row is None:
             return
-        self.review = {"corrected_label": None, "exclude": False, "golden": False, "note": None,
-                       **self.review, **changes}
+        self.review = {
+            "corrected_label": None,
+            "exclude": False,
+            "golden": False,
+            "note": None,
+            **self.review,
+            **changes,
+        }
         self._show_review_state()
         self.review_changed.emit(self.row["example"], dict(self.review))
 
@@ -796,7 +935,9 @@ class FilterBar(QWidget):
         second.addWidget(QLabel("Class"))
         self.klass = QComboBox()
         self.klass.setMinimumContentsLength(10)
-        self.klass.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.klass.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         second.addWidget(self.klass)
         second.addWidget(QLabel("Confidence"))
         self.conf_low, self.conf_high = QDoubleSpinBox(), QDoubleSpinBox()
@@ -812,7 +953,9 @@ class FilterBar(QWidget):
         second.addStretch(1)
         self.cell_chip = QToolButton()
         self.cell_chip.setObjectName("cellChip")
-        self.cell_chip.setToolTip("a confusion-matrix cell filters the table; click (or Esc) to clear")
+        self.cell_chip.setToolTip(
+            "a confusion-matrix cell filters the table; click (or Esc) to clear"
+        )
         self.cell_chip.hide()
         second.addWidget(self.cell_chip)
         layout.addLayout(second)
@@ -823,8 +966,13 @@ class FilterBar(QWidget):
         self._debounce.setInterval(250)
         self._debounce.timeout.connect(self.changed)
         self.search.textChanged.connect(lambda _t: self._debounce.start())
-        for signal in (self.disagreements.toggled, self.sort.currentIndexChanged, self.direction.toggled,
-                       self.gold.currentIndexChanged, self.klass.currentIndexChanged):
+        for signal in (
+            self.disagreements.toggled,
+            self.sort.currentIndexChanged,
+            self.direction.toggled,
+            self.gold.currentIndexChanged,
+            self.klass.currentIndexChanged,
+        ):
             signal.connect(lambda *_a: self.changed.emit())
         self.conf_low.valueChanged.connect(lambda _v: self._debounce.start())
         self.conf_high.valueChanged.connect(lambda _v: self._debounce.start())
@@ -884,7 +1032,9 @@ class ComparisonViewer(QWidget):
 
     review_saved = Signal(int)
 
-    def __init__(self, project_path: str | Path, project: Any = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, project_path: str | Path, project: Any = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         from kdstudio.core.store import Project
 
@@ -904,10 +1054,12 @@ class ComparisonViewer(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
         outer.addWidget(self.stack)
-        self.empty = EmptyState("Train a run to compare it with its teacher",
-                                "When a training run finishes it predicts the test split; this tab then shows "
-                                "every test example with the teacher's and the student's answers, where they "
-                                "disagree, and lets you correct the teacher.")
+        self.empty = EmptyState(
+            "Train a run to compare it with its teacher",
+            "When a training run finishes it predicts the test split; this tab then shows "
+            "every test example with the teacher's and the student's answers, where they "
+            "disagree, and lets you correct the teacher.",
+        )
         self.stack.addWidget(self.empty)
 
         page = QWidget()
@@ -925,8 +1077,11 @@ class ComparisonViewer(QWidget):
         head.addStretch(1)
         self.count_label = label("", "muted")
         head.addWidget(self.count_label)
-        self.export_button = button("Export…", tooltip="Export the selected rows (or, with none selected, "
-                                                       "every row the filters show) as CSV or JSON Lines (Ctrl+E)")
+        self.export_button = button(
+            "Export…",
+            tooltip="Export the selected rows (or, with none selected, "
+            "every row the filters show) as CSV or JSON Lines (Ctrl+E)",
+        )
         self.export_button.clicked.connect(self.ask_export)
         head.addWidget(self.export_button)
         root.addLayout(head)
@@ -976,13 +1131,14 @@ class ComparisonViewer(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.detail)
         detail_card.layout_.addWidget(scroll)
         rv.addWidget(detail_card, 6)
         split.addWidget(right)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setSizes([700, 460])
+        split.setSizes([860, 380])
         root.addWidget(split, 1)
         self.stack.addWidget(page)
         self.page = page
@@ -1033,8 +1189,13 @@ class ComparisonViewer(QWidget):
         """Show run ``run_id``: the table is prepared off the Qt thread, then the first page shows."""
         self.run_id = run_id
         self.count_label.setText("Loading…")
-        worker = Worker(prepare_compare_job, str(self.project_path), run_id, name="Preparing the comparison",
-                        parent=self)
+        worker = Worker(
+            prepare_compare_job,
+            str(self.project_path),
+            run_id,
+            name="Preparing the comparison",
+            parent=self,
+        )
         worker.finished.connect(lambda status, w=worker: self._prepared(w, status))
         self._workers.append(worker.start())
 
@@ -1046,10 +1207,20 @@ class ComparisonViewer(QWidget):
             if status == "failed":
                 self.count_label.setText(worker.message)
             return
-        self.show_run(result["run"], result["teacher"], result.get("rationales") or {}, result.get("teacher_spec"))
+        self.show_run(
+            result["run"],
+            result["teacher"],
+            result.get("rationales") or {},
+            result.get("teacher_spec"),
+        )
 
-    def show_run(self, run_id: int, teacher_id: int | None, rationales: dict[int, str] | None = None,
-                 teacher_spec: str | None = None) -> None:
+    def show_run(
+        self,
+        run_id: int,
+        teacher_id: int | None,
+        rationales: dict[int, str] | None = None,
+        teacher_spec: str | None = None,
+    ) -> None:
         """Bind the table to a prepared (run, teacher)."""
         self.run_id, self.teacher_id = run_id, teacher_id
         self.rationales = rationales or {}
@@ -1069,8 +1240,12 @@ class ComparisonViewer(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         for i, (key, _title, _s) in enumerate(COLUMNS):
-            header.resizeSection(i, {"example": 56, "text": 300, "review": 90}.get(
-                key, 92 if key.endswith("label") or key == "gold" else 66))
+            header.resizeSection(
+                i,
+                {"example": 52, "text": 240, "review": 64, "margin": 70, "entropy": 72}.get(
+                    key, 80 if key.endswith("label") or key == "gold" else 62
+                ),
+            )
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionsClickable(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
@@ -1100,7 +1275,9 @@ class ComparisonViewer(QWidget):
             self._all_rows = total
         elif self._all_rows is None:
             self._all_rows = self.project.compare_count(self.run_id, self.teacher_id)
-        self.count_label.setText(f"{total:,} examples" if everything else f"{total:,} of {self._all_rows:,} examples")
+        self.count_label.setText(
+            f"{total:,} examples" if everything else f"{total:,} of {self._all_rows:,} examples"
+        )
 
     # -- filters --------------------------------------------------------------------------------------
     def apply_filters(self) -> None:
@@ -1112,7 +1289,9 @@ class ComparisonViewer(QWidget):
         column = next((i for i, c in enumerate(COLUMNS) if c[2] == sort), -1)
         header.setSortIndicatorShown(column >= 0)
         if column >= 0:
-            header.setSortIndicator(column, Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder)
+            header.setSortIndicator(
+                column, Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+            )
         if self.model.total:
             self.table.selectRow(0)
             self.table.scrollToTop()
@@ -1129,8 +1308,9 @@ class ComparisonViewer(QWidget):
     def filter_cell(self, student: int, other: int) -> None:
         against = self.heatmap.against
         name = "teacher" if against == "teacher" else "gold"
-        self.filter_bar.set_cell(student, other, against,
-                                 f"student {self._name(student)} · {name} {self._name(other)}")
+        self.filter_bar.set_cell(
+            student, other, against, f"student {self._name(student)} · {name} {self._name(other)}"
+        )
 
     def _name(self, i: int | None) -> str:
         return self.labels[i] if i is not None and 0 <= i < len(self.labels) else "–"
@@ -1150,8 +1330,12 @@ class ComparisonViewer(QWidget):
         if data is None:
             self.detail.set_row(None, self.labels, None, None)
             return
-        self.detail.set_row(data, self.labels, self.reviews.get(data["example"]),
-                            self.rationales.get(data["example"]))
+        self.detail.set_row(
+            data,
+            self.labels,
+            self.reviews.get(data["example"]),
+            self.rationales.get(data["example"]),
+        )
 
     def current_row(self) -> dict[str, Any] | None:
         if self.model is None:
@@ -1160,15 +1344,23 @@ class ComparisonViewer(QWidget):
 
     def save_review(self, example: int, review: dict[str, Any] | None) -> None:
         """Store a review from the detail pane (a tiny write on the Qt thread's own connection)."""
-        empty = review is None or (review.get("corrected_label") is None and not review.get("exclude")
-                                   and not review.get("golden") and not review.get("note"))
+        empty = review is None or (
+            review.get("corrected_label") is None
+            and not review.get("exclude")
+            and not review.get("golden")
+            and not review.get("note")
+        )
         if empty:
             self.project.clear_review(example)
             self.reviews.pop(example, None)
         else:
-            self.project.set_review(example, corrected_label=review.get("corrected_label"),
-                                    exclude=bool(review.get("exclude")), golden=bool(review.get("golden")),
-                                    note=review.get("note"))
+            self.project.set_review(
+                example,
+                corrected_label=review.get("corrected_label"),
+                exclude=bool(review.get("exclude")),
+                golden=bool(review.get("golden")),
+                note=review.get("note"),
+            )
             self.reviews[example] = dict(review)
         if self.model is not None:
             self.model.refresh_rows()
@@ -1180,7 +1372,9 @@ class ComparisonViewer(QWidget):
             return []
         return sorted(i.row() for i in self.table.selectionModel().selectedRows())
 
-    def export(self, path: str | Path, fmt: str | None = None, *, selection_only: bool | None = None) -> Worker | int:
+    def export(
+        self, path: str | Path, fmt: str | None = None, *, selection_only: bool | None = None
+    ) -> Worker | int:
         """Write the selected rows (more than one selected) or every filtered row to ``path``.
         A selection is written at once (returns the row count); the filtered set is written by
         a worker (returns it)."""
@@ -1194,9 +1388,19 @@ class ComparisonViewer(QWidget):
         if selection_only:
             return write_rows(self.model.rows(selected), self.labels, path, fmt)
         sort, descending = self.filter_bar.sort_key()
-        worker = Worker(export_compare_job, str(self.project_path), self.run_id, self.teacher_id, str(path), fmt,
-                        filters=self.model.filters, sort=sort, descending=descending, name="Exporting rows",
-                        parent=self)
+        worker = Worker(
+            export_compare_job,
+            str(self.project_path),
+            self.run_id,
+            self.teacher_id,
+            str(path),
+            fmt,
+            filters=self.model.filters,
+            sort=sort,
+            descending=descending,
+            name="Exporting rows",
+            parent=self,
+        )
         worker.finished.connect(lambda status, w=worker: self._exported(w, status))
         self._workers.append(worker.start())
         return worker
@@ -1211,10 +1415,17 @@ class ComparisonViewer(QWidget):
         if self.model is None:
             return
         selected = self.selected_rows()
-        what = f"{len(selected):,} selected rows" if 1 < len(selected) < self.model.total else \
-            f"{self.model.total:,} rows"
-        path, chosen = QFileDialog.getSaveFileName(self, f"Export {what}", f"run-{self.run_id}-compare.csv",
-                                                   "CSV (*.csv);;JSON Lines (*.jsonl)")
+        what = (
+            f"{len(selected):,} selected rows"
+            if 1 < len(selected) < self.model.total
+            else f"{self.model.total:,} rows"
+        )
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            f"Export {what}",
+            f"run-{self.run_id}-compare.csv",
+            "CSV (*.csv);;JSON Lines (*.jsonl)",
+        )
         if not path:
             return
         fmt = "jsonl" if "jsonl" in chosen or path.lower().endswith(".jsonl") else "csv"

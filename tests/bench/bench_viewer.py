@@ -36,8 +36,11 @@ OPEN_GOAL_MS, CHANGE_GOAL_MS = 1000.0, 200.0
 
 
 def summary(samples: list[float]) -> dict[str, float]:
-    return {"best_ms": round(min(samples), 1), "median_ms": round(statistics.median(samples), 1),
-            "worst_ms": round(max(samples), 1)}
+    return {
+        "best_ms": round(min(samples), 1),
+        "median_ms": round(statistics.median(samples), 1),
+        "worst_ms": round(max(samples), 1),
+    }
 
 
 def main() -> None:
@@ -67,7 +70,9 @@ def main() -> None:
             viewer.resize(1280, 800)
             viewer.show()
             deadline = time.monotonic() + 120
-            while (viewer.model is None or viewer.model.run_id != run_id) and time.monotonic() < deadline:
+            while (
+                viewer.model is None or viewer.model.run_id != run_id
+            ) and time.monotonic() < deadline:
                 app.processEvents()
                 time.sleep(0.001)
             viewer.table.viewport().repaint()
@@ -108,24 +113,48 @@ def main() -> None:
             return samples
 
         cases = {
-            "disagreements only": (lambda: bar.disagreements.setChecked(True),
-                                   lambda: bar.disagreements.setChecked(False)),
-            "student wrong vs gold": (lambda: bar.gold.setCurrentIndex(2), lambda: bar.gold.setCurrentIndex(0)),
-            "class = label_3": (lambda: bar.klass.setCurrentIndex(4), lambda: bar.klass.setCurrentIndex(0)),
-            "confidence 0.4–0.6": (lambda: (bar.conf_low.setValue(0.4), bar.conf_high.setValue(0.6)),
-                                   lambda: (bar.conf_low.setValue(0.0), bar.conf_high.setValue(1.0))),
-            "text search 'refund'": (lambda: bar.search.setText("refund"), lambda: bar.search.setText("")),
-            "text search, rare '#4242'": (lambda: bar.search.setText("#4242"), lambda: bar.search.setText("")),
+            "disagreements only": (
+                lambda: bar.disagreements.setChecked(True),
+                lambda: bar.disagreements.setChecked(False),
+            ),
+            "student wrong vs gold": (
+                lambda: bar.gold.setCurrentIndex(2),
+                lambda: bar.gold.setCurrentIndex(0),
+            ),
+            "class = label_3": (
+                lambda: bar.klass.setCurrentIndex(4),
+                lambda: bar.klass.setCurrentIndex(0),
+            ),
+            "confidence 0.4–0.6": (
+                lambda: (bar.conf_low.setValue(0.4), bar.conf_high.setValue(0.6)),
+                lambda: (bar.conf_low.setValue(0.0), bar.conf_high.setValue(1.0)),
+            ),
+            "text search 'refund'": (
+                lambda: bar.search.setText("refund"),
+                lambda: bar.search.setText(""),
+            ),
+            "text search, rare '#4242'": (
+                lambda: bar.search.setText("#4242"),
+                lambda: bar.search.setText(""),
+            ),
             "confusion cell click (3, 5)": (lambda: viewer.filter_cell(3, 5), bar.clear_cell),
-            "sort by margin": (lambda: bar.sort.setCurrentIndex(sort_index["margin"]),
-                               lambda: bar.sort.setCurrentIndex(sort_index["kl"])),
-            "sort by entropy": (lambda: bar.sort.setCurrentIndex(sort_index["entropy"]),
-                                lambda: bar.sort.setCurrentIndex(sort_index["kl"])),
-            "sort direction (KL ascending)": (lambda: bar.direction.setChecked(False),
-                                              lambda: bar.direction.setChecked(True)),
+            "sort by margin": (
+                lambda: bar.sort.setCurrentIndex(sort_index["margin"]),
+                lambda: bar.sort.setCurrentIndex(sort_index["kl"]),
+            ),
+            "sort by entropy": (
+                lambda: bar.sort.setCurrentIndex(sort_index["entropy"]),
+                lambda: bar.sort.setCurrentIndex(sort_index["kl"]),
+            ),
+            "sort direction (KL ascending)": (
+                lambda: bar.direction.setChecked(False),
+                lambda: bar.direction.setChecked(True),
+            ),
         }
-        results = {"open (table built by evaluation)": summary(warm),
-                   "open (table built on opening)": summary(cold)}
+        results = {
+            "open (table built by evaluation)": summary(warm),
+            "open (table built on opening)": summary(cold),
+        }
         for name, (apply, undo) in cases.items():
             results[name] = summary(timed_change(apply, undo))
 
@@ -144,14 +173,27 @@ def main() -> None:
         viewer.close()
 
     worst_change = max(r["worst_ms"] for k, r in results.items() if not k.startswith("open"))
-    print(f"{args.rows:,} test rows; project built in {build_s:.1f} s; times in ms over {args.repeat} tries")
+    print(
+        f"{args.rows:,} test rows; project built in {build_s:.1f} s; times in ms over {args.repeat} tries"
+    )
     print(f"{'action':40}{'best':>8}{'median':>8}{'worst':>8}")
     for name, r in results.items():
         print(f"{name:40}{r['best_ms']:>8.1f}{r['median_ms']:>8.1f}{r['worst_ms']:>8.1f}")
-    print(f"goals: open < {OPEN_GOAL_MS:.0f} ms (warm worst {max(warm):.0f}), filter/sort change < "
-          f"{CHANGE_GOAL_MS:.0f} ms (worst {worst_change:.0f})")
-    print(json.dumps({"rows": args.rows, "repeat": args.repeat, "results": results,
-                      "open_ok": max(warm) < OPEN_GOAL_MS, "change_ok": worst_change < CHANGE_GOAL_MS}))
+    print(
+        f"goals: open < {OPEN_GOAL_MS:.0f} ms (warm worst {max(warm):.0f}), filter/sort change < "
+        f"{CHANGE_GOAL_MS:.0f} ms (worst {worst_change:.0f})"
+    )
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "repeat": args.repeat,
+                "results": results,
+                "open_ok": max(warm) < OPEN_GOAL_MS,
+                "change_ok": worst_change < CHANGE_GOAL_MS,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,14 @@ def test_golden_accuracy_uses_the_corrected_label_over_the_gold_label():
 
 
 def test_golden_examples_without_any_label_or_prediction_are_not_scored():
-    reviews = {1: {"golden": True, "corrected_label": None}, 2: {"golden": True, "corrected_label": 1}}
+    reviews = {
+        1: {"golden": True, "corrected_label": None},
+        2: {"golden": True, "corrected_label": 1},
+    }
     result = golden_accuracy(reviews, {1: None, 2: 0}, {2: 1}, {})
-    assert result["n_golden"] == 2 and result["n_student"] == 1 and result["student_accuracy"] == 1.0
+    assert (
+        result["n_golden"] == 2 and result["n_student"] == 1 and result["student_accuracy"] == 1.0
+    )
     assert result["teacher_accuracy"] is None and result["n_teacher"] == 0
     assert result["below_floor"] is False  # no floor set
 
@@ -43,15 +48,21 @@ def test_golden_report_reads_reviews_predictions_teacher_and_floor(tmp_path):
     outputs = {o["id"]: o["label"] for o in project.teacher_outputs(teacher_id, ["test"])}
     run = project.create_run("cnn", teacher_id, {}, status="finished")
     # the student answers gold everywhere except on the first test example
-    rows = [{"example": ex, "probs": [0.0, 0.0, 0.0], "label": (g + 1) % 3 if i == 0 else g}
-            for i, (ex, _t, g) in enumerate(test)]
+    rows = [
+        {"example": ex, "probs": [0.0, 0.0, 0.0], "label": (g + 1) % 3 if i == 0 else g}
+        for i, (ex, _t, g) in enumerate(test)
+    ]
     project.save_predictions(run, rows)
     for ex, _t, _g in test[:4]:
         project.set_review(ex, golden=True)
     project.update_settings(golden_floor=0.8)
     report = golden_report(project, run)
     assert report["run"] == run and report["n_golden"] == 4
-    assert report["student_accuracy"] == 0.75 and report["below_floor"] is True and report["floor"] == 0.8
+    assert (
+        report["student_accuracy"] == 0.75
+        and report["below_floor"] is True
+        and report["floor"] == 0.8
+    )
     expected = sum(outputs[ex] == g for ex, _t, g in test[:4]) / 4
     assert report["teacher_accuracy"] == expected
     project.close()

@@ -27,7 +27,9 @@ def trained(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("dash")
     path = folder / "toy.kdproj"
-    build_toy_project(path, sizes={"train": 36, "unlabeled": 12, "valid": 12, "test": 30})[0].close()
+    build_toy_project(path, sizes={"train": 36, "unlabeled": 12, "valid": 12, "test": 30})[
+        0
+    ].close()
     run = run_to_end(train(path, TrainConfig(student="cnn", **FAST)))["run"]
     copy_project(path, folder / "fresh.kdproj")  # kept as trained, before any evaluation
     out = io.StringIO()
@@ -70,7 +72,9 @@ def test_cards_show_the_report(qtbot, trained):
     assert dash.cards["size"].value.text() == f"{report['student_size_mb']:,.1f} MB"
     xs, ys = dash.reliability.points["student"]
     bins = [b for b in report["reliability"]["student"] if b["count"]]
-    assert xs == pytest.approx([b["confidence"] for b in bins]) and ys == pytest.approx([b["accuracy"] for b in bins])
+    assert xs == pytest.approx([b["confidence"] for b in bins]) and ys == pytest.approx(
+        [b["accuracy"] for b in bins]
+    )
 
 
 def test_cascade_slider_numbers_match_eval_json(qtbot, trained):
@@ -95,7 +99,9 @@ def test_cascade_slider_numbers_match_eval_json(qtbot, trained):
     assert card.current()["accuracy"] == pytest.approx(report["cascade"]["teacher_accuracy"])
 
 
-def test_an_unevaluated_run_offers_evaluate_and_the_worker_fills_the_dashboard(qtbot, trained, tmp_path):
+def test_an_unevaluated_run_offers_evaluate_and_the_worker_fills_the_dashboard(
+    qtbot, trained, tmp_path
+):
     from kdstudio.core.store import Project
 
     source, run, _report = trained
@@ -128,8 +134,13 @@ def test_golden_floor_flags_a_run_below_it(qtbot, copy_of):
     assert golden["student_accuracy"] == pytest.approx(expected)
     dash.golden.use_floor.setChecked(True)
     dash.golden.floor.setValue(min(1.0, expected + 0.05))
-    qtbot.waitUntil(lambda: dash.data["golden"]["floor"] is not None
-                    and dash.data["golden"]["floor"] == pytest.approx(min(1.0, expected + 0.05)), timeout=5000)
+    qtbot.waitUntil(
+        lambda: (
+            dash.data["golden"]["floor"] is not None
+            and dash.data["golden"]["floor"] == pytest.approx(min(1.0, expected + 0.05))
+        ),
+        timeout=5000,
+    )
     assert dash.data["golden"]["below_floor"] is True
     assert "below the golden-set floor" in dash.flag.text()
     with Project(path) as project:
@@ -137,16 +148,20 @@ def test_golden_floor_flags_a_run_below_it(qtbot, copy_of):
 
 
 def test_pareto_frontier_keeps_runs_no_other_beats():
-    points = pareto_points([
-        {"run": 1, "accuracy": 0.80, "latency_ms": 1.0},
-        {"run": 2, "accuracy": 0.85, "latency_ms": 3.0},
-        {"run": 3, "accuracy": 0.82, "latency_ms": 4.0},  # slower and worse than run 2
-        {"run": 4, "accuracy": 0.90, "latency_ms": None},  # no latency: not plotted
-    ])
+    points = pareto_points(
+        [
+            {"run": 1, "accuracy": 0.80, "latency_ms": 1.0},
+            {"run": 2, "accuracy": 0.85, "latency_ms": 3.0},
+            {"run": 3, "accuracy": 0.82, "latency_ms": 4.0},  # slower and worse than run 2
+            {"run": 4, "accuracy": 0.90, "latency_ms": None},  # no latency: not plotted
+        ]
+    )
     assert [p["frontier"] for p in points] == [True, True, False, False]
 
 
-def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_plot(qtbot, copy_of):
+def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_plot(
+    qtbot, copy_of
+):
     from kdstudio.core.store import Project
 
     path, run, _report = copy_of

@@ -22,7 +22,9 @@ def stats(student: list[float], teacher: list[float]) -> dict[str, float]:
         "confidence": top[0],
         "margin": top[0] - top[1],
         "entropy": -sum(p * math.log(p) for p in student if p > 0),
-        "kl": sum(t * (math.log(t) - math.log(s)) for t, s in zip(teacher, student, strict=True) if t > 0),
+        "kl": sum(
+            t * (math.log(t) - math.log(s)) for t, s in zip(teacher, student, strict=True) if t > 0
+        ),
     }
 
 
@@ -43,7 +45,9 @@ def add_stored_run(path: Path, *, seed: int = 1, student: str = "cnn", flip_ever
             s = [rng.uniform(0.05, 0.2) for _ in probs]
             s[pick] = rng.uniform(0.5, 0.9)
             s = [v / sum(s) for v in s]
-            rows.append({"example": ex, "probs": s, "label": pick, "latency_ms": 1.0, **stats(s, probs)})
+            rows.append(
+                {"example": ex, "probs": s, "label": pick, "latency_ms": 1.0, **stats(s, probs)}
+            )
         project.save_predictions(run, rows)
         project.update_run(run, status="finished")
     return run
@@ -93,7 +97,9 @@ def test_disagreement_filter_keeps_only_rows_where_the_labels_differ(viewer, qtb
 def test_gold_class_confidence_and_text_filters(viewer):
     bar = viewer.filter_bar
     bar.gold.setCurrentIndex(bar.gold.findData("wrong"))
-    assert all(r["student_label"] != r["gold"] for r in viewer.model.rows(range(viewer.model.rowCount())))
+    assert all(
+        r["student_label"] != r["gold"] for r in viewer.model.rows(range(viewer.model.rowCount()))
+    )
     bar.gold.setCurrentIndex(0)
     bar.klass.setCurrentIndex(bar.klass.findData(1))
     assert {r["gold"] for r in viewer.model.rows(range(viewer.model.rowCount()))} == {1}
@@ -117,8 +123,11 @@ def test_sorting_by_margin_entropy_and_header_click(viewer):
     bar.direction.setChecked(False)
     margins = [r["margin"] for r in viewer.model.rows(range(40))]
     assert margins == sorted(margins)
-    entropy_column = next(i for i in range(viewer.model.columnCount())
-                          if viewer.model.headerData(i, Qt.Orientation.Horizontal) == "Entropy")
+    entropy_column = next(
+        i
+        for i in range(viewer.model.columnCount())
+        if viewer.model.headerData(i, Qt.Orientation.Horizontal) == "Entropy"
+    )
     viewer.table.horizontalHeader().sectionClicked.emit(entropy_column)
     assert viewer.model.sort_key == "entropy"
     entropies = [r["entropy"] for r in viewer.model.rows(range(40))]
@@ -128,7 +137,9 @@ def test_sorting_by_margin_entropy_and_header_click(viewer):
 def test_clicking_a_confusion_cell_filters_the_table(viewer, qtbot):
     matrix = viewer.heatmap.matrix
     s, t = next((s, t) for s in range(3) for t in range(3) if s != t and matrix[s][t])
-    qtbot.mouseClick(viewer.heatmap, Qt.MouseButton.LeftButton, pos=viewer.heatmap.cell_center(s, t))
+    qtbot.mouseClick(
+        viewer.heatmap, Qt.MouseButton.LeftButton, pos=viewer.heatmap.cell_center(s, t)
+    )
     rows = viewer.model.rows(range(viewer.model.rowCount()))
     assert len(rows) == matrix[s][t]
     assert all(r["student_label"] == s and r["teacher_label"] == t for r in rows)
@@ -149,9 +160,14 @@ def test_detail_pane_shows_both_probability_bars_of_the_selected_example(viewer)
     assert row["text"] in viewer.detail.text.text()
     bars = {name: (t, s) for name, t, s in viewer.detail.bars.values()}
     with Project(viewer.project_path) as project:
-        teacher = next(o["probs"] for o in project.teacher_outputs(viewer.teacher_id, ["test"])
-                       if o["id"] == row["example"])
-        student = next(p["probs"] for p in project.predictions(viewer.run_id) if p["example"] == row["example"])
+        teacher = next(
+            o["probs"]
+            for o in project.teacher_outputs(viewer.teacher_id, ["test"])
+            if o["id"] == row["example"]
+        )
+        student = next(
+            p["probs"] for p in project.predictions(viewer.run_id) if p["example"] == row["example"]
+        )
     assert set(bars) == set(LABELS)
     for i, name in enumerate(LABELS):
         assert bars[name] == pytest.approx((teacher[i], student[i]))
@@ -199,10 +215,16 @@ def test_a_review_changes_the_next_runs_training_data(viewer):
 
     with Project(viewer.project_path) as project:
         train_ids = [ex for ex, _t, _g in project.examples("train")]
-        before = load_training_data(project, teacher_id=viewer.teacher_id, hard_labels=False, seed=0)
+        before = load_training_data(
+            project, teacher_id=viewer.teacher_id, hard_labels=False, seed=0
+        )
     corrected, excluded = train_ids[0], train_ids[1]
-    viewer.save_review(corrected, {"corrected_label": 2, "exclude": False, "golden": False, "note": None})
-    viewer.save_review(excluded, {"corrected_label": None, "exclude": True, "golden": False, "note": None})
+    viewer.save_review(
+        corrected, {"corrected_label": 2, "exclude": False, "golden": False, "note": None}
+    )
+    viewer.save_review(
+        excluded, {"corrected_label": None, "exclude": True, "golden": False, "note": None}
+    )
     with Project(viewer.project_path) as project:
         after = load_training_data(project, teacher_id=viewer.teacher_id, hard_labels=False, seed=0)
     assert before.reviews_used == 0 and after.reviews_used == 2
@@ -217,7 +239,9 @@ def test_export_selection_as_csv_and_filtered_rows_as_jsonl(viewer, qtbot, tmp_p
     viewer.table.selectRow(0)
     viewer.table.selectionModel().select(
         viewer.model.index(1, 0),
-        viewer.table.selectionModel().SelectionFlag.Select | viewer.table.selectionModel().SelectionFlag.Rows)
+        viewer.table.selectionModel().SelectionFlag.Select
+        | viewer.table.selectionModel().SelectionFlag.Rows,
+    )
     out = tmp_path / "sel.csv"
     assert viewer.export(out) == 2
     with out.open(newline="", encoding="utf-8") as f:
@@ -229,16 +253,31 @@ def test_export_selection_as_csv_and_filtered_rows_as_jsonl(viewer, qtbot, tmp_p
     viewer.table.clearSelection()
     worker = viewer.export(tmp_path / "all.jsonl")
     qtbot.waitUntil(lambda: worker.status is not None, timeout=5000)
-    lines = [json.loads(x) for x in (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines = [
+        json.loads(x) for x in (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert len(lines) == 10
     assert all(x["student_label"] != x["teacher_label"] for x in lines)
     assert set(lines[0]["teacher_probabilities"]) == set(LABELS)
 
 
 def test_csv_export_neutralises_formulas(tmp_path):
-    row = {"example": 1, "text": "=HYPERLINK(\"x\")", "gold": 0, "teacher_label": 0, "teacher_confidence": 0.9,
-           "student_label": 0, "confidence": 0.8, "kl": 0.1, "margin": 0.5, "entropy": 0.3,
-           "teacher_probs": [0.9, 0.1], "student_probs": [0.8, 0.2], "corrected_label": None, "note": "+1"}
+    row = {
+        "example": 1,
+        "text": '=HYPERLINK("x")',
+        "gold": 0,
+        "teacher_label": 0,
+        "teacher_confidence": 0.9,
+        "student_label": 0,
+        "confidence": 0.8,
+        "kl": 0.1,
+        "margin": 0.5,
+        "entropy": 0.3,
+        "teacher_probs": [0.9, 0.1],
+        "student_probs": [0.8, 0.2],
+        "corrected_label": None,
+        "note": "+1",
+    }
     write_rows([row], ["a", "b"], tmp_path / "x.csv", "csv")
     with (tmp_path / "x.csv").open(newline="", encoding="utf-8") as f:
         record = next(csv.DictReader(f))

@@ -79,7 +79,9 @@ def golden_report(project: Any, run_id: int, teacher_id: int | None = None) -> d
             teacher_id = project.default_teacher()
     ids = sorted(reviews)
     gold = {ex: label for ex, _, label in project.examples(ids=ids)} if ids else {}
-    student = {p["example"]: p["label"] for p in project.predictions(run_id) if p["example"] in reviews}
+    student = {
+        p["example"]: p["label"] for p in project.predictions(run_id) if p["example"] in reviews
+    }
     teacher: dict[int, int | None] = {}
     if teacher_id is not None and ids:
         teacher = {
