@@ -45,13 +45,14 @@ X_AXES = {"step": "Step", "epoch": "Epoch", "time": "Time (s)"}
 
 #: plot key → (title, y label, metric names in legend order)
 PLOTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "loss": ("Loss", "loss", ("train/loss", "train/kd", "train/ce", "valid/loss")),
+    "loss": ("Loss", "loss", ("train/loss", "train/kd", "train/ce")),
     "valid": ("Validation", "fraction", ("valid/accuracy", "valid/agreement")),
     "lr": ("Learning rate", "lr", ("train/lr",)),
-    "other": ("Other metrics", "value", ()),
+    "other": ("Validation loss and other metrics", "value", ("valid/loss", "valid/kd", "valid/ce", "valid/kl")),
 }
 SHORT_NAMES = {
-    "train/loss": "total", "train/kd": "KD", "train/ce": "CE", "valid/loss": "valid loss",
+    "train/loss": "total", "train/kd": "KD", "train/ce": "CE", "valid/loss": "valid loss", "valid/kd": "valid KD",
+    "valid/ce": "valid CE", "valid/kl": "KL to the teacher",
     "valid/accuracy": "accuracy", "valid/agreement": "agreement with teacher", "train/lr": "learning rate",
 }
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
@@ -63,7 +64,8 @@ def plot_for(metric: str) -> str:
         if metric in names:
             return key
     if metric.startswith("valid/"):
-        return "valid"
+        fraction = any(word in metric for word in ("accuracy", "agreement", "f1", "precision", "recall"))
+        return "valid" if fraction else "other"
     if metric.endswith("loss") or metric.startswith("train/k") or metric.startswith("train/c"):
         return "loss"
     if metric.endswith("/lr"):
@@ -175,7 +177,8 @@ class PlotCard(Card):
         super().__init__(parent)
         self.key = key
         title, ylabel, _ = PLOTS[key]
-        self.layout_.setContentsMargins(12, 10, 12, 10)
+        self.layout_.setContentsMargins(12, 8, 12, 8)
+        self.layout_.setSpacing(2)
         header = QHBoxLayout()
         header.addWidget(label(title, "subheading"))
         header.addStretch(1)
@@ -188,7 +191,7 @@ class PlotCard(Card):
         header.addWidget(self.csv_button)
         self.layout_.addLayout(header)
         self.widget = pg.PlotWidget()
-        self.widget.setMinimumHeight(180)
+        self.widget.setMinimumHeight(130)
         self.plot: pg.PlotItem = self.widget.getPlotItem()
         self.plot.setLabel("left", ylabel)
         for axis in ("left", "bottom"):
@@ -248,7 +251,7 @@ class PlotCard(Card):
         yspan = max(y1 - y0, abs(y1) * 1e-3, 1e-12)
         if force or tight or y1 > vy1 or y0 < vy0 or (vy1 - vy0) > 2.5 * yspan:
             low = 0.05 if force or tight else 0.12
-            self.box.setYRange(y0 - low * yspan, y1 + 0.06 * yspan, padding=0)
+            self.box.setYRange(y0 - low * yspan, y1 + 0.08 * yspan, padding=0)
 
     def apply_theme(self, theme: Theme) -> None:
         self.widget.setBackground(theme.plot_bg)
@@ -317,7 +320,8 @@ class MetricsView(QWidget):
         grid.setSpacing(10)
         self.cards: dict[str, PlotCard] = {}
         # loss across the top; validation and learning rate below; other metrics when there are any
-        places = {"loss": (0, 0, 1, 2), "valid": (1, 0, 1, 1), "lr": (1, 1, 1, 1), "other": (2, 0, 1, 2)}
+        # loss across the top (beside "other" when there are other metrics), validation and lr below
+        places = {"loss": (0, 0, 1, 2), "valid": (1, 0, 1, 1), "lr": (1, 1, 1, 1), "other": (0, 1, 1, 1)}
         for key in PLOTS:
             card = PlotCard(key)
             card.export_png.connect(self._ask_png)
@@ -327,8 +331,10 @@ class MetricsView(QWidget):
         self.cards["other"].hide()
         grid.setRowStretch(0, 5)
         grid.setRowStretch(1, 4)
-        grid.setRowStretch(2, 4)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
         layout.addLayout(grid, 1)
+        self.grid = grid
 
         self._turn = 0
         self._x_bounds = (0.0, 1.0)
@@ -475,7 +481,11 @@ class MetricsView(QWidget):
         used: set[str] = set()
         for rs in self.runs.values():
             used.update(plot_for(n) for n in rs.series)
-        self.cards["other"].setVisible("other" in used)
+        show_other = "other" in used
+        if self.cards["other"].isVisibleTo(self) != show_other:
+            self.grid.removeWidget(self.cards["loss"])
+            self.grid.addWidget(self.cards["loss"], 0, 0, 1, 1 if show_other else 2)
+            self.cards["other"].setVisible(show_other)
         for run, name in sorted(dirty):
             rs = self.runs.get(run)
             if rs is None or name not in rs.series:

@@ -225,7 +225,12 @@ class ProjectView(QWidget):
             pass
 
     def close_project(self) -> None:
+        """Stop this screen's helper workers (no result may reach a closed project), then close
+        the Qt thread's connection."""
+        from kdstudio.gui.worker import stop_owned_by
+
         self.training.view.timer.stop()
+        stop_owned_by(self, timeout_s=5.0)
         try:
             self.project.close()
         except Exception:  # noqa: BLE001 - closing twice is harmless

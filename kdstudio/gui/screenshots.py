@@ -37,7 +37,7 @@ def ensure_sample(path: Path) -> Path:
     return path
 
 
-def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280, 800)) -> list[Path]:
+def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280, 860)) -> list[Path]:
     """Save the screens to ``out_dir``; return the files written."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
@@ -82,6 +82,8 @@ def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280
     data = resources_dir() / "sample" / "train.csv"
     page.add_file(str(data))
     _settle(app, 0.3, until=lambda: str(data.resolve()) in page.previews)
+    _settle(app, 0.2)
+    wizard.pages.currentWidget().ensureWidgetVisible(page.preview, 0, 0)
     save(wizard, "wizard-data")
     for name in ("wizard-teacher", "wizard-student", "wizard-settings"):
         wizard.go_to(wizard.index + 1)
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kdstudio.gui.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, help="folder for the PNG files")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
-    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
+    parser.add_argument("--size", default="1280x860", help="window size, WIDTHxHEIGHT (default 1280x860)")
     args = parser.parse_args(argv)
     width, _, height = args.size.partition("x")
     for path in render(args.out_dir, theme=args.theme, size=(int(width), int(height))):

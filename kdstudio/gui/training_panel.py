@@ -155,6 +155,7 @@ class TrainingPanel(QWidget):
         controls.addWidget(self.progress_text)
         main.addLayout(controls)
         self.log_line = label("", "muted", wrap=True)
+        self.log_line.hide()  # shown while a job reports
         main.addWidget(self.log_line)
         self.stack = QStackedWidget()
         self.empty = EmptyState(
@@ -216,8 +217,9 @@ class TrainingPanel(QWidget):
             metrics = run.get("summary", {})
             score = metrics.get("best_valid_accuracy") or metrics.get("valid_accuracy") or metrics.get("best_score")
             extra = f" · valid {score:.3f}" if isinstance(score, float) else ""
-            text = f"Run {run['id']} · {run['student']}\n{STATUS_WORDS.get(run['status'], run['status'])}" \
-                   f"{extra} · {(run.get('started') or '')[:16].replace('T', ' ')}"
+            kind = " · gold only" if run.get("config", {}).get("hard_labels") else ""
+            text = f"Run {run['id']} · {run['student']}{kind}\n{STATUS_WORDS.get(run['status'], run['status'])}" \
+                   f"{extra} · {(run.get('started') or '')[5:16].replace('T', ' ')}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, run["id"])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -225,8 +227,9 @@ class TrainingPanel(QWidget):
             self.runs.addItem(item)
         self.runs.blockSignals(False)
         if check_latest and runs and not checked:
-            latest = self.project.latest_run() or runs[-1]["id"]
-            self.set_run_checked(latest, True)
+            finished = [r for r in runs if r["status"] == "finished"] or runs
+            distilled = [r for r in finished if not r.get("config", {}).get("hard_labels")] or finished
+            self.set_run_checked(distilled[-1]["id"], True)
         self.stack.setCurrentWidget(self.view if runs else self.empty)
 
     def set_run_checked(self, run_id: int, checked: bool) -> None:
@@ -322,6 +325,7 @@ class TrainingPanel(QWidget):
                 self.progress_text.setText(f"{event.stage.replace('_', ' ').capitalize()}…")
         elif isinstance(event, Log):
             self.log_line.setText(event.message)
+            self.log_line.show()
 
     def _live_run_started(self, run: int) -> None:
         self.live_run = run

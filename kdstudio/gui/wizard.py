@@ -215,6 +215,8 @@ class DataPage(QWidget):
         self.files.setCellWidget(row, 2, remove)
         self._fit_files_table()
         self.files.selectRow(row)
+        self.drop.hint.hide()  # compact once there is a file: room for the preview
+        self.drop.text.setText("Drop another file here (a test or validation split), or")
         self.error.setText("")
         self.preview_title.setText(f"Reading {Path(path).name}…")
         from kdstudio.gui.jobs import preview_file

@@ -63,6 +63,24 @@ def stop_all(timeout_s: float = 5.0) -> bool:
 atexit.register(stop_all)
 
 
+def stop_owned_by(widget: QObject, timeout_s: float = 5.0) -> bool:
+    """Cancel the workers started for ``widget`` or anything inside it, disconnect them (so no
+    result arrives at a closed screen) and wait for their threads."""
+    deadline = time.monotonic() + timeout_s
+    mine = []
+    for worker in list(_ALIVE):
+        owner = worker.owner
+        while owner is not None and owner is not widget:
+            try:
+                owner = owner.parent()
+            except RuntimeError:  # already deleted
+                owner = None
+        if owner is widget:
+            worker._owner_gone()
+            mine.append(worker)
+    return all(w._runner.wait(int(max(0.0, deadline - time.monotonic()) * 1000)) for w in mine)
+
+
 def readable_error(exc: BaseException) -> tuple[str, str]:
     """A one-line message for a person and the details (traceback) for a bug report."""
     if isinstance(exc, KDStudioError):
@@ -193,6 +211,7 @@ class Worker(QObject):
         self._beat_timer = QTimer(self)
         self._beat_timer.setInterval(BEAT_MS)
         self._beat_timer.timeout.connect(self._heartbeat)
+        self.owner = parent
         if parent is not None:
             parent.destroyed.connect(self._owner_gone)
 
