@@ -148,13 +148,14 @@ def main() -> None:
                 "teacher": teacher_id,
             }
             kd = run_to_end(train(path, TrainConfig(**common)))
-            # The baseline gets as many optimizer steps as the KD run (more epochs over fewer rows).
+            # The baseline gets as many optimizer steps as the KD run (more epochs over fewer rows),
+            # evaluated and early-stopped on the same step schedule.
+            kd_epoch_steps = -(-kd["n_train"] // 32)
             hard_epochs = max(
                 args.epochs, round(args.epochs * kd["n_train"] / per_class / len(labels_of(path)))
             )
-            hard = run_to_end(
-                train(path, TrainConfig(**{**common, "epochs": hard_epochs}, hard_labels=True))
-            )
+            hard_config = {**common, "epochs": hard_epochs, "eval_every": kd_epoch_steps}
+            hard = run_to_end(train(path, TrainConfig(**hard_config, hard_labels=True)))
             row = {
                 "dataset": name,
                 "student": student,
