@@ -112,10 +112,11 @@ def harvest(
                         totals["cache_write_tokens"] += o.cache_write_tokens
                         totals["cost_usd"] += o.cost_usd
                     done += len(outputs)
-                    yield Progress("harvest", done, max(len(pending), done), clock.eta(done), {
-                        "failed": totals["n_failed"], "cost_usd": round(before["cost_usd"] + totals["cost_usd"], 6),
-                        "budget_usd": budget_usd, "input_tokens": totals["input_tokens"],
-                        "output_tokens": totals["output_tokens"]})
+                    info: dict[str, Any] = {"failed": totals["n_failed"]}
+                    if kind == "claude":
+                        info.update(cost_usd=round(before["cost_usd"] + totals["cost_usd"], 6), budget_usd=budget_usd,
+                                    input_tokens=totals["input_tokens"], output_tokens=totals["output_tokens"])
+                    yield Progress("harvest", done, max(len(pending), done), clock.eta(done), info)
             finally:
                 close = getattr(stream, "close", None)
                 if close:

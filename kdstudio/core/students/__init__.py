@@ -235,14 +235,16 @@ def predict_probs(
     n_labels = _n_labels(model)
     out = np.zeros((len(ids), n_labels), dtype=np.float32)
     was_training = model.training
-    model.eval()
+    if was_training:  # toggling walks every module: skip it in the common (eval) case
+        model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             input_ids, mask = pad_batch([ids[i] for i in chunk], pad_id(tokenizer))
             logits = model(input_ids.to(device), mask.to(device))
             out[chunk] = torch.softmax(logits.float(), -1).cpu().numpy()
-    model.train(was_training)
+    if was_training:
+        model.train()
     return out
 
 
