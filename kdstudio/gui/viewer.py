@@ -248,6 +248,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+SPLIT_CHOICES = (
+    ("Test set", ("test",)),
+    ("Training data", ("train", "unlabeled")),
+)
+
 class CompareTableModel(QAbstractTableModel):
     """Rows of ``Project.compare_page`` for one (run, teacher), fetched a page at a time as the
     view scrolls; ``set_query`` changes filters and sort (one count, one page)."""
@@ -904,6 +909,15 @@ class FilterBar(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         top = QHBoxLayout()
+        self.split = QComboBox()
+        for title, value in SPLIT_CHOICES:
+            self.split.addItem(title, value)
+        self.split.setToolTip(
+            "Test set: held-out examples, as in the evaluation.\n"
+            "Training data: the teacher's answers the student learned from (train and unlabeled):\n"
+            "correct the teacher here and the next run learns the corrected label."
+        )
+        top.addWidget(self.split)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search text…  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
@@ -967,6 +981,7 @@ class FilterBar(QWidget):
         self._debounce.timeout.connect(self.changed)
         self.search.textChanged.connect(lambda _t: self._debounce.start())
         for signal in (
+            self.split.currentIndexChanged,
             self.disagreements.toggled,
             self.sort.currentIndexChanged,
             self.direction.toggled,
@@ -1004,8 +1019,11 @@ class FilterBar(QWidget):
             self._debounce.stop()
             self.changed.emit()
 
+    def splits(self) -> list[str]:
+        return list(self.split.currentData())
+
     def filters(self) -> dict[str, Any]:
-        f: dict[str, Any] = {}
+        f: dict[str, Any] = {"split": self.splits()}
         if self.disagreements.isChecked():
             f["disagreement"] = True
         if self.gold.currentData() is not None:
@@ -1270,11 +1288,12 @@ class ComparisonViewer(QWidget):
     def _count_changed(self, total: int) -> None:
         if self.model is None:
             return
-        everything = self.model.filters == {}
+        base = {"split": self.filter_bar.splits()}
+        everything = self.model.filters == base
         if everything:
             self._all_rows = total
         elif self._all_rows is None:
-            self._all_rows = self.project.compare_count(self.run_id, self.teacher_id)
+            self._all_rows = self.project.compare_count(self.run_id, self.teacher_id, filters=base)
         self.count_label.setText(
             f"{total:,} examples" if everything else f"{total:,} of {self._all_rows:,} examples"
         )
@@ -1284,6 +1303,12 @@ class ComparisonViewer(QWidget):
         if self.model is None:
             return
         sort, descending = self.filter_bar.sort_key()
+        splits = self.filter_bar.splits()
+        if splits != getattr(self, "_shown_splits", splits):
+            self._all_rows = None
+            self._shown_splits = splits
+            self.refresh_heatmap()
+        self._shown_splits = splits
         self.model.set_query(self.filter_bar.filters(), sort, descending)
         header = self.table.horizontalHeader()
         column = next((i for i, c in enumerate(COLUMNS) if c[2] == sort), -1)
@@ -1302,7 +1327,9 @@ class ComparisonViewer(QWidget):
         if self.run_id is None:
             return
         against = self.against.currentData()
-        matrix = self.project.confusion_counts(self.run_id, self.teacher_id, against=against)
+        matrix = self.project.confusion_counts(
+            self.run_id, self.teacher_id, against=against, split=self.filter_bar.splits()
+        )
         self.heatmap.set_matrix(matrix, self.labels, against)
 
     def filter_cell(self, student: int, other: int) -> None:

@@ -53,7 +53,7 @@ def test_report_has_the_design_keys_and_is_consistent_with_the_predictions(toy_r
     report = events[-1].result
     assert DESIGN_KEYS <= set(report) and report["run"] == run_id
     with Project(path) as project:
-        preds = project.predictions(run_id)
+        preds = project.predictions(run_id, split="test")
         tid = project.run(run_id)["teacher"]
         teacher = {o["id"]: o["probs"] for o in project.teacher_outputs(tid, ["test"])}
         gold = {i: g for i, _, g in project.examples("test")}

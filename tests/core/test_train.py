@@ -58,8 +58,10 @@ def test_kd_run_records_metrics_checkpoints_and_test_predictions(toy):
         assert run["status"] == "finished" and run["summary"]["best_step"] == result["best_step"]
         assert run["config"]["temperature"] == 3.0 and run["config"]["lr"] == 2e-3
         assert {r[4] for r in project.metrics(result["run"])} >= names
-        predictions = project.predictions(result["run"])
+        predictions = project.predictions(result["run"], split="test")
         assert len(predictions) == len(project.examples("test"))
+        # the transfer set is predicted too, for the comparison viewer
+        assert len(project.predictions(result["run"], split="train")) == len(project.examples("train"))
         p = predictions[0]
         assert len(p["probs"]) == 3 and p["label"] == int(np.argmax(p["probs"]))
         assert p["confidence"] == pytest.approx(max(p["probs"]), abs=1e-5)

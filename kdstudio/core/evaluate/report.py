@@ -103,8 +103,12 @@ def quality_report(
     """The quality part of the report (no timing) and the aligned arrays the cascade needs."""
     labels = project.labels()
     k = len(labels)
+    # Reviews on test rows: a corrected label is the gold label, an excluded row is left out.
+    reviews = project.reviews()
+    excluded = {ex for ex, r in reviews.items() if r["exclude"]}
     predictions = [
-        p for p in project.predictions(run_id) if p["probs"] is not None and len(p["probs"]) == k
+        p for p in project.predictions(run_id, split="test")
+        if p["probs"] is not None and len(p["probs"]) == k and p["example"] not in excluded
     ]
     if not predictions:
         raise ConfigError(
@@ -112,6 +116,9 @@ def quality_report(
         )
     teacher_id = run["teacher"] if run["teacher"] is not None else project.default_teacher()
     gold_of = {ex: g for ex, _, g in project.examples("test")}
+    corrected = {ex: r["corrected_label"] for ex, r in reviews.items()
+                 if r["corrected_label"] is not None and ex in gold_of}
+    gold_of.update(corrected)
     texts_of = {ex: t for ex, t, _ in project.examples("test")}
     teacher_of: dict[int, list[float]] = {}
     if teacher_id is not None:
@@ -151,6 +158,7 @@ def quality_report(
         "labels": labels,
         "n_test": len(predictions),
         "n_gold": int(has_gold.sum()),
+        "reviews_applied": {"corrected": len(corrected), "excluded": len(excluded & set(gold_of))},
         "n_teacher": int(has_teacher.sum()),
         "teacher_accuracy": teacher_acc,
         "student_accuracy": student_acc,

@@ -95,12 +95,18 @@ class RunsMixin:
                   r.get("completion"), r.get("latency_ms")) for r in rows],
             )
 
-    def predictions(self, run_id: int) -> list[dict[str, Any]]:
+    def predictions(self, run_id: int, split: str | None = None) -> list[dict[str, Any]]:
+        """A run's predictions in example order, of one split (``test``...) or of all."""
         keys = ("example", "probs", "label", "confidence", "margin", "entropy", "kl", "completion", "latency_ms")
+        sql = f"SELECT {', '.join('p.' + k for k in keys)} FROM predictions p"
+        args: tuple = (run_id,)
+        if split:
+            sql += " JOIN examples e ON e.id = p.example WHERE p.run = ? AND e.split = ?"
+            args = (run_id, split)
+        else:
+            sql += " WHERE p.run = ?"
         out = []
-        for row in self.conn.execute(
-            f"SELECT {', '.join(keys)} FROM predictions WHERE run = ? ORDER BY example", (run_id,)
-        ):
+        for row in self.conn.execute(sql + " ORDER BY p.example", args):
             d = dict(zip(keys, row, strict=True))
             d["probs"] = json.loads(d["probs"]) if d["probs"] else None
             out.append(d)

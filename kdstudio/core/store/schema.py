@@ -188,7 +188,15 @@ _V2 = """
             BEGIN DELETE FROM compare_cache; END;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# Predictions now cover the transfer set too (train, unlabeled), so the viewer can show where
+# the student parts from the teacher on the data it learned from; its rows carry their split.
+_V3 = """
+        ALTER TABLE compare_rows ADD COLUMN split TEXT;
+        DELETE FROM compare_cache;
+        CREATE INDEX compare_rows_split ON compare_rows (run, teacher, split, kl, example);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -24,6 +24,7 @@ or gold labels change (triggers in the schema drop the stale copy).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from kdstudio.core.store.project import now
@@ -45,6 +46,7 @@ FILTERS = (
     "confidence",
     "kl",
     "text",
+    "split",
 )
 TEXT_LIST_MAX = 2000  # text search: up to this many matches are listed up front
 ROW_KEYS = (
@@ -105,10 +107,10 @@ class ViewerMixin:
             )
             cur = self.conn.execute(
                 "INSERT INTO compare_rows (run, teacher, example, student_label, teacher_label, gold, "
-                "disagree, confidence, teacher_confidence, margin, entropy, kl) "
+                "disagree, confidence, teacher_confidence, margin, entropy, kl, split) "
                 "SELECT p.run, ?, p.example, p.label, o.label, e.label, "
                 "COALESCE(o.label IS NOT NULL AND p.label IS NOT NULL AND o.label != p.label, 0), "
-                "p.confidence, o.confidence, p.margin, p.entropy, p.kl "
+                "p.confidence, o.confidence, p.margin, p.entropy, p.kl, e.split "
                 "FROM predictions p JOIN examples e ON e.id = p.example "
                 "LEFT JOIN teacher_outputs o ON o.example = p.example AND o.teacher = ? "
                 "AND o.status = 'ok' WHERE p.run = ?",
@@ -129,6 +131,10 @@ class ViewerMixin:
                 f"unknown viewer filters: {sorted(unknown)}; known: {', '.join(FILTERS)}"
             )
         where, args = [], []
+        if "split" in filters:
+            splits = [filters["split"]] if isinstance(filters["split"], str) else list(filters["split"])
+            where.append(f"split IN ({', '.join('?' * len(splits))})")
+            args += splits
         if "disagreement" in filters:
             where.append(
                 "disagree = 1"
@@ -241,10 +247,12 @@ class ViewerMixin:
         ).fetchone()[0]
 
     def confusion_counts(
-        self, run_id: int, teacher_id: int | None = None, against: str = "teacher"
+        self, run_id: int, teacher_id: int | None = None, against: str = "teacher",
+        split: str | Sequence[str] | None = "test",
     ) -> list[list[int]]:
-        """``m[s][x]``: how many test examples the student labelled ``s`` and the teacher (or gold,
-        with ``against="gold"``) labelled ``x``; rows without a teacher answer / gold are left out."""
+        """``m[s][x]``: how many examples of ``split`` (default test; None: all) the student labelled
+        ``s`` and the teacher (or gold, with ``against="gold"``) labelled ``x``; rows without a
+        teacher answer / gold are left out."""
         if against not in ("teacher", "gold"):
             raise ValueError("against is 'teacher' or 'gold'")
         teacher_id = self._viewer_teacher(run_id, teacher_id)
@@ -252,10 +260,12 @@ class ViewerMixin:
         n = self.conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
         m = [[0] * n for _ in range(n)]
         column = "teacher_label" if against == "teacher" else "gold"
+        splits = [] if split is None else ([split] if isinstance(split, str) else list(split))
+        split_sql = f" AND split IN ({', '.join('?' * len(splits))})" if splits else ""
         for s, x, count in self.conn.execute(
             f"SELECT student_label, {column}, COUNT(*) FROM compare_rows WHERE run = ? AND teacher = ? "
-            f"AND {column} IS NOT NULL AND student_label IS NOT NULL GROUP BY student_label, {column}",
-            (run_id, teacher_id),
+            f"AND {column} IS NOT NULL AND student_label IS NOT NULL{split_sql} GROUP BY student_label, {column}",
+            (run_id, teacher_id, *splits),
         ):
             if 0 <= s < n and 0 <= x < n:
                 m[s][x] = count

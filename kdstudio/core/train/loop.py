@@ -536,9 +536,13 @@ class Session:
         yield Finished(result)
 
     def predict_test(self, checkpoint: Path) -> dict[str, Any]:
-        """Write the best checkpoint's test predictions into the project; return test accuracy/agreement."""
-        rows = self.project.examples("test")
-        if not rows:
+        """Write the best checkpoint's predictions into the project — the test split, and the
+        transfer set (train, unlabeled) so the comparison viewer can show where the student parts
+        from the teacher on the data it learned from; return test accuracy/agreement."""
+        test_ids = {r[0] for r in self.project.examples("test")}
+        rows = sorted(self.project.examples("test") + self.project.examples("train")
+                      + self.project.examples("unlabeled"))
+        if not test_ids:
             return {"n_test": 0, "test_accuracy": None, "test_agreement": None}
         model, tokenizer, meta = load_student(checkpoint, device=str(self.rt.device))
         probs = predict_probs(
@@ -548,7 +552,7 @@ class Session:
         if self.teacher_id is not None:
             teacher = {
                 o["id"]: np.asarray(o["probs"], dtype=np.float64)
-                for o in self.project.teacher_outputs(self.teacher_id, ["test"])
+                for o in self.project.teacher_outputs(self.teacher_id, ["test", "train", "unlabeled"])
                 if o["probs"] is not None and len(o["probs"]) == len(self.labels)
             }
         records, hits, agree = [], [], []
@@ -567,8 +571,9 @@ class Session:
                         )
                     )
                 )
-                agree.append(label == int(t.argmax()))
-            if gold is not None:
+                if ex_id in test_ids:
+                    agree.append(label == int(t.argmax()))
+            if gold is not None and ex_id in test_ids:
                 hits.append(label == gold)
             records.append(
                 {
@@ -586,7 +591,7 @@ class Session:
             )
         self.project.save_predictions(self.run_id, records)
         return {
-            "n_test": len(rows),
+            "n_test": len(test_ids),
             "test_accuracy": float(np.mean(hits)) if hits else None,
             "test_agreement": float(np.mean(agree)) if agree else None,
         }
