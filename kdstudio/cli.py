@@ -23,7 +23,7 @@ from kdstudio import __version__
 from kdstudio.core.errors import Cancelled, KDStudioError
 from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress
 
-COMMANDS = ("new", "import", "info", "harvest", "train", "eval", "export", "demo")
+COMMANDS = ("new", "import", "info", "harvest", "train", "sweep", "eval", "review", "export", "demo")
 
 
 class ProgressPrinter:
@@ -207,6 +207,61 @@ def cmd_train(args: argparse.Namespace, cancel: CancelToken) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.train_sweep import size_sweep
+
+    presets = [p.strip() for p in args.students.split(",") if p.strip()]
+    base = {"epochs": args.epochs, "seed": args.seed}
+    if args.teacher is not None:
+        base["teacher"] = args.teacher
+
+    def show(r: dict) -> None:
+        print("student            run   accuracy   p50 latency")
+        for e in r.get("runs", []):
+            acc = e.get("student_accuracy")
+            ms = e.get("student_latency_ms_p50")
+            print(f"{e['student']:<18} {('#' + str(e['run'])) if e.get('run') else '-':<5} "
+                  f"{'' if acc is None else f'{acc:.3f}':>9}   {'' if ms is None else f'{ms:.2f} ms':>10}"
+                  + (f"   failed: {e['error']}" if e.get("error") else ""))
+
+    run_job(size_sweep(args.project, presets, base=base, speed=not args.no_speed, cancel=cancel),
+            as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_review(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.store import Project
+
+    with Project(args.project) as project:
+        if project.example(args.example) is None:
+            raise KDStudioError(f"no example #{args.example} in {args.project}")
+        if args.clear:
+            project.clear_review(args.example)
+            review = None
+        else:
+            label = None
+            if args.label is not None:
+                ids = project.label_ids()
+                if args.label not in ids:
+                    raise KDStudioError(f"unknown label {args.label!r}; the project's labels are "
+                                        f"{', '.join(project.labels()[:20])}{' …' if len(ids) > 20 else ''}")
+                label = ids[args.label]
+            previous = project.reviews().get(args.example, {})
+            project.set_review(args.example,
+                               corrected_label=label if label is not None else previous.get("corrected_label"),
+                               exclude=args.exclude or previous.get("exclude", False),
+                               golden=args.golden or previous.get("golden", False),
+                               note=args.note if args.note is not None else previous.get("note"))
+            review = project.reviews()[args.example]
+    if args.json:
+        print(json.dumps({"example": args.example, "review": review}))
+    else:
+        print(f"example #{args.example}: " + ("review cleared" if review is None else
+              ", ".join(k for k in ("corrected_label", "exclude", "golden") if review.get(k) not in (None, False))
+              or "reviewed"))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.evaluate import evaluate, format_report
 
@@ -337,6 +392,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=int, metavar="RUN", help="continue run RUN from its last checkpoint")
     p.add_argument("--json", action="store_true", help="print run, best_step, valid accuracy/agreement, seconds")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sweep", help="train and evaluate several student presets on the same harvest",
+                       description="The size sweep: train several student presets one after another on the same "
+                                   "teacher answers, evaluate each, and print accuracy against latency.")
+    p.add_argument("project")
+    p.add_argument("--students", default="cnn,bilstm,transformer-tiny",
+                   help="comma-separated student specs (default: cnn,bilstm,transformer-tiny)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per student (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--teacher", type=int, help="teacher id (default: the one with the most answers)")
+    p.add_argument("--no-speed", action="store_true", help="skip latency timing in the evaluations")
+    p.add_argument("--json", action="store_true", help="print the runs with their accuracy and latency as JSON")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("review", help="mark an example: correct the teacher's label, exclude it, add it to the "
+                                      "golden set",
+                       description="Review an example, as in the app's comparison viewer: the next training run "
+                                   "uses the corrected label instead of the teacher's and leaves excluded rows "
+                                   "out; on test rows the corrected label is the gold label for evaluation.")
+    p.add_argument("project")
+    p.add_argument("example", type=int, help="example id (shown by the viewer and in exports)")
+    p.add_argument("--label", help="the correct label (the teacher was wrong)")
+    p.add_argument("--exclude", action="store_true", help="leave this example out of training and evaluation")
+    p.add_argument("--golden", action="store_true", help="add it to the golden set a person has checked")
+    p.add_argument("--note", help="a free-text note")
+    p.add_argument("--clear", action="store_true", help="remove the review")
+    p.add_argument("--json", action="store_true", help="print the stored review as JSON")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("eval", help="evaluate a run on the test split",
                        description="Evaluate a run on the test split: accuracy, agreement, retention, KL, "

@@ -56,3 +56,26 @@ def test_evaluation_takes_corrected_test_labels_as_gold_and_leaves_excluded_rows
     # one wrong answer became right (+1) and one right answer left the set (-1)
     assert round(after["student_accuracy"] * after["n_gold"]) == hits_before
     assert after["n_gold"] == before["n_gold"] - 1
+
+
+def test_review_and_sweep_commands(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "toy.kdproj"
+    build_toy_project(path)[0].close()
+
+    def kd(*args):
+        return subprocess.run([sys.executable, "-m", "kdstudio", *args], capture_output=True, text=True)
+
+    out = kd("review", str(path), "3", "--label", "weather", "--golden", "--json")
+    assert out.returncode == 0, out.stderr
+    review = json.loads(out.stdout)["review"]
+    assert review["golden"] and review["corrected_label"] == 1
+    bad = kd("review", str(path), "3", "--label", "nope")
+    assert bad.returncode == 2 and "unknown label 'nope'" in bad.stderr
+    out = kd("sweep", str(path), "--students", "cnn", "--epochs", "1", "--no-speed", "--json")
+    assert out.returncode == 0, out.stderr
+    runs = json.loads(out.stdout)["runs"]
+    assert [r["student"] for r in runs] == ["cnn"] and runs[0]["student_accuracy"] is not None
