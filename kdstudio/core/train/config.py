@@ -2,10 +2,9 @@
 
 CLI flags and wizard fields are built from these fields (``batch_size`` → ``--batch-size``; a
 bool field is a switch), and the dict form is stored with every run and checkpoint. This module
-imports nothing heavy: the GUI imports it at start-up.
+imports nothing heavy: the GUI imports it at start-up. Field types are real objects (no
+postponed annotations), so ``dataclasses.fields(TrainConfig)[i].type`` is ``int``, ``float | None``...
 """
-
-from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -104,7 +103,7 @@ class TrainConfig:
     )
     name: str | None = field(default=None, metadata={"help": "a name for the run"})
 
-    def validate(self) -> TrainConfig:
+    def validate(self) -> "TrainConfig":
         """Raise ``ConfigError`` (one clear line) for a setting that cannot work; return self."""
         problems = [
             (not self.student.strip(), "--student is empty"),
@@ -152,7 +151,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build from a stored dict, ignoring keys this version does not know."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
