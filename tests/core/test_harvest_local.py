@@ -112,8 +112,8 @@ def test_cancel_keeps_every_answer_already_stored(toy, tmp_path, classifier):
     with Project(project) as p:
         teacher = next(t["id"] for t in p.teachers() if t["spec"].startswith("hf:"))
         stored = p.count_outputs(teacher)["n"]
-    assert stored == seen == 8
-    assert run_to_end(harvest(project, f"hf:{classifier}"))["n_ok"] == 112
+    assert stored == seen and 0 < seen < 120
+    assert run_to_end(harvest(project, f"hf:{classifier}"))["n_ok"] == 120 - seen
 
 
 def test_embedding_probe_is_fitted_once_and_reused(toy, tmp_path):

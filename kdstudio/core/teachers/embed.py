@@ -98,7 +98,7 @@ class EmbeddingTeacher:
         """Embed (id, text) items in length-sorted batches, caching by id; yields Progress."""
         todo = [it for it in items if it[0] not in self._cache]
         done = len(items) - len(todo)
-        for batch in length_sorted_batches(todo, self.batch_size):
+        for batch in length_sorted_batches(todo, self.batch_size, chars_per_batch=self.batch_size * 256):
             cancel.check()
             for (ex_id, _), vec in zip(batch, self.embed([t for _, t in batch]), strict=True):
                 self._cache[ex_id] = vec
@@ -161,7 +161,7 @@ class EmbeddingTeacher:
 
         import torch
 
-        for batch in length_sorted_batches(items, self.batch_size):
+        for batch in length_sorted_batches(items, self.batch_size, chars_per_batch=self.batch_size * 256):
             cancel.check()
             t0 = time.perf_counter()
             vectors = [self._cache.pop(i, None) for i, _ in batch]

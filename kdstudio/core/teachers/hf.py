@@ -97,7 +97,7 @@ class HFClassifierTeacher:
         return (probs / probs.sum(-1, keepdim=True)).cpu().numpy()
 
     def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
-        for batch in length_sorted_batches(items, self.batch_size):
+        for batch in length_sorted_batches(items, self.batch_size, chars_per_batch=self.batch_size * 256):
             cancel.check()
             t0 = time.perf_counter()
             probs = self.predict_probs([t for _, t in batch]).tolist()
