@@ -76,7 +76,7 @@ def load_dashboard_job(
     with Project(project_path) as project:
         finished = [r for r in project.runs() if r["status"] == "finished"]
         if run_id is None and finished:
-            run_id = finished[-1]["id"]
+            run_id = project.preferred_run()
         report = project.evaluation(run_id) if run_id is not None else None
         golden = golden_report(project, run_id) if report is not None else None
         points, unevaluated = [], []

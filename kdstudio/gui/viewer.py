@@ -1193,7 +1193,7 @@ class ComparisonViewer(QWidget):
             self.stack.setCurrentWidget(self.empty)
             return
         self.stack.setCurrentWidget(self.page)
-        index = self.run_combo.findData(current) if current is not None else 0
+        index = self.run_combo.findData(current if current is not None else self.project.preferred_run())
         self.run_combo.setCurrentIndex(max(index, 0))
         if current is None or index < 0:
             self._run_picked()

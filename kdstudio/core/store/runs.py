@@ -60,6 +60,13 @@ class RunsMixin:
         row = self.conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
         return row[0] if row else None
 
+    def preferred_run(self) -> int | None:
+        """The run a person most likely wants to look at: the latest finished distillation run
+        (not a hard-label baseline), else the latest finished run."""
+        finished = [r for r in self.runs() if r["status"] == "finished"]
+        kd = [r for r in finished if not r["config"].get("hard_labels")]
+        return (kd or finished)[-1]["id"] if finished else None
+
     # -- metrics ------------------------------------------------------------------------------
     def add_metrics(self, run_id: int, rows: Sequence[tuple[int, float, float, str, float]]) -> None:
         """(step, epoch, wall_s, name, value) rows."""
