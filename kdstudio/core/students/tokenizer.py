@@ -105,9 +105,22 @@ def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]
     """Token ids of each text with special tokens, cut at ``max_length`` (no padding)."""
     if not texts:
         return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        # The Rust tokenizer directly: a third of the wrapper's cost per call, same ids.
+        return [enc.ids[:max_length] if len(enc.ids) <= max_length else _cut(enc.ids, max_length, tokenizer)
+                for enc in backend.encode_batch(texts, add_special_tokens=True)]
     return tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=True)[
         "input_ids"
     ]
+
+
+def _cut(ids: list[int], max_length: int, tokenizer: Any) -> list[int]:
+    """Truncate like the wrapper: keep the closing special token (e.g. [SEP]) at the end."""
+    last = ids[-1]
+    if last in set(tokenizer.all_special_ids):
+        return ids[: max_length - 1] + [last]
+    return ids[:max_length]
 
 
 def pad_id(tokenizer: Any) -> int:
