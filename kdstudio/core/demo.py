@@ -28,7 +28,7 @@ from kdstudio.core.paths import resources_dir
 from kdstudio.core.store import Project
 
 TEACHER = "embed:minilm"
-DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 12, "seed": 0}
+DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 8, "seed": 0}
 
 
 def sample_dir() -> Path:
@@ -97,9 +97,13 @@ def demo(
     seed: int = DEFAULTS["seed"],
     export_format: str | None = "onnx",
     speed: bool = True,
+    sample: str | Path | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
-    """Build (or resume) ``out_dir/sample.kdproj`` and run the whole pipeline on it."""
+    """Build (or resume) ``out_dir/sample.kdproj`` and run the whole pipeline on it.
+
+    ``sample`` is a folder with ``train.csv`` and ``test.csv`` in banking77's layout (default:
+    the bundled banking77 sample)."""
     from kdstudio.core.data import import_file
     from kdstudio.core.evaluate import evaluate
     from kdstudio.core.harvest import harvest
@@ -118,7 +122,7 @@ def demo(
                        ).close()
     with Project(path) as project:
         imported = {imp["file"] for imp in project.settings().get("imports", [])}
-    sample = sample_dir()
+    sample = Path(sample) if sample is not None else sample_dir()
     if "few-gold-train.csv" not in imported:
         yield Log(f"1/{steps} importing the banking77 sample ({gold_per_class} gold labels per intent)")
         few = out / "few-gold-train.csv"
@@ -184,8 +188,9 @@ def format_demo(r: dict[str, Any]) -> str:
         f"  KD student ({r['student']}, run #{r['run']}):  accuracy {pct(r.get('student_accuracy'))}, "
         f"agreement {pct(r.get('agreement'))}, retention {pct(r.get('retention'))}",
         f"  hard-label baseline (run #{r['hard_label_run']}): accuracy {pct(r.get('hard_label_accuracy'))}",
-        f"  speed-up at batch 1: {r.get('speedup', 0):.0f}x ({r.get('student_latency_ms_p50', 0):.2f} ms vs "
-        f"{r.get('teacher_latency_ms_p50', 0):.2f} ms), student {r.get('student_size_mb', 0):.1f} MB",
+        (f"  speed-up at batch 1: {r['speedup']:.0f}x ({r['student_latency_ms_p50']:.2f} ms vs "
+         f"{r['teacher_latency_ms_p50']:.2f} ms)" if r.get("speedup") else "  speed: not measured")
+        + (f", student {r['student_size_mb']:.1f} MB" if r.get("student_size_mb") else ""),
         f"  exported to {r['export']}" if r.get("export") else "",
         f"Open it in the app: kdstudio {r['project']}",
     ])

@@ -1,0 +1,63 @@
+"""``kdstudio demo`` end to end on a small sample in banking77's layout (the real sample takes
+minutes; the same code path runs here in seconds), and resuming a finished demo."""
+
+from __future__ import annotations
+
+import csv
+import random
+
+import pytest
+
+from kdstudio.core.demo import demo, format_demo, write_few_gold_train
+from kdstudio.core.events import Finished, run_to_end
+from kdstudio.core.store import Project
+
+INTENTS = {
+    "card_arrival": ["when will my card arrive", "my card has not arrived yet", "card still not here"],
+    "exchange_rate": ["what is the exchange rate", "how much is a dollar in euro", "rate for pounds today"],
+    "lost_card": ["i lost my card", "my card was stolen", "someone took my card"],
+}
+DESIGN_KEYS = {"run", "n_test", "teacher_accuracy", "student_accuracy", "agreement", "retention", "kl",
+               "student_ece", "teacher_ece", "student_params", "teacher_params", "student_latency_ms_p50",
+               "teacher_latency_ms_p50", "speedup", "student_size_mb", "hard_label_accuracy", "seconds"}
+
+
+@pytest.fixture
+def small_sample(tmp_path):
+    rng = random.Random(0)
+    folder = tmp_path / "sample"
+    folder.mkdir()
+    for name, n in (("train.csv", 30), ("test.csv", 8)):
+        with (folder / name).open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "category"])
+            for label, phrases in INTENTS.items():
+                for i in range(n):
+                    writer.writerow([f"{rng.choice(phrases)} {name[:-4]} {i}", label])
+    return folder
+
+
+def test_few_gold_copy_keeps_the_asked_number_of_labels_per_class(small_sample, tmp_path):
+    kept = write_few_gold_train(small_sample / "train.csv", tmp_path / "few.csv", 4, seed=1)
+    with (tmp_path / "few.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert kept == 12 and len(rows) == 90
+    assert sorted(r["category"] for r in rows if r["category"]).count("lost_card") == 4
+
+
+def test_demo_runs_the_whole_pipeline_and_a_rerun_resumes(small_sample, tmp_path):
+    out = tmp_path / "demo"
+    kwargs = {"sample": small_sample, "gold_per_class": 6, "epochs": 2, "speed": False}
+    events = list(demo(out, **kwargs))
+    result = events[-1].result
+    assert isinstance(events[-1], Finished)
+    assert DESIGN_KEYS - {"speedup", "student_latency_ms_p50", "teacher_latency_ms_p50", "student_params",
+                          "teacher_params"} <= set(result)
+    assert result["hard_label_run"] != result["run"]
+    assert (out / "student-onnx" / "model.onnx").is_file()
+    with Project(out / "sample.kdproj") as project:
+        assert [r["config"]["hard_labels"] for r in project.runs()] == [False, True]
+        assert project.split_counts()["unlabeled"] > 0  # the non-gold train rows
+    assert "hard-label baseline" in format_demo(result)
+    again = run_to_end(demo(out, **kwargs))  # every step found done: nothing is trained again
+    assert again["run"] == result["run"] and again["hard_label_run"] == result["hard_label_run"]
