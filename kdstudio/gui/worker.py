@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import collections
 import os
+import sys
 import threading
 import time
 import traceback
@@ -33,6 +34,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from kdstudio.core.errors import Cancelled, KDStudioError
 from kdstudio.core.events import CancelToken, Finished, Progress
+from kdstudio.gui import collector
 
 #: How often the Qt thread picks up events, and the most time one pick-up may take.
 POLL_MS = 30
@@ -107,24 +109,47 @@ def leave_a_core_for_the_gui() -> None:
             pass
 
 
-def quiet_tqdm() -> None:
-    """tqdm's monitor thread has crashed alongside Qt; switch it off before any bar exists."""
-    try:
-        import tqdm
-    except ImportError:  # pragma: no cover - tqdm comes with transformers
-        return
-    tqdm.tqdm.monitor_interval = 0
+def quiet_tqdm(*, load: bool = True) -> None:
+    """Switch tqdm's monitor thread off: no new one for later bars, and the one an earlier bar
+    started (its ``monitor_interval`` defaults to 10 s) ends now. With ``load=False`` only an
+    already imported tqdm is touched (cheap, for the Qt thread)."""
+    module = sys.modules.get("tqdm")
+    if module is None:
+        if not load:
+            return
+        try:
+            import tqdm as module
+        except ImportError:  # pragma: no cover - tqdm comes with transformers
+            return
+    cls = module.tqdm
+    cls.monitor_interval = 0
+    monitor = getattr(cls, "monitor", None)
+    if monitor is not None:
+        try:
+            monitor.exit()  # wakes it and joins it
+        except Exception:  # noqa: BLE001 - a bar closing in another thread may have ended it
+            pass
+        cls.monitor = None
 
 
 class _Runner(QThread):
-    """Runs the generator and pushes (kind, payload) items onto the queue."""
+    """Runs the generator and pushes (kind, payload) items onto the queue.
 
-    def __init__(self, worker: Worker) -> None:
+    It refers to its worker only while running: a Worker and its _Runner must not form a
+    reference cycle, or they (two QObjects, two QTimers and a QThread) would only ever be
+    freed by the cyclic garbage collector, whenever and wherever it happens to run."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.worker = worker
+        self.worker: Worker | None = None
 
     def run(self) -> None:  # noqa: D401 (Qt override)
-        w = self.worker
+        w, self.worker = self.worker, None
+        if w is not None:
+            self._run(w)
+
+    @staticmethod
+    def _run(w: Worker) -> None:
         queue = w._queue
         status, message, details = "finished", "", ""
         gen: Iterator[Any] | None = None
@@ -202,7 +227,7 @@ class Worker(QObject):
         self.last_progress: Progress | None = None
         self.started_at: float | None = None
         self._queue: collections.deque = collections.deque()
-        self._runner = _Runner(self)
+        self._runner = _Runner()
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._drain)
@@ -241,9 +266,12 @@ class Worker(QObject):
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> Worker:
+        collector.install()  # from now on a thread of ours allocates: collect on the Qt thread
+        quiet_tqdm(load=False)
         _ALIVE.add(self)
         self.started_at = time.monotonic()
         self._beat = time.monotonic()
+        self._runner.worker = self
         self._runner.start()
         self._timer.start()
         self._beat_timer.start()

@@ -24,8 +24,20 @@ WORDS = {
 }
 
 
+@pytest.fixture(autouse=True, scope="package")
+def _collect_on_the_qt_thread(qapp):
+    """As the app does at start: cyclic garbage (and the Qt objects in it) is collected on the
+    Qt thread only, never by a worker or a library's thread; the interpreter's own collector
+    is back on after the GUI tests."""
+    from kdstudio.gui import collector
+
+    collector.install()
+    yield
+    collector.uninstall()
+
+
 @pytest.fixture(autouse=True)
-def _gui_app(qapp):
+def _gui_app(qapp, _collect_on_the_qt_thread):
     """App names (QSettings locations) and a fixed light theme for every GUI test."""
     from kdstudio.gui.settings import init_application_names
     from kdstudio.gui.theme import ThemeManager

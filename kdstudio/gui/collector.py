@@ -1,0 +1,112 @@
+"""Python's cyclic garbage collector, run on the Qt thread only.
+
+CPython starts a collection on whichever thread happens to allocate when a threshold is
+crossed: in this app usually a worker thread (a job allocates far more than the window does) or
+a library's helper thread (tqdm's monitor). A collection frees every unreachable reference
+cycle, and a cycle that holds a Qt wrapper (a widget whose lambda slot refers to it, pyqtgraph
+items, a pixmap, a pen) then destroys its C++ object on that thread. Qt objects must be
+destroyed in the thread they live in (widgets and pixmaps in the GUI thread only), and shiboken
+releases the interpreter lock while the C++ destructor runs, in the middle of the collection,
+so the Qt thread keeps running on the same objects meanwhile. The damage shows up later, as a
+crash at a random place with "Garbage-collecting" in the fault's traceback.
+
+:func:`install` switches the automatic collector off and runs it from a timer on the Qt thread
+instead, one generation at a time with the interpreter's own thresholds (pyqtgraph's
+``GarbageCollector`` does the same for the same reason). Reference counting still frees
+everything outside a cycle at once, on any thread; only cycles wait for the next tick. A full
+collection (which takes ~100 ms once torch is loaded) runs at most ``FULL_SHARE`` of the time.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer
+
+#: How often the Qt thread looks at the allocation counts.
+INTERVAL_MS = 100
+#: The largest share of the Qt thread's time that full collections may take.
+FULL_SHARE = 0.02
+
+_collector: Collector | None = None
+
+
+class Collector(QObject):
+    """Collects on a timer in the Qt thread what the automatic collector would have."""
+
+    def __init__(self, interval_ms: int = INTERVAL_MS) -> None:
+        super().__init__()  # no parent: uninstall() decides when it goes
+        self.thresholds = gc.get_threshold()
+        self.was_enabled = gc.isenabled()
+        self._full_s = 0.0
+        self._last_full = time.monotonic()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.tick)
+
+    def start(self) -> None:
+        gc.disable()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        if self.was_enabled:
+            gc.enable()
+
+    def tick(self) -> None:
+        """Collect the generations whose thresholds were crossed since the last tick."""
+        if gc.isenabled():  # a library switched it back on: off again, this timer collects
+            gc.disable()
+        t0, t1, t2 = self.thresholds
+        c0, c1, c2 = gc.get_count()
+        if t0 <= 0 or c0 <= t0:
+            return
+        if c2 > t2 and time.monotonic() - self._last_full >= self._full_s / FULL_SHARE:
+            self.collect(2)
+        else:
+            gc.collect(1 if c1 > t1 else 0)
+
+    def collect(self, generation: int = 2) -> int:
+        """Collect now (in the calling thread, which must be the Qt thread)."""
+        if generation < 2:
+            return gc.collect(generation)
+        t = time.monotonic()
+        found = gc.collect()
+        self._last_full = time.monotonic()
+        self._full_s = self._last_full - t
+        return found
+
+
+def install() -> bool:
+    """Move cyclic garbage collection to the Qt thread (idempotent). Needs a Q(Core)Application
+    and must be called in its thread; returns whether the collector runs."""
+    global _collector
+    if _collector is not None:
+        return True
+    app = QCoreApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        return False
+    _collector = Collector()
+    _collector.start()
+    return True
+
+
+def uninstall() -> None:
+    """Give collection back to the interpreter (collecting what is pending, here, first)."""
+    global _collector
+    collector, _collector = _collector, None
+    if collector is not None:
+        collector.collect()
+        collector.stop()
+
+
+def installed() -> bool:
+    return _collector is not None
+
+
+def collect(generation: int = 2) -> int:
+    """Collect now, in the calling thread (the Qt thread): for tests and shutdown."""
+    if _collector is not None:
+        return _collector.collect(generation)
+    return gc.collect(generation)
