@@ -24,8 +24,12 @@ import time
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer
 
-#: How often the Qt thread looks at the allocation counts.
-INTERVAL_MS = 100
+#: How often the Qt thread looks at the allocation counts: often while something allocates
+#: (a worker can fill the young generation fast, and collecting it all at once would stall the
+#: window), rarely while the app is idle.
+BUSY_MS = 20
+IDLE_MS = 200
+IDLE_AFTER_MS = 1000
 #: The largest share of the Qt thread's time that full collections may take.
 FULL_SHARE = 0.02
 
@@ -35,15 +39,20 @@ _collector: Collector | None = None
 class Collector(QObject):
     """Collects on a timer in the Qt thread what the automatic collector would have."""
 
-    def __init__(self, interval_ms: int = INTERVAL_MS) -> None:
+    def __init__(self) -> None:
         super().__init__()  # no parent: uninstall() decides when it goes
         self.thresholds = gc.get_threshold()
         self.was_enabled = gc.isenabled()
         self._full_s = 0.0
         self._last_full = time.monotonic()
         self._timer = QTimer(self)
-        self._timer.setInterval(interval_ms)
+        self._timer.setInterval(IDLE_MS)
         self._timer.timeout.connect(self.tick)
+        self._quiet_ticks = 0
+
+    def _set_interval(self, ms: int) -> None:
+        if self._timer.interval() != ms:
+            self._timer.setInterval(ms)
 
     def start(self) -> None:
         gc.disable()
@@ -61,7 +70,12 @@ class Collector(QObject):
         t0, t1, t2 = self.thresholds
         c0, c1, c2 = gc.get_count()
         if t0 <= 0 or c0 <= t0:
+            self._quiet_ticks += 1
+            if self._quiet_ticks * self._timer.interval() >= IDLE_AFTER_MS:
+                self._set_interval(IDLE_MS)
             return
+        self._quiet_ticks = 0
+        self._set_interval(BUSY_MS)
         if c2 > t2 and time.monotonic() - self._last_full >= self._full_s / FULL_SHARE:
             self.collect(2)
         else:
