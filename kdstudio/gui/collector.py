@@ -14,7 +14,8 @@ crash at a random place with "Garbage-collecting" in the fault's traceback.
 instead, one generation at a time with the interpreter's own thresholds (pyqtgraph's
 ``GarbageCollector`` does the same for the same reason). Reference counting still frees
 everything outside a cycle at once, on any thread; only cycles wait for the next tick. A full
-collection (which takes ~100 ms once torch is loaded) runs at most ``FULL_SHARE`` of the time.
+collection (100 ms and more once torch is loaded) comes as rarely as the interpreter's own
+would, and takes at most ``FULL_SHARE`` of the Qt thread's time.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Collector(QObject):
         self.thresholds = gc.get_threshold()
         self.was_enabled = gc.isenabled()
         self._full_s = 0.0
+        # As CPython does, a full collection waits until the objects that survived the young
+        # generations since the last one are a quarter of those it found alive then.
+        self._long_lived, self._pending = len(gc.get_objects(2)), 0
         self._last_full = time.monotonic()
         self._timer = QTimer(self)
         self._timer.setInterval(IDLE_MS)
@@ -76,10 +80,14 @@ class Collector(QObject):
             return
         self._quiet_ticks = 0
         self._set_interval(BUSY_MS)
-        if c2 > t2 and time.monotonic() - self._last_full >= self._full_s / FULL_SHARE:
+        spaced = time.monotonic() - self._last_full >= self._full_s / FULL_SHARE
+        if c2 > t2 and self._pending > self._long_lived // 4 and spaced:
             self.collect(2)
+        elif c1 > t1:
+            young = len(gc.get_objects(0)) + len(gc.get_objects(1))
+            self._pending += max(0, young - gc.collect(1))
         else:
-            gc.collect(1 if c1 > t1 else 0)
+            gc.collect(0)
 
     def collect(self, generation: int = 2) -> int:
         """Collect now (in the calling thread, which must be the Qt thread)."""
@@ -89,6 +97,7 @@ class Collector(QObject):
         found = gc.collect()
         self._last_full = time.monotonic()
         self._full_s = self._last_full - t
+        self._long_lived, self._pending = len(gc.get_objects(2)), 0
         return found
 
 
