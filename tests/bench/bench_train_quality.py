@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embed-init", default="teacher", choices=["teacher", "random"],
+                        help="how from-scratch students start their embeddings (both KD and hard-label runs)")
     parser.add_argument(
         "--work", default=None, help="folder for the projects (default: a temp folder)"
     )
@@ -146,6 +148,7 @@ def main() -> None:
                 "num_threads": args.threads,
                 "seed": args.seed,
                 "teacher": teacher_id,
+                "embed_init": args.embed_init,
             }
             kd = run_to_end(train(path, TrainConfig(**common)))
             # The baseline gets as many optimizer steps as the KD run (more epochs over fewer rows),

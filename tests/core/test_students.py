@@ -147,3 +147,36 @@ def test_teacher_model_path_resolves_local_teachers_only():
 def test_wordpiece_vocabulary_is_the_same_every_time():
     texts = [f"{w} unbelievable storming bankers {i}" for i, w in enumerate(TEXTS * 5)]
     assert train_wordpiece(texts, 300).get_vocab() == train_wordpiece(texts, 300).get_vocab()
+
+
+@pytest.mark.parametrize("spec, teacher_hidden", [("bilstm", 32), ("transformer-tiny", 256)])
+def test_student_embeddings_start_from_the_teachers_principal_directions(tmp_path, spec, teacher_hidden):
+    from transformers import AutoModel
+
+    from kdstudio.core.students import init_embeddings_from_teacher, input_embeddings
+
+    teacher = save_tiny_bert(tmp_path / "teacher", hidden=teacher_hidden)
+    torch.manual_seed(0)
+    student = build_student(spec, 3, tiny_tokenizer(), labels=LABELS)
+    table = input_embeddings(student)
+    fresh_std = float(table.weight.detach().std())
+    line = init_embeddings_from_teacher(student, str(teacher))
+    width = table.weight.shape[1]
+    kept = min(width, teacher_hidden)
+    assert f"{teacher_hidden} → {kept}" in line
+
+    source = AutoModel.from_pretrained(str(teacher)).get_input_embeddings().weight.detach()
+    centred = source - source.mean(0)
+    mine = table.weight.detach()[:, :kept]
+    rows = [i for i in range(len(source)) if i != table.padding_idx]
+    # the projection keeps the leading directions: column variances come in decreasing order
+    variances = mine[rows].var(0)
+    assert torch.all(variances[:-1] >= variances[1:] - 1e-6)
+    if kept == teacher_hidden:  # nothing dropped: the same geometry, up to one scale factor
+        gram_student, gram_teacher = mine @ mine.T, centred @ centred.T
+        scale = gram_student[rows][:, rows].trace() / gram_teacher[rows][:, rows].trace()
+        assert torch.allclose(gram_student[rows][:, rows], scale * gram_teacher[rows][:, rows], atol=1e-4)
+    else:  # the spread of the student's own initialisation is kept
+        assert float(mine.std()) == pytest.approx(fresh_std, rel=0.05)
+    if table.padding_idx is not None:
+        assert torch.count_nonzero(table.weight[table.padding_idx]) == 0

@@ -207,13 +207,15 @@ def test_local_teacher_tokenizer_and_teacher_layers_with_hidden_mse(tmp_path):
     assert any(isinstance(e, Metric) and e.name == "train/hidden_mse" for e in events)
     meta = load_student(run_folder(tmp_path / "p.kdproj", events[-1].result["run"]))[2]
     assert meta["tokenizer_source"] == "teacher" and meta["arch"] == "hf"
-    result = run_to_end(
-        train(tmp_path / "p.kdproj", TrainConfig(student="bilstm", epochs=1, num_threads=1))
-    )
-    assert (
-        load_student(run_folder(tmp_path / "p.kdproj", result["run"]))[2]["tokenizer_source"]
-        == "teacher"
-    )
+    logs = {}
+    for init in ("teacher", "random"):
+        events = list(train(tmp_path / "p.kdproj",
+                            TrainConfig(student="bilstm", epochs=1, num_threads=1, embed_init=init)))
+        logs[init] = " ".join(e.message for e in events if isinstance(e, Log))
+        run = events[-1].result["run"]
+        assert load_student(run_folder(tmp_path / "p.kdproj", run))[2]["tokenizer_source"] == "teacher"
+    assert "embeddings start from the teacher's" in logs["teacher"]
+    assert "embeddings start from the teacher's" not in logs["random"]
 
 
 @pytest.mark.parametrize(
@@ -224,6 +226,7 @@ def test_local_teacher_tokenizer_and_teacher_layers_with_hidden_mse(tmp_path):
         ({"schedule": "step"}, "--schedule"),
         ({"student": "lstm"}, "unknown student"),
         ({"device": "tpu"}, "--device"),
+        ({"embed_init": "glove"}, "--embed-init"),
         ({"hard_labels": True, "hidden_mse": 1.0}, "--hidden-mse"),
     ],
 )

@@ -149,6 +149,50 @@ def build_student(
     return HFStudent(model)
 
 
+def input_embeddings(model: Any) -> Any:
+    """The student's word-piece embedding table (an ``nn.Embedding``)."""
+    model = getattr(model, "module", model)
+    return model.model.get_input_embeddings() if model.arch == "hf" else model.embed
+
+
+def init_embeddings_from_teacher(model: Any, source: str) -> str:
+    """Start a from-scratch student's word-piece embeddings from the teacher's.
+
+    The student shares the teacher's tokenizer, so row *i* of both tables is the same word
+    piece. The teacher's table is centred and projected onto its leading principal directions
+    (as many as the student's width; a wider student keeps its own initial values in the extra
+    columns), then scaled to the spread of the student's own initialisation so learning rates
+    and schedules behave as from scratch. Pretrained knowledge of which pieces are alike then
+    reaches words that the few labelled examples never show (Tang et al. 2019 started their
+    BiLSTM from word2vec vectors for the same reason). Returns a line for the run's log.
+    """
+    import torch
+    from transformers import AutoModel
+
+    try:
+        with _quiet_hf():
+            teacher = AutoModel.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the teacher's embeddings from {source!r}: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    table = teacher.get_input_embeddings().weight.detach().float()
+    del teacher
+    target = input_embeddings(model)
+    rows = min(table.shape[0], target.weight.shape[0])
+    width, source_width = target.weight.shape[1], table.shape[1]
+    centred = table[:rows] - table[:rows].mean(0)
+    _, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+    kept = min(width, source_width)
+    projected = centred @ vectors.flip(-1)[:, :kept]
+    with torch.no_grad():
+        projected *= target.weight.std() / projected.std().clamp_min(1e-12)
+        target.weight[:rows, :kept] = projected.to(target.weight.dtype)
+        if target.padding_idx is not None and target.padding_idx < rows:
+            target.weight[target.padding_idx].zero_()
+    return (f"word-piece embeddings start from the teacher's ({rows} rows, {source_width} → {kept} "
+            f"principal directions{'' if kept == width else f', {width - kept} columns random'})")
+
+
 def save_student(model: Any, tokenizer: Any, folder: str | Path, meta: dict[str, Any]) -> Path:
     """Write a student folder (see the module docstring) and return its path."""
     folder = Path(folder)
@@ -348,6 +392,8 @@ __all__ = [
     "build_student",
     "count_parameters",
     "default_lr",
+    "init_embeddings_from_teacher",
+    "input_embeddings",
     "load_student",
     "pad_batch",
     "parse_student_spec",

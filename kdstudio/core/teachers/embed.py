@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +23,12 @@ from kdstudio.core.store import TeacherOutput
 from kdstudio.core.teachers.base import TeacherContext
 from kdstudio.core.teachers.local import (
     autocast,
-    length_sorted_batches,
     load_pretrained,
     pick_device,
     resolve_model,
+    run_batches,
     timed_ms,
+    token_batches,
 )
 
 if TYPE_CHECKING:
@@ -94,13 +96,25 @@ class EmbeddingTeacher:
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, dim=-1).cpu()
 
+    def _embed_batch(self, batch: list[tuple[int, str]]) -> tuple[Any, float]:
+        t0 = time.perf_counter()
+        vectors = self.embed([t for _, t in batch])
+        return vectors, timed_ms(t0, len(batch))
+
+    def _embedded(self, items: Sequence[tuple[int, str]], cancel: CancelToken) -> Iterator[tuple[list, Any, float]]:
+        """(batch, vectors, ms per item) for ``items``, in token-sorted batches, two at a time on the CPU."""
+        self._load()
+        batches = token_batches(self._tokenizer, items, max_length=self.max_length, batch_size=self.batch_size,
+                                device=self.device)
+        for batch, (vectors, ms) in run_batches(self._embed_batch, batches, device=self.device, cancel=cancel):
+            yield batch, vectors, ms
+
     def _embed_items(self, items: Sequence[tuple[int, str]], cancel: CancelToken, stage: str) -> Iterator[Any]:
-        """Embed (id, text) items in length-sorted batches, caching by id; yields Progress."""
+        """Embed (id, text) items, caching by id; yields Progress."""
         todo = [it for it in items if it[0] not in self._cache]
         done = len(items) - len(todo)
-        for batch in length_sorted_batches(todo, self.batch_size, chars_per_batch=self.batch_size * 256):
-            cancel.check()
-            for (ex_id, _), vec in zip(batch, self.embed([t for _, t in batch]), strict=True):
+        for batch, vectors, _ in self._embedded(todo, cancel):
+            for (ex_id, _), vec in zip(batch, vectors, strict=True):
                 self._cache[ex_id] = vec
             done += len(batch)
             yield Progress(stage, done, len(items))
@@ -157,23 +171,22 @@ class EmbeddingTeacher:
         return self.probabilities(self.embed(texts)).numpy()
 
     def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
-        import time
-
         import torch
 
-        for batch in length_sorted_batches(items, self.batch_size, chars_per_batch=self.batch_size * 256):
+        cached = [it for it in items if it[0] in self._cache]  # embedded for the probe already
+        for start in range(0, len(cached), 1024):
             cancel.check()
-            t0 = time.perf_counter()
-            vectors = [self._cache.pop(i, None) for i, _ in batch]
-            missing = [k for k, v in enumerate(vectors) if v is None]
-            if missing:
-                for k, vec in zip(missing, self.embed([batch[k][1] for k in missing]), strict=True):
-                    vectors[k] = vec
-            vectors = torch.stack(vectors)
-            probs = self.probabilities(vectors).tolist()
-            ms = timed_ms(t0, len(batch))
-            yield [TeacherOutput(example=i, probs=p, method=self.mode, latency_ms=ms)
-                   for (i, _), p in zip(batch, probs, strict=True)]
+            chunk = cached[start : start + 1024]
+            vectors = torch.stack([self._cache.pop(i) for i, _ in chunk])
+            yield self._outputs(chunk, vectors, None)
+        todo = [it for it in items if it[0] not in self._cache]
+        for batch, vectors, ms in self._embedded(todo, cancel):
+            yield self._outputs(batch, vectors, ms)
+
+    def _outputs(self, batch: Sequence[tuple[int, str]], vectors: Any, ms: float | None) -> list[TeacherOutput]:
+        probs = self.probabilities(vectors).tolist()
+        return [TeacherOutput(example=i, probs=p, method=self.mode, latency_ms=ms)
+                for (i, _), p in zip(batch, probs, strict=True)]
 
     def close(self) -> None:
         self._encoder = self._tokenizer = None

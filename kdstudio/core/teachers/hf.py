@@ -18,11 +18,12 @@ from kdstudio.core.store import TeacherOutput
 from kdstudio.core.teachers.base import TeacherContext
 from kdstudio.core.teachers.local import (
     autocast,
-    length_sorted_batches,
     load_pretrained,
     pick_device,
     resolve_model,
+    run_batches,
     timed_ms,
+    token_batches,
 )
 
 if TYPE_CHECKING:
@@ -96,12 +97,16 @@ class HFClassifierTeacher:
         probs = torch.softmax(logits, dim=-1)[:, self._columns]
         return (probs / probs.sum(-1, keepdim=True)).cpu().numpy()
 
+    def _timed_probs(self, batch: list[tuple[int, str]]) -> tuple[list[list[float]], float]:
+        t0 = time.perf_counter()
+        probs = self.predict_probs([t for _, t in batch]).tolist()
+        return probs, timed_ms(t0, len(batch))
+
     def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
-        for batch in length_sorted_batches(items, self.batch_size, chars_per_batch=self.batch_size * 256):
-            cancel.check()
-            t0 = time.perf_counter()
-            probs = self.predict_probs([t for _, t in batch]).tolist()
-            ms = timed_ms(t0, len(batch))
+        self._load()
+        batches = token_batches(self._tokenizer, items, max_length=self.max_length, batch_size=self.batch_size,
+                                device=self.device)
+        for batch, (probs, ms) in run_batches(self._timed_probs, batches, device=self.device, cancel=cancel):
             yield [TeacherOutput(example=i, probs=p, method="logits", latency_ms=ms)
                    for (i, _), p in zip(batch, probs, strict=True)]
 

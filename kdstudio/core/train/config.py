@@ -12,6 +12,7 @@ from typing import Any
 from kdstudio.core.errors import ConfigError
 
 SCHEDULES = ("linear", "cosine")
+EMBED_INITS = ("teacher", "random")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -92,6 +93,13 @@ class TrainConfig:
             "help": "weight of a hidden-state MSE term (local transformer teacher and student; 0 = off)"
         },
     )
+    embed_init: str = field(
+        default="teacher",
+        metadata={
+            "help": "teacher: a from-scratch student that shares the teacher's tokenizer starts from the "
+            "teacher's word-piece embeddings (PCA to its width); random: from scratch"
+        },
+    )
     vocab_size: int = field(
         default=8000,
         metadata={
@@ -132,6 +140,10 @@ class TrainConfig:
             ),
             (self.num_threads < 0, f"--num-threads must be >= 0 (got {self.num_threads})"),
             (self.hidden_mse < 0, f"--hidden-mse must be >= 0 (got {self.hidden_mse})"),
+            (
+                self.embed_init not in EMBED_INITS,
+                f"--embed-init must be one of {', '.join(EMBED_INITS)} (got {self.embed_init!r})",
+            ),
             (self.vocab_size < 100, f"--vocab-size must be at least 100 (got {self.vocab_size})"),
             (self.log_every < 0, f"--log-every must be >= 0 (got {self.log_every})"),
             (

@@ -22,6 +22,7 @@ from kdstudio.core.students import (
     build_student,
     count_parameters,
     default_lr,
+    init_embeddings_from_teacher,
     load_student,
     pad_batch,
     parse_student_spec,
@@ -137,6 +138,11 @@ class Session:
                 teacher_path=teacher_model_path(self._teacher_spec()),
                 max_length=self.cfg.max_length,
             )
+            if (self.cfg.embed_init == "teacher" and self.tokenizer_source == "teacher"
+                    and not uses_own_tokenizer(self.cfg.student)):
+                self.notes.append(
+                    init_embeddings_from_teacher(model, teacher_model_path(self._teacher_spec()))
+                )
         for rows in (self.train_rows, self.valid_rows):
             rows.tokens = encode(self.tokenizer, rows.texts, self.cfg.max_length)
         self.pad = pad_id(self.tokenizer)
