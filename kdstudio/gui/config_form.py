@@ -31,6 +31,7 @@ NICE_NAMES = {
     "hard_labels": "Gold labels only",
     "max_length": "Max length (tokens)",
     "hidden_mse": "Hidden-state MSE weight",
+    "embed_init": "Embeddings start from",
     "num_threads": "CPU threads",
     "grad_accum": "Gradient accumulation",
     "grad_clip": "Gradient clip",

@@ -180,3 +180,18 @@ def test_student_embeddings_start_from_the_teachers_principal_directions(tmp_pat
         assert float(mine.std()) == pytest.approx(fresh_std, rel=0.05)
     if table.padding_idx is not None:
         assert torch.count_nonzero(table.weight[table.padding_idx]) == 0
+
+
+@pytest.mark.parametrize("saved_with", ["plain", "padding and truncation"])
+def test_encoding_matches_the_tokenizer_wrapper_cut_at_max_length(saved_with):
+    from kdstudio.core.students.tokenizer import encode
+
+    tok = tiny_tokenizer()
+    if saved_with != "plain":  # as many hub tokenizers are saved: the fast path must not pad or cut early
+        tok.backend_tokenizer.enable_padding(length=40)
+        tok.backend_tokenizer.enable_truncation(6)
+    texts = TEXTS + ["team " * 80, "", "goal"]
+    for max_length in (4, 9, 128):
+        expected = tok(texts, truncation=True, max_length=max_length)["input_ids"]
+        assert encode(tok, texts, max_length) == expected
+        assert [encode(tok, [t], max_length)[0] for t in texts] == expected

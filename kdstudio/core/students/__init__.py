@@ -176,6 +176,7 @@ def init_embeddings_from_teacher(model: Any, source: str) -> str:
         raise ConfigError(f"cannot read the teacher's embeddings from {source!r}: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
     table = teacher.get_input_embeddings().weight.detach().float()
+    extras = {name: w.detach().float() for name, w in _position_tables(teacher).items()}
     del teacher
     target = input_embeddings(model)
     rows = min(table.shape[0], target.weight.shape[0])
@@ -184,13 +185,37 @@ def init_embeddings_from_teacher(model: Any, source: str) -> str:
     _, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
     kept = min(width, source_width)
     projected = centred @ vectors.flip(-1)[:, :kept]
+    basis = vectors.flip(-1)[:, :kept]
     with torch.no_grad():
-        projected *= target.weight.std() / projected.std().clamp_min(1e-12)
-        target.weight[:rows, :kept] = projected.to(target.weight.dtype)
+        scale = target.weight.std() / projected.std().clamp_min(1e-12)
+        target.weight[:rows, :kept] = (projected * scale).to(target.weight.dtype)
         if target.padding_idx is not None and target.padding_idx < rows:
             target.weight[target.padding_idx].zero_()
+        # A transformer student also adds position and segment embeddings to the word pieces:
+        # the teacher's, in the same directions and scale, keep the sums as the teacher had them.
+        mine = _position_tables(getattr(model, "model", None))
+        also = []
+        for name, source in extras.items():
+            if name in mine and source.shape[1] == source_width:
+                n = min(len(source), len(mine[name]))
+                mine[name][:n, :kept] = ((source[:n] @ basis) * scale).to(mine[name].dtype)
+                also.append(name.replace("_embeddings", ""))
     return (f"word-piece embeddings start from the teacher's ({rows} rows, {source_width} → {kept} "
-            f"principal directions{'' if kept == width else f', {width - kept} columns random'})")
+            f"principal directions{'' if kept == width else f', {width - kept} columns random'}"
+            f"{'; ' + ' and '.join(also) + ' too' if also else ''})")
+
+
+def _position_tables(model: Any) -> dict[str, Any]:
+    """The position and token-type embedding tables of a BERT-like model (``weight`` tensors)."""
+    import torch
+
+    embeddings = getattr(getattr(model, "base_model", None), "embeddings", None)
+    tables = {}
+    for name in ("position_embeddings", "token_type_embeddings"):
+        table = getattr(embeddings, name, None)
+        if isinstance(table, torch.nn.Embedding):
+            tables[name] = table.weight
+    return tables
 
 
 def save_student(model: Any, tokenizer: Any, folder: str | Path, meta: dict[str, Any]) -> Path:

@@ -96,25 +96,47 @@ class CNNStudent(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, filters, w, padding=w - 1) for w in widths)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(filters * len(widths), n_labels)
+        self._fused: tuple[tuple[int, ...], torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         x = self.embed(input_ids)
         # A batch without padding (always the case for one text) needs no masking: skipping it
-        # saves a third of the operations, which is what a single short text costs on a CPU.
-        # Traced graphs (ONNX export) always keep the masking, so they are right for any batch.
+        # saves operations, which is what a single short text costs on a CPU. Traced graphs (ONNX
+        # export) always keep the masking, so they are right for any batch.
         tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
         padded = tracing or not bool(attention_mask.all())
         if padded:
             x = x * attention_mask.unsqueeze(-1).to(x.dtype)
-            padding = ~attention_mask.bool().unsqueeze(1)
-        x = x.transpose(1, 2)
-        pooled = []
-        for conv in self.convs:
-            h = torch.relu(conv(x))[:, :, : input_ids.shape[1]]  # padding adds w-1 positions
-            if padded:
-                h = h.masked_fill(padding, torch.finfo(h.dtype).min)
-            pooled.append(h.max(dim=2).values)
-        return self.out(self.dropout(torch.cat(pooled, dim=1)))
+        # All widths in one matrix product over windows of the widest: a width-w filter is a
+        # widest filter whose first taps are zero, and position t sees tokens t-w+1..t, as a
+        # convolution padded by w-1 and cut to the input's length does. On a CPU this is several
+        # times faster than three small convolutions (which take a slow im2col path).
+        widest = max(conv.kernel_size[0] for conv in self.convs)
+        weight, bias = self._fused_filters(
+            widest, cache=not (self.training or tracing or torch.is_grad_enabled())
+        )
+        windows = nn.functional.pad(x, (0, 0, widest - 1, 0)).unfold(1, widest, 1).flatten(2)
+        h = torch.relu(nn.functional.linear(windows, weight, bias))
+        if padded:
+            h = h.masked_fill(~attention_mask.bool().unsqueeze(-1), torch.finfo(h.dtype).min)
+        return self.out(self.dropout(h.max(dim=1).values))
+
+    def _fused_filters(self, widest: int, *, cache: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The filters of every width as one (filters × widths, embed × widest) matrix and its bias.
+        Kept between calls in inference, until a weight changes (its version counter moves)."""
+        key = tuple(p._version for conv in self.convs for p in (conv.weight, conv.bias))
+        if cache and self._fused is not None and self._fused[0] == key:
+            return self._fused[1], self._fused[2]
+        weight = torch.cat(
+            [nn.functional.pad(conv.weight, (widest - conv.kernel_size[0], 0)) for conv in self.convs]
+        ).flatten(1)
+        bias = torch.cat([conv.bias for conv in self.convs])
+        self._fused = (key, weight.detach(), bias.detach()) if cache else None
+        return weight, bias
+
+    def _apply(self, fn, recurse=True):  # .to(device) / .half(): the cached matrix is stale
+        self._fused = None
+        return super()._apply(fn, recurse)
 
 
 class HFStudent(nn.Module):
