@@ -39,19 +39,20 @@ def toy(tmp_path_factory):
     project.close()
     runs = {
         s: run_to_end(train(path, TrainConfig(student=s, **FAST)))["run"]
-        for s in ("bilstm", "transformer-tiny")
+        for s in ("bilstm", "cnn", "transformer-tiny")
     }
     return path, runs, teacher_id
 
 
-def test_onnx_export_matches_torch_with_dynamic_axes_and_tokenizer_beside(toy, tmp_path):
+@pytest.mark.parametrize("student", ["bilstm", "cnn"])
+def test_onnx_export_matches_torch_with_dynamic_axes_and_tokenizer_beside(toy, tmp_path, student):
     import onnx
     import onnxruntime as ort
     from transformers import AutoTokenizer
 
     path, runs, _ = toy
     out = tmp_path / "onnx"
-    result = run_to_end(export(path, runs["bilstm"], "onnx", out))
+    result = run_to_end(export(path, runs[student], "onnx", out))
     assert result["checked_examples"] == 100 and result["max_abs_diff"] <= 1e-4
     assert {"model.onnx", "tokenizer.json", "README.md", "kdstudio.json"} <= set(result["files"])
     graph = onnx.load(str(out / "model.onnx")).graph
@@ -68,7 +69,7 @@ def test_onnx_export_matches_torch_with_dynamic_axes_and_tokenizer_beside(toy, t
             "attention_mask": enc["attention_mask"].astype(np.int64),
         },
     )[0]
-    model, tok, meta = load_student(run_folder(path, runs["bilstm"]))
+    model, tok, meta = load_student(run_folder(path, runs[student]))
     expected = predict_probs(model, tok, texts, max_length=meta["max_length"])
     exp = np.exp(logits - logits.max(1, keepdims=True))
     assert np.allclose(exp / exp.sum(1, keepdims=True), expected, atol=1e-4)
