@@ -28,7 +28,7 @@ from kdstudio.core.paths import resources_dir
 from kdstudio.core.store import Project
 
 TEACHER = "embed:minilm"
-DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 8, "seed": 0}
+DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 6, "seed": 0}
 
 
 def sample_dir() -> Path:
