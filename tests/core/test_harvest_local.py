@@ -207,3 +207,36 @@ def test_harvest_cli_prints_the_json_keys(toy, tmp_path, classifier):
     result = json.loads(out.stdout)
     assert {"n_ok", "n_failed", "input_tokens", "output_tokens", "cost_usd", "seconds"} <= set(result)
     assert result["n_ok"] == 7
+
+
+def test_token_batches_keep_every_item_once_sorted_within_the_cpu_budget():
+    from fakes.tiny_models import tiny_tokenizer
+
+    from kdstudio.core.teachers.local import CPU_TOKENS_PER_BATCH, token_batches
+
+    tok = tiny_tokenizer()
+    items = [(i, " ".join(["team"] * (1 + (i * 7) % 60))) for i in range(300)]
+    batches = list(token_batches(tok, items, max_length=64, batch_size=32, device="cpu"))
+    assert sorted(i for b in batches for i, _ in b) == list(range(300))
+    for batch in batches:
+        lengths = [len(tok(t, truncation=True, max_length=64)["input_ids"]) for _, t in batch]
+        assert lengths == sorted(lengths, reverse=True)
+        assert len(batch) <= 32 and (len(batch) == 1 or len(batch) * lengths[0] <= CPU_TOKENS_PER_BATCH)
+
+
+def test_run_batches_keeps_order_and_stops_on_cancel():
+    import torch
+
+    from kdstudio.core.teachers.local import run_batches
+
+    threads = torch.get_num_threads()
+    batches = [[(i, str(i))] for i in range(20)]
+    out = list(run_batches(lambda b: b[0][0] * 2, iter(batches), device="cpu", cancel=CancelToken()))
+    assert [r for _, r in out] == [2 * i for i in range(20)] and [b for b, _ in out] == batches
+    cancel, seen = CancelToken(), []
+    with pytest.raises(Cancelled):
+        for batch, _ in run_batches(lambda b: b, iter(batches), device="cpu", cancel=cancel):
+            seen.append(batch)
+            if len(seen) == 3:
+                cancel.cancel()
+    assert len(seen) == 3 and torch.get_num_threads() == threads

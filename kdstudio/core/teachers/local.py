@@ -72,23 +72,12 @@ def load_pretrained(loader: Any, source: str, *, trust_remote_code: bool = False
         raise TeacherError(f"cannot load model '{source}': {first}") from None
 
 
-def length_sorted_batches(
-    items: Sequence[tuple[int, str]], batch_size: int, *, chars_per_batch: int | None = None
-) -> Iterator[list[tuple[int, str]]]:
-    """Batches of similar length (less padding), longest first so memory problems show early.
-
-    With ``chars_per_batch`` a batch grows past ``batch_size`` while its padded size (rows ×
-    longest text) stays within that budget, up to 8× — short texts then go through the model in
-    bigger, cheaper batches, and long ones never exceed the memory of ``batch_size`` long rows."""
+def length_sorted_batches(items: Sequence[Item], batch_size: int) -> Iterator[list[Item]]:
+    """Batches of similar length in characters (less padding), longest first so memory problems
+    show early. Used where a batch size is fixed (generation); see ``token_batches``."""
     order = sorted(items, key=lambda it: len(it[1]), reverse=True)
-    start = 0
-    while start < len(order):
-        size = batch_size
-        if chars_per_batch:
-            longest = max(len(order[start][1]), 1)
-            size = max(batch_size, min(8 * batch_size, chars_per_batch // longest))
-        yield order[start : start + size]
-        start += size
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
 
 
 def token_batches(tokenizer: Any, items: Sequence[Item], *, max_length: int, batch_size: int,
