@@ -184,8 +184,8 @@ def init_embeddings_from_teacher(model: Any, source: str) -> str:
     centred = table[:rows] - table[:rows].mean(0)
     _, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
     kept = min(width, source_width)
-    projected = centred @ vectors.flip(-1)[:, :kept]
     basis = vectors.flip(-1)[:, :kept]
+    projected = centred @ basis
     with torch.no_grad():
         scale = target.weight.std() / projected.std().clamp_min(1e-12)
         target.weight[:rows, :kept] = (projected * scale).to(target.weight.dtype)

@@ -107,15 +107,15 @@ class CNNStudent(nn.Module):
         padded = tracing or not bool(attention_mask.all())
         if padded:
             x = x * attention_mask.unsqueeze(-1).to(x.dtype)
+        if tracing:  # ONNX export: the plain convolutions, which every runtime knows
+            return self._convolve(x, attention_mask)
         # All widths in one matrix product over windows of the widest: a width-w filter is a
         # widest filter whose first taps are zero, and position t sees tokens t-w+1..t, as a
         # convolution padded by w-1 and cut to the input's length does. On a CPU this is several
         # times faster than three small convolutions (which take a slow im2col path).
-        if tracing:  # ONNX export: the plain convolutions, which every runtime knows
-            return self._convolve(x, attention_mask)
         widest = max(conv.kernel_size[0] for conv in self.convs)
         weight, bias = self._fused_filters(
-            widest, cache=not (self.training or tracing or torch.is_grad_enabled())
+            widest, cache=not (self.training or torch.is_grad_enabled())
         )
         windows = nn.functional.pad(x, (0, 0, widest - 1, 0)).unfold(1, widest, 1).flatten(2)
         h = torch.relu(nn.functional.linear(windows, weight, bias))

@@ -87,12 +87,14 @@ def token_batches(tokenizer: Any, items: Sequence[Item], *, max_length: int, bat
     Sorting by tokens (not characters) leaves almost no padding; the batch size follows a token
     budget — on the CPU ``CPU_TOKENS_PER_BATCH``, at most ``batch_size`` rows; on a GPU up to four
     times ``batch_size`` short rows, never more tokens than ``batch_size`` rows of 128."""
+    from kdstudio.core.students.tokenizer import encode
+
     on_cpu = device == "cpu"
     budget = CPU_TOKENS_PER_BATCH if on_cpu else batch_size * GPU_TOKENS_PER_ROW
     max_rows = batch_size if on_cpu else 4 * batch_size
     for start in range(0, len(items), SORT_WINDOW):
         window = items[start : start + SORT_WINDOW]
-        ids = tokenizer([t for _, t in window], truncation=True, max_length=max_length)["input_ids"]
+        ids = encode(tokenizer, [t for _, t in window], max_length)
         order = sorted(range(len(window)), key=lambda k: len(ids[k]), reverse=True)
         at = 0
         while at < len(order):
