@@ -16,11 +16,21 @@ instead, one generation at a time with the interpreter's own thresholds (pyqtgra
 everything outside a cycle at once, on any thread; only cycles wait for the next tick. A full
 collection (100 ms and more once torch is loaded) comes as rarely as the interpreter's own
 would, and takes at most ``FULL_SHARE`` of the Qt thread's time.
+
+A full collection walks every container object in the interpreter, and once torch and
+transformers are imported that is some 400,000 of them: 100-400 ms during which the window
+cannot paint. Nearly all of them are modules, functions and classes that live as long as the
+process. So whenever modules were imported since its last look, the collector moves everything
+alive into the interpreter's permanent generation (``gc.freeze``) after collecting the young
+generations; a full collection then walks only what the app made since. A cycle that was frozen
+and later becomes garbage waits for :func:`settle`, which the app calls when a project closes
+(and which runs at shutdown): it unfreezes, collects everything and freezes the survivors again.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 import time
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer
@@ -45,6 +55,7 @@ class Collector(QObject):
         self.thresholds = gc.get_threshold()
         self.was_enabled = gc.isenabled()
         self._full_s = 0.0
+        self._modules = 0  # len(sys.modules) when the collector last froze; 0: not yet
         # As CPython does, a full collection waits until the objects that survived the young
         # generations since the last one are a quarter of those it found alive then.
         self._long_lived, self._pending = len(gc.get_objects(2)), 0
@@ -71,6 +82,8 @@ class Collector(QObject):
         """Collect the generations whose thresholds were crossed since the last tick."""
         if gc.isenabled():  # a library switched it back on: off again, this timer collects
             gc.disable()
+        if len(sys.modules) != self._modules:
+            self.freeze()
         t0, t1, t2 = self.thresholds
         c0, c1, c2 = gc.get_count()
         if t0 <= 0 or c0 <= t0:
@@ -88,6 +101,22 @@ class Collector(QObject):
             self._pending += max(0, young - gc.collect(1))
         else:
             gc.collect(0)
+
+    def freeze(self) -> None:
+        """Collect the young generations, then move everything alive out of the collector's
+        sight: full collections skip it from now on (see the module notes)."""
+        self._modules = len(sys.modules)
+        gc.collect(1)
+        gc.freeze()
+        self._long_lived, self._pending = 0, 0
+
+    def settle(self) -> int:
+        """Collect everything, frozen objects too, then freeze what survives (one long stall:
+        call it when the user has just closed something, not while a job runs)."""
+        gc.unfreeze()
+        found = self.collect(2)
+        self.freeze()
+        return found
 
     def collect(self, generation: int = 2) -> int:
         """Collect now (in the calling thread, which must be the Qt thread)."""
@@ -120,12 +149,21 @@ def uninstall() -> None:
     global _collector
     collector, _collector = _collector, None
     if collector is not None:
+        gc.unfreeze()
         collector.collect()
         collector.stop()
 
 
 def installed() -> bool:
     return _collector is not None
+
+
+def settle() -> int:
+    """Free every garbage cycle, also those among frozen objects (on the Qt thread; see
+    :meth:`Collector.settle`). Without the collector installed: a plain full collection."""
+    if _collector is not None:
+        return _collector.settle()
+    return gc.collect()
 
 
 def collect(generation: int = 2) -> int:

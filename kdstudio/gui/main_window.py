@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from kdstudio import __version__
 from kdstudio.core.events import Finished, Log, Progress
+from kdstudio.gui import collector
 from kdstudio.gui.icons import icon
 from kdstudio.gui.job_host import JobHost, progress_text
 from kdstudio.gui.settings import (
@@ -332,6 +333,13 @@ class MainWindow(QMainWindow):
             self.project_view.deleteLater()
             self.project_view = None
             self.project_path = None
+            # Once Qt has deleted the old screen, free the cycles it leaves behind, frozen ones
+            # included (one full collection, while the user looks at what comes next).
+            QTimer.singleShot(250, self._settle_garbage)
+
+    def _settle_garbage(self) -> None:
+        if not self.jobs.busy:
+            collector.settle()
 
     def close_project(self) -> None:
         if self.project_view is None:
