@@ -399,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("--students", default="cnn,bilstm,transformer-tiny",
                    help="comma-separated student specs (default: cnn,bilstm,transformer-tiny)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs per student (default 10)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per student (default: each student's own, 20 for transformer-*, else 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--teacher", type=int, help="teacher id (default: the one with the most answers)")
     p.add_argument("--no-speed", action="store_true", help="skip latency timing in the evaluations")

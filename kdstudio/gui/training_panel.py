@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import Finished, Log, Metric, Progress
 from kdstudio.gui.config_form import ConfigForm
 from kdstudio.gui.job_host import JobHost
@@ -196,8 +197,16 @@ class TrainingPanel(QWidget):
         self.student_label.setText(c.get("student", "?"))
         lr = c.get("lr")
         mode = "gold labels only" if c.get("hard_labels") else f"T = {c.get('temperature')} · α = {c.get('alpha')}"
+        epochs = c.get("epochs")
+        if epochs is None:
+            from kdstudio.core.students import default_epochs
+
+            try:
+                epochs = default_epochs(c.get("student", ""))
+            except ConfigError:
+                epochs = "?"
         self.settings_label.setText(
-            f"{mode}\n{c.get('epochs')} epochs · batch {c.get('batch_size')} · lr {lr if lr is not None else 'auto'}")
+            f"{mode}\n{epochs} epochs · batch {c.get('batch_size')} · lr {lr if lr is not None else 'auto'}")
 
     def choose_student(self) -> None:
         dialog = StudentDialog(self.task, self.config, self)

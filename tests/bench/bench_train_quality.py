@@ -8,6 +8,9 @@ KD run. Both are selected on the same gold valid rows and scored on the full tes
 
     python tests/bench/bench_train_quality.py --datasets banking77 sst2 --students bilstm transformer-tiny
 
+Each student trains for its default number of epochs (``--epochs`` overrides it) and picks its
+best checkpoint as ``kdstudio train`` does by default.
+
 Prints one Markdown table row per (data set, student) and a JSON line with every figure.
 """
 
@@ -110,7 +113,9 @@ def main() -> None:
     parser.add_argument(
         "--gold-per-class", type=int, default=0, help="0 = 10 for banking77, 100 for sst2"
     )
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="default: each student's own (as `kdstudio train`)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embed-init", default="teacher", choices=["teacher", "random"],
@@ -122,6 +127,7 @@ def main() -> None:
 
     from kdstudio.core.events import run_to_end
     from kdstudio.core.harvest import harvest
+    from kdstudio.core.students import default_epochs
     from kdstudio.core.train import TrainConfig, train
 
     work = Path(args.work or tempfile.mkdtemp(prefix="kd-quality-"))
@@ -142,9 +148,10 @@ def main() -> None:
         t_acc = teacher_accuracy(path, teacher_id)
         harvest_s = time.monotonic() - t0
         for student in args.students:
+            epochs = args.epochs or default_epochs(student)
             common = {
                 "student": student,
-                "epochs": args.epochs,
+                "epochs": epochs,
                 "num_threads": args.threads,
                 "seed": args.seed,
                 "teacher": teacher_id,
@@ -155,7 +162,7 @@ def main() -> None:
             # evaluated and early-stopped on the same step schedule.
             kd_epoch_steps = -(-kd["n_train"] // 32)
             hard_epochs = max(
-                args.epochs, round(args.epochs * kd["n_train"] / per_class / len(labels_of(path)))
+                epochs, round(epochs * kd["n_train"] / per_class / len(labels_of(path)))
             )
             hard_config = {**common, "epochs": hard_epochs, "eval_every": kd_epoch_steps}
             hard = run_to_end(train(path, TrainConfig(**hard_config, hard_labels=True)))
@@ -164,6 +171,7 @@ def main() -> None:
                 "student": student,
                 "gold_rows": hard["n_train"],
                 "kd_rows": kd["n_train"],
+                "epochs": epochs,
                 "teacher_accuracy": round(t_acc, 4),
                 "kd_accuracy": round(kd["test_accuracy"], 4),
                 "hard_accuracy": round(hard["test_accuracy"], 4),

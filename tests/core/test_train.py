@@ -196,6 +196,21 @@ def test_early_stopping_after_patience_evaluations(toy):
     assert any("early stop" in e.message for e in events if isinstance(e, Log))
 
 
+def test_the_checkpoint_metric_picks_what_counts_as_better():
+    from kdstudio.core.train.loop import selection_score
+
+    better = {"valid/loss": 0.5, "valid/accuracy": 0.70, "valid/agreement": 0.80}
+    worse = {"valid/loss": 0.6, "valid/accuracy": 0.75, "valid/agreement": 0.78}
+    kd, hard = TrainConfig(), TrainConfig(hard_labels=True)
+    assert selection_score(better, kd) > selection_score(worse, kd)  # auto: loss for KD
+    assert selection_score(better, hard) < selection_score(worse, hard)  # auto: gold accuracy
+    by_agreement = TrainConfig(checkpoint_metric="agreement")
+    assert selection_score(better, by_agreement) == 0.80
+    # A valid split without gold labels falls back from accuracy to agreement.
+    no_gold = {"valid/loss": 0.5, "valid/agreement": 0.9}
+    assert selection_score(no_gold, TrainConfig(checkpoint_metric="accuracy")) == 0.9
+
+
 def test_local_teacher_tokenizer_and_teacher_layers_with_hidden_mse(tmp_path):
     teacher = save_tiny_bert(tmp_path / "teacher", n_labels=3, layers=2)
     project, _ = build_toy_project(tmp_path / "p.kdproj", teacher_spec=f"hf:{teacher}")
@@ -227,6 +242,7 @@ def test_local_teacher_tokenizer_and_teacher_layers_with_hidden_mse(tmp_path):
         ({"student": "lstm"}, "unknown student"),
         ({"device": "tpu"}, "--device"),
         ({"embed_init": "glove"}, "--embed-init"),
+        ({"checkpoint_metric": "f1"}, "--checkpoint-metric"),
         ({"hard_labels": True, "hidden_mse": 1.0}, "--hidden-mse"),
     ],
 )

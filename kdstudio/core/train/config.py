@@ -13,6 +13,7 @@ from kdstudio.core.errors import ConfigError
 
 SCHEDULES = ("linear", "cosine")
 EMBED_INITS = ("teacher", "random")
+CHECKPOINT_METRICS = ("auto", "loss", "accuracy", "agreement")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -42,7 +43,12 @@ class TrainConfig:
             "help": "weight of the soft KD term; 1 - alpha goes to cross-entropy on gold labels"
         },
     )
-    epochs: int = field(default=10, metadata={"help": "passes over the training data"})
+    epochs: int | None = field(
+        default=None,
+        metadata={
+            "help": "passes over the training data (default: 20 for transformer-*, 10 for the others)"
+        },
+    )
     batch_size: int = field(default=32, metadata={"help": "examples per micro-batch"})
     lr: float | None = field(
         default=None,
@@ -76,6 +82,13 @@ class TrainConfig:
         default=3,
         metadata={
             "help": "stop after this many evaluations without improvement (0 = never stop early)"
+        },
+    )
+    checkpoint_metric: str = field(
+        default="auto",
+        metadata={
+            "help": "valid metric that picks the best checkpoint and drives early stopping: loss, "
+            "accuracy (gold), agreement (teacher) or auto (loss for KD runs, accuracy with --hard-labels)"
         },
     )
     device: str = field(
@@ -117,7 +130,10 @@ class TrainConfig:
             (not self.student.strip(), "--student is empty"),
             (self.temperature <= 0, f"--temperature must be > 0 (got {self.temperature})"),
             (not 0 <= self.alpha <= 1, f"--alpha must be between 0 and 1 (got {self.alpha})"),
-            (self.epochs < 1, f"--epochs must be at least 1 (got {self.epochs})"),
+            (
+                self.epochs is not None and self.epochs < 1,
+                f"--epochs must be at least 1 (got {self.epochs})",
+            ),
             (self.batch_size < 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.lr is not None and self.lr <= 0, f"--lr must be > 0 (got {self.lr})"),
             (self.max_length < 8, f"--max-length must be at least 8 (got {self.max_length})"),
@@ -134,6 +150,11 @@ class TrainConfig:
             (self.grad_accum < 1, f"--grad-accum must be at least 1 (got {self.grad_accum})"),
             (self.eval_every < 0, f"--eval-every must be >= 0 (got {self.eval_every})"),
             (self.patience < 0, f"--patience must be >= 0 (got {self.patience})"),
+            (
+                self.checkpoint_metric not in CHECKPOINT_METRICS,
+                f"--checkpoint-metric must be one of {', '.join(CHECKPOINT_METRICS)} "
+                f"(got {self.checkpoint_metric!r})",
+            ),
             (
                 self.device not in DEVICES,
                 f"--device must be one of {', '.join(DEVICES)} (got {self.device!r})",

@@ -21,6 +21,7 @@ from kdstudio.core.store import Project, now
 from kdstudio.core.students import (
     build_student,
     count_parameters,
+    default_epochs,
     default_lr,
     init_embeddings_from_teacher,
     load_student,
@@ -49,6 +50,26 @@ TRAINER_STATE = "trainer_state.pt"
 class TrainingError(KDStudioError):
     """Training cannot go on: the loss diverged, or memory ran out even at one example per batch."""
 
+
+
+def selection_score(metrics: dict[str, float], cfg: TrainConfig) -> float:
+    """Higher is better: what picks the best checkpoint and drives early stopping.
+
+    ``auto`` is the valid loss for a KD run and gold accuracy for a hard-label run. With a few
+    gold labels per class, valid accuracy moves by whole points from one evaluation to the next
+    while the distillation loss on the same rows (which also sees the teacher's answer on every
+    row) still falls steadily; choosing by accuracy stops a KD run on a lucky evaluation. A
+    metric the valid split cannot give (no gold labels, no teacher answers) falls back to the
+    next of accuracy, agreement, loss."""
+    wanted = cfg.checkpoint_metric
+    if wanted == "auto":
+        wanted = "accuracy" if cfg.hard_labels else "loss"
+    order = [wanted] + [m for m in ("accuracy", "agreement", "loss") if m != wanted]
+    for name in order:
+        value = metrics.get(f"valid/{name}")
+        if value is not None:
+            return -value if name == "loss" else value
+    return 0.0
 
 @dataclass
 class LoopState:
@@ -148,6 +169,7 @@ class Session:
         self.pad = pad_id(self.tokenizer)
         self.teacher_encoder, self.projection = self._hidden_mse_parts(model)
         self.lr = self.cfg.lr or default_lr(self.cfg.student)
+        self.epochs = self.cfg.epochs or default_epochs(self.cfg.student)
         model = model.to(self.rt.device).train()
         params = [p for p in model.parameters() if p.requires_grad]
         extra = list(self.projection.parameters()) if self.projection is not None else []
@@ -175,7 +197,7 @@ class Session:
             raise ConfigError(
                 f"too few training examples ({len(self.train_rows)}) for {self.rt.world} processes"
             )
-        self.total_steps = self.cfg.epochs * len(self.batcher)
+        self.total_steps = self.epochs * len(self.batcher)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.state = LoopState(micro=self.cfg.batch_size)
         self.log_every = self.cfg.log_every or max(1, self.total_steps // 500)
@@ -186,7 +208,7 @@ class Session:
         if resume_run is not None:
             self._load_trainer_state(run_folder(project.path, resume_run) / "last")
         self.rng_at_boundary = self._rng_state()
-        self.stored_config = {**self.cfg.to_dict(), "lr": self.lr}
+        self.stored_config = {**self.cfg.to_dict(), "lr": self.lr, "epochs": self.epochs}
         if self.rt.is_main:
             self._open_run_record()
         self.run_id = self.rt.broadcast(self.run_id)
@@ -202,7 +224,8 @@ class Session:
             raise ConfigError(
                 f"run {run_id} has no checkpoint to resume from; start a new run instead"
             )
-        stored = TrainConfig.from_dict(run["config"])
+        # A run stored before the checkpoint metric was a setting chose by accuracy first.
+        stored = TrainConfig.from_dict({"checkpoint_metric": "accuracy", **run["config"]})
         stored.device, stored.num_threads = given.device, given.num_threads  # hardware may differ
         self.notes.append(f"resuming run {run_id} with its stored settings")
         return stored
@@ -300,7 +323,7 @@ class Session:
         )
         self.clock, self.t0 = EtaClock(self.total_steps, self.state.step), time.monotonic()
         try:
-            while self.state.epoch < self.cfg.epochs and not self.state.stopped_early:
+            while self.state.epoch < self.epochs and not self.state.stopped_early:
                 plan = self.batcher.plan(self.state.epoch)
                 while self.state.group < len(plan) and not self.state.stopped_early:
                     cancel.check()
@@ -445,14 +468,12 @@ class Session:
         return out
 
     def evaluate_and_save(self) -> Iterator[Event]:
-        """Evaluate; keep the best checkpoint by valid accuracy (else agreement, else loss); save last."""
+        """Evaluate; keep the best checkpoint by the checkpoint metric (see ``selection_score``); save last."""
         metrics = self.evaluate() if len(self.valid_rows) else {}
         for name, value in metrics.items():
             yield self._metric(name, value)
         self.flush_metrics()
-        score = metrics.get(
-            "valid/accuracy", metrics.get("valid/agreement", -metrics.get("valid/loss", 0.0))
-        )
+        score = selection_score(metrics, self.cfg)
         if metrics and (self.state.best_score is None or score > self.state.best_score):
             self.state.best_score, self.state.best_step, self.state.best_metrics = (
                 score,
@@ -494,6 +515,7 @@ class Session:
             self.clock.eta(self.state.step),
             {
                 "epoch": self.epoch_float(),
+                "epochs": self.epochs,
                 "loss": parts["loss"],
                 "lr": self.scheduler.get_last_lr()[0],
                 "examples_per_s": self.state.seen / max(seconds + self.state.elapsed_s, 1e-9),
