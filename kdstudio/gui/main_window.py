@@ -335,7 +335,7 @@ class MainWindow(QMainWindow):
             self.project_path = None
             # Once Qt has deleted the old screen, free the cycles it leaves behind, frozen ones
             # included (one full collection, while the user looks at what comes next).
-            QTimer.singleShot(250, self._settle_garbage)
+            QTimer.singleShot(250, self, self._settle_garbage)
 
     def _settle_garbage(self) -> None:
         if not self.jobs.busy:
