@@ -90,13 +90,13 @@ def _import_a_module(name: str) -> None:
 
 
 def test_objects_alive_after_an_import_are_frozen_and_settle_frees_frozen_cycles(qtbot):
-    kept = _Tracked()  # a cycle that is still in use when the import happens
+    kept = [_Tracked()]  # a cycle that is still in use when the import happens
     _Tracked.freed_in = []
     _import_a_module("_kdstudio_test_frozen")
     try:
-        qtbot.waitUntil(lambda: all(o is not kept for o in gc.get_objects()), timeout=5000)
+        qtbot.waitUntil(lambda: all(o is not kept[0] for o in gc.get_objects()), timeout=5000)
         assert gc.get_freeze_count() > 0
-        del kept  # garbage now, but frozen: a full collection does not look at it
+        kept.clear()  # garbage now, but frozen: a full collection does not look at it
         collector.collect(2)
         assert _Tracked.freed_in == []
         collector.settle()

@@ -51,7 +51,6 @@ class TrainingError(KDStudioError):
     """Training cannot go on: the loss diverged, or memory ran out even at one example per batch."""
 
 
-
 def selection_score(metrics: dict[str, float], cfg: TrainConfig) -> float:
     """Higher is better: what picks the best checkpoint and drives early stopping.
 
@@ -70,6 +69,7 @@ def selection_score(metrics: dict[str, float], cfg: TrainConfig) -> float:
         if value is not None:
             return -value if name == "loss" else value
     return 0.0
+
 
 @dataclass
 class LoopState:
