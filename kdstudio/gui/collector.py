@@ -57,8 +57,9 @@ class Collector(QObject):
         self._full_s = 0.0
         self._modules = 0  # len(sys.modules) when the collector last froze; 0: not yet
         # As CPython does, a full collection waits until the objects that survived the young
-        # generations since the last one are a quarter of those it found alive then.
-        self._long_lived, self._pending = len(gc.get_objects(2)), 0
+        # generations since the last one are a quarter of those it found alive then (the first
+        # tick freezes what is alive at start, so nothing is counted yet).
+        self._long_lived, self._pending = 0, 0
         self._last_full = time.monotonic()
         self._timer = QTimer(self)
         self._timer.setInterval(IDLE_MS)
