@@ -55,6 +55,10 @@ SHORT_NAMES = {
     "valid/ce": "valid CE", "valid/kl": "KL to the teacher",
     "valid/accuracy": "accuracy", "valid/agreement": "agreement with teacher", "train/lr": "learning rate",
 }
+#: an invisible legend line: it holds the legend's height before the first series arrives (the
+#: dash glyphs come from a fallback font a pixel taller than the text), so the first legend does
+#: not move the plots
+LEGEND_STRUT = '<span style="color:transparent">━━</span>'
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
 
 
@@ -212,6 +216,7 @@ class PlotCard(Card):
         self.legend.setObjectName("muted")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
+        self.legend.setText(LEGEND_STRUT)
         self.layout_.addWidget(self.legend)
         self.layout_.addWidget(self.widget, 1)
         self.png_button.clicked.connect(lambda: self.export_png.emit(self.key))
@@ -319,22 +324,21 @@ class MetricsView(QWidget):
         grid = QGridLayout()
         grid.setSpacing(10)
         self.cards: dict[str, PlotCard] = {}
-        # loss across the top; validation and learning rate below; other metrics when there are any
-        # loss across the top (beside "other" when there are other metrics), validation and lr below
-        places = {"loss": (0, 0, 1, 2), "valid": (1, 0, 1, 1), "lr": (1, 1, 1, 1), "other": (0, 1, 1, 1)}
+        # a fixed two-by-two grid: training loss beside the validation losses, validation
+        # fractions beside the learning rate. Nothing appears or moves when a run's first
+        # evaluation arrives, since a moved plot is a full repaint of every plot.
+        places = {"loss": (0, 0), "valid": (1, 0), "lr": (1, 1), "other": (0, 1)}
         for key in PLOTS:
             card = PlotCard(key)
             card.export_png.connect(self._ask_png)
             card.export_csv.connect(self._ask_csv)
             self.cards[key] = card
             grid.addWidget(card, *places[key])
-        self.cards["other"].hide()
-        grid.setRowStretch(0, 5)
-        grid.setRowStretch(1, 4)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid, 1)
-        self.grid = grid
 
         self._turn = 0
         self._x_bounds = (0.0, 1.0)
@@ -449,8 +453,14 @@ class MetricsView(QWidget):
         """Redraw the next plot with new points: one plot per tick, in turn, so each stretch of
         painting on the Qt thread is short; every plot still updates several times a second."""
         if self._restyle:
-            self.redraw()
-            return
+            if not self.live:
+                self.redraw()
+                return
+            # a run that starts restyles every plot: during a run that too goes plot by plot
+            self._restyle = False
+            self._mark_all()
+            for card in self.cards.values():
+                card.styled.clear()
         if not self._dirty or not self.isVisible():
             return
         keys = list(PLOTS)
@@ -478,14 +488,6 @@ class MetricsView(QWidget):
         else:
             dirty = {d for d in self._dirty if plot_for(d[1]) == only}
             self._dirty -= dirty
-        used: set[str] = set()
-        for rs in self.runs.values():
-            used.update(plot_for(n) for n in rs.series)
-        show_other = "other" in used
-        if self.cards["other"].isVisibleTo(self) != show_other:
-            self.grid.removeWidget(self.cards["loss"])
-            self.grid.addWidget(self.cards["loss"], 0, 0, 1, 1 if show_other else 2)
-            self.cards["other"].setVisible(show_other)
         for run, name in sorted(dirty):
             rs = self.runs.get(run)
             if rs is None or name not in rs.series:
@@ -569,7 +571,7 @@ class MetricsView(QWidget):
             text = SHORT_NAMES.get(name, name)
             text = f"{rs.label} · {text}" if multi else text
             parts.append(f'<span style="color:{colour}; font-weight:700">{dash}</span>&nbsp;{text}')
-        card.legend.setText("&nbsp;&nbsp;&nbsp; ".join(parts))
+        card.legend.setText("&nbsp;&nbsp;&nbsp; ".join(parts) or LEGEND_STRUT)
 
     # -- export -------------------------------------------------------------------------------
     def export_png(self, key: str, path: str | Path, width: int = 1200) -> Path:

