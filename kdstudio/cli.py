@@ -23,7 +23,7 @@ from kdstudio import __version__
 from kdstudio.core.errors import Cancelled, KDStudioError
 from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress
 
-COMMANDS = ("new", "import", "info", "harvest", "train", "sweep", "eval", "review", "export", "demo")
+COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "export", "demo")
 
 
 class ProgressPrinter:
@@ -190,6 +190,29 @@ def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
                     batch_api=args.batch_api, budget_usd=args.budget_usd, dry_run=args.dry_run,
                     retry_failed=args.retry_failed, options=options, cancel=cancel),
             as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_augment(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.data.augment import AugmentConfig, augment, remove_augmented
+
+    if args.remove:
+        removed = remove_augmented(args.project)
+        if args.json:
+            print(json.dumps({"removed": removed}, indent=2))
+        else:
+            print(f"removed {removed} augmented examples (and the teacher answers on them)")
+        return 0
+    config = AugmentConfig(per_example=args.per_example, p_mask=args.p_mask, p_replace=args.p_replace,
+                           p_ngram=args.p_ngram, max_ngram=args.max_ngram, mask_token=args.mask_token,
+                           seed=args.seed, splits=tuple(x.strip() for x in args.split.split(",") if x.strip()))
+
+    def show(r: dict) -> None:
+        print(f"augment done: {r['added']} variants of {r['sources'] - r['skipped_already_augmented']} examples "
+              f"added to unlabeled ({r['duplicates_dropped']} duplicates dropped, {r['skipped_already_augmented']} "
+              f"examples had variants already); {r['augmented_total']} in all. Harvest the teacher next.")
+
+    run_job(augment(args.project, config, cancel=cancel), as_json=args.json, on_finish=show)
     return 0
 
 
@@ -378,6 +401,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the model folder")
     p.add_argument("--json", action="store_true", help="print n_ok, n_failed, tokens, cost_usd, seconds as JSON")
     p.set_defaults(func=cmd_harvest)
+
+    p = sub.add_parser("augment", help="add variants of the texts to the transfer set for the teacher to label",
+                       description="Add variants of the train (and unlabeled) texts to the unlabeled split: some "
+                                   "words masked, some replaced by other words of the project, sometimes only an "
+                                   "n-gram kept (after Tang et al. 2019). Harvest the teacher afterwards; a KD "
+                                   "student then learns from more of the teacher's answers. Valid and test are "
+                                   "never touched. Reruns add variants only for examples that have none.")
+    p.add_argument("project")
+    p.add_argument("--per-example", type=int, default=4, help="variants per example (default 4)")
+    p.add_argument("--p-mask", type=float, default=0.1, help="chance each word is masked (default 0.1)")
+    p.add_argument("--p-replace", type=float, default=0.1,
+                   help="chance each word is replaced by another word of the project (default 0.1)")
+    p.add_argument("--p-ngram", type=float, default=0.25,
+                   help="chance a variant keeps only an n-gram of 1 to --max-ngram words (default 0.25)")
+    p.add_argument("--max-ngram", type=int, default=5, help="longest n-gram kept (default 5)")
+    p.add_argument("--mask-token", default="[MASK]", help="what a masked word becomes (default [MASK])")
+    p.add_argument("--split", default="train,unlabeled", help="splits whose texts are varied (default train,unlabeled)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--remove", action="store_true", help="delete all variants (and the teacher answers on them)")
+    p.add_argument("--json", action="store_true", help="print sources, added, duplicates_dropped, augmented_total")
+    p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser("train", help="train a student on the stored teacher outputs",
                        description="Train a student on the stored teacher outputs (KD), or on gold labels only "

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
@@ -44,6 +45,76 @@ from kdstudio.gui.worker import Worker
 SPLITS = ("train", "valid", "test", "unlabeled")
 
 
+class AugmentDialog(QDialog):
+    """The settings of ``kdstudio augment``, and a way to take the variants out again."""
+
+    def __init__(self, n_variants: int, n_texts: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add variants of the texts")
+        self.remove_requested = False
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(label(
+            "A distilled student learns from whatever the teacher labels. Variants of your train and unlabeled "
+            "texts — a few words masked or swapped for other words of the project, sometimes only a short run of "
+            "words kept — give it more of the teacher's answers to learn from (after Tang et al. 2019). Valid and "
+            "test are never changed. Harvest the teacher afterwards: the variants are in the unlabeled split.",
+            "muted", wrap=True))
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        self.per_example = QSpinBox()
+        self.per_example.setRange(1, 100)
+        self.per_example.setValue(4)
+        self.per_example.setToolTip("How many variants each text gets (duplicates are dropped)")
+        form.addRow("Variants per text", self.per_example)
+        self.p_mask = self._chance(0.10, "Chance each word becomes [MASK]")
+        form.addRow("Mask a word", self.p_mask)
+        self.p_replace = self._chance(0.10, "Chance each word is replaced by another word seen in the project")
+        form.addRow("Replace a word", self.p_replace)
+        self.p_ngram = self._chance(0.25, "Chance a variant keeps only 1 to 5 consecutive words")
+        form.addRow("Keep only a few words", self.p_ngram)
+        layout.addLayout(form)
+        self.n_texts, self.n_variants = n_texts, n_variants
+        self.status = label("", "muted", wrap=True)
+        self.per_example.valueChanged.connect(self._update_status)
+        self._update_status()
+        layout.addWidget(self.status)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.add_button = buttons.addButton("Add variants", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.add_button.setProperty("role", "primary")
+        self.remove_button = buttons.addButton("Remove all variants", QDialogButtonBox.ButtonRole.DestructiveRole)
+        self.remove_button.setEnabled(n_variants > 0)
+        self.remove_button.clicked.connect(self._remove)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _update_status(self) -> None:
+        most = self.n_texts * self.per_example.value()
+        already = (f"The project has {self.n_variants:,} variants already; texts that have some are skipped."
+                   if self.n_variants else "The project has no variants yet.")
+        self.status.setText(f"{self.n_texts:,} texts can be varied (up to {most:,} variants). {already}")
+
+    @staticmethod
+    def _chance(value: float, tip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(0.0, 1.0)
+        box.setSingleStep(0.05)
+        box.setDecimals(2)
+        box.setValue(value)
+        box.setToolTip(tip)
+        return box
+
+    def _remove(self) -> None:
+        self.remove_requested = True
+        self.accept()
+
+    def config(self) -> dict[str, Any]:
+        """``AugmentConfig`` fields."""
+        return {"per_example": self.per_example.value(), "p_mask": self.p_mask.value(),
+                "p_replace": self.p_replace.value(), "p_ngram": self.p_ngram.value()}
+
+
 class TeacherDialog(QDialog):
     """The wizard's teacher step, on its own."""
 
@@ -71,6 +142,7 @@ class HarvestPanel(QWidget):
     """Start, pause, cancel and retry a harvest; see its progress, cost and failures."""
 
     harvest_finished = Signal(str)
+    augment_finished = Signal(str)
 
     def __init__(self, project_path: Path, jobs: JobHost, project: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -151,7 +223,12 @@ class HarvestPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.retry_button.clicked.connect(self.retry_failed)
         self.estimate_button.clicked.connect(self.estimate)
-        for b in (self.start_button, self.pause_button, self.cancel_button, self.retry_button, self.estimate_button):
+        self.augment_button = button("Add variants…", tooltip="Add variants of the train and unlabeled texts for "
+                                                               "the teacher to label: more to distil from")
+        self.augment_button.clicked.connect(self.augment)
+        self.augment_button.setVisible(self.task == "classification")
+        for b in (self.start_button, self.pause_button, self.cancel_button, self.retry_button, self.estimate_button,
+                  self.augment_button):
             controls.addWidget(b)
         controls.addSpacing(12)
         self.progress = QProgressBar()
@@ -269,6 +346,7 @@ class HarvestPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
         self.estimate_button.setEnabled(not running)
+        self.augment_button.setEnabled(not running)
         self.spec.setEnabled(not running)
         if not running:
             self.pause_button.setText("Pause")
@@ -339,6 +417,70 @@ class HarvestPanel(QWidget):
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
             self._start(self.spec.text().strip(), self.options(retry_failed=retry_failed), "Harvest")
+
+    def augment(self) -> None:
+        """Ask for the settings, then add variants (or remove them all) in the background."""
+        counts = self.project.split_counts()
+        n_variants = len(self.project.augmented_ids())
+        dialog = AugmentDialog(n_variants, counts["train"] + counts["unlabeled"] - n_variants, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        if dialog.remove_requested:
+            answer = QMessageBox.question(
+                self, "Remove all variants?",
+                f"Delete the {n_variants:,} variants and every teacher answer on them? Your own texts stay.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+            if answer == QMessageBox.StandardButton.Yes:
+                self.start_augment(None)
+            return
+        self.start_augment(dialog.config())
+
+    def start_augment(self, config: dict[str, Any] | None) -> bool:
+        """Add variants with ``config`` (``AugmentConfig`` fields), or remove them all with None."""
+        from kdstudio.gui.jobs import augment_job, remove_variants_job
+
+        if config is None:
+            worker = Worker(remove_variants_job, str(self.project_path), name="Removing variants", parent=self)
+        else:
+            worker = Worker(augment_job, str(self.project_path), config, name="Adding variants", parent=self)
+        worker.yielded.connect(self._on_augment_event)
+        worker.finished.connect(lambda status: self._augment_finished(worker, status))
+        if not self.jobs.start(worker, self):
+            return False
+        self.worker = worker
+        self.progress.setRange(0, 0)
+        self.progress_text.setText("Adding variants…" if config is not None else "Removing variants…")
+        self._set_running(True)
+        return True
+
+    def _augment_finished(self, worker: Worker, status: str) -> None:
+        self.worker = None
+        self._set_running(False)
+        self.progress.setRange(0, 1000)
+        result = worker.result or {}
+        if status == "finished":
+            self.progress.setValue(1000)
+            if "removed" in result:
+                self.progress_text.setText(f"Removed {result['removed']:,} variants")
+            else:
+                self.progress_text.setText(f"Added {result.get('added', 0):,} variants")
+                self.log_line.setText(
+                    f"{result.get('augmented_total', 0):,} variants in the unlabeled split. Start the harvest to "
+                    "have the teacher label them; the next KD run trains on them.")
+        elif status == "cancelled":
+            self.progress_text.setText("Cancelled · the variants added so far are kept")
+        else:
+            self.progress_text.setText("Failed")
+        self.refresh()
+        self.augment_finished.emit(status)
+
+    def _on_augment_event(self, event: object) -> None:
+        if isinstance(event, Progress) and event.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * event.fraction))
+            eta = f" · {format_duration(event.eta_s)} left" if event.eta_s is not None else ""
+            self.progress_text.setText(f"{event.done:,} / {event.total:,} texts · "
+                                       f"{int(event.info.get('added', 0)):,} variants{eta}")
 
     def on_event(self, event: object) -> None:
         if isinstance(event, Progress):

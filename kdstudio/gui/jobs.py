@@ -92,6 +92,20 @@ def harvest_job(project_path: str, teacher_spec: str, *, cancel: CancelToken | N
     yield from harvest(project_path, teacher_spec, cancel=cancel, **options)
 
 
+def augment_job(project_path: str, config: dict[str, Any], *, cancel: CancelToken | None = None) -> Iterator[Event]:
+    """``kdstudio augment`` with an ``AugmentConfig``'s fields."""
+    from kdstudio.core.data.augment import AugmentConfig, augment
+
+    yield from augment(project_path, AugmentConfig(**config), cancel=cancel)
+
+
+def remove_variants_job(project_path: str, *, cancel: CancelToken | None = None) -> Iterator[Event]:
+    """``kdstudio augment --remove``."""
+    from kdstudio.core.data.augment import remove_augmented
+
+    yield Finished({"removed": remove_augmented(project_path)})
+
+
 def train_job(project_path: str, config: dict[str, Any], *, resume_run: int | None = None,
               cancel: CancelToken | None = None) -> Iterator[Event]:
     """``kdstudio train`` with a config dict (a ``TrainConfig``'s fields)."""

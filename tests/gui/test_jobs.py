@@ -107,3 +107,38 @@ def test_harvest_started_from_the_gui_finishes_and_shows_its_counts(window, qtbo
     assert panel.done_tile.value.text() == "90"
     assert panel.progress_text.text() == "Done"
     assert panel.failures_stack.currentIndex() == 0  # the empty state: no failures
+
+
+def test_variants_added_from_the_harvest_panel_land_in_unlabeled_and_can_be_removed(window, qtbot, project_path,
+                                                                                   monkeypatch):
+    from PySide6.QtWidgets import QDialog, QMessageBox
+
+    from kdstudio.gui.harvest_panel import AugmentDialog
+
+    panel = window.project_view.harvest
+    assert panel.augment_button.isVisibleTo(panel)
+    with Project(project_path) as p:
+        texts = p.split_counts()["train"]
+    dialog = AugmentDialog(0, texts)
+    dialog.per_example.setValue(3)
+    assert f"up to {3 * texts:,} variants" in dialog.status.text()
+    assert not dialog.remove_button.isEnabled()
+
+    with qtbot.waitSignal(panel.augment_finished, timeout=60_000) as blocker:
+        assert panel.start_augment({**dialog.config(), "seed": 0})
+    assert blocker.args == ["finished"]
+    with Project(project_path) as p:
+        added = len(p.augmented_ids())
+        assert added > 0 and p.split_counts()["unlabeled"] == added
+    assert panel.progress_text.text() == f"Added {added:,} variants"
+    assert "Start the harvest" in panel.log_line.text()
+    assert panel.done_tile.caption.text().endswith(f"of {90 + added:,} examples")
+
+    # the dialog's "Remove all variants", confirmed, takes them out again
+    monkeypatch.setattr(AugmentDialog, "exec", lambda self: (self._remove(), QDialog.DialogCode.Accepted)[1])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(panel.augment_finished, timeout=60_000):
+        panel.augment()
+    with Project(project_path) as p:
+        assert p.augmented_ids() == set() and p.split_counts()["unlabeled"] == 0
+    assert panel.progress_text.text() == f"Removed {added:,} variants"

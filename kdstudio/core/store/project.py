@@ -261,6 +261,26 @@ class ProjectBase:
             "SELECT id, text, reference FROM examples WHERE split = ? ORDER BY id", (split,)
         ).fetchall()
 
+    # -- augmented examples ---------------------------------------------------------------------
+    def augmented_ids(self) -> set[int]:
+        """Ids of the variants ``kdstudio augment`` added (unlabeled, source 'augment')."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT id FROM examples WHERE split = 'unlabeled' AND source = 'augment'")}
+
+    def augmented_sources(self) -> set[int]:
+        """Ids of the examples that already have variants."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT line FROM examples WHERE split = 'unlabeled' AND source = 'augment'")}
+
+    def texts_in_split(self, split: str) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT text FROM examples WHERE split = ?", (split,))}
+
+    def remove_augmented(self) -> int:
+        """Delete every variant (and, by cascade, the teacher answers and predictions on them).
+        Call inside ``transaction()``."""
+        return self.conn.execute(
+            "DELETE FROM examples WHERE split = 'unlabeled' AND source = 'augment'").rowcount
+
     # -- summary ------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         meta = self.meta()
@@ -286,6 +306,7 @@ class ProjectBase:
             "labels": self.labels(),
             "splits": counts,
             "n_examples": sum(counts.values()),
+            "augmented": len(self.augmented_ids()),
             "label_counts": {s: self.label_counts(s) for s in ("train", "valid", "test")},
             "imports": meta["settings"].get("imports", []),
             "teachers": teachers,
