@@ -146,7 +146,8 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
     print(f"{info['name']}  ({info['task']}, schema {info['schema_version']})")
     print(f"  labels    {info['n_labels']}" + (f": {', '.join(info['labels'][:8])}{' …' if info['n_labels'] > 8 else ''}"
                                                  if info["labels"] else ""))
-    print(f"  examples  train {s['train']}  valid {s['valid']}  test {s['test']}  unlabeled {s['unlabeled']}")
+    variants = f" ({info['augmented']} of them variants)" if info.get("augmented") else ""
+    print(f"  examples  train {s['train']}  valid {s['valid']}  test {s['test']}  unlabeled {s['unlabeled']}{variants}")
     for imp in info["imports"]:
         print(f"  import    {imp['file']}: {imp['inserted']} rows into {imp['split']}, {imp['duplicates']} duplicates, "
               f"{imp['skipped_empty']} empty skipped")

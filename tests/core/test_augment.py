@@ -149,6 +149,9 @@ def test_a_kd_run_trains_on_the_variants_the_teacher_answered(toy):
         n_variants = len(outputs)
     grown = run_to_end(train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1)))
     assert grown["n_train"] == base["n_train"] + n_variants
+    with Project(toy) as project:  # the viewer's predictions cover the user's own texts only
+        predicted = {p["example"] for p in project.predictions(grown["run"], split="unlabeled")}
+        assert predicted and not predicted & project.augmented_ids()
 
 
 def test_cli_augment_prints_json_and_a_bad_value_in_one_line(toy):

@@ -566,10 +566,12 @@ class Session:
     def predict_test(self, checkpoint: Path) -> dict[str, Any]:
         """Write the best checkpoint's predictions into the project — the test split, and the
         transfer set (train, unlabeled) so the comparison viewer can show where the student parts
-        from the teacher on the data it learned from; return test accuracy/agreement."""
+        from the teacher on the data it learned from, less the variants ``kdstudio augment``
+        made (they are not the user's texts); return test accuracy/agreement."""
         test_ids = {r[0] for r in self.project.examples("test")}
+        variants = self.project.augmented_ids()
         rows = sorted(self.project.examples("test") + self.project.examples("train")
-                      + self.project.examples("unlabeled"))
+                      + [r for r in self.project.examples("unlabeled") if r[0] not in variants])
         if not test_ids:
             return {"n_test": 0, "test_accuracy": None, "test_agreement": None}
         model, tokenizer, meta = load_student(checkpoint, device=str(self.rt.device))
