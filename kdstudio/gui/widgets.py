@@ -149,6 +149,9 @@ class EmptyState(QWidget):
             w.setAlignment(Qt.AlignmentFlag.AlignHCenter)
             layout.addWidget(w)
         self.text.setFixedWidth(460)
+        # a stacked page does not always ask a wrapped label for its height at a width: reserve it
+        self.text.ensurePolished()
+        self.text.setMinimumHeight(self.text.heightForWidth(460))
         layout.setAlignment(self.text, Qt.AlignmentFlag.AlignHCenter)
         self.action: QPushButton | None = None
         if action:

@@ -11,6 +11,10 @@ KD run. Both are selected on the same gold valid rows and scored on the full tes
 Each student trains for its default number of epochs (``--epochs`` overrides it) and picks its
 best checkpoint as ``kdstudio train`` does by default.
 
+With ``--augment N`` the transfer set also gets N variants of each of its texts
+(``kdstudio augment``), labelled by the same teacher; the hard-label student has no use for them
+and keeps the schedule it has without them.
+
 Prints one Markdown table row per (data set, student) and a JSON line with every figure.
 """
 
@@ -120,11 +124,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embed-init", default="teacher", choices=["teacher", "random"],
                         help="how from-scratch students start their embeddings (both KD and hard-label runs)")
+    parser.add_argument("--augment", type=int, default=0,
+                        help="variants per transfer-set text (kdstudio augment); 0 = none")
     parser.add_argument(
         "--work", default=None, help="folder for the projects (default: a temp folder)"
     )
     args = parser.parse_args()
 
+    from kdstudio.core.data.augment import AugmentConfig, augment
     from kdstudio.core.events import run_to_end
     from kdstudio.core.harvest import harvest
     from kdstudio.core.students import default_epochs
@@ -139,9 +146,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in args.datasets:
         per_class = args.gold_per_class or (10 if name == "banking77" else 100)
-        path = work / f"{name}.kdproj"
+        path = work / (f"{name}-augment{args.augment}.kdproj" if args.augment else f"{name}.kdproj")
         if not path.exists():
             build_project(path, name, per_class, max(3, per_class // 3), args.seed)
+        variants = 0
+        if args.augment:
+            variants = run_to_end(augment(path, AugmentConfig(per_example=args.augment, seed=args.seed)))[
+                "augmented_total"]
         t0 = time.monotonic()
         harvested = run_to_end(harvest(path, "embed:minilm"))
         teacher_id = harvested["teacher"]
@@ -160,9 +171,10 @@ def main() -> None:
             kd = run_to_end(train(path, TrainConfig(**common)))
             # The baseline gets as many optimizer steps as the KD run (more epochs over fewer rows),
             # evaluated and early-stopped on the same step schedule.
-            kd_epoch_steps = -(-kd["n_train"] // 32)
+            own_rows = kd["n_train"] - variants  # the schedule the baseline has without variants
+            kd_epoch_steps = -(-own_rows // 32)
             hard_epochs = max(
-                epochs, round(epochs * kd["n_train"] / per_class / len(labels_of(path)))
+                epochs, round(epochs * own_rows / per_class / len(labels_of(path)))
             )
             hard_config = {**common, "epochs": hard_epochs, "eval_every": kd_epoch_steps}
             hard = run_to_end(train(path, TrainConfig(**hard_config, hard_labels=True)))
@@ -171,6 +183,7 @@ def main() -> None:
                 "student": student,
                 "gold_rows": hard["n_train"],
                 "kd_rows": kd["n_train"],
+                "variants": variants,
                 "epochs": epochs,
                 "teacher_accuracy": round(t_acc, 4),
                 "kd_accuracy": round(kd["test_accuracy"], 4),
