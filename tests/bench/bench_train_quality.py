@@ -62,7 +62,8 @@ def read_dataset(name: str) -> tuple[list[str], list[tuple[str, str]], list[tupl
 
 
 def build_project(
-    path: Path, name: str, gold_per_class: int, valid_per_class: int, seed: int
+    path: Path, name: str, gold_per_class: int, valid_per_class: int, seed: int,
+    unlabeled: int | None = None,
 ) -> None:
     from kdstudio.core.store import Project
 
@@ -78,6 +79,9 @@ def build_project(
         gold += rows[:gold_per_class]
         valid += rows[gold_per_class : gold_per_class + valid_per_class]
         rest += rows[gold_per_class + valid_per_class :]
+    if unlabeled is not None:  # the user has only this many texts beyond the gold ones
+        rng.shuffle(rest)
+        rest = rest[:unlabeled]
     project = Project.create(path, "classification", labels=labels)
     ids = project.label_ids()
 
@@ -124,6 +128,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embed-init", default="teacher", choices=["teacher", "random"],
                         help="how from-scratch students start their embeddings (both KD and hard-label runs)")
+    parser.add_argument("--unlabeled", type=int, default=None,
+                        help="keep only N of the texts beyond gold and valid (default: all of train)")
     parser.add_argument("--augment", type=int, default=0,
                         help="variants per transfer-set text (kdstudio augment); 0 = none")
     parser.add_argument(
@@ -146,9 +152,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in args.datasets:
         per_class = args.gold_per_class or (10 if name == "banking77" else 100)
-        path = work / (f"{name}-augment{args.augment}.kdproj" if args.augment else f"{name}.kdproj")
+        stem = name + (f"-unlabeled{args.unlabeled}" if args.unlabeled is not None else "")
+        path = work / (f"{stem}-augment{args.augment}.kdproj" if args.augment else f"{stem}.kdproj")
         if not path.exists():
-            build_project(path, name, per_class, max(3, per_class // 3), args.seed)
+            build_project(path, name, per_class, max(3, per_class // 3), args.seed, args.unlabeled)
         variants = 0
         if args.augment:
             variants = run_to_end(augment(path, AugmentConfig(per_example=args.augment, seed=args.seed)))[

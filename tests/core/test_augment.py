@@ -102,6 +102,21 @@ def test_a_rerun_adds_nothing_and_an_interrupted_run_ends_like_an_uninterrupted_
     assert snapshot(tmp_path / "other.kdproj") == snapshot(toy)
 
 
+def test_a_variant_equal_to_a_test_text_is_dropped(tmp_path):
+    project, _ = build_toy_project(tmp_path / "p.kdproj", sizes={"train": 6, "valid": 0, "test": 0, "unlabeled": 0},
+                                   with_teacher=False)
+    cfg = AugmentConfig(per_example=30, p_mask=0.0, p_replace=0.0, p_ngram=1.0, max_ngram=1)
+    text = project.examples("train")[0][1]
+    word = variants(text, [], cfg, example_rng(0, 1))[0]
+    with project.transaction():  # one of the variants the first text will get is a test text
+        project.insert_examples([(word, 0, None, "test", "toy", 1, "h-test")])
+    project.close()
+    result = run_to_end(augment(tmp_path / "p.kdproj", cfg))
+    with Project(tmp_path / "p.kdproj") as project:
+        texts = [t for _, t, _ in project.examples(ids=sorted(project.augmented_ids()))]
+    assert result["duplicates_dropped"] >= 1 and word not in texts
+
+
 def test_remove_deletes_the_variants_and_the_answers_on_them(toy):
     before = snapshot(toy)
     run_to_end(augment(toy))

@@ -123,7 +123,9 @@ def augment(path: str | Path, config: AugmentConfig | None = None, *,
         done_ids = project.augmented_sources()
         vocab = vocabulary([text for _, text in sources])
         todo = [(i, t) for i, t in sources if i not in done_ids]
-        existing = project.texts_in_split("unlabeled")
+        # a variant equal to any text of the project is dropped: above all, a valid or test text
+        # must not come back into training through the back door
+        existing = set().union(*(project.texts_in_split(split) for split in ("train", "valid", "test", "unlabeled")))
         total, already = len(sources), len(sources) - len(todo)
         clock = EtaClock(total, already)
         added = duplicates = 0
