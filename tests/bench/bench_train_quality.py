@@ -13,7 +13,8 @@ best checkpoint as ``kdstudio train`` does by default.
 
 With ``--augment N`` the transfer set also gets N variants of each of its texts
 (``kdstudio augment``), labelled by the same teacher; the hard-label student has no use for them
-and keeps the schedule it has without them.
+and keeps the schedule it has without them. ``--unlabeled N`` keeps only N of the texts beyond
+the gold and valid rows: a user with few texts of their own.
 
 Prints one Markdown table row per (data set, student) and a JSON line with every figure.
 """
