@@ -153,9 +153,6 @@ class TrainingPanel(QWidget):
         controls.addWidget(self.progress, 1)
         self.progress_text = label("", "muted")
         self.progress_text.setMinimumWidth(240)
-        # a fixed height: a message with a glyph from a fallback font ("…") is a pixel taller,
-        # and a row that grows or shrinks moves (and repaints) every plot below it
-        self.progress_text.setFixedHeight(self.progress_text.fontMetrics().height() + 2)
         controls.addWidget(self.progress_text)
         main.addLayout(controls)
         # one line that is always there: a message arriving mid-run must not resize the plots

@@ -45,7 +45,7 @@ class ElidedLabel(QLabel):
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
         self._full = text
-        self.setToolTip(text if text else "")
+        self.setToolTip(text)
         self._elide()
 
     def text(self) -> str:
