@@ -305,7 +305,9 @@ def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
 def cmd_demo(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.demo import demo, format_demo
 
-    run_job(demo(args.out, cancel=cancel), as_json=args.json, on_finish=lambda r: print(format_demo(r)))
+    run_job(demo(args.out, student=args.student, gold_per_class=args.gold_per_class, epochs=args.epochs,
+                 rows=args.rows, cancel=cancel),
+            as_json=args.json, on_finish=lambda r: print(format_demo(r)))
     return 0
 
 
@@ -489,7 +491,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the whole pipeline offline on the bundled banking77 sample: import, "
                                    "harvest with embed:minilm, train a KD student and the hard-label baseline, "
                                    "evaluate, export.")
+    from kdstudio.core.demo import DEFAULTS as DEMO
+
     p.add_argument("--out", default="kdstudio-demo", help="output folder (default: ./kdstudio-demo)")
+    p.add_argument("--student", default=DEMO["student"], help=f"student spec (default: {DEMO['student']})")
+    p.add_argument("--epochs", type=int, default=DEMO["epochs"],
+                   help=f"training epochs of both students (default: {DEMO['epochs']})")
+    p.add_argument("--gold-per-class", type=int, default=DEMO["gold_per_class"],
+                   help=f"gold labels kept per intent; the rest of train becomes unlabeled "
+                        f"(default: {DEMO['gold_per_class']})")
+    p.add_argument("--rows", type=int, help="use a seeded subset of this many train rows (and a third as many "
+                                            "test rows) for a quick check of an install (default: all 10,003)")
     p.add_argument("--json", action="store_true", help="print the evaluation keys, hard_label_accuracy, seconds")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -29,6 +29,23 @@ from kdstudio.core.store import Project
 
 TEACHER = "embed:minilm"
 DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 6, "seed": 0}
+TEST_SHARE = 3  # a ``rows``-row demo keeps rows // TEST_SHARE test rows
+
+
+def write_subset(source: Path, target: Path, rows: int, seed: int) -> int:
+    """Copy a seeded random subset of ``rows`` data rows of the CSV ``source`` (header kept, order kept)."""
+    with source.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        data = list(reader)
+    keep = sorted(random.Random(seed).sample(range(len(data)), min(rows, len(data))))
+    tmp = target.with_suffix(".part")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(data[i] for i in keep)
+    tmp.replace(target)
+    return len(keep)
 
 
 def sample_dir() -> Path:
@@ -98,12 +115,14 @@ def demo(
     export_format: str | None = "onnx",
     speed: bool = True,
     sample: str | Path | None = None,
+    rows: int | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
     """Build (or resume) ``out_dir/sample.kdproj`` and run the whole pipeline on it.
 
     ``sample`` is a folder with ``train.csv`` and ``test.csv`` in banking77's layout (default:
-    the bundled banking77 sample)."""
+    the bundled banking77 sample). ``rows`` keeps a seeded subset of that many train rows (and a
+    third as many test rows): the same steps on less data, for a quick check of an install."""
     from kdstudio.core.data import import_file
     from kdstudio.core.evaluate import evaluate
     from kdstudio.core.harvest import harvest
@@ -123,7 +142,15 @@ def demo(
     with Project(path) as project:
         imported = {imp["file"] for imp in project.settings().get("imports", [])}
     sample = Path(sample) if sample is not None else sample_dir()
+    if rows is not None and rows < 1:
+        raise KDStudioError(f"--rows must be at least 1 (got {rows})")
     if "few-gold-train.csv" not in imported:
+        if rows is not None:
+            subset = out / "sample-subset"
+            subset.mkdir(exist_ok=True)
+            write_subset(sample / "train.csv", subset / "train.csv", rows, seed)
+            write_subset(sample / "test.csv", subset / "test.csv", max(1, rows // TEST_SHARE), seed)
+            sample = subset
         yield Log(f"1/{steps} importing the banking77 sample ({gold_per_class} gold labels per intent)")
         few = out / "few-gold-train.csv"
         write_few_gold_train(sample / "train.csv", few, gold_per_class, seed)

@@ -61,3 +61,44 @@ def test_demo_runs_the_whole_pipeline_and_a_rerun_resumes(small_sample, tmp_path
     assert "hard-label baseline" in format_demo(result)
     again = run_to_end(demo(out, **kwargs))  # every step found done: nothing is trained again
     assert again["run"] == result["run"] and again["hard_label_run"] == result["hard_label_run"]
+
+
+def test_a_rows_subset_is_seeded_keeps_the_header_and_quoted_commas(small_sample, tmp_path):
+    from kdstudio.core.demo import write_subset
+
+    source = tmp_path / "quoted.csv"
+    with source.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "category"])
+        writer.writerows([f"hello, row {i}", "a"] for i in range(50))
+    first = write_subset(source, tmp_path / "one.csv", 10, seed=3)
+    write_subset(source, tmp_path / "two.csv", 10, seed=3)
+    rows = list(csv.DictReader((tmp_path / "one.csv").open()))
+    assert first == 10 and len(rows) == 10 and rows[0]["text"].startswith("hello, row ")
+    assert (tmp_path / "one.csv").read_text() == (tmp_path / "two.csv").read_text()
+    assert write_subset(source, tmp_path / "all.csv", 500, seed=0) == 50
+
+
+def test_demo_refuses_a_rows_count_below_one(small_sample, tmp_path):
+    from kdstudio.core.errors import KDStudioError
+
+    with pytest.raises(KDStudioError, match="--rows"):
+        list(demo(tmp_path / "demo", sample=small_sample, rows=0))
+
+
+def test_cli_demo_options_reach_the_job(monkeypatch):
+    import kdstudio.core.demo as demo_module
+    from kdstudio import cli
+
+    seen = {}
+
+    def fake_demo(out, **kwargs):
+        seen.update(kwargs, out=out)
+        yield Finished({})
+
+    monkeypatch.setattr(demo_module, "demo", fake_demo)
+    monkeypatch.setattr(demo_module, "format_demo", lambda r: "summary")
+    assert cli.main(["demo", "--rows", "300", "--epochs", "1", "--gold-per-class", "5", "--student", "bilstm",
+                     "--out", "somewhere"]) == 0
+    assert seen["rows"] == 300 and seen["epochs"] == 1 and seen["gold_per_class"] == 5
+    assert seen["student"] == "bilstm" and seen["out"] == "somewhere"

@@ -277,7 +277,8 @@ def _write_onnx(folder: Path, meta: dict[str, Any], out: Path, texts: list[str])
         import onnxruntime
     except ImportError:
         raise ConfigError(
-            "ONNX export needs the onnx and onnxruntime packages (pip install 'kdstudio[onnx]')"
+            "ONNX export needs the onnx and onnxruntime packages, which KD Studio installs by default; "
+            "this environment lacks them (pip install onnx onnxruntime; `kdstudio doctor` checks the install)"
         ) from None
     import numpy as np
     import torch
