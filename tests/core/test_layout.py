@@ -30,3 +30,14 @@ def test_cli_and_store_start_without_torch_transformers_or_anthropic():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_import_linter_contracts_are_kept():
+    """The contracts in pyproject.toml (core GUI-free, stages layered), checked by import-linter."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "0 broken" in out.stdout
