@@ -84,7 +84,7 @@ def run_job(events: Iterable[Any], *, as_json: bool, on_finish: Callable[[dict],
     result: dict = {}
     for event in events:
         if isinstance(event, Finished):
-            result = event.result
+            result = event.json()
         elif not isinstance(event, Metric):
             printer(event)
     if as_json:

@@ -6,6 +6,7 @@ The CLI turns events into progress bars and JSON; the GUI turns them into Qt sig
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,11 +49,40 @@ class Log:
     level: str = "info"
 
 
+@dataclass(frozen=True)
+class JobResult:
+    """Base of every job's typed result: a frozen dataclass whose fields are the job's ``--json`` keys.
+
+    The GUI and tests read attributes (``result.student_accuracy``), so a renamed field fails loudly
+    instead of silently showing nothing; :meth:`to_json` is what the CLI prints.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of a result field (nested results, dataclasses, tuples)."""
+    if isinstance(value, JobResult):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 @dataclass
 class Finished:
-    """The last event of a job; ``result`` is what ``--json`` prints."""
+    """The last event of a job; ``result`` is its typed result (``result.to_json()`` is what
+    ``--json`` prints). Jobs not yet moved to a typed result still pass a plain dict."""
 
-    result: dict[str, Any]
+    result: Any
+
+    def json(self) -> dict[str, Any]:
+        return self.result.to_json() if isinstance(self.result, JobResult) else dict(self.result)
 
 
 Event = Progress | Metric | Log | Finished
@@ -113,9 +143,9 @@ class EtaClock:
         return time.monotonic() - self.t0
 
 
-def run_to_end(events) -> dict[str, Any]:
+def run_to_end(events) -> Any:
     """Drain a job generator and return its ``Finished.result`` (for tests and scripts)."""
-    result: dict[str, Any] = {}
+    result: Any = {}
     for event in events:
         if isinstance(event, Finished):
             result = event.result
