@@ -23,7 +23,8 @@ from kdstudio import __version__
 from kdstudio.core.errors import Cancelled, KDStudioError
 from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress
 
-COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "export", "demo")
+COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "export", "demo",
+            "doctor")
 
 
 class ProgressPrinter:
@@ -311,6 +312,23 @@ def cmd_demo(args: argparse.Namespace, cancel: CancelToken) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.doctor import diagnose, format_doctor
+
+    report = diagnose()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        try:
+            "✗".encode(encoding)
+            ascii_only = False
+        except (LookupError, UnicodeEncodeError):  # a console that cannot show the mark
+            ascii_only = True
+        print(format_doctor(report, ascii_only=ascii_only))
+    return 1 if report.failures else 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 def _add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """One flag per dataclass field, with its default and help text (STYLE rule 4)."""
@@ -504,6 +522,19 @@ def build_parser() -> argparse.ArgumentParser:
                                             "test rows) for a quick check of an install (default: all 10,003)")
     p.add_argument("--json", action="store_true", help="print the evaluation keys, hard_label_accuracy, seconds")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("doctor", help="what is installed and configured here, and what to fix",
+                       description="Check this machine for KD Studio: versions of Python, torch and the other "
+                                   "libraries, the GPU (or that training runs on the CPU), the Anthropic API key "
+                                   "(only where it comes from, never the key), the offline MiniLM teacher, the "
+                                   "data and settings folders, and a display for the desktop app. One line per "
+                                   "check; under each problem, what to do. Exit status 0 when KD Studio can run, "
+                                   "warnings included (no GPU, no key, no display); 1 when a check failed "
+                                   "(something it needs is missing or broken).")
+    p.add_argument("--json", action="store_true",
+                   help="print {version, checks: [{name, status: ok|info|warn|fail, value, fix}], problems, "
+                        "warnings, failures}")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -3,13 +3,13 @@ folder for the sample project. Nothing here is ever written into a project file.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 
-ORGANIZATION = "KD Studio"
-APPLICATION = "KD Studio"
+from kdstudio.core import paths
+from kdstudio.core.paths import APPLICATION, ORGANIZATION, ORGANIZATION_DOMAIN
+
 SETTINGS_VERSION = 1
 MAX_RECENT = 10
 
@@ -17,20 +17,18 @@ MAX_RECENT = 10
 def init_application_names() -> None:
     """Set the names QSettings and QStandardPaths derive their locations from."""
     QCoreApplication.setOrganizationName(ORGANIZATION)
-    QCoreApplication.setOrganizationDomain("kdstudio.dev")
+    QCoreApplication.setOrganizationDomain(ORGANIZATION_DOMAIN)
     QCoreApplication.setApplicationName(APPLICATION)
 
 
 def data_dir() -> Path:
     """The app's data folder, shared with the command line (``$KDSTUDIO_HOME`` or ``~/.kdstudio``)."""
-    from kdstudio.core.paths import app_home
-
-    return app_home(create=True)
+    return paths.app_home(create=True)
 
 
 def sample_project_path() -> Path:
     """Where "Open Sample Project" builds and finds the sample (``kdstudio demo`` builds the same)."""
-    return data_dir() / "sample" / "sample.kdproj"
+    return paths.sample_project_path(create=True)
 
 
 def default_projects_dir() -> Path:
@@ -41,9 +39,9 @@ def default_projects_dir() -> Path:
 
 def app_settings() -> QSettings:
     """The app's QSettings; under ``$KDSTUDIO_HOME`` when set (tests and portable installs)."""
-    home = os.environ.get("KDSTUDIO_HOME")
-    if home:
-        settings = QSettings(str(Path(home) / "settings.ini"), QSettings.Format.IniFormat)
+    portable = paths.portable_settings_file()
+    if portable is not None:
+        settings = QSettings(str(portable), QSettings.Format.IniFormat)
     else:
         settings = QSettings(ORGANIZATION, APPLICATION)
     if settings.value("version") is None:
