@@ -502,6 +502,7 @@ class GoldenCard(Card):
     """Student and teacher accuracy on the golden set, and the floor below which a run is flagged."""
 
     floor_changed = Signal(object)
+    compare_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -509,6 +510,12 @@ class GoldenCard(Card):
         self.state = label("", wrap=True)
         self.state.setTextFormat(Qt.TextFormat.RichText)
         self.layout_.addWidget(self.state)
+        self.compare_button = button(
+            "Open Compare", tooltip="Review examples in the Compare tab: G marks one golden"
+        )
+        self.compare_button.clicked.connect(self.compare_requested)
+        self.compare_button.hide()
+        self.layout_.addWidget(self.compare_button, 0, Qt.AlignmentFlag.AlignLeft)
         row = QHBoxLayout()
         self.use_floor = QCheckBox("Flag runs below")
         self.floor = QDoubleSpinBox()
@@ -521,14 +528,12 @@ class GoldenCard(Card):
         row.addWidget(self.floor)
         row.addStretch(1)
         self.layout_.addLayout(row)
-        self.layout_.addWidget(
-            label(
-                "Mark examples golden in the Compare tab (G) once a person has checked "
-                "their label.",
-                "muted",
-                wrap=True,
-            )
+        self.hint = label(
+            "Mark examples golden in the Compare tab (G) once a person has checked their label.",
+            "muted",
+            wrap=True,
         )
+        self.layout_.addWidget(self.hint)
         self._loading = False
         self.use_floor.toggled.connect(self._changed)
         self.floor.valueChanged.connect(self._changed)
@@ -548,8 +553,15 @@ class GoldenCard(Card):
 
     def set_golden(self, golden: dict[str, Any] | None) -> None:
         theme = current_theme()
-        if not golden or not golden.get("n_golden"):
-            self.state.setText("No golden examples yet.")
+        empty = not golden or not golden.get("n_golden")
+        self.compare_button.setVisible(empty)
+        self.hint.setVisible(not empty)
+        if empty:
+            self.state.setText(
+                "<b>No golden examples yet.</b> In the Compare tab, check an example's label, "
+                "correct it with <i>Teacher is wrong</i> if needed, and press G: every run is "
+                "then scored on the examples a person checked."
+            )
             return
         flag = ""
         if golden.get("below_floor"):
@@ -613,6 +625,7 @@ class EvaluationDashboard(QWidget):
 
     evaluated = Signal(int)
     loaded = Signal()
+    tab_requested = Signal(str)  # "training" (no run yet) or "compare" (no reviews yet)
 
     def __init__(
         self,
@@ -633,14 +646,7 @@ class EvaluationDashboard(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
         outer.addWidget(self.stack)
-        self.empty = EmptyState(
-            "Evaluate a run to see the comparison",
-            "Evaluation measures the student against the teacher on the test split: accuracy, "
-            "agreement, calibration, speed, size and cost, and where a cascade pays off.",
-            "Evaluate",
-        )
-        assert self.empty.action is not None
-        self.empty.action.clicked.connect(self.evaluate_current)
+        self.empty = EmptyState("No evaluation yet", "")
         self.stack.addWidget(self.empty)
 
         scroll = QScrollArea()
@@ -700,6 +706,7 @@ class EvaluationDashboard(QWidget):
         self.pareto.evaluate_requested.connect(self.evaluate_others)
         self.golden = GoldenCard()
         self.golden.floor_changed.connect(self.set_floor)
+        self.golden.compare_requested.connect(lambda: self.tab_requested.emit("compare"))
         self.golden.setMaximumWidth(340)
         bottom.addWidget(self.pareto, 1)
         bottom.addWidget(self.golden)
@@ -749,21 +756,23 @@ class EvaluationDashboard(QWidget):
         self.golden.set_floor(data.get("golden_floor"))
         if report is None:
             self.stack.setCurrentWidget(self.empty)
-            has_run = self.run_id is not None
-            self.empty.title.setText(
-                "Evaluate a run to see the comparison"
-                if has_run
-                else "Train a run, then evaluate it"
-            )
-            self.empty.text.setText(
-                f"Run #{self.run_id} has no evaluation yet. Evaluation measures the student against the teacher "
-                "on the test split: accuracy, agreement, calibration, speed, size and cost."
-                if has_run
-                else "Open Training and press Start training; when the run finishes, evaluate it here."
-            )
-            assert self.empty.action is not None
-            self.empty.action.setVisible(has_run and not self.jobs.busy)
-            self.empty.action.setText(f"Evaluate run #{self.run_id}" if has_run else "Evaluate")
+            if self.run_id is not None:
+                self.empty.set_state(
+                    f"Run #{self.run_id} is not evaluated yet",
+                    "Evaluation measures the student against the teacher on the test split: "
+                    "accuracy, agreement, calibration, speed, size and cost, and where a cascade "
+                    "pays off.",
+                    f"Evaluate run #{self.run_id}",
+                    self.evaluate_current,
+                )
+            else:
+                self.empty.set_state(
+                    "No finished run yet",
+                    "Train a student first. When its run finishes, evaluate it here: accuracy, "
+                    "agreement, speed, size and cost, side by side with the teacher.",
+                    "Train a student",
+                    lambda: self.tab_requested.emit("training"),
+                )
             self.loaded.emit()
             return
         self.stack.setCurrentWidget(self.page)
@@ -842,9 +851,13 @@ class EvaluationDashboard(QWidget):
 
     def _start(self, worker: Worker) -> bool:
         worker.finished.connect(lambda status, w=worker: self._job_done(w, status))
-        return self.jobs.start(worker, self)
+        started = self.jobs.start(worker, self)
+        if started:
+            self.empty.action.setEnabled(False)
+        return started
 
     def _job_done(self, worker: Worker, status: str) -> None:
+        self.empty.action.setEnabled(True)
         if status == "finished" and self.run_id is not None:
             self.evaluated.emit(self.run_id)
         self.refresh()

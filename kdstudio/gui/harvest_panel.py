@@ -143,6 +143,7 @@ class HarvestPanel(QWidget):
 
     harvest_finished = Signal(str)
     augment_finished = Signal(str)
+    import_requested = Signal()
 
     def __init__(self, project_path: Path, jobs: JobHost, project: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -252,7 +253,8 @@ class HarvestPanel(QWidget):
         self.log_line = label("", "muted", wrap=True)
         layout.addWidget(self.log_line)
 
-        layout.addWidget(label("Failures", "subheading"))
+        self.failures_title = label("Failures", "subheading")
+        layout.addWidget(self.failures_title)
         self.failures_stack = QStackedWidget()
         self.failures = QTableWidget(0, 3)
         self.failures.setHorizontalHeaderLabels(["Example", "Text", "Reason"])
@@ -266,8 +268,11 @@ class HarvestPanel(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.no_failures = EmptyState("No failures", "Examples the teacher could not answer (refusals, timeouts, "
                                       "unparseable replies) are listed here with the reason, ready for Retry failed.")
+        # what to do first, while the project has no data or this teacher has not answered yet
+        self.first_step = EmptyState("No teacher answers yet", "")
         self.failures_stack.addWidget(self.no_failures)
         self.failures_stack.addWidget(self.failures)
+        self.failures_stack.addWidget(self.first_step)
         layout.addWidget(self.failures_stack, 1)
 
         self._spec_changed()
@@ -320,6 +325,36 @@ class HarvestPanel(QWidget):
                           counts["output_tokens"], total)
         self._show_failures(failures)
         self.retry_button.setEnabled(bool(failures) and not self.jobs.busy)
+        if not total:
+            self._show_first_step(
+                "No data in this project yet",
+                "Import a data file first (CSV, TSV, JSON Lines or Parquet): a text column, and a label column "
+                "where you have gold labels. Then the teacher answers every example here.",
+                "Import data…", self.import_requested.emit)
+        elif not counts["n_ok"] and not failures and self.worker is None:
+            self._show_no_answers()
+
+    def _show_no_answers(self) -> None:
+        """The teacher has not answered yet: say what a harvest does and offer to start it."""
+        spec = self.spec.text().strip()
+        if not spec:
+            self._show_first_step(
+                "No teacher answers yet",
+                "Choose a teacher: the offline MiniLM, a local model, or Claude. It answers every example; the "
+                "student then learns from those answers.",
+                "Choose a teacher…", self.choose_teacher)
+            return
+        others = self.project.default_teacher() is not None
+        self._show_first_step(
+            "No answers from this teacher yet" if others else "No teacher answers yet",
+            f"Start the harvest: {spec} answers every example of the ticked splits, and the student learns from "
+            "those answers. Answers are kept in the project, so a stopped harvest continues where it stopped.",
+            "Start harvest", self.start)
+
+    def _show_first_step(self, title: str, text: str, action: str, on_action: Any) -> None:
+        self.first_step.set_state(title, text, action, on_action)
+        self.failures_title.hide()
+        self.failures_stack.setCurrentWidget(self.first_step)
 
     def _show_counts(self, ok: int, failed: int, cost: float, tin: int, tout: int, total: int | None = None) -> None:
         self.done_tile.set(f"{ok:,}", f"answered of {total:,} examples" if total else "answered")
@@ -337,7 +372,8 @@ class HarvestPanel(QWidget):
                 if c == 0:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.failures.setItem(r, c, item)
-        self.failures_stack.setCurrentIndex(1 if failures else 0)
+        self.failures_title.show()
+        self.failures_stack.setCurrentWidget(self.failures if failures else self.no_failures)
 
     def _set_running(self, running: bool) -> None:
         if running:
@@ -347,6 +383,7 @@ class HarvestPanel(QWidget):
         self.cancel_button.setEnabled(running)
         self.estimate_button.setEnabled(not running)
         self.augment_button.setEnabled(not running)
+        self.first_step.action.setEnabled(not running)
         self.spec.setEnabled(not running)
         if not running:
             self.pause_button.setText("Pause")
@@ -379,6 +416,8 @@ class HarvestPanel(QWidget):
         self.log_line.setText("")
         self._set_running(True)
         self.retry_button.setEnabled(False)
+        if self.failures_stack.currentWidget() is self.first_step:
+            self._show_failures([])  # the answers come in now; failures, if any, are listed here
         return True
 
     def retry_failed(self) -> bool:

@@ -8,10 +8,13 @@ from typing import Any
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
+    QMessageBox,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -25,7 +28,7 @@ from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.settings import sample_project_path
 from kdstudio.gui.training_panel import TrainingPanel
 from kdstudio.gui.viewer import ComparisonViewer
-from kdstudio.gui.widgets import Card, StatTile, button, label
+from kdstudio.gui.widgets import Card, EmptyState, StatTile, button, label
 
 TABS = ("overview", "harvest", "training", "evaluate", "compare")
 
@@ -48,7 +51,11 @@ def _table(headers: list[str], rows: list[list[Any]]) -> QTableWidget:
 
 
 class OverviewPanel(QWidget):
-    """What the project holds: examples per split, labels, teachers and runs."""
+    """What the project holds: examples per split, labels, teachers, runs and reviews. Where one
+    of them is still missing it says what to do next and offers the button that does it."""
+
+    tab_requested = Signal(str)
+    import_requested = Signal()
 
     def __init__(self, project: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,12 +64,24 @@ class OverviewPanel(QWidget):
         self.layout_.setContentsMargins(20, 16, 20, 16)
         self.layout_.setSpacing(12)
         self.content: QWidget | None = None
+        self.empty_states: dict[str, EmptyState] = {}
+        self.reviews_summary: QLabel | None = None
         self.refresh()
+
+    def _empty(self, key: str, title: str, text: str, action: str, on_action: Any) -> EmptyState:
+        state = EmptyState(title, text, action, on_action=on_action, compact=True)
+        self.empty_states[key] = state
+        return state
+
+    def _go(self, tab: str) -> Any:
+        return lambda: self.tab_requested.emit(tab)
 
     def refresh(self) -> None:
         if self.content is not None:
             self.layout_.removeWidget(self.content)
+            self.content.hide()  # until Qt deletes it, it must not show under the new one
             self.content.deleteLater()
+        self.empty_states = {}
         info = self.project.info()
         content = QWidget()
         grid = QGridLayout(content)
@@ -75,7 +94,14 @@ class OverviewPanel(QWidget):
 
         labels_card = Card()
         labels_card.layout_.addWidget(label("Labels" if info["task"] == "classification" else "Task", "subheading"))
-        if info["task"] == "classification" and info["labels"]:
+        if not info["n_examples"]:
+            labels_card.layout_.addWidget(self._empty(
+                "data", "No data yet",
+                "Import a CSV, TSV, JSON Lines or Parquet file: a text column, and a label column where you have "
+                "gold labels. The teacher answers the rest.",
+                "Import data…", self.import_requested.emit))
+            labels_card.layout_.addStretch(1)
+        elif info["task"] == "classification" and info["labels"]:
             counts = info["label_counts"]
             rows = [[name, counts["train"].get(name, 0), counts["valid"].get(name, 0), counts["test"].get(name, 0)]
                     for name in info["labels"]]
@@ -85,17 +111,19 @@ class OverviewPanel(QWidget):
                 "Generation: the teacher writes a completion for each prompt." if info["task"] == "generation"
                 else "No labels yet: they come from the data's label column.", "muted", wrap=True))
             labels_card.layout_.addStretch(1)
-        grid.addWidget(labels_card, 1, 0, 2, 1)
+        grid.addWidget(labels_card, 1, 0, 3, 1)
 
         teachers_card = Card()
         teachers_card.layout_.addWidget(label("Teachers", "subheading"))
-        if info["teachers"]:
+        if any(t["ok"] or t["failed"] for t in info["teachers"]):
             rows = [[t["spec"], f"{t['ok']:,}", f"{t['failed']:,}", f"${t['cost_usd']:.2f}"] for t in info["teachers"]]
             teachers_card.layout_.addWidget(_table(["Teacher", "answered", "failed", "cost"], rows), 1)
         else:
-            teachers_card.layout_.addWidget(label("No teacher has answered yet. Open Harvest and press Start "
-                                                  "harvest.", "muted", wrap=True))
-            teachers_card.layout_.addStretch(1)
+            teachers_card.layout_.addWidget(self._empty(
+                "teacher", "No teacher answers yet",
+                "A teacher (the offline MiniLM, a local model, or Claude) answers every example; the student "
+                "learns from those answers.",
+                "Harvest a teacher", self._go("harvest")))
         grid.addWidget(teachers_card, 1, 1)
 
         runs_card = Card()
@@ -106,18 +134,47 @@ class OverviewPanel(QWidget):
                     for r in reversed(runs)]
             runs_card.layout_.addWidget(_table(["Run", "Student", "Status", "Started"], rows), 1)
         else:
-            runs_card.layout_.addWidget(label("No runs yet. Open Training and press Start training.", "muted",
-                                              wrap=True))
-            runs_card.layout_.addStretch(1)
+            runs_card.layout_.addWidget(self._empty(
+                "run", "No runs yet",
+                "Train a small student on the teacher's answers and watch its curves while it learns.",
+                "Train a student", self._go("training")))
         grid.addWidget(runs_card, 2, 1)
+
+        grid.addWidget(self._reviews_card(), 3, 1)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)
         imports = info.get("imports") or []
         if imports:
             files = ", ".join(f"{i.get('file')} ({i.get('inserted', 0):,} rows → {i.get('split')})" for i in imports)
-            grid.addWidget(label(f"Imported: {files}", "muted", wrap=True), 3, 0, 1, 2)
+            grid.addWidget(label(f"Imported: {files}", "muted", wrap=True), 4, 0, 1, 2)
         self.layout_.addWidget(content)
         self.content = content
+
+    def _reviews_card(self) -> Card:
+        """How many examples a person reviewed in the Compare tab, or how to review them."""
+        card = Card()
+        card.layout_.addWidget(label("Reviews", "subheading"))
+        self.reviews_summary = None
+        reviews = self.project.reviews().values()
+        if not reviews:
+            card.layout_.addWidget(self._empty(
+                "review", "No reviews yet",
+                "In the Compare tab, “Teacher is wrong” corrects an example's label, X leaves it out of training "
+                "and G marks it golden. The next run learns from your reviews.",
+                "Open Compare", self._go("compare")))
+            return card
+        corrected = sum(r["corrected_label"] is not None for r in reviews)
+        excluded = sum(bool(r["exclude"]) for r in reviews)
+        golden = sum(bool(r["golden"]) for r in reviews)
+        row = QHBoxLayout()
+        self.reviews_summary = label(
+            f"{corrected:,} corrected · {excluded:,} left out of training · {golden:,} golden", "muted")
+        row.addWidget(self.reviews_summary, 1)
+        more = button("Open Compare", "link", tooltip="Review more examples in the Compare tab")
+        more.clicked.connect(self._go("compare"))
+        row.addWidget(more)
+        card.layout_.addLayout(row)
+        return card
 
 
 class ProjectView(QWidget):
@@ -182,10 +239,17 @@ class ProjectView(QWidget):
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.tabs.addTab(self.compare, "Compare")
         self.evaluate.evaluated.connect(lambda _run: self.compare.refresh())
-        self.compare.review_saved.connect(lambda _ex: self.evaluate.refresh())
+        self.compare.review_saved.connect(self._review_saved)
         layout.addWidget(self.tabs, 1)
         self.harvest.harvest_finished.connect(lambda _s: self.refresh())
         self.training.run_finished.connect(lambda _s: self.refresh())
+        # an empty state's button that leads to another step goes through here
+        for panel in (self.overview, self.training, self.evaluate, self.compare):
+            panel.tab_requested.connect(self.show_tab)
+        self.overview.import_requested.connect(self.import_data)
+        self.harvest.import_requested.connect(self.import_data)
+        self._overview_stale = False
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.refresh()
         if self.is_sample or self.project.runs():
             self.tabs.setCurrentWidget(self.training)
@@ -198,8 +262,56 @@ class ProjectView(QWidget):
         self.subtitle.setText(f"{info['task'].capitalize()}{n_labels} · {info['n_examples']:,} examples · "
                               f"{len(info['runs'])} runs · {self.path}")
         self.overview.refresh()
+        self._overview_stale = False
+        self.training.update_empty_state()
         self.evaluate.refresh()
         self.compare.refresh()
+
+    def show_tab(self, name: str) -> None:
+        """Show the tab ``name`` (one of ``TABS``)."""
+        self.tabs.setCurrentIndex(TABS.index(name))
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.overview and self._overview_stale:
+            self.overview.refresh()
+            self._overview_stale = False
+
+    def _review_saved(self, _example: int) -> None:
+        self.evaluate.refresh()
+        self._overview_stale = True  # its review counts are read again when it is shown
+
+    def import_data(self) -> bool:
+        """Ask for a data file and import it into the project in the background (``kdstudio import``)."""
+        from kdstudio.gui.wizard import DATA_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self, "Import data", str(self.path.parent), DATA_FILTER)
+        if not path:
+            return False
+        return self.start_import(path)
+
+    def start_import(self, file: str | Path) -> bool:
+        from kdstudio.gui.jobs import import_more
+        from kdstudio.gui.worker import Worker
+
+        worker = Worker(import_more, str(self.path), str(file), name="Importing data", parent=self)
+        worker.finished.connect(lambda status, w=worker: self._imported(w, status))
+        if not self.jobs.start(worker, self):
+            return False
+        self.status_message.emit(f"Importing {Path(file).name}…")
+        return True
+
+    def _imported(self, worker: Any, status: str) -> None:
+        # The Qt thread's Project keeps the label names it read; the import may have added labels
+        # on the worker's own connection, so they are read again.
+        self.project._labels_cache = None
+        if status == "failed":
+            QMessageBox.warning(self, "Import failed", worker.message)
+        elif status == "finished":
+            result = worker.result or {}
+            self.status_message.emit(f"Imported {result.get('inserted', 0):,} examples")
+        self.harvest.refresh()
+        self.training.refresh_runs()
+        self.refresh()
 
     def run_sample_again(self) -> None:
         """Train the sample's student again with the settings of its last run."""

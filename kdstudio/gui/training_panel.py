@@ -91,6 +91,7 @@ class TrainingPanel(QWidget):
     """Train a student on the teacher's answers and watch it learn."""
 
     run_finished = Signal(str)
+    tab_requested = Signal(str)  # "harvest": the first step is missing
 
     def __init__(self, project_path: Path, jobs: JobHost, project: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -160,13 +161,7 @@ class TrainingPanel(QWidget):
         self.log_line = ElidedLabel("", "muted")
         main.addWidget(self.log_line)
         self.stack = QStackedWidget()
-        self.empty = EmptyState(
-            "No training runs yet",
-            "Harvest the teacher's answers first, then press Start training. Loss, validation accuracy, agreement "
-            "with the teacher and the learning rate plot here while the student learns.",
-            "Start training")
-        if self.empty.action is not None:
-            self.empty.action.clicked.connect(self.start)
+        self.empty = EmptyState("No training runs yet", "")
         self.view = MetricsView()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.view)
@@ -214,6 +209,33 @@ class TrainingPanel(QWidget):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.config = dialog.config
             self._show_config()
+            self.update_empty_state()
+
+    # -- what to do first ---------------------------------------------------------------------
+    def has_teacher_answers(self) -> bool:
+        """True when the teacher this panel trains on has answered (or the run needs no teacher)."""
+        if self.config.get("hard_labels"):
+            return True
+        teacher = self.config.get("teacher")
+        if teacher is None:
+            return self.project.default_teacher() is not None
+        return self.project.count_outputs(int(teacher))["n_ok"] > 0
+
+    def update_empty_state(self) -> None:
+        """What the empty plot area says: harvest a teacher first, or start the first run."""
+        if self.has_teacher_answers():
+            self.empty.set_state(
+                "No training runs yet",
+                f"Press Start training: the student ({self.config.get('student', '?')}) learns from the teacher's "
+                "answers while its loss, validation accuracy, agreement with the teacher and learning rate plot "
+                "here.",
+                "Start training", self.start)
+        else:
+            self.empty.set_state(
+                "No teacher answers yet",
+                "A student learns from a teacher's answers, so harvest them first: a teacher (the offline MiniLM, "
+                "a local model, or Claude) answers every example in the Harvest tab. Then train here.",
+                "Harvest a teacher", lambda: self.tab_requested.emit("harvest"))
 
     # -- runs list ----------------------------------------------------------------------------
     def refresh_runs(self, *, check_latest: bool = False) -> None:
@@ -240,6 +262,8 @@ class TrainingPanel(QWidget):
             finished = [r for r in runs if r["status"] == "finished"] or runs
             distilled = [r for r in finished if not r.get("config", {}).get("hard_labels")] or finished
             self.set_run_checked(distilled[-1]["id"], True)
+        if not runs:
+            self.update_empty_state()
         self.stack.setCurrentWidget(self.view if runs else self.empty)
 
     def set_run_checked(self, run_id: int, checked: bool) -> None:

@@ -1049,6 +1049,7 @@ class ComparisonViewer(QWidget):
     """The Compare tab: pick a run, filter and sort its test rows, inspect and review examples."""
 
     review_saved = Signal(int)
+    tab_requested = Signal(str)  # "training": no finished run to compare yet
 
     def __init__(
         self, project_path: str | Path, project: Any = None, parent: QWidget | None = None
@@ -1073,10 +1074,13 @@ class ComparisonViewer(QWidget):
         self.stack = QStackedWidget()
         outer.addWidget(self.stack)
         self.empty = EmptyState(
-            "Train a run to compare it with its teacher",
-            "When a training run finishes it predicts the test split; this tab then shows "
-            "every test example with the teacher's and the student's answers, where they "
-            "disagree, and lets you correct the teacher.",
+            "No finished run to compare yet",
+            "Train a student first. When its run finishes, this tab shows every test example "
+            "with the teacher's and the student's answers and where they disagree; review an "
+            "example here (Teacher is wrong, X to exclude, G for golden) and the next run learns "
+            "from it.",
+            "Train a student",
+            on_action=lambda: self.tab_requested.emit("training"),
         )
         self.stack.addWidget(self.empty)
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -44,6 +47,39 @@ class ActionCard(Card):
         self.icon.setPixmap(icon(self.icon_name).pixmap(28, 28))
 
 
+#: The three steps of a project, one line each: (name, what happens).
+STEPS = (
+    ("Harvest", "a teacher (the offline MiniLM, a local model, or Claude) labels your data."),
+    ("Train", "a small student learns from the teacher's answers while you watch."),
+    ("Compare & export", "see where they disagree, then export the student (ONNX or Hugging Face)."),
+)
+
+
+class StepsBlock(QWidget):
+    """How it works: the three steps, numbered, one line each."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(label("How it works", "subheading"))
+        self.lines: list[QLabel] = []
+        for number, (name, text) in enumerate(STEPS, start=1):
+            row = QHBoxLayout()
+            row.setSpacing(8)
+            badge = label(str(number), "badge")
+            badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            badge.setFixedSize(20, 20)
+            badge.setStyleSheet("padding: 0px; border-radius: 10px;")
+            row.addWidget(badge, 0, Qt.AlignmentFlag.AlignTop)
+            line = label(f"<b>{html.escape(name)}</b> — {html.escape(text)}", wrap=True)
+            line.setTextFormat(Qt.TextFormat.RichText)
+            row.addWidget(line, 1)
+            layout.addLayout(row)
+            self.lines.append(line)
+
+
 class WelcomeWidget(QWidget):
     """What a person sees first. Emits what they chose; the main window acts on it."""
 
@@ -54,7 +90,17 @@ class WelcomeWidget(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        outer = QHBoxLayout(self)
+        # in a small window the page scrolls instead of squeezing its text into the cards
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        page = QWidget()
+        scroll.setWidget(page)
+        box.addWidget(scroll)
+        outer = QHBoxLayout(page)
         outer.setContentsMargins(56, 48, 56, 40)
         outer.setSpacing(48)
 
@@ -68,10 +114,11 @@ class WelcomeWidget(QWidget):
         brand.addWidget(label("KD Studio", "title"))
         brand.addStretch(1)
         left.addLayout(brand)
-        left.addWidget(label(
-            "Turn a large, slow teacher into a small, fast student on your own machine: import data, "
-            "harvest the teacher's answers, train the student while you watch, and compare the two.",
-            "muted", wrap=True))
+        left.addWidget(label("Turn a large, slow teacher into a small, fast student on your own machine.",
+                             "muted", wrap=True))
+        left.addSpacing(14)
+        self.steps = StepsBlock()
+        left.addWidget(self.steps)
         left.addSpacing(18)
         self.new_card = ActionCard("new", "New project…", "Pick a task and a data file, a teacher and a student.")
         self.open_card = ActionCard("open", "Open project…", "Open a .kdproj file you made before.")
@@ -97,7 +144,7 @@ class WelcomeWidget(QWidget):
         left.addStretch(1)
         self.device_label = label("Compute: detecting…", "muted")
         left.addWidget(self.device_label)
-        outer.addLayout(left, 3)
+        outer.addLayout(left, 5)
 
         right = QVBoxLayout()
         right.setSpacing(8)
@@ -115,7 +162,7 @@ class WelcomeWidget(QWidget):
         right.addStretch(0)
         self.shortcuts_hint = button("Keyboard shortcuts", "link")
         right.addWidget(self.shortcuts_hint, 0, Qt.AlignmentFlag.AlignLeft)
-        outer.addLayout(right, 2)
+        outer.addLayout(right, 3)
         self.refresh()
 
     def refresh(self) -> None:

@@ -3,6 +3,7 @@ sections and a drop zone for files."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -137,32 +138,72 @@ class StatTile(Card):
 
 
 class EmptyState(QWidget):
-    """A centred message telling what to do next, with an optional action button."""
+    """A message telling what to do next, with an optional button that does it.
 
-    def __init__(self, title: str, text: str, action: str | None = None, parent: QWidget | None = None):
+    ``action`` is the button's text and ``on_action`` what a click calls; ``set_state`` changes
+    all three when the project's state changes (no teacher answers yet, no run yet...). Without an
+    action the button is hidden. The default is centred in a page; ``compact`` puts the text on
+    the left and the button on the right, for a card."""
+
+    TEXT_WIDTH = 460
+
+    def __init__(self, title: str, text: str, action: str | None = None, parent: QWidget | None = None, *,
+                 on_action: Callable[[], object] | None = None, compact: bool = False) -> None:
         super().__init__(parent)
+        self.compact = compact
+        self.title = label(title, "subheading" if compact else "emptyTitle")
+        self.text = label(text, "muted", wrap=True)
+        self.action = button(action or "", "primary")
+        self.action.clicked.connect(self._act)
+        self.action.setVisible(bool(action))
+        self._callback = on_action
+        if compact:
+            row = QHBoxLayout(self)
+            row.setContentsMargins(0, 2, 0, 2)
+            row.setSpacing(16)
+            words = QVBoxLayout()
+            words.setSpacing(2)
+            words.addWidget(self.title)
+            words.addWidget(self.text)
+            words.addStretch(1)
+            row.addLayout(words, 1)
+            row.addWidget(self.action, 0, Qt.AlignmentFlag.AlignTop)
+            return
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        self.title = label(title, "emptyTitle")
-        self.text = label(text, "muted", wrap=True)
         for w in (self.title, self.text):
             w.setAlignment(Qt.AlignmentFlag.AlignHCenter)
             layout.addWidget(w)
-        self.text.setFixedWidth(460)
-        # a stacked page does not always ask a wrapped label for its height at a width: reserve it
-        self.text.ensurePolished()
-        self.text.setMinimumHeight(self.text.heightForWidth(460))
+        self.text.setFixedWidth(self.TEXT_WIDTH)
+        self._reserve_text_height()
         layout.setAlignment(self.text, Qt.AlignmentFlag.AlignHCenter)
-        self.action: QPushButton | None = None
-        if action:
-            self.action = button(action, "primary")
-            row = QHBoxLayout()
-            row.addStretch(1)
-            row.addWidget(self.action)
-            row.addStretch(1)
-            layout.addSpacing(8)
-            layout.addLayout(row)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.action)
+        row.addStretch(1)
+        layout.addSpacing(8)
+        layout.addLayout(row)
         layout.addStretch(2)
+
+    def _reserve_text_height(self) -> None:
+        # a stacked page does not always ask a wrapped label for its height at a width: reserve it
+        if not self.compact:
+            self.text.ensurePolished()
+            self.text.setMinimumHeight(max(0, self.text.heightForWidth(self.TEXT_WIDTH)))
+
+    def set_state(self, title: str, text: str, action: str | None = None,
+                  on_action: Callable[[], object] | None = None) -> None:
+        """Say something else: a new title and text, and the button (hidden without ``action``)."""
+        self.title.setText(title)
+        self.text.setText(text)
+        self._reserve_text_height()
+        self.action.setText(action or "")
+        self.action.setVisible(bool(action))
+        self._callback = on_action
+
+    def _act(self, *_args: object) -> None:
+        if self._callback is not None:
+            self._callback()
 
 
 class FoldSection(QWidget):
