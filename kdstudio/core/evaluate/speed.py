@@ -6,10 +6,8 @@ predictor takes raw texts and returns probabilities, so tokenization is included
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +58,6 @@ def time_predictor(
         "latency_ms_p95": percentile_ms(samples, 95),
         "throughput_per_s": batch_size / max(min(batch_s), 1e-9),
     }
-
-
-@contextmanager
-def timing_threads(device: str) -> Iterator[int]:
-    """On CPU, time with all cores but one (as training does, leaving the GUI a core); torch's
-    default of one thread per core stalls badly when another process wants a core too."""
-    import torch
-
-    before = torch.get_num_threads()
-    threads = max(1, (os.cpu_count() or 2) - 1) if device == "cpu" else before
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(before)
 
 
 def stored_latency(latencies_ms: Sequence[float | None]) -> dict[str, float | None]:
