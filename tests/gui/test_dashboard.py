@@ -180,7 +180,7 @@ def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_
     with Project(path) as project:
         for s in swept:
             assert project.run(s.run)["summary"]["reviews_used"] == 2
-            assert project.evaluation(s["run"]) is not None
+            assert project.evaluation(s.run) is not None
     qtbot.waitUntil(lambda: len(dash.data["points"]) == 3, timeout=5000)
     assert any(p["frontier"] for p in dash.data["points"])
     assert run in [p["run"] for p in dash.data["points"]]

@@ -11,8 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kdstudio.core.evaluate.metrics import percentile_ms
 from kdstudio.core.events import CancelToken
 
@@ -88,7 +86,3 @@ def weights_size_bytes(folder: str | Path) -> int | None:
 def megabytes(n_bytes: int | None) -> float | None:
     """Bytes as MB (10⁶ bytes), rounded to 3 decimals."""
     return None if n_bytes is None else round(n_bytes / 1e6, 3)
-
-
-def median(values: Sequence[float]) -> float | None:
-    return float(np.median(values)) if len(values) else None
