@@ -30,7 +30,6 @@ from kdstudio.core.students import (
 from kdstudio.core.students.tokenizer import (
     encode,
     load_tokenizer,
-    pad_id,
     teacher_model_path,
     train_wordpiece,
 )
@@ -83,8 +82,9 @@ class Session:
                 self.notes.append(init_embeddings_from_teacher(model, teacher_path))
         for rows in (self.train_rows, self.valid_rows):
             rows.tokens = encode(self.tokenizer, rows.texts, self.cfg.max_length)
-        self.task.pad = pad_id(self.tokenizer)
-        self.projection = self._hidden_state_teacher(model, teacher_path)
+        hidden = self._hidden_state_teacher(model, teacher_path)
+        self.task.attach(self.tokenizer, hidden)
+        self.projection = hidden[1] if hidden is not None else None
         self.lr = self.cfg.lr or default_lr(self.cfg.student)
         self.epochs = self.cfg.epochs or default_epochs(self.cfg.student)
         model = model.to(self.rt.device).train()
@@ -165,9 +165,9 @@ class Session:
         )
         return train_wordpiece(texts, self.cfg.vocab_size), "wordpiece"
 
-    def _hidden_state_teacher(self, model: Any, teacher_path: str | None) -> Any:
-        """For ``--hidden-mse``: hand the task the frozen teacher encoder and a learned projection
-        from the student's width to the teacher's; return the projection (None when off)."""
+    def _hidden_state_teacher(self, model: Any, teacher_path: str | None) -> tuple[Any, Any] | None:
+        """For ``--hidden-mse``: the frozen teacher encoder and a learned projection from the
+        student's width to the teacher's (None when off)."""
         if self.cfg.hidden_mse <= 0:
             return None
         if (
@@ -184,8 +184,7 @@ class Session:
         teacher = AutoModel.from_pretrained(teacher_path).to(self.rt.device).eval().requires_grad_(False)
         torch.manual_seed(self.cfg.seed + 1)
         projection = torch.nn.Linear(model.hidden_size, teacher.config.hidden_size).to(self.rt.device)
-        self.task.hidden = (teacher, projection)
-        return projection
+        return teacher, projection
 
     def _lr_factor(self, step: int) -> float:
         warm = int(self.cfg.warmup_ratio * self.total_steps)

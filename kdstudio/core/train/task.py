@@ -8,7 +8,7 @@ there is. See the package docstring for how generation plugs in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.predict import HeldOutScores, kl_divergence, predict_examples
 from kdstudio.core.students import build_student, pad_batch
+from kdstudio.core.students.tokenizer import pad_id
 from kdstudio.core.train.config import TrainConfig
 from kdstudio.core.train.data import Rows, TrainingData, load_training_data
 from kdstudio.core.train.losses import Term, combined_loss, loss_terms
@@ -32,6 +33,9 @@ class Task(Protocol):
 
     def build_student(self, tokenizer: Any, *, teacher_path: str | None) -> Any:
         """A fresh student of ``config.student`` for this task's outputs."""
+
+    def attach(self, tokenizer: Any, hidden: tuple[Any, Any] | None = None) -> None:
+        """Take the run's tokenizer and, for ``hidden_mse``, (frozen teacher encoder, projection)."""
 
     def loss_terms(self) -> Sequence[Term]:
         """The registered loss terms (``train.losses.LOSSES``) a training step sums."""
@@ -56,7 +60,7 @@ class ClassificationTask:
 
     def __init__(self, config: TrainConfig, labels: Sequence[str], runtime: Runtime) -> None:
         self.cfg, self.labels, self.rt = config, list(labels), runtime
-        self.pad = 0  # the tokenizer's pad id, set by the session once the tokenizer is known
+        self.pad = 0  # the tokenizer's pad id (see attach)
         self.hidden: tuple[Any, Any] | None = None  # (teacher encoder, projection) for hidden_mse
 
     def load(self, project: Any, *, teacher_id: int | None) -> TrainingData:
@@ -73,6 +77,9 @@ class ClassificationTask:
             teacher_path=teacher_path,
             max_length=self.cfg.max_length,
         )
+
+    def attach(self, tokenizer: Any, hidden: tuple[Any, Any] | None = None) -> None:
+        self.pad, self.hidden = pad_id(tokenizer), hidden
 
     def loss_terms(self, *, has_teacher: bool = True, hidden: bool = True) -> tuple[Term, ...]:
         cfg = self.cfg
@@ -148,10 +155,13 @@ class ClassificationTask:
         return predict_examples(project, run_id, checkpoint, teacher_id=teacher_id, device=device)
 
 
-TASKS: dict[str, type] = {"classification": ClassificationTask}
+#: A project's task → what builds its ``Task`` from ``(config, labels, runtime)``.
+TASKS: dict[str, Callable[[TrainConfig, Sequence[str], Runtime], Task]] = {
+    "classification": ClassificationTask,
+}
 
 
-def task_for(project: Any, config: TrainConfig, runtime: Runtime) -> Any:
+def task_for(project: Any, config: TrainConfig, runtime: Runtime) -> Task:
     """The :class:`Task` of the project's kind; a ``ConfigError`` for a kind training lacks."""
     task = TASKS.get(project.task)
     if task is None:
