@@ -79,20 +79,21 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def run_job(events: Iterable[Any], *, as_json: bool, on_finish: Callable[[dict], None] | None = None) -> dict:
-    """Drive a core job to its end, printing progress; return the Finished result."""
+def run_job(events: Iterable[Any], *, as_json: bool, on_finish: Callable[[Any], None] | None = None) -> Any:
+    """Drive a core job to its end, printing progress; return its ``Finished.result`` (a typed
+    ``JobResult``, or a dict for jobs not yet typed), which ``on_finish`` also receives."""
     printer = ProgressPrinter()
-    result: dict = {}
+    finished = Finished({})
     for event in events:
         if isinstance(event, Finished):
-            result = event.json()
+            finished = event
         elif not isinstance(event, Metric):
             printer(event)
     if as_json:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(finished.json(), indent=2, default=str))
     elif on_finish:
-        on_finish(result)
-    return result
+        on_finish(finished.result)
+    return finished.result
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -219,35 +220,33 @@ def cmd_augment(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_train(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.train import train
-    from kdstudio.core.train.config import TrainConfig
+    from kdstudio.core.train import TrainConfig, TrainResult, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
-    def show(r: dict) -> None:
-        print(f"run #{r.get('run')}: best step {r.get('best_step')}, valid accuracy {r.get('valid_accuracy')}, "
-              f"agreement with teacher {r.get('valid_agreement')}, {r.get('seconds')} s")
+    def show(r: TrainResult) -> None:
+        print(f"run #{r.run}: best step {r.best_step}, valid accuracy {r.valid_accuracy}, "
+              f"agreement with teacher {r.valid_agreement}, {r.seconds} s")
 
     run_job(train(args.project, config, resume_run=args.resume, cancel=cancel), as_json=args.json, on_finish=show)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.train_sweep import size_sweep
+    from kdstudio.core.train_sweep import SweepResult, size_sweep
 
     presets = [p.strip() for p in args.students.split(",") if p.strip()]
     base = {"epochs": args.epochs, "seed": args.seed}
     if args.teacher is not None:
         base["teacher"] = args.teacher
 
-    def show(r: dict) -> None:
+    def show(r: SweepResult) -> None:
         print("student            run   accuracy   p50 latency")
-        for e in r.get("runs", []):
-            acc = e.get("student_accuracy")
-            ms = e.get("student_latency_ms_p50")
-            print(f"{e['student']:<18} {('#' + str(e['run'])) if e.get('run') else '-':<5} "
+        for e in r.runs:
+            acc, ms = e.student_accuracy, e.student_latency_ms_p50
+            print(f"{e.student:<18} {('#' + str(e.run)) if e.run else '-':<5} "
                   f"{'' if acc is None else f'{acc:.3f}':>9}   {'' if ms is None else f'{ms:.2f} ms':>10}"
-                  + (f"   failed: {e['error']}" if e.get("error") else ""))
+                  + (f"   failed: {e.error}" if e.error else ""))
 
     run_job(size_sweep(args.project, presets, base=base, speed=not args.no_speed, cancel=cancel),
             as_json=args.json, on_finish=show)
@@ -448,12 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a student on the stored teacher outputs (KD), or on gold labels only "
                                    "with --hard-labels.")
     p.add_argument("project")
-    try:
-        from kdstudio.core.train.config import TrainConfig
+    from kdstudio.core.train.config import TrainConfig
 
-        _add_dataclass_args(p, TrainConfig)
-    except ImportError:  # pragma: no cover - only while the training stage is missing
-        pass
+    _add_dataclass_args(p, TrainConfig)
     p.add_argument("--resume", type=int, metavar="RUN", help="continue run RUN from its last checkpoint")
     p.add_argument("--json", action="store_true", help="print run, best_step, valid accuracy/agreement, seconds")
     p.set_defaults(func=cmd_train)

@@ -92,7 +92,7 @@ def _resumable_run(project: Project, student: str, hard: bool) -> int | None:
 
 def _forward(events: Iterator[Event], stage: str, step: int, steps: int) -> Iterator[Event]:
     """Pass a sub-job's events on, tagging progress with the demo step; return its result."""
-    forward_result: dict[str, Any] = {}
+    forward_result: Any = {}
     for event in events:
         if isinstance(event, Progress):
             event.info = {"step": f"{step}/{steps}", **event.info}
@@ -177,7 +177,7 @@ def demo(
         trained = yield from _forward(
             (e for e in train(path, config, resume_run=resume, cancel=cancel) if not isinstance(e, Metric)),
             "train", step, steps)
-        results[kind] = trained["run"]
+        results[kind] = trained.run
 
     kd_run, hard_run = results["KD student"], results["hard-label baseline"]
     yield Log(f"5/{steps} evaluating run #{kd_run} and the baseline #{hard_run} on test")

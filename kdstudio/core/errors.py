@@ -43,3 +43,7 @@ class Cancelled(KDStudioError):
     """The job was cancelled by the user; everything done so far is kept."""
 
     exit_code = 130
+
+
+class TrainingError(KDStudioError):
+    """Training cannot go on: the loss diverged, or memory ran out even at one example per batch."""

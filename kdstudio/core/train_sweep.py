@@ -3,22 +3,44 @@ harvest, each then evaluated, so the accuracy-versus-latency frontier shows whic
 
 ``size_sweep(project_path, ["cnn", "transformer-tiny"], base={"epochs": 3})`` is one job: it
 yields every training and evaluation event of each preset in turn (its own ``Finished`` events
-become ``Log`` lines) and ends with ``Finished({"runs": [...]})``, one entry per preset with the
-run id and the evaluation's accuracy and latency. A preset that fails is reported and the sweep
-goes on; cancelling stops the whole sweep.
+become ``Log`` lines) and ends with ``Finished(SweepResult(runs=(...)))``, one ``SweepEntry`` per
+preset with the run id, its ``TrainResult`` and the evaluation's accuracy and latency. A preset
+that fails is reported (``error``) and the sweep goes on; cancelling stops the whole sweep.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kdstudio.core.errors import Cancelled, KDStudioError
-from kdstudio.core.events import CancelToken, Event, Finished, Log
+from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Log
+from kdstudio.core.train.result import TrainResult
 
 #: The presets a size sweep offers by default, smallest first.
 SWEEP_PRESETS = ("cnn", "bilstm", "transformer-tiny", "transformer-mini", "transformer-small")
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    """One preset of a sweep: its run (None when training failed before it began) and results."""
+
+    student: str
+    run: int | None = None
+    error: str | None = None  # why the preset failed; None when it trained
+    train: TrainResult | None = None
+    student_accuracy: float | None = None  # from the evaluation (None when not evaluated)
+    student_latency_ms_p50: float | None = None
+    student_params: int | None = None
+
+
+@dataclass(frozen=True)
+class SweepResult(JobResult):
+    """What ``kdstudio sweep --json`` prints: ``runs``, one entry per preset, in order."""
+
+    runs: tuple[SweepEntry, ...]
 
 
 def size_sweep(
@@ -43,36 +65,38 @@ def size_sweep(
     for preset in presets:  # check every preset before the first one trains
         settings = {**(base or {}), "student": preset, "name": f"sweep: {preset}"}
         configs.append(TrainConfig.from_dict(settings).validate())
-    results: list[dict[str, Any]] = []
+    results: list[SweepEntry] = []
     for index, config in enumerate(configs, start=1):
         yield Log(f"size sweep {index}/{len(configs)}: training {config.student}")
-        entry: dict[str, Any] = {"student": config.student, "run": None, "error": None}
+        entry = SweepEntry(config.student)
         try:
             for event in train(project_path, config, cancel=cancel):
                 if isinstance(event, Finished):
-                    entry["run"] = event.result.get("run")
-                    entry["train"] = event.result
-                    yield Log(f"{config.student}: run #{entry['run']} finished")
+                    entry = SweepEntry(config.student, run=event.result.run, train=event.result)
+                    yield Log(f"{config.student}: run #{entry.run} finished")
                 else:
                     yield event
-            if evaluate_runs and entry["run"] is not None:
-                yield Log(f"size sweep {index}/{len(configs)}: evaluating run #{entry['run']}")
-                for event in evaluate(project_path, entry["run"], speed=speed, cancel=cancel):
+            if evaluate_runs and entry.run is not None:
+                yield Log(f"size sweep {index}/{len(configs)}: evaluating run #{entry.run}")
+                for event in evaluate(project_path, entry.run, speed=speed, cancel=cancel):
                     if isinstance(event, Finished):
                         report = event.result
-                        entry["student_accuracy"] = report.get("student_accuracy")
-                        entry["student_latency_ms_p50"] = report.get("student_latency_ms_p50")
-                        entry["student_params"] = report.get("student_params")
+                        entry = replace(
+                            entry,
+                            student_accuracy=report.get("student_accuracy"),
+                            student_latency_ms_p50=report.get("student_latency_ms_p50"),
+                            student_params=report.get("student_params"),
+                        )
                     else:
                         yield event
         except Cancelled:
             raise
         except KDStudioError as exc:
             cancel.check()
-            entry["error"] = str(exc)
+            entry = replace(entry, error=str(exc))
             yield Log(f"{config.student} failed: {exc}", "warning")
         results.append(entry)
-    yield Finished({"runs": results})
+    yield Finished(SweepResult(tuple(results)))
 
 
-__all__ = ["SWEEP_PRESETS", "size_sweep"]
+__all__ = ["SWEEP_PRESETS", "SweepEntry", "SweepResult", "size_sweep"]

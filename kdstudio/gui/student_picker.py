@@ -54,10 +54,8 @@ def measure_students(names: list[str], *, cancel=None):
 
 def preset_names(task: str) -> list[str]:
     """The from-scratch students core offers for ``task``."""
-    try:
-        from kdstudio.core.students import STUDENTS
-    except ImportError:  # pragma: no cover
-        return list(PRESET_FIGURES)
+    from kdstudio.core.students import STUDENTS
+
     names = [info.name for info in STUDENTS.values() if ":" not in info.name]
     if task == "generation":
         return [n for n in names if n.startswith("gpt")]
@@ -65,10 +63,8 @@ def preset_names(task: str) -> list[str]:
 
 
 def describe(name: str) -> str:
-    try:
-        from kdstudio.core.students import STUDENTS
-    except ImportError:  # pragma: no cover
-        return ""
+    from kdstudio.core.students import STUDENTS
+
     for info in STUDENTS.values():
         if info.name == name or info.name.split(":")[0] == name:
             return info.description
@@ -227,12 +223,10 @@ class StudentPicker(QWidget):
         if not self.spec():
             self.error.setText("Give the pretrained checkpoint's folder or hub id.")
             return self.error.text()
-        try:
-            from kdstudio.core.students import parse_student_spec
+        from kdstudio.core.students import parse_student_spec
 
+        try:
             parse_student_spec(self.spec())
-        except ImportError:  # pragma: no cover
-            pass
         except Exception as exc:  # noqa: BLE001 - ConfigError, shown inline
             self.error.setText(str(exc))
             return str(exc)

@@ -373,9 +373,11 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1000)
         if status == "finished":
             self.progress.setValue(1000)
-            result = (worker.result if worker else None) or {}
-            acc = result.get("student_accuracy", result.get("best_valid_accuracy"))
-            self.progress_text.setText("Done" + (f" · accuracy {acc:.3f}" if isinstance(acc, float) else ""))
+            from kdstudio.core.train import TrainResult
+
+            result = worker.result if worker else None
+            acc = result.valid_accuracy if isinstance(result, TrainResult) else None  # best checkpoint's
+            self.progress_text.setText("Done" + (f" · valid accuracy {acc:.3f}" if acc is not None else ""))
         elif status == "cancelled":
             self.progress_text.setText("Cancelled · the best checkpoint so far is kept")
         else:

@@ -99,9 +99,9 @@ def readable_error(exc: BaseException) -> tuple[str, str]:
 def leave_a_core_for_the_gui() -> None:
     """Limit torch's intra-op threads so the Qt thread always has a core, and run this thread
     at a lower scheduling priority than the window's (call in the worker)."""
-    import torch
+    from kdstudio.core.threads import set_torch_threads
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    set_torch_threads()
     if NICE and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
         try:  # Linux: a thread id names one thread, so only the worker is niced
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
@@ -223,7 +223,7 @@ class Worker(QObject):
             self.kwargs["cancel"] = self.token
         self.status: str | None = None
         self.message = ""
-        self.result: dict[str, Any] | None = None
+        self.result: Any = None  # the job's Finished.result: a typed JobResult, or a dict
         self.last_progress: Progress | None = None
         self.started_at: float | None = None
         self._queue: collections.deque = collections.deque()

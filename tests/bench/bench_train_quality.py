@@ -179,7 +179,7 @@ def main() -> None:
             kd = run_to_end(train(path, TrainConfig(**common)))
             # The baseline gets as many optimizer steps as the KD run (more epochs over fewer rows),
             # evaluated and early-stopped on the same step schedule.
-            own_rows = kd["n_train"] - variants  # the schedule the baseline has without variants
+            own_rows = kd.n_train - variants  # the schedule the baseline has without variants
             kd_epoch_steps = -(-own_rows // 32)
             hard_epochs = max(
                 epochs, round(epochs * own_rows / per_class / len(labels_of(path)))
@@ -189,22 +189,22 @@ def main() -> None:
             row = {
                 "dataset": name,
                 "student": student,
-                "gold_rows": hard["n_train"],
-                "kd_rows": kd["n_train"],
+                "gold_rows": hard.n_train,
+                "kd_rows": kd.n_train,
                 "variants": variants,
                 "epochs": epochs,
                 "teacher_accuracy": round(t_acc, 4),
-                "kd_accuracy": round(kd["test_accuracy"], 4),
-                "hard_accuracy": round(hard["test_accuracy"], 4),
-                "retention": round(kd["test_accuracy"] / t_acc, 4),
+                "kd_accuracy": round(kd.test_accuracy, 4),
+                "hard_accuracy": round(hard.test_accuracy, 4),
+                "retention": round(kd.test_accuracy / t_acc, 4),
                 "kd_minus_hard_points": round(
-                    100 * (kd["test_accuracy"] - hard["test_accuracy"]), 1
+                    100 * (kd.test_accuracy - hard.test_accuracy), 1
                 ),
-                "kd_seconds": kd["seconds"],
-                "hard_seconds": hard["seconds"],
+                "kd_seconds": kd.seconds,
+                "hard_seconds": hard.seconds,
                 "harvest_seconds": round(harvest_s, 1),
-                "kd_examples_per_s": kd["examples_per_s"],
-                "params": kd["params"],
+                "kd_examples_per_s": kd.examples_per_s,
+                "params": kd.params,
             }
             report.append(row)
             print(

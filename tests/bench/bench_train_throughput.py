@@ -87,7 +87,7 @@ def kdstudio_throughput(path: Path, args) -> dict:
         device=args.device,
     )
     first = last = None
-    result = {}
+    result = None
     for event in train(path, config):
         if isinstance(event, Progress):
             last = (time.perf_counter(), event.done)
@@ -97,9 +97,9 @@ def kdstudio_throughput(path: Path, args) -> dict:
     steps = last[1] - first[1]
     return {
         "examples_per_s": round(steps * args.batch_size / (last[0] - first[0]), 1),
-        "steps": result["steps"],
-        "peak_memory_mb": result.get("peak_memory_mb"),
-        "device": result["device"],
+        "steps": result.steps,
+        "peak_memory_mb": result.peak_memory_mb,
+        "device": result.device,
     }
 
 

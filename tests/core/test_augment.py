@@ -163,9 +163,9 @@ def test_a_kd_run_trains_on_the_variants_the_teacher_answered(toy):
         project.save_outputs(teacher, outputs)
         n_variants = len(outputs)
     grown = run_to_end(train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1)))
-    assert grown["n_train"] == base["n_train"] + n_variants
+    assert grown.n_train == base.n_train + n_variants
     with Project(toy) as project:  # the viewer's predictions cover the user's own texts only
-        predicted = {p["example"] for p in project.predictions(grown["run"], split="unlabeled")}
+        predicted = {p["example"] for p in project.predictions(grown.run, split="unlabeled")}
         assert predicted and not predicted & project.augmented_ids()
 
 

@@ -36,7 +36,7 @@ DESIGN_KEYS = {
 
 def _trained(path, **toy):
     build_toy_project(path, **toy)[0].close()
-    return run_to_end(train(path, TrainConfig(student="bilstm", **FAST)))["run"]
+    return run_to_end(train(path, TrainConfig(student="bilstm", **FAST))).run
 
 
 @pytest.fixture(scope="module")

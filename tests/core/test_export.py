@@ -38,7 +38,7 @@ def toy(tmp_path_factory):
     )
     project.close()
     runs = {
-        s: run_to_end(train(path, TrainConfig(student=s, **FAST)))["run"]
+        s: run_to_end(train(path, TrainConfig(student=s, **FAST))).run
         for s in ("bilstm", "cnn", "transformer-tiny")
     }
     return path, runs, teacher_id

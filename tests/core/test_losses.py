@@ -9,13 +9,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kdstudio.core.predict import kl_divergence
+from kdstudio.core.train import TrainConfig
 from kdstudio.core.train.losses import (
     LOSSES,
+    Term,
     ce_loss,
-    distillation_loss,
+    combined_loss,
     hidden_mse_loss,
     kd_loss,
-    kl_per_example,
+    layer_mse_loss,
+    loss_terms,
     temper,
 )
 
@@ -95,16 +99,47 @@ def test_ce_ignores_rows_without_gold_and_is_zero_when_none_have_it():
     assert float(ce_loss(logits, torch.tensor([-100, -100]))) == 0.0
 
 
-def test_total_is_alpha_kd_plus_one_minus_alpha_ce():
+def _terms_of(config: TrainConfig) -> tuple[Term, ...]:
+    return loss_terms(hard_labels=config.hard_labels, alpha=config.alpha,
+                      temperature=config.temperature, hidden_mse=config.hidden_mse)
+
+
+def test_the_config_names_the_terms_and_the_registry_builds_the_loss_by_hand_formula():
     logits = torch.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
     teacher = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
     gold = torch.tensor([0, -100])
-    parts = distillation_loss(logits, teacher, gold, temperature=3.0, alpha=0.7)
-    expected = 0.7 * kd_loss(logits, teacher, 3.0) + 0.3 * ce_loss(logits, gold)
-    assert float(parts["loss"]) == pytest.approx(float(expected))
-    hard = distillation_loss(logits, teacher, gold, temperature=3.0, alpha=0.7, hard_labels=True)
-    assert float(hard["loss"]) == pytest.approx(float(ce_loss(logits, gold)))
-    assert float(hard["kd"]) == 0.0
+    batch = {"logits": logits, "teacher_probs": teacher, "gold": gold, "has_teacher": torch.tensor([True, True])}
+    kd_run = _terms_of(TrainConfig(alpha=0.7, temperature=3.0))
+    assert kd_run == (Term("kd", 0.7, {"temperature": 3.0}), Term("ce", pytest.approx(0.3)))
+    parts = combined_loss(kd_run, batch)
+    # by hand: T² · KL(p^(1/T) renormalised ‖ softmax(z/T)), mean over rows; CE on the gold row only
+    def by_hand_kd(p, z, t):
+        q = [math.exp(v / t) for v in z]
+        q = [v / sum(q) for v in q]
+        pt = [v ** (1 / t) for v in p]
+        pt = [v / sum(pt) for v in pt]
+        return t * t * sum(a * math.log(a / b) for a, b in zip(pt, q, strict=True))
+
+    kd = sum(by_hand_kd(p, z, 3.0) for p, z in zip(teacher.tolist(), logits.tolist(), strict=True)) / 2
+    ce = -math.log(math.exp(1.0) / (math.exp(1.0) + 1.0 + math.exp(-1.0)))
+    assert float(parts["kd"]) == pytest.approx(kd, rel=1e-5)
+    assert float(parts["ce"]) == pytest.approx(ce, rel=1e-5)
+    assert float(parts["loss"]) == pytest.approx(0.7 * kd + 0.3 * ce, rel=1e-5)
+    hard = _terms_of(TrainConfig(hard_labels=True))
+    assert hard == (Term("ce", 1.0),)  # a hard-label run is cross-entropy alone
+    hard_parts = combined_loss(hard, batch)
+    assert set(hard_parts) == {"loss", "ce"} and float(hard_parts["loss"]) == pytest.approx(ce, rel=1e-5)
+    with_hidden = _terms_of(TrainConfig(hidden_mse=0.5))
+    assert [t.name for t in with_hidden] == ["kd", "ce", "hidden_mse"] and with_hidden[-1].weight == 0.5
+
+
+def test_a_registered_term_is_looked_up_by_name():
+    logits = torch.tensor([[2.0, 0.0]])
+    batch = {"logits": logits, "gold": torch.tensor([1])}
+    doubled = combined_loss([Term("ce", 2.0)], batch)
+    assert float(doubled["loss"]) == pytest.approx(2 * float(ce_loss(logits, torch.tensor([1]))))
+    with pytest.raises(KeyError):
+        combined_loss([Term("no-such-loss")], batch)
 
 
 def test_hidden_mse_is_zero_at_identity_and_ignores_padding():
@@ -118,9 +153,19 @@ def test_hidden_mse_is_zero_at_identity_and_ignores_padding():
     assert float(hidden_mse_loss(states, other, mask)) == pytest.approx(8 / (5 * 8))
 
 
-def test_kl_per_example_matches_kd_at_temperature_one():
+def test_layer_mse_pairs_each_student_layer_with_the_teacher_layer_at_the_same_depth():
+    mask = torch.ones(1, 3, dtype=torch.long)
+    teacher = [torch.full((1, 3, 4), float(i)) for i in range(5)]  # embeddings + 4 layers
+    student = [torch.full((1, 3, 4), 2.0), torch.full((1, 3, 4), 4.0)]  # 2 layers ↔ teacher 2 and 4
+    assert float(layer_mse_loss(student, teacher, mask)) == 0.0
+    student[0] = torch.full((1, 3, 4), 3.0)
+    assert float(layer_mse_loss(student, teacher, mask)) == pytest.approx(0.5)
+
+
+def test_kd_at_temperature_one_is_the_one_kl():
     logits = torch.tensor([[1.0, 0.0, -1.0]])
     teacher = torch.tensor([[0.6, 0.3, 0.1]])
-    assert float(kl_per_example(teacher, logits)[0]) == pytest.approx(
-        float(kd_loss(logits, teacher, 1.0))
-    )
+    kl = kl_divergence(teacher, torch.log_softmax(logits, -1))
+    by_hand = sum(p * math.log(p / q) for p, q in zip(teacher[0].tolist(), torch.softmax(logits, -1)[0].tolist(), strict=True))
+    assert float(kl[0]) == pytest.approx(by_hand, rel=1e-5)
+    assert float(kl[0]) == pytest.approx(float(kd_loss(logits, teacher, 1.0)))

@@ -17,7 +17,7 @@ FAST = {"student": "cnn", "epochs": 1, "batch_size": 16, "num_threads": 1}
 def test_the_viewer_lists_the_transfer_set_and_reviews_there_reach_the_next_run(tmp_path):
     path = tmp_path / "toy.kdproj"
     build_toy_project(path)[0].close()
-    first = run_to_end(train(path, TrainConfig(**FAST)))["run"]
+    first = run_to_end(train(path, TrainConfig(**FAST))).run
     with Project(path) as project:
         n_test = len(project.examples("test"))
         n_transfer = len(project.examples("train")) + len(project.examples("unlabeled"))
@@ -31,15 +31,15 @@ def test_the_viewer_lists_the_transfer_set_and_reviews_there_reach_the_next_run(
             project.set_review(row["example"], corrected_label=(row["teacher_label"] + 1) % 3)
         project.set_review(transfer[2]["example"], exclude=True)
     second = run_to_end(train(path, TrainConfig(**FAST)))
-    assert second["reviews_used"] == 3
+    assert second.reviews_used == 3
     with Project(path) as project:
-        assert project.run(second["run"])["summary"]["reviews_used"] == 3
+        assert project.run(second.run)["summary"]["reviews_used"] == 3
 
 
 def test_evaluation_takes_corrected_test_labels_as_gold_and_leaves_excluded_rows_out(tmp_path):
     path = tmp_path / "toy.kdproj"
     build_toy_project(path)[0].close()
-    run = run_to_end(train(path, TrainConfig(**FAST)))["run"]
+    run = run_to_end(train(path, TrainConfig(**FAST))).run
     before = run_to_end(evaluate(path, run, speed=False))
     with Project(path) as project:
         preds = {p["example"]: p["label"] for p in project.predictions(run, split="test")}

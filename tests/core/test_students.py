@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +53,31 @@ def test_every_registered_spec_parses(spec, parsed):
 def test_unknown_student_spec_is_a_config_error_naming_the_choices(spec):
     with pytest.raises(ConfigError, match="bilstm, cnn"):
         parse_student_spec(spec)
+
+
+def _documented_specs() -> list[str]:
+    """The student specs the README's ``kdstudio train`` section lists, placeholders filled in."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    paragraph = readme[readme.index("Students: `bilstm`"):].split("The tokenizer is")[0]
+    specs = []
+    for written in re.findall(r"`([\w:|-]+)`", paragraph):
+        stem, _, variants = written.rpartition("-") if "|" in written else ("", "", written)
+        for name in variants.split("|"):
+            specs.append((f"{stem}-{name}" if stem else name).replace("PATH_OR_ID", "./m").replace(":K", ":2"))
+    return specs
+
+
+def test_the_registry_resolves_every_documented_spec_and_documents_every_entry():
+    from kdstudio.core.students.registry import resolve_student
+
+    specs = _documented_specs()
+    assert {"bilstm", "cnn", "transformer-tiny", "transformer-small", "hf:./m", "teacher-layers:2"} <= set(specs)
+    entries = {resolve_student(spec)[0].name for spec in specs}
+    assert entries == {info.name for info in STUDENTS.values()}
+    for spec in specs:
+        info, arg = resolve_student(spec)
+        assert info.build is not None and info.description
+    assert resolve_student("transformer-mini")[1] == "mini" and resolve_student("hf:./m")[1] == "./m"
 
 
 def test_registry_and_default_learning_rates():

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from fakes.tiny_models import build_toy_project, save_tiny_bert
+from fakes.tiny_models import LABELS, build_toy_project, save_tiny_bert, tiny_tokenizer
 
 from kdstudio.core.errors import Cancelled, ConfigError
 from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress, run_to_end
 from kdstudio.core.store import Project
 from kdstudio.core.students import load_student, predict_probs
-from kdstudio.core.train import TrainConfig, TrainingError, run_folder, train
+from kdstudio.core.train import TrainConfig, TrainingError, TrainResult, run_folder, train
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 FAST = {"epochs": 2, "batch_size": 8, "num_threads": 1}
 
@@ -33,7 +42,7 @@ def test_kd_run_records_metrics_checkpoints_and_test_predictions(toy):
     result = events[-1].result
     assert isinstance(events[-1], Finished)
     progress = [e for e in events if isinstance(e, Progress)]
-    assert [p.done for p in progress] == list(range(1, result["steps"] + 1))
+    assert [p.done for p in progress] == list(range(1, result.steps + 1))
     names = {e.name for e in events if isinstance(e, Metric)}
     assert {
         "train/loss",
@@ -52,40 +61,40 @@ def test_kd_run_records_metrics_checkpoints_and_test_predictions(toy):
         "valid_agreement",
         "seconds",
         "reviews_used",
-    } <= set(result)
+    } <= set(result.to_json())
     with Project(toy) as project:
-        run = project.run(result["run"])
-        assert run["status"] == "finished" and run["summary"]["best_step"] == result["best_step"]
+        run = project.run(result.run)
+        assert run["status"] == "finished" and run["summary"]["best_step"] == result.best_step
         assert run["config"]["temperature"] == 3.0 and run["config"]["lr"] == 2e-3
-        assert {r[4] for r in project.metrics(result["run"])} >= names
-        predictions = project.predictions(result["run"], split="test")
+        assert {r[4] for r in project.metrics(result.run)} >= names
+        predictions = project.predictions(result.run, split="test")
         assert len(predictions) == len(project.examples("test"))
         # the transfer set is predicted too, for the comparison viewer
-        assert len(project.predictions(result["run"], split="train")) == len(project.examples("train"))
+        assert len(project.predictions(result.run, split="train")) == len(project.examples("train"))
         p = predictions[0]
         assert len(p["probs"]) == 3 and p["label"] == int(np.argmax(p["probs"]))
         assert p["confidence"] == pytest.approx(max(p["probs"]), abs=1e-5)
         assert p["margin"] >= 0 and p["entropy"] >= 0 and p["kl"] is not None
-    folder = run_folder(toy, result["run"])
+    folder = run_folder(toy, result.run)
     assert (folder / "best" / "trainer_state.pt").is_file() and (
         folder / "last" / "student.json"
     ).is_file()
     model, tok, meta = load_student(folder)
-    assert meta["step"] == result["best_step"] and meta["tokenizer_source"] == "wordpiece"
+    assert meta["step"] == result.best_step and meta["tokenizer_source"] == "wordpiece"
     assert predict_probs(model, tok, ["the team won"]).shape == (1, 3)
 
 
 def test_hard_label_run_trains_on_gold_only(toy):
     result = run_to_end(train(toy, TrainConfig(student="cnn", hard_labels=True, **FAST)))
-    assert result["hard_labels"] and result["n_train"] == 36  # the 12 unlabeled rows have no gold
-    assert result["valid_accuracy"] is not None
+    assert result.hard_labels and result.n_train == 36  # the 12 unlabeled rows have no gold
+    assert result.valid_accuracy is not None
 
 
 def test_seeded_runs_on_cpu_are_identical(toy):
     a = run_to_end(train(toy, TrainConfig(student="transformer-tiny", **FAST)))
     b = run_to_end(train(toy, TrainConfig(student="transformer-tiny", **FAST)))
-    assert a["valid_accuracy"] == b["valid_accuracy"] and a["valid_kl"] == b["valid_kl"]
-    wa, wb = _weights(toy, a["run"]), _weights(toy, b["run"])
+    assert a.valid_accuracy == b.valid_accuracy and a.valid_kl == b.valid_kl
+    wa, wb = _weights(toy, a.run), _weights(toy, b.run)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -108,12 +117,12 @@ def test_cancel_keeps_the_last_checkpoint_and_resume_continues_exactly(toy):
         assert project.run(run_id)["status"] == "cancelled"
     assert load_student(run_folder(toy, run_id) / "last")[2]["step"] == 3
     resumed = run_to_end(train(toy, TrainConfig(num_threads=1), resume_run=run_id))
-    assert resumed["run"] == run_id and resumed["steps"] == straight["steps"]
+    assert resumed.run == run_id and resumed.steps == straight.steps
     assert (
-        resumed["valid_kl"] == straight["valid_kl"]
-        and resumed["best_step"] == straight["best_step"]
+        resumed.valid_kl == straight.valid_kl
+        and resumed.best_step == straight.best_step
     )
-    wa, wb = _weights(toy, straight["run"]), _weights(toy, run_id)
+    wa, wb = _weights(toy, straight.run), _weights(toy, run_id)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     with Project(toy) as project:
         steps = [r[1] for r in project.metrics(run_id, "train/loss")]
@@ -121,6 +130,64 @@ def test_cancel_keeps_the_last_checkpoint_and_resume_continues_exactly(toy):
         assert project.run(run_id)["status"] == "finished"
     with pytest.raises(ConfigError, match="already finished"):
         next(train(toy, TrainConfig(), resume_run=run_id))
+
+
+def test_a_checkpoint_round_trip_restores_optimizer_schedule_rng_and_loop_position(tmp_path):
+    from kdstudio.core.students import build_student
+    from kdstudio.core.train.checkpoint import (
+        TRAINER_STATE,
+        LoopState,
+        load_checkpoint,
+        rng_state,
+        save_checkpoint,
+    )
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = build_student("cnn", 3, tok)
+
+    def optimizer_and_schedule():
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (step + 1))
+
+    optimizer, schedule = optimizer_and_schedule()
+    enc = tok(["the team won", "rain today"], padding=True, return_tensors="pt")
+    model(enc["input_ids"], enc["attention_mask"]).sum().backward()
+    optimizer.step()
+    schedule.step()
+    loop = LoopState(step=1, group=1, micro=8, seen=2, best_score=-0.5, best_metrics={"valid/loss": 0.5})
+    rng = rng_state()
+    next_draw = torch.rand(4)  # what the generator gives right after the saved state
+    folder = tmp_path / "7" / "last"
+    save_checkpoint(folder, model=model, tokenizer=tok, meta={"spec": "cnn", "labels": LABELS, "max_length": 32},
+                    config={"student": "cnn"}, loop=loop, optimizer=optimizer, scheduler=schedule, rng=rng)
+    saved = torch.load(folder / TRAINER_STATE, weights_only=True)
+    assert set(saved) == {"config", "loop", "optimizer", "scheduler", "rng", "scaler", "projection"}
+    assert (folder / "student.json").is_file() and not folder.with_name("last.partial").exists()
+    torch.manual_seed(123)
+    fresh_optimizer, fresh_schedule = optimizer_and_schedule()
+    assert load_checkpoint(folder, optimizer=fresh_optimizer, scheduler=fresh_schedule) == loop
+    assert torch.equal(torch.rand(4), next_draw)
+    assert fresh_schedule.last_epoch == 1 and fresh_schedule.get_last_lr() == schedule.get_last_lr()
+    restored = fresh_optimizer.state_dict()["state"]
+    assert all(torch.equal(restored[k]["exp_avg"], v["exp_avg"]) for k, v in optimizer.state_dict()["state"].items())
+
+
+def test_train_json_prints_exactly_the_documented_keys(toy):
+    row = next(line for line in README.read_text().splitlines()
+               if line.startswith("| `--json` | print the run's summary"))
+    documented = re.findall(r"`(\w+)`", row.split("|")[2])
+    assert documented == [f.name for f in dataclasses.fields(TrainResult)]
+    out = subprocess.run(
+        [sys.executable, "-m", "kdstudio", "train", str(toy), "--student", "cnn", "--epochs", "1",
+         "--batch-size", "8", "--num-threads", "1", "--json"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    printed = json.loads(out.stdout)
+    assert list(printed) == documented and printed["test_accuracy"] is not None
+    with Project(toy) as project:
+        assert project.run(printed["run"])["summary"] == printed
 
 
 def test_closing_the_generator_marks_the_run_cancelled(toy):
@@ -135,16 +202,14 @@ def test_closing_the_generator_marks_the_run_cancelled(toy):
 
 
 def test_nan_loss_stops_the_run_with_a_clear_message(toy, monkeypatch):
-    import kdstudio.core.train.loop as loop
+    from kdstudio.core.train.losses import LOSSES
 
-    real = loop.distillation_loss
+    real = LOSSES["kd"]
 
     def diverging(*args, **kwargs):
-        parts = real(*args, **kwargs)
-        parts["loss"] = parts["loss"] * float("nan")
-        return parts
+        return real(*args, **kwargs) * float("nan")
 
-    monkeypatch.setattr(loop, "distillation_loss", diverging)
+    monkeypatch.setitem(LOSSES, "kd", diverging)  # the loop takes its terms from the registry
     with pytest.raises(TrainingError, match="loss became nan at step 1.*lower --lr"):
         run_to_end(train(toy, TrainConfig(student="cnn", **FAST)))
     with Project(toy) as project:
@@ -171,7 +236,7 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_batch(toy, monkeypat
     assert any("micro-batch halved to 4" in m for m in logs) and any(
         "halved to 2" in m for m in logs
     )
-    assert events[-1].result["steps"] == 6  # 48 rows / 8 per step: the step size is unchanged
+    assert events[-1].result.steps == 6  # 48 rows / 8 per step: the step size is unchanged
     assert max(sizes) <= 2
 
 
@@ -183,7 +248,7 @@ def test_reviews_replace_teacher_answers_and_exclude_rows(toy):
     result = run_to_end(
         train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1))
     )
-    assert result["reviews_used"] == 2 and result["n_train"] == 36 + 12 - 1
+    assert result.reviews_used == 2 and result.n_train == 36 + 12 - 1
 
 
 def test_early_stopping_after_patience_evaluations(toy):
@@ -192,7 +257,7 @@ def test_early_stopping_after_patience_evaluations(toy):
     )
     events = list(train(toy, config))
     result = events[-1].result
-    assert result["stopped_early"] and result["steps"] == 3 and result["best_step"] == 1
+    assert result.stopped_early and result.steps == 3 and result.best_step == 1
     assert any("early stop" in e.message for e in events if isinstance(e, Log))
 
 
@@ -220,14 +285,14 @@ def test_local_teacher_tokenizer_and_teacher_layers_with_hidden_mse(tmp_path):
     )
     events = list(train(tmp_path / "p.kdproj", config))
     assert any(isinstance(e, Metric) and e.name == "train/hidden_mse" for e in events)
-    meta = load_student(run_folder(tmp_path / "p.kdproj", events[-1].result["run"]))[2]
+    meta = load_student(run_folder(tmp_path / "p.kdproj", events[-1].result.run))[2]
     assert meta["tokenizer_source"] == "teacher" and meta["arch"] == "hf"
     logs = {}
     for init in ("teacher", "random"):
         events = list(train(tmp_path / "p.kdproj",
                             TrainConfig(student="bilstm", epochs=1, num_threads=1, embed_init=init)))
         logs[init] = " ".join(e.message for e in events if isinstance(e, Log))
-        run = events[-1].result["run"]
+        run = events[-1].result.run
         assert load_student(run_folder(tmp_path / "p.kdproj", run))[2]["tokenizer_source"] == "teacher"
     assert "embeddings start from the teacher's" in logs["teacher"]
     assert "embeddings start from the teacher's" not in logs["random"]
@@ -259,7 +324,7 @@ def test_a_project_without_teacher_outputs_says_what_to_do(tmp_path):
     result = run_to_end(
         train(tmp_path / "bare.kdproj", TrainConfig(student="cnn", hard_labels=True, **FAST))
     )
-    assert result["valid_agreement"] is None and result["valid_accuracy"] is not None
+    assert result.valid_agreement is None and result.valid_accuracy is not None
 
 
 def test_config_round_trips_through_a_dict_and_imports_no_torch():

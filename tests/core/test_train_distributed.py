@@ -19,7 +19,7 @@ import json, sys
 from kdstudio.core.events import run_to_end
 from kdstudio.core.train import TrainConfig, train
 config = TrainConfig(student="transformer-tiny", epochs=2, batch_size=4, device="cpu", num_threads=1)
-print("RESULT", json.dumps(run_to_end(train(sys.argv[1], config))), flush=True)
+print("RESULT", json.dumps(run_to_end(train(sys.argv[1], config)).to_json()), flush=True)
 """
 
 

@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
     build_toy_project(path, sizes={"train": 36, "unlabeled": 12, "valid": 12, "test": 30})[
         0
     ].close()
-    run = run_to_end(train(path, TrainConfig(student="cnn", **FAST)))["run"]
+    run = run_to_end(train(path, TrainConfig(student="cnn", **FAST))).run
     copy_project(path, folder / "fresh.kdproj")  # kept as trained, before any evaluation
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -175,12 +175,12 @@ def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_
     assert worker is not None and jobs.current is worker
     qtbot.waitUntil(lambda: worker.status is not None, timeout=120000)
     assert worker.status == "finished", worker.message
-    swept = worker.result["runs"]
-    assert [s["student"] for s in swept] == ["cnn", "bilstm"] and all(s["run"] for s in swept)
+    swept = worker.result.runs
+    assert [s.student for s in swept] == ["cnn", "bilstm"] and all(s.run for s in swept)
     with Project(path) as project:
         for s in swept:
-            assert project.run(s["run"])["summary"]["reviews_used"] == 2
-            assert project.evaluation(s["run"]) is not None
+            assert project.run(s.run)["summary"]["reviews_used"] == 2
+            assert project.evaluation(s.run) is not None
     qtbot.waitUntil(lambda: len(dash.data["points"]) == 3, timeout=5000)
     assert any(p["frontier"] for p in dash.data["points"])
     assert run in [p["run"] for p in dash.data["points"]]

@@ -41,7 +41,9 @@ def test_training_started_from_the_gui_finishes_and_its_plots_hold_the_points(wi
     view.redraw()
     smooth = view.cards["loss"].curves[(run, "train/loss")][1]
     assert len(smooth.getOriginalDataset()[0]) == len(stored)
-    assert "Done" in panel.progress_text.text()
+    with Project(project_path) as p:  # the best checkpoint's valid accuracy, from the typed result
+        best = p.run(run)["summary"]["valid_accuracy"]
+    assert panel.progress_text.text() == f"Done · valid accuracy {best:.3f}"
     assert panel.runs.count() == 1
 
 

@@ -2,6 +2,8 @@
 
 Probabilities are ``(n, k)`` arrays whose rows sum to 1; labels are ``(n,)`` integer arrays of
 class indices. Every function returns plain Python numbers and lists, ready for JSON.
+``kl_divergence(teacher, student)`` (per-row KL in nats) is ``kdstudio.core.predict.kl_from_probs``,
+the one definition of KL that training uses too.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from kdstudio.core.predict import kl_from_probs as kl_divergence  # the one KL (see predict)
 
 ECE_BINS = 15
 
@@ -22,20 +26,6 @@ def accuracy(
     if predicted.size == 0:
         return None
     return float(np.mean(predicted == gold))
-
-
-def kl_divergence(teacher: np.ndarray, student: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
-    """Per-row ``KL(teacher ‖ student) = Σ t · (log t − log s)`` in nats (terms with t = 0 are 0).
-
-    Student probabilities are floored at ``eps`` so a confident wrong student gives a large but
-    finite value.
-    """
-    t = np.asarray(teacher, dtype=np.float64)
-    s = np.asarray(student, dtype=np.float64)
-    t = t / t.sum(axis=-1, keepdims=True)
-    safe_t = np.where(t > 0, t, 1.0)
-    terms = np.where(t > 0, t * (np.log(safe_t) - np.log(np.maximum(s, eps))), 0.0)
-    return terms.sum(axis=-1)
 
 
 def expected_calibration_error(
@@ -123,3 +113,14 @@ def macro_f1(per_class: Sequence[dict[str, Any]]) -> float | None:
 def percentile_ms(samples: Sequence[float], q: float) -> float | None:
     """The ``q``-th percentile of latency samples (linear interpolation), None when empty."""
     return float(np.percentile(np.asarray(samples, dtype=np.float64), q)) if len(samples) else None
+
+
+__all__ = [
+    "accuracy",
+    "confusion_matrix",
+    "expected_calibration_error",
+    "kl_divergence",
+    "macro_f1",
+    "per_class_prf",
+    "percentile_ms",
+]

@@ -16,11 +16,11 @@ from kdstudio.core.evaluate.speed import (
     megabytes,
     stored_latency,
     time_predictor,
-    timing_threads,
     weights_size_bytes,
 )
 from kdstudio.core.events import CancelToken, Event, Finished, Log, Progress
 from kdstudio.core.store import Project
+from kdstudio.core.threads import torch_threads
 
 STAGES = 4  # quality, student speed, teacher speed, saved
 
@@ -43,11 +43,11 @@ def evaluate_run(
         yield Progress("eval", 1, STAGES)
         folder = _student_folder(project.path, run_id, run)
         device = _device()
-        with timing_threads(device) as threads:
+        with torch_threads(cpu=device == "cpu") as threads:  # all cores but one, as training
             report.update(_student_size_and_speed(folder, data["texts"], speed, device, cancel))
         report["threads"] = threads if device == "cpu" else None
         yield Progress("eval", 2, STAGES)
-        with timing_threads(device):
+        with torch_threads(cpu=device == "cpu"):
             teacher_part, notes = _teacher_size_and_speed(
                 project, report["teacher"], data["texts"], speed, cancel
             )

@@ -6,14 +6,10 @@ predictor takes raw texts and returns probabilities, so tokenization is included
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from kdstudio.core.evaluate.metrics import percentile_ms
 from kdstudio.core.events import CancelToken
@@ -62,21 +58,6 @@ def time_predictor(
     }
 
 
-@contextmanager
-def timing_threads(device: str) -> Iterator[int]:
-    """On CPU, time with all cores but one (as training does, leaving the GUI a core); torch's
-    default of one thread per core stalls badly when another process wants a core too."""
-    import torch
-
-    before = torch.get_num_threads()
-    threads = max(1, (os.cpu_count() or 2) - 1) if device == "cpu" else before
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(before)
-
-
 def stored_latency(latencies_ms: Sequence[float | None]) -> dict[str, float | None]:
     """p50/p95 of latencies recorded while harvesting (an API teacher), None when absent."""
     values = [float(x) for x in latencies_ms if x is not None]
@@ -105,7 +86,3 @@ def weights_size_bytes(folder: str | Path) -> int | None:
 def megabytes(n_bytes: int | None) -> float | None:
     """Bytes as MB (10⁶ bytes), rounded to 3 decimals."""
     return None if n_bytes is None else round(n_bytes / 1e6, 3)
-
-
-def median(values: Sequence[float]) -> float | None:
-    return float(np.median(values)) if len(values) else None

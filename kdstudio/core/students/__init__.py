@@ -1,12 +1,8 @@
-"""Students: a registry of architectures by name, and how to build, save, load and run them.
+"""Students: the architectures a run trains, and how to build, save, load and run them.
 
-Student specs::
-
-    bilstm                     one-layer BiLSTM with max-pooling (Tang et al. 2019)
-    cnn                        Kim-style CNN (widths 3/4/5, max-over-time)
-    transformer-tiny|mini|small  BERT-style encoder built from a config, trained from scratch
-    hf:PATH_OR_ID              a pretrained sequence classifier, head resized to the project's labels
-    teacher-layers:K           the local transformer teacher keeping K alternate layers, new head
+Which students exist, and how each spec is built, is the registry in
+:mod:`kdstudio.core.students.registry` (``bilstm``, ``cnn``, ``transformer-tiny|mini|small``,
+``hf:PATH_OR_ID``, ``teacher-layers:K``); this package re-exports it.
 
 A saved student is a folder::
 
@@ -22,139 +18,24 @@ Nothing heavy is imported until a function needs it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from kdstudio.core.errors import ConfigError
+from kdstudio.core.students.pretrained import quiet_hf
+from kdstudio.core.students.registry import (
+    STUDENTS,
+    StudentInfo,
+    build_student,
+    default_epochs,
+    default_lr,
+    parse_student_spec,
+    resolve_student,
+    uses_own_tokenizer,
+)
 
-
-@dataclass(frozen=True)
-class StudentInfo:
-    name: str
-    description: str
-    pretrained: bool = False  # starts from trained weights (lower default learning rate)
-
-
-STUDENTS: dict[str, StudentInfo] = {
-    "bilstm": StudentInfo(
-        "bilstm", "one-layer BiLSTM with max-pooling (Tang et al. 2019), word pieces"
-    ),
-    "cnn": StudentInfo(
-        "cnn", "Kim-style CNN, filter widths 3/4/5, max-over-time pooling, word pieces"
-    ),
-    "transformer-tiny": StudentInfo(
-        "transformer-tiny", "BERT-style encoder, 2 layers x 128 hidden, from scratch"
-    ),
-    "transformer-mini": StudentInfo(
-        "transformer-mini", "BERT-style encoder, 4 layers x 256 hidden, from scratch"
-    ),
-    "transformer-small": StudentInfo(
-        "transformer-small", "BERT-style encoder, 4 layers x 512 hidden, from scratch"
-    ),
-    "hf": StudentInfo(
-        "hf:PATH_OR_ID", "a pretrained sequence classifier (DistilBERT, MiniLM...), new head", True
-    ),
-    "teacher-layers": StudentInfo(
-        "teacher-layers:K", "the local transformer teacher keeping K alternate layers", True
-    ),
-}
-
-# (layers, hidden, heads) of the from-scratch transformers; feed-forward is 4 x hidden.
-TRANSFORMER_SIZES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8)}
-DEFAULT_LR = {"scratch": 2e-3, "transformer": 1e-3, "pretrained": 5e-5}
-#: A transformer trained from scratch learns slower than a recurrent or convolutional student:
-#: transformer-tiny on banking77 was still improving after 10 epochs and levelled off near 20.
-DEFAULT_EPOCHS = {"transformer": 20}
 META_FILE = "student.json"
-
-
-def parse_student_spec(spec: str) -> tuple[str, str]:
-    """``"teacher-layers:3"`` → ``("teacher-layers", "3")``; raises ``ConfigError`` when unknown."""
-    spec = spec.strip()
-    kind, sep, arg = spec.partition(":")
-    if kind in ("bilstm", "cnn") and not sep:
-        return kind, ""
-    if (
-        kind.startswith("transformer-")
-        and not sep
-        and kind.removeprefix("transformer-") in TRANSFORMER_SIZES
-    ):
-        return "transformer", kind.removeprefix("transformer-")
-    if kind == "hf" and arg:
-        return kind, arg
-    if kind == "teacher-layers" and arg.isdigit() and int(arg) > 0:
-        return kind, arg
-    names = ", ".join(info.name for info in STUDENTS.values())
-    raise ConfigError(f"unknown student {spec!r}; choose one of: {names}")
-
-
-def default_lr(spec: str) -> float:
-    """The learning rate that suits a student when the user gives none."""
-    kind, _ = parse_student_spec(spec)
-    if kind in ("hf", "teacher-layers"):
-        return DEFAULT_LR["pretrained"]
-    return DEFAULT_LR["transformer"] if kind == "transformer" else DEFAULT_LR["scratch"]
-
-
-def default_epochs(spec: str) -> int:
-    """The number of epochs that suits a student when the user gives none."""
-    return DEFAULT_EPOCHS.get(parse_student_spec(spec)[0], 10)
-
-
-def uses_own_tokenizer(spec: str) -> bool:
-    """True for pretrained students, whose vocabulary comes with their weights."""
-    return parse_student_spec(spec)[0] in ("hf", "teacher-layers")
-
-
-def build_student(
-    spec: str,
-    n_labels: int,
-    tokenizer: Any,
-    *,
-    teacher_path: str | None = None,
-    labels: Sequence[str] | None = None,
-    max_length: int = 128,
-) -> Any:
-    """A freshly initialised student (a ``torch.nn.Module``: ``model(input_ids, attention_mask)`` → logits).
-
-    ``tokenizer`` sets the vocabulary of from-scratch students; ``teacher_path`` is the local
-    teacher folder that ``teacher-layers:K`` copies. Seed torch before calling for repeatable weights.
-    """
-    from kdstudio.core.students.encoders import ARCHS, HFStudent
-    from kdstudio.core.students.tokenizer import pad_id
-
-    kind, arg = parse_student_spec(spec)
-    if kind in ARCHS:
-        return ARCHS[kind](len(tokenizer), n_labels, pad_id=pad_id(tokenizer))
-    label_maps = _label_maps(labels, n_labels)
-    if kind == "transformer":
-        from transformers import BertConfig, BertForSequenceClassification
-
-        layers, hidden, heads = TRANSFORMER_SIZES[arg]
-        config = BertConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            intermediate_size=4 * hidden,
-            max_position_embeddings=max(512, max_length),
-            pad_token_id=pad_id(tokenizer),
-            num_labels=n_labels,
-            **label_maps,
-        )
-        return HFStudent(BertForSequenceClassification(config))
-    source = arg if kind == "hf" else teacher_path
-    if not source:
-        raise ConfigError(
-            "teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)"
-        )
-    model = _load_pretrained_classifier(source, n_labels, label_maps)
-    if kind == "teacher-layers":
-        _keep_alternate_layers(model, int(arg))
-    return HFStudent(model)
 
 
 def input_embeddings(model: Any) -> Any:
@@ -178,7 +59,7 @@ def init_embeddings_from_teacher(model: Any, source: str) -> str:
     from transformers import AutoModel
 
     try:
-        with _quiet_hf():
+        with quiet_hf():
             teacher = AutoModel.from_pretrained(source)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the teacher's embeddings from {source!r}: "
@@ -232,7 +113,7 @@ def save_student(model: Any, tokenizer: Any, folder: str | Path, meta: dict[str,
     folder.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     if model.arch == "hf":
-        with _quiet_hf():
+        with quiet_hf():
             model.model.save_pretrained(folder / "model")
     else:
         from safetensors.torch import save_file
@@ -270,7 +151,7 @@ def load_student(path: str | Path, *, device: str | None = None) -> tuple[Any, A
     if meta["arch"] == "hf":
         from transformers import AutoModelForSequenceClassification
 
-        with _quiet_hf():
+        with quiet_hf():
             model = HFStudent(
                 AutoModelForSequenceClassification.from_pretrained(str(folder / "model"))
             )
@@ -351,75 +232,8 @@ def _n_labels(model: Any) -> int:
     return int(model.config["n_labels"])
 
 
-def _label_maps(labels: Sequence[str] | None, n_labels: int) -> dict[str, Any]:
-    names = list(labels) if labels else [f"LABEL_{i}" for i in range(n_labels)]
-    return {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
-
-
-@contextmanager
-def _quiet_hf() -> Iterator[None]:
-    """Silence transformers' progress bars and load reports ("some weights are newly
-    initialized" is expected when a head is replaced)."""
-    import logging
-
-    from transformers.utils import logging as hf_logging
-
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity(logging.ERROR)
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def _load_pretrained_classifier(source: str, n_labels: int, label_maps: dict[str, Any]) -> Any:
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        with _quiet_hf():
-            return AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=n_labels, ignore_mismatched_sizes=True, **label_maps
-            )
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot load the pretrained student {source!r}: {first}") from None
-
-
-_LAYER_LISTS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer")
-_LAYER_COUNTS = ("num_hidden_layers", "n_layers", "num_layers")
-
-
-def _keep_alternate_layers(model: Any, k: int) -> list[int]:
-    """Keep ``k`` evenly spaced layers (0, 2, 4… when halving, as DistilBERT was initialised)."""
-    import torch
-
-    base = model.base_model
-    for dotted in _LAYER_LISTS:
-        *path, name = dotted.split(".")
-        parent = base
-        for attr in path:
-            parent = getattr(parent, attr, None) if parent is not None else None
-        layers = getattr(parent, name, None) if parent is not None else None
-        if isinstance(layers, torch.nn.ModuleList):
-            break
-    else:
-        raise ConfigError(f"teacher-layers: cannot find the layer list of a {type(model).__name__}")
-    if not 1 <= k <= len(layers):
-        raise ConfigError(
-            f"teacher-layers:{k}: the teacher has {len(layers)} layers; choose K from 1 to {len(layers)}"
-        )
-    keep = [round(i * len(layers) / k) for i in range(k)]
-    setattr(parent, name, torch.nn.ModuleList(layers[i] for i in keep))
-    for attr in _LAYER_COUNTS:
-        if hasattr(model.config, attr):
-            setattr(model.config, attr, k)
-    return keep
-
-
 __all__ = [
+    "META_FILE",
     "STUDENTS",
     "StudentInfo",
     "build_student",
@@ -432,6 +246,7 @@ __all__ = [
     "pad_batch",
     "parse_student_spec",
     "predict_probs",
+    "resolve_student",
     "save_student",
     "student_folder",
     "uses_own_tokenizer",

@@ -1,6 +1,35 @@
 """Distillation training: ``train(project_path, config)`` trains a student on the teacher
-outputs stored in the project and records the run, its metrics, checkpoints and test
+outputs stored in the project and records the run, its metrics, checkpoints and held-out
 predictions there.
+
+The package, along its seams::
+
+    config.py      TrainConfig: the run's settings (CLI flags and wizard fields come from it)
+    loop.py        train() and the loop itself: step, report, validate, checkpoint, finish
+    session.py     Session: what one run holds (task, rows, model, optimizer, schedule, position)
+    checkpoint.py  run folders, the checkpoint format, save / load / resume
+    task.py        Task: what the loop needs to know about a kind of project
+    losses.py      the registered loss terms and how a run's terms combine
+    data.py        the rows a run trains on, and length-bucketed batches
+    runtime.py     device, mixed precision, several processes
+    result.py      TrainResult: what a finished run reports
+
+Tasks. The loop and the session never ask what kind of project they train. A ``Task``
+(``task.py``) provides the rows (``load``), the student (``build_student``, from the student
+registry; ``attach`` then hands it the run's tokenizer), the batches (``batch``, ``forward``: named tensors), the loss terms (``loss_terms``:
+names in ``losses.LOSSES`` with weights and options), the validation metrics (``validate``,
+``valid/loss`` at least, which picks the best checkpoint by default) and the predictions stored
+when a run finishes (``predict``, in ``kdstudio.core.predict``). ``TASKS`` maps a project's task
+to its implementation; only ``classification`` is there so far.
+
+Generation will plug in as one more entry: a ``GenerationTask`` whose ``load`` reads each
+prompt with the teacher's completion, whose ``build_student`` resolves a causal-LM spec
+(``gpt-tiny|mini``, ``hf:PATH``) in the student registry, whose ``batch`` tokenizes prompt +
+completion with labels ``-100`` on the prompt tokens (loss on completion tokens only), whose
+``loss_terms`` name a token-level term registered in ``losses`` (cross-entropy on the
+completion tokens, KD where the teacher gave token probabilities), whose ``validate`` reports
+the valid loss and token accuracy, and whose ``predict`` writes the student's completions for
+the test split. The session, the loop, checkpoints and resume stay as they are.
 
 Importing this package is cheap (the GUI does it at start-up); torch loads on the first call.
 """
@@ -10,8 +39,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from kdstudio.core.errors import TrainingError
 from kdstudio.core.events import CancelToken, Event
+from kdstudio.core.train.checkpoint import run_folder
 from kdstudio.core.train.config import TrainConfig
+from kdstudio.core.train.result import TrainResult
 
 
 def train(
@@ -25,11 +57,12 @@ def train(
     ``config.hard_labels``), yielding events.
 
     Opens its own ``Project(project_path)`` (safe in a worker thread). Yields ``Log`` lines, a
-    ``Progress(stage="train")`` per optimizer step, ``Metric`` events (``train/loss``,
-    ``train/kd``, ``train/ce``, ``train/lr``, ``valid/accuracy``, ``valid/agreement``,
-    ``valid/kl``, ``valid/loss``...) that are also written to the project, and finally
-    ``Finished(result)`` with ``run``, ``best_step``, ``valid_accuracy``, ``valid_agreement``,
-    ``seconds`` and more. Checkpoints go to ``<project file>.runs/<run id>/{best,last}/``.
+    ``Progress(stage="train")`` per optimizer step, ``Metric`` events (``train/loss`` and one
+    ``train/<term>`` per loss term — ``train/kd``, ``train/ce``... —, ``train/lr``,
+    ``valid/accuracy``, ``valid/agreement``, ``valid/kl``, ``valid/loss``...) that are also
+    written to the project, and finally ``Finished(TrainResult(...))`` with ``run``,
+    ``best_step``, ``valid_accuracy``, ``valid_agreement``, ``seconds`` and more. Checkpoints go
+    to ``<project file>.runs/<run id>/{best,last}/``.
 
     ``resume_run`` continues a cancelled or interrupted run exactly where its last checkpoint
     stopped (same data order, optimizer, scheduler and random state). ``cancel`` is checked
@@ -41,17 +74,4 @@ def train(
     return _train(project_path, config, resume_run=resume_run, cancel=cancel)
 
 
-def run_folder(project_path: str | Path, run_id: int) -> Path:
-    """Where a run keeps its checkpoints: ``<project file>.runs/<run id>/`` (``best/``, ``last/``)."""
-    return Path(str(Path(project_path).absolute()) + ".runs") / str(run_id)
-
-
-def __getattr__(name: str):
-    if name == "TrainingError":
-        from kdstudio.core.train.loop import TrainingError
-
-        return TrainingError
-    raise AttributeError(name)
-
-
-__all__ = ["TrainConfig", "TrainingError", "run_folder", "train"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingError", "run_folder", "train"]

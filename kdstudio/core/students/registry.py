@@ -1,0 +1,231 @@
+"""The student registry: each spec name maps to a :class:`StudentInfo` with its builder.
+
+A spec is ``NAME`` or ``NAME:ARGUMENT``::
+
+    bilstm                       one-layer BiLSTM with max-pooling (Tang et al. 2019)
+    cnn                          Kim-style CNN (widths 3/4/5, max-over-time)
+    transformer-tiny|mini|small  BERT-style encoder built from a config, trained from scratch
+    hf:PATH_OR_ID                a pretrained sequence classifier, head resized to the project's labels
+    teacher-layers:K             the local transformer teacher keeping K alternate layers, new head
+
+:func:`resolve_student` turns a spec into its entry and argument (an unknown spec is one
+``ConfigError`` line naming the choices); ``entry.build(argument, n_labels, tokenizer, ...)``
+returns a fresh ``torch.nn.Module`` mapping ``(input_ids, attention_mask)`` to logits. Builders
+import torch and transformers inside, so the registry itself is cheap to import (the GUI lists
+it at start-up). A new kind of student is one :func:`register` call: a generation task's causal
+LM students (``gpt-tiny|mini``) will be entries whose builders return a language model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from kdstudio.core.errors import ConfigError
+
+# (layers, hidden, heads) of the from-scratch transformers; feed-forward is 4 x hidden.
+TRANSFORMER_SIZES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8)}
+DEFAULT_LR = {"scratch": 2e-3, "transformer": 1e-3, "pretrained": 5e-5}
+#: A transformer trained from scratch learns slower than a recurrent or convolutional student:
+#: transformer-tiny on banking77 was still improving after 10 epochs and levelled off near 20.
+DEFAULT_EPOCHS = {"transformer": 20}
+
+#: ``build(argument, n_labels, tokenizer, *, teacher_path, labels, max_length) -> model``
+Builder = Callable[..., Any]
+
+
+def _no_argument(arg: str | None) -> bool:
+    return arg is None
+
+
+def _path(arg: str | None) -> bool:
+    return bool(arg)
+
+
+def _positive_count(arg: str | None) -> bool:
+    return arg is not None and arg.isdigit() and int(arg) > 0
+
+
+@dataclass(frozen=True)
+class StudentInfo:
+    """One registered kind of student."""
+
+    name: str  # as a spec writes it, with a placeholder for the argument: "hf:PATH_OR_ID"
+    description: str
+    pretrained: bool = False  # starts from trained weights: its own tokenizer, a low learning rate
+    build: Builder | None = None
+    family: str = ""  # what parse_student_spec reports: "transformer" for every transformer-*
+    variant: str = ""  # the fixed argument of a preset ("mini" for transformer-mini)
+    accepts: Callable[[str | None], bool] = _no_argument  # is this ":ARGUMENT" (None: none) valid?
+    lr: float = DEFAULT_LR["scratch"]
+    epochs: int = 10
+
+
+STUDENTS: dict[str, StudentInfo] = {}
+
+
+def register(key: str, info: StudentInfo) -> StudentInfo:
+    """Add ``info`` under ``key``, the part of a spec before any ``:``."""
+    STUDENTS[key] = info
+    return info
+
+
+def resolve_student(spec: str) -> tuple[StudentInfo, str]:
+    """``"teacher-layers:3"`` → (its entry, ``"3"``); a preset gets its variant (``"mini"``).
+    Raises ``ConfigError`` naming the choices when the spec is unknown."""
+    spec = spec.strip()
+    key, sep, arg = spec.partition(":")
+    info = STUDENTS.get(key)
+    if info is not None and info.accepts(arg if sep else None):
+        return info, arg or info.variant
+    names = ", ".join(info.name for info in STUDENTS.values())
+    raise ConfigError(f"unknown student {spec!r}; choose one of: {names}")
+
+
+def parse_student_spec(spec: str) -> tuple[str, str]:
+    """``"teacher-layers:3"`` → ``("teacher-layers", "3")``, ``"transformer-mini"`` →
+    ``("transformer", "mini")``; raises ``ConfigError`` when unknown."""
+    info, arg = resolve_student(spec)
+    return info.family, arg
+
+
+def build_student(
+    spec: str,
+    n_labels: int,
+    tokenizer: Any,
+    *,
+    teacher_path: str | None = None,
+    labels: Sequence[str] | None = None,
+    max_length: int = 128,
+) -> Any:
+    """A freshly initialised student (a ``torch.nn.Module``: ``model(input_ids, attention_mask)`` → logits).
+
+    ``tokenizer`` sets the vocabulary of from-scratch students; ``teacher_path`` is the local
+    teacher folder that ``teacher-layers:K`` copies. Seed torch before calling for repeatable weights.
+    """
+    info, arg = resolve_student(spec)
+    assert info.build is not None, f"student {info.name} has no builder"
+    return info.build(
+        arg, n_labels, tokenizer, teacher_path=teacher_path, labels=labels, max_length=max_length
+    )
+
+
+def default_lr(spec: str) -> float:
+    """The learning rate that suits a student when the user gives none."""
+    return resolve_student(spec)[0].lr
+
+
+def default_epochs(spec: str) -> int:
+    """The number of epochs that suits a student when the user gives none."""
+    return resolve_student(spec)[0].epochs
+
+
+def uses_own_tokenizer(spec: str) -> bool:
+    """True for pretrained students, whose vocabulary comes with their weights."""
+    return resolve_student(spec)[0].pretrained
+
+
+# -- builders (heavy imports inside) -----------------------------------------------------------
+def _build_small(arch: str, arg: str, n_labels: int, tokenizer: Any, **_: Any) -> Any:
+    from kdstudio.core.students.encoders import ARCHS
+    from kdstudio.core.students.tokenizer import pad_id
+
+    return ARCHS[arch](len(tokenizer), n_labels, pad_id=pad_id(tokenizer))
+
+
+def _build_transformer(
+    arg: str, n_labels: int, tokenizer: Any, *, labels: Sequence[str] | None, max_length: int, **_: Any
+) -> Any:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from kdstudio.core.students.encoders import HFStudent
+    from kdstudio.core.students.pretrained import label_maps
+    from kdstudio.core.students.tokenizer import pad_id
+
+    layers, hidden, heads = TRANSFORMER_SIZES[arg]
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=max(512, max_length),
+        pad_token_id=pad_id(tokenizer),
+        num_labels=n_labels,
+        **label_maps(labels, n_labels),
+    )
+    return HFStudent(BertForSequenceClassification(config))
+
+
+def _build_pretrained(
+    arg: str, n_labels: int, tokenizer: Any, *, labels: Sequence[str] | None, **_: Any
+) -> Any:
+    from kdstudio.core.students.encoders import HFStudent
+    from kdstudio.core.students.pretrained import label_maps, load_pretrained_classifier
+
+    return HFStudent(load_pretrained_classifier(arg, n_labels, label_maps(labels, n_labels)))
+
+
+def _build_teacher_layers(
+    arg: str,
+    n_labels: int,
+    tokenizer: Any,
+    *,
+    teacher_path: str | None,
+    labels: Sequence[str] | None,
+    **_: Any,
+) -> Any:
+    from kdstudio.core.students.encoders import HFStudent
+    from kdstudio.core.students.pretrained import (
+        keep_alternate_layers,
+        label_maps,
+        load_pretrained_classifier,
+    )
+
+    if not teacher_path:
+        raise ConfigError(
+            "teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)"
+        )
+    model = load_pretrained_classifier(teacher_path, n_labels, label_maps(labels, n_labels))
+    keep_alternate_layers(model, int(arg))
+    return HFStudent(model)
+
+
+register("bilstm", StudentInfo(
+    "bilstm", "one-layer BiLSTM with max-pooling (Tang et al. 2019), word pieces",
+    build=partial(_build_small, "bilstm"), family="bilstm",
+))
+register("cnn", StudentInfo(
+    "cnn", "Kim-style CNN, filter widths 3/4/5, max-over-time pooling, word pieces",
+    build=partial(_build_small, "cnn"), family="cnn",
+))
+for _size, (_layers, _hidden, _) in TRANSFORMER_SIZES.items():
+    register(f"transformer-{_size}", StudentInfo(
+        f"transformer-{_size}",
+        f"BERT-style encoder, {_layers} layers x {_hidden} hidden, from scratch",
+        build=_build_transformer, family="transformer", variant=_size,
+        lr=DEFAULT_LR["transformer"], epochs=DEFAULT_EPOCHS["transformer"],
+    ))
+register("hf", StudentInfo(
+    "hf:PATH_OR_ID", "a pretrained sequence classifier (DistilBERT, MiniLM...), new head", True,
+    build=_build_pretrained, family="hf", accepts=_path, lr=DEFAULT_LR["pretrained"],
+))
+register("teacher-layers", StudentInfo(
+    "teacher-layers:K", "the local transformer teacher keeping K alternate layers", True,
+    build=_build_teacher_layers, family="teacher-layers", accepts=_positive_count,
+    lr=DEFAULT_LR["pretrained"],
+))
+
+__all__ = [
+    "STUDENTS",
+    "StudentInfo",
+    "build_student",
+    "default_epochs",
+    "default_lr",
+    "parse_student_spec",
+    "register",
+    "resolve_student",
+    "uses_own_tokenizer",
+]

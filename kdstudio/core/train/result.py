@@ -1,0 +1,41 @@
+"""The typed result of a training run: what ``kdstudio train --json`` prints and the run's stored
+summary. Imports nothing heavy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kdstudio.core.events import JobResult
+
+
+@dataclass(frozen=True)
+class TrainResult(JobResult):
+    """One finished run. ``valid_*`` are the valid metrics of the best checkpoint (None when the
+    valid split cannot give them); ``test_*`` come from the best checkpoint's predictions on the
+    test split. Under several processes only the main one predicts: the others leave
+    ``n_test``, ``test_*`` and ``checkpoint`` None."""
+
+    run: int
+    best_step: int
+    steps: int
+    valid_accuracy: float | None
+    valid_agreement: float | None
+    valid_kl: float | None
+    seconds: float
+    student: str
+    params: int
+    device: str
+    examples_per_s: float
+    stopped_early: bool
+    reviews_used: int
+    n_train: int
+    n_valid: int
+    hard_labels: bool
+    peak_memory_mb: float | None
+    n_test: int | None = None
+    test_accuracy: float | None = None
+    test_agreement: float | None = None
+    checkpoint: str | None = None
+
+
+__all__ = ["TrainResult"]

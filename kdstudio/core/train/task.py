@@ -1,0 +1,174 @@
+"""What training needs to know about a kind of project, behind one small interface.
+
+The loop and the session know nothing of labels or completions: a :class:`Task` gives them the
+rows, the student, the batches, the loss terms, the validation metrics and the final
+predictions. ``TASKS`` maps a project's task to its implementation; classification is the one
+there is. See the package docstring for how generation plugs in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kdstudio.core.errors import ConfigError
+from kdstudio.core.predict import HeldOutScores, kl_divergence, predict_examples
+from kdstudio.core.students import build_student, pad_batch
+from kdstudio.core.students.tokenizer import pad_id
+from kdstudio.core.train.config import TrainConfig
+from kdstudio.core.train.data import Rows, TrainingData, load_training_data
+from kdstudio.core.train.losses import Term, combined_loss, loss_terms
+from kdstudio.core.train.runtime import Runtime
+
+
+class Task(Protocol):
+    """One kind of project, as training sees it."""
+
+    def load(self, project: Any, *, teacher_id: int | None) -> TrainingData:
+        """The rows to train and validate on (texts; targets, as the task stores them)."""
+
+    def build_student(self, tokenizer: Any, *, teacher_path: str | None) -> Any:
+        """A fresh student of ``config.student`` for this task's outputs."""
+
+    def attach(self, tokenizer: Any, hidden: tuple[Any, Any] | None = None) -> None:
+        """Take the run's tokenizer and, for ``hidden_mse``, (frozen teacher encoder, projection)."""
+
+    def loss_terms(self) -> Sequence[Term]:
+        """The registered loss terms (``train.losses.LOSSES``) a training step sums."""
+
+    def batch(self, rows: Rows, index: np.ndarray, device: Any) -> dict[str, Any]:
+        """Rows ``index`` as named tensors on ``device`` (padded token ids and targets)."""
+
+    def forward(self, model: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        """``batch`` plus the model's outputs, named as the loss terms read them."""
+
+    def validate(self, model: Any, rows: Rows) -> dict[str, float]:
+        """``valid/*`` metrics of ``model`` on ``rows``; ``valid/loss`` at least."""
+
+    def predict(self, project: Any, run_id: int, checkpoint: Any, *, teacher_id: int | None,
+                device: str) -> HeldOutScores:
+        """Store the saved student's predictions on held-out data; return its test scores."""
+
+
+class ClassificationTask:
+    """Texts with labels: the student learns the teacher's label distribution (``kd``) and the
+    gold labels (``ce``); valid reports loss parts, gold accuracy, agreement and KL."""
+
+    def __init__(self, config: TrainConfig, labels: Sequence[str], runtime: Runtime) -> None:
+        self.cfg, self.labels, self.rt = config, list(labels), runtime
+        self.pad = 0  # the tokenizer's pad id (see attach)
+        self.hidden: tuple[Any, Any] | None = None  # (teacher encoder, projection) for hidden_mse
+
+    def load(self, project: Any, *, teacher_id: int | None) -> TrainingData:
+        return load_training_data(
+            project, teacher_id=teacher_id, hard_labels=self.cfg.hard_labels, seed=self.cfg.seed
+        )
+
+    def build_student(self, tokenizer: Any, *, teacher_path: str | None) -> Any:
+        return build_student(
+            self.cfg.student,
+            len(self.labels),
+            tokenizer,
+            labels=self.labels,
+            teacher_path=teacher_path,
+            max_length=self.cfg.max_length,
+        )
+
+    def attach(self, tokenizer: Any, hidden: tuple[Any, Any] | None = None) -> None:
+        self.pad, self.hidden = pad_id(tokenizer), hidden
+
+    def loss_terms(self, *, has_teacher: bool = True, hidden: bool = True) -> tuple[Term, ...]:
+        cfg = self.cfg
+        return loss_terms(
+            hard_labels=cfg.hard_labels or not has_teacher,
+            alpha=cfg.alpha,
+            temperature=cfg.temperature,
+            hidden_mse=cfg.hidden_mse if hidden else 0.0,
+        )
+
+    def batch(self, rows: Rows, index: np.ndarray, device: Any) -> dict[str, Any]:
+        input_ids, mask = (
+            t.to(device, non_blocking=True) for t in pad_batch([rows.tokens[i] for i in index], self.pad)
+        )
+        return {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "teacher_probs": torch.from_numpy(rows.teacher[index]).to(device),
+            "gold": torch.from_numpy(rows.gold[index]).to(device),
+            "has_teacher": torch.from_numpy(rows.has_teacher[index]).to(device),
+        }
+
+    def forward(self, model: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        input_ids, mask = batch["input_ids"], batch["attention_mask"]
+        if self.hidden is None or not model.training:
+            return {**batch, "logits": model(input_ids, mask)}
+        teacher, projection = self.hidden
+        logits, student_states = model(input_ids, mask, output_hidden_states=True)
+        with torch.no_grad():
+            teacher_states = teacher(
+                input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+            ).hidden_states
+        return {
+            **batch,
+            "logits": logits,
+            "student_states": [projection(s) for s in student_states[1:]],
+            "teacher_states": teacher_states,
+        }
+
+    @torch.no_grad()
+    def validate(self, model: Any, rows: Rows) -> dict[str, float]:
+        """Loss parts, gold accuracy, agreement with the teacher and KL(teacher ‖ student)."""
+        model.eval()
+        order = np.argsort(rows.lengths, kind="stable")
+        logits = torch.empty((len(rows), len(self.labels)))
+        step = self.cfg.batch_size * 2
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            input_ids, mask = pad_batch([rows.tokens[i] for i in idx], self.pad)
+            with self.rt.autocast():
+                logits[torch.from_numpy(idx)] = (
+                    model(input_ids.to(self.rt.device), mask.to(self.rt.device)).float().cpu()
+                )
+        model.train()
+        teacher, gold, has = (
+            torch.from_numpy(a) for a in (rows.teacher, rows.gold, rows.has_teacher)
+        )
+        terms = self.loss_terms(has_teacher=bool(has.any()), hidden=False)
+        batch = {"logits": logits, "teacher_probs": teacher, "gold": gold, "has_teacher": has}
+        out = {f"valid/{k}": float(v) for k, v in combined_loss(terms, batch).items()}
+        pred = logits.argmax(-1)
+        if bool((gold >= 0).any()):
+            out["valid/accuracy"] = float((pred[gold >= 0] == gold[gold >= 0]).float().mean())
+        if bool(has.any()):
+            out["valid/agreement"] = float((pred[has] == teacher[has].argmax(-1)).float().mean())
+            p = teacher[has].float()
+            p = p / p.sum(-1, keepdim=True)
+            out["valid/kl"] = float(kl_divergence(p, F.log_softmax(logits[has].float(), -1)).mean())
+        return out
+
+    def predict(self, project: Any, run_id: int, checkpoint: Any, *, teacher_id: int | None,
+                device: str) -> HeldOutScores:
+        return predict_examples(project, run_id, checkpoint, teacher_id=teacher_id, device=device)
+
+
+#: A project's task → what builds its ``Task`` from ``(config, labels, runtime)``.
+TASKS: dict[str, Callable[[TrainConfig, Sequence[str], Runtime], Task]] = {
+    "classification": ClassificationTask,
+}
+
+
+def task_for(project: Any, config: TrainConfig, runtime: Runtime) -> Task:
+    """The :class:`Task` of the project's kind; a ``ConfigError`` for a kind training lacks."""
+    task = TASKS.get(project.task)
+    if task is None:
+        raise ConfigError(
+            f"training a student is only available for {', '.join(TASKS)} projects so far"
+        )
+    return task(config, project.labels(), runtime)
+
+
+__all__ = ["TASKS", "ClassificationTask", "Task", "task_for"]
