@@ -313,15 +313,16 @@ def test_estimate_counts_tokens_on_a_sample_and_calls_no_model(fake_anthropic):
     teacher = make_teacher(fake_anthropic)
     items = [(i, f"example number {i} positive") for i in range(200)]
     est = teacher.estimate(items, sample=20)
-    assert est["n"] == 200 and est["sampled"] == 20 and est["counted_with"] == "count_tokens"
+    assert est.n == 200 and est.sampled == 20 and est.counted_with == "count_tokens"
     assert fake_anthropic.message_requests() == []
     counted = [r for r in fake_anthropic.requests if r.path == "/v1/messages/count_tokens"]
     assert len(counted) == 20
-    assert est["input_tokens"] > 200 * 30 and est["output_tokens"] > 0
-    assert est["cost_usd"] == pytest.approx(
-        (est["input_tokens"] * 0.1 + est["output_tokens"] * 0.5) / 1e6, rel=1e-3)
+    assert est.input_tokens > 200 * 30 and est.output_tokens > 0
+    assert est.cost_usd == pytest.approx((est.input_tokens * 0.1 + est.output_tokens * 0.5) / 1e6, rel=1e-3)
+    assert est.estimated_seconds is None  # no earlier answers to time
+    assert teacher.estimate(items, sample=20, ms_per_item=400).estimated_seconds == pytest.approx(200 * 0.4 / 4)
     batch = make_teacher(fake_anthropic, batch_api=True).estimate(items, sample=20)
-    assert batch["cost_usd"] == pytest.approx(est["cost_usd"] / 2, rel=1e-3)
+    assert batch.cost_usd == pytest.approx(est.cost_usd / 2, rel=1e-3)
 
 
 def test_prepare_checks_price_key_and_model_without_spending(tmp_path, fake_anthropic):

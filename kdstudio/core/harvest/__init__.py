@@ -7,6 +7,7 @@ for, and one harvest serves any number of students.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,18 +21,14 @@ from kdstudio.core.teachers import TeacherContext, fingerprint, load_teacher, pa
 
 def teacher_context(project: Project, spec: str, options: dict[str, Any]) -> TeacherContext:
     """What the teacher is told about the project; fills in mode defaults that change answers."""
-    kind, _ = parse_spec(spec)
-    options = dict(options)
-    if kind == "embed" and not options.get("mode"):
-        has_gold = sum(1 for n in project.label_counts("train").values() if n) >= 2
-        options["mode"] = "probe" if has_gold else "zero-shot"
     settings = project.settings()
     return TeacherContext(
         task=project.task,
         labels=project.labels(),
         descriptions={k: v for k, v in project.label_descriptions().items() if v},
         instructions=settings.get("instructions", ""),
-        options=options,
+        options=dict(options),
+        gold_counts=project.label_counts("train"),
     )
 
 
@@ -75,14 +72,13 @@ def harvest(
         fp = fingerprint(teacher_spec, settings, context)
         teacher_id = project.upsert_teacher(teacher_spec, kind, model, fp, settings)
         pending = project.pending_examples(teacher_id, splits, retry_failed=retry_failed, limit=limit)
-        if batch_api and not hasattr(teacher, "answer_batch"):
+        if batch_api and not teacher.batch_lane:
             raise ConfigError(f"--batch-api needs a claude: teacher, not {teacher_spec}")
         before = project.count_outputs(teacher_id)
         context.options["spent_usd"] = before["cost_usd"]
 
         if dry_run:
-            estimate = teacher.estimate(pending) if hasattr(teacher, "estimate") else {
-                "n": len(pending), "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+            estimate = dataclasses.asdict(teacher.estimate(pending))
             yield Finished({"dry_run": True, "teacher": teacher_id, "spec": teacher_spec, **estimate,
                             "seconds": round(time.monotonic() - t0, 3)})
             return

@@ -17,6 +17,7 @@ from kdstudio.core.events import CancelToken, Event, Log
 from kdstudio.core.store import TeacherOutput
 from kdstudio.core.teachers.base import TeacherContext
 from kdstudio.core.teachers.local import (
+    LocalTeacher,
     autocast,
     load_pretrained,
     pick_device,
@@ -47,7 +48,7 @@ def match_labels(model_labels: dict[int, str], project_labels: list[str],
     return [by_name[name.lower()] for name in project_labels]
 
 
-class HFClassifierTeacher:
+class HFClassifierTeacher(LocalTeacher):
     kind = "hf"
 
     def __init__(self, model: str, context: TeacherContext) -> None:

@@ -15,6 +15,7 @@ from kdstudio.core.events import CancelToken, Event, Log
 from kdstudio.core.store import TeacherOutput
 from kdstudio.core.teachers.base import TeacherContext
 from kdstudio.core.teachers.local import (
+    LocalTeacher,
     autocast,
     length_sorted_batches,
     load_pretrained,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_PROMPT = "{instructions}Text: {text}\nLabel:"
 
 
-class CausalLMTeacher:
+class CausalLMTeacher(LocalTeacher):
     kind = "lm"
 
     def __init__(self, model: str, context: TeacherContext) -> None:
