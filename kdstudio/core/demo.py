@@ -92,7 +92,7 @@ def _resumable_run(project: Project, student: str, hard: bool) -> int | None:
 
 def _forward(events: Iterator[Event], stage: str, step: int, steps: int) -> Iterator[Event]:
     """Pass a sub-job's events on, tagging progress with the demo step; return its result."""
-    forward_result: dict[str, Any] = {}
+    forward_result: Any = {}
     for event in events:
         if isinstance(event, Progress):
             event.info = {"step": f"{step}/{steps}", **event.info}
@@ -125,7 +125,7 @@ def demo(
     third as many test rows): the same steps on less data, for a quick check of an install."""
     from kdstudio.core.data import import_file
     from kdstudio.core.evaluate import evaluate
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
     from kdstudio.core.train import train
     from kdstudio.core.train.config import TrainConfig
 
@@ -158,8 +158,9 @@ def demo(
         yield from _forward(import_file(path, sample / "test.csv", split="test", cancel=cancel), "import", 1, steps)
 
     yield Log(f"2/{steps} harvesting the teacher {TEACHER} (probe on the gold rows)")
-    harvested = yield from _forward(harvest(path, TEACHER, cancel=cancel), "harvest", 2, steps)
-    teacher_id = harvested["teacher"]
+    harvested = yield from _forward(harvest(path, HarvestConfig(teacher=TEACHER), cancel=cancel), "harvest", 2,
+                                    steps)
+    teacher_id = harvested.teacher
 
     results: dict[str, int] = {}
     for hard, step in ((False, 3), (True, 4)):

@@ -388,7 +388,7 @@ def test_canned_payloads_are_valid_sdk_objects(fake_anthropic):
 # -- through the harvest and the command line ------------------------------------------------------
 def test_harvest_end_to_end_records_failures_cost_and_a_dry_run_estimate(tmp_path, fake_anthropic):
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
 
     texts = ["a positive", "b negative [[fault:malformed]]", "c neutral [[fault:529*1]]", "d [[fault:refusal]]"]
     project = project_with_texts(tmp_path / "p.kdproj", texts)
@@ -396,30 +396,30 @@ def test_harvest_end_to_end_records_failures_cost_and_a_dry_run_estimate(tmp_pat
     options = {"api_key": "test-key", "base_url": fake_anthropic.url, "max_retries": 2, "timeout_s": 5}
     spec = f"claude:{MODEL}"
 
-    estimate = run_to_end(harvest(tmp_path / "p.kdproj", spec, dry_run=True, options=options))
-    assert estimate["dry_run"] and estimate["n"] == 4 and estimate["cost_usd"] > 0
+    estimate = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, dry_run=True, options=options)))
+    assert estimate.dry_run and estimate.n == 4 and estimate.cost_usd > 0
     assert fake_anthropic.message_requests() == []
 
-    result = run_to_end(harvest(tmp_path / "p.kdproj", spec, concurrency=2, options=options))
-    assert (result["n_ok"], result["n_failed"]) == (2, 2) and result["cost_usd"] > 0
-    again = run_to_end(harvest(tmp_path / "p.kdproj", spec, concurrency=2, options=options))
-    assert again["n_ok"] == again["n_failed"] == 0  # nothing asked twice
+    result = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, concurrency=2, options=options)))
+    assert (result.n_ok, result.n_failed) == (2, 2) and result.cost_usd > 0
+    again = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, concurrency=2, options=options)))
+    assert again.n_ok == again.n_failed == 0  # nothing asked twice
     assert len(fake_anthropic.asked_texts()) == 5  # four examples, one 529 retried by the SDK
 
 
 def test_harvest_budget_counts_what_the_teacher_spent_in_earlier_runs(tmp_path, fake_anthropic):
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
 
     project = project_with_texts(tmp_path / "p.kdproj", [f"t{i} positive" for i in range(30)])
     project.close()
     options = {"api_key": "test-key", "base_url": fake_anthropic.url}
     spec = f"claude:{MODEL}"
-    first = run_to_end(harvest(tmp_path / "p.kdproj", spec, limit=10, options=options))
-    spent = first["cost_usd"]
+    first = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, limit=10, options=options)))
+    spent = first.cost_usd
     budget = spent + 0.0006
     with pytest.raises(BudgetExceeded):
-        run_to_end(harvest(tmp_path / "p.kdproj", spec, budget_usd=budget, concurrency=1, options=options))
+        run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, budget_usd=budget, concurrency=1, options=options)))
     with Project(tmp_path / "p.kdproj") as project:
         total = project.count_outputs(project.teachers()[0]["id"])
     assert total["cost_usd"] <= budget  # the earlier run's spending counts against the budget
@@ -428,14 +428,14 @@ def test_harvest_budget_counts_what_the_teacher_spent_in_earlier_runs(tmp_path, 
 
 def test_harvest_with_the_batch_api(tmp_path):
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
 
     with FakeAnthropic(batch_polls=0) as server:
         project = project_with_texts(tmp_path / "p.kdproj", ["a positive", "b negative", "c neutral"])
         project.close()
         options = {"api_key": "test-key", "base_url": server.url}
-        result = run_to_end(harvest(tmp_path / "p.kdproj", f"claude:{MODEL}", batch_api=True, options=options))
-        assert result["n_ok"] == 3 and server.message_requests() == []
+        result = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=f"claude:{MODEL}", batch_api=True, options=options)))
+        assert result.n_ok == 3 and server.message_requests() == []
         with Project(tmp_path / "p.kdproj") as project:
             assert project.open_batches(project.teachers()[0]["id"]) == []
 
