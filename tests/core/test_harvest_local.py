@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,7 +10,7 @@ from fakes.tiny_models import LABELS, build_toy_project, save_tiny_bert
 
 from kdstudio.core.errors import Cancelled, ConfigError, TeacherError
 from kdstudio.core.events import CancelToken, Progress, run_to_end
-from kdstudio.core.harvest import HarvestConfig, harvest
+from kdstudio.core.harvest import HarvestConfig, HarvestResult, harvest
 from kdstudio.core.store import Project
 
 
@@ -206,6 +207,7 @@ def test_harvest_cli_prints_the_json_keys(toy, tmp_path, classifier):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert {"n_ok", "n_failed", "input_tokens", "output_tokens", "cost_usd", "seconds"} <= set(result)
+    assert list(result) == [f.name for f in dataclasses.fields(HarvestResult)]
     assert result["n_ok"] == 7
 
 
