@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -91,7 +91,7 @@ class Teacher(Protocol):
         """Tokens, cost and time a harvest of ``items`` would take, asking nothing.
         ``ms_per_item``: the mean time per answer this teacher took in earlier harvests."""
 
-    def prepare(self, project: Project, teacher_id: int, *, cancel: CancelToken) -> Generator[Event, None, None]:
+    def prepare(self, project: Project, teacher_id: int, *, cancel: CancelToken) -> Iterator[Event]:
         """Load weights, fit a probe on gold rows, check the API: once per harvest."""
 
     def answer(self, items: Sequence[Item], *, cancel: CancelToken) -> Answers:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kdstudio.core.errors import TeacherError
 from kdstudio.core.events import CancelToken, Event, Log, Progress
 from kdstudio.core.store import TeacherOutput
-from kdstudio.core.teachers.base import TeacherContext
+from kdstudio.core.teachers.base import Answers, Item, TeacherContext
 from kdstudio.core.teachers.local import (
     LocalTeacher,
     autocast,
@@ -171,7 +171,7 @@ class EmbeddingTeacher(LocalTeacher):
         """Probabilities for raw texts (used to time the teacher in evaluation)."""
         return self.probabilities(self.embed(texts)).numpy()
 
-    def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
+    def answer(self, items: Sequence[Item], *, cancel: CancelToken) -> Answers:
         import torch
 
         cached = [it for it in items if it[0] in self._cache]  # embedded for the probe already
