@@ -28,7 +28,7 @@ The API key comes from ``options["api_key"]``, else :func:`kdstudio.core.secrets
 it is never stored in the project nor logged. ``ANTHROPIC_BASE_URL`` points the client at a proxy
 or gateway (``options["base_url"]`` wins).
 
-The package, along its seams (each module imports only those above it in this list):
+The package, along its seams (each module imports only those listed before it):
 
 - :mod:`.client`: the Anthropic clients, the meaning of API errors, the model list and the
   connection test the settings wizard uses;
@@ -36,7 +36,6 @@ The package, along its seams (each module imports only those above it in this li
 - :mod:`.messages`: one teacher's options and single requests (parameters, price, parse, cost);
 - :mod:`.realtime` and :mod:`.batch`: the two lanes;
 - :mod:`.teacher`: :class:`ClaudeTeacher`, both lanes behind the Teacher protocol.
-
 """
 
 from kdstudio.core.teachers.claude.batch import BATCH_MAX_BYTES, BATCH_MAX_REQUESTS
