@@ -17,14 +17,20 @@ import time
 import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdstudio import __version__
 from kdstudio.core.errors import Cancelled, KDStudioError
 from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress
 
+if TYPE_CHECKING:
+    from kdstudio.core.harvest import HarvestConfig
+
 COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "export", "demo",
             "doctor")
+#: HarvestConfig fields whose flags are spelled or parsed their own way (``--split a,b``,
+#: ``--label-map A=x``), or that have no flag (``options``).
+HARVEST_OWN_FLAGS = ("teacher", "splits", "label_map", "options")
 
 
 class ProgressPrinter:
@@ -163,23 +169,6 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
 def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.harvest import harvest
 
-    options: dict = {"k_samples": args.k_samples} if args.k_samples else {}
-    if args.uncertain_fraction is not None:
-        options["uncertain_fraction"] = args.uncertain_fraction
-    if args.max_tokens:
-        options["max_tokens"] = args.max_tokens
-    if args.mode:
-        options["mode"] = args.mode
-    if args.trust_remote_code:
-        options["trust_remote_code"] = True
-    if args.probe_rows:
-        options["probe_rows"] = args.probe_rows
-    if args.label_map:
-        pairs = [p.partition("=") for p in args.label_map.split(",")]
-        if any(not sep for _, sep, _ in pairs):
-            raise KDStudioError("--label-map takes MODEL_LABEL=PROJECT_LABEL pairs, e.g. POS=positive,NEG=negative")
-        options["label_map"] = {k.strip(): v.strip() for k, _, v in pairs}
-
     def show(r: dict) -> None:
         if r.get("dry_run"):
             print(f"estimate for {r['n']} examples: ~{r['input_tokens']:,} input and ~{r['output_tokens']:,} output "
@@ -188,12 +177,23 @@ def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
         print(f"harvest done: {r['n_ok']} ok, {r['n_failed']} failed, {r['input_tokens']:,} input / "
               f"{r['output_tokens']:,} output tokens, ${r['cost_usd']:.4f}, {r['seconds']:.1f} s")
 
-    splits = args.split.split(",") if args.split else None
-    run_job(harvest(args.project, args.teacher, splits=splits, limit=args.limit, concurrency=args.concurrency,
-                    batch_api=args.batch_api, budget_usd=args.budget_usd, dry_run=args.dry_run,
-                    retry_failed=args.retry_failed, options=options, cancel=cancel),
-            as_json=args.json, on_finish=show)
+    run_job(harvest(args.project, _harvest_config(args), cancel=cancel), as_json=args.json, on_finish=show)
     return 0
+
+
+def _harvest_config(args: argparse.Namespace) -> HarvestConfig:
+    """The ``HarvestConfig`` the flags of ``kdstudio harvest`` describe."""
+    from kdstudio.core.harvest import HarvestConfig
+
+    label_map: dict[str, str] = {}
+    if args.label_map:
+        pairs = [p.partition("=") for p in args.label_map.split(",")]
+        if any(not sep for _, sep, _ in pairs):
+            raise KDStudioError("--label-map takes MODEL_LABEL=PROJECT_LABEL pairs, e.g. POS=positive,NEG=negative")
+        label_map = {k.strip(): v.strip() for k, _, v in pairs}
+    parsed = {"splits": tuple(args.split.split(",")) if args.split else None, "label_map": label_map}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(HarvestConfig) if hasattr(args, f.name)}
+    return HarvestConfig(**{**given, **parsed})
 
 
 def cmd_augment(args: argparse.Namespace, cancel: CancelToken) -> int:
@@ -345,8 +345,9 @@ def _add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         base = args[0] if args else kind
         choices = f.metadata.get("choices")
-        parser.add_argument(flag, dest=f.name, type=base, default=default, choices=choices,
-                            help=f"{help_text} (default: {default})")
+        # None stands for a default that depends on the case; the help text says which.
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(flag, dest=f.name, type=base, default=default, choices=choices, help=help_text + shown)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,26 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Ask a teacher about every example of the chosen splits and store the answers. "
                                    "Reruns ask only for what is missing; nothing paid for is lost.")
     p.add_argument("project")
-    p.add_argument("--teacher", required=True,
-                   help="embed:minilm | embed:PATH | hf:PATH_OR_ID | claude:MODEL_ID | lm:PATH_OR_ID")
-    p.add_argument("--split", help="comma-separated splits (default: train,valid,test,unlabeled)")
-    p.add_argument("--limit", type=int, help="ask about at most N examples this time")
-    p.add_argument("--concurrency", type=int, default=8, help="parallel API requests (default 8)")
-    p.add_argument("--batch-api", action="store_true", help="use the Message Batches API (half price, slower)")
-    p.add_argument("--budget-usd", type=float, help="stop before spending would exceed this")
-    p.add_argument("--dry-run", action="store_true", help="estimate tokens and cost without asking the teacher")
-    p.add_argument("--retry-failed", action="store_true", help="ask again about examples that failed before")
-    p.add_argument("--mode", choices=("probe", "zero-shot"), help="embedding teachers: fit a probe on gold "
-                                                                  "train labels, or zero-shot (default: probe when "
-                                                                  "gold labels exist)")
-    p.add_argument("--probe-rows", type=int, help="embedding probe: fit on at most N gold train rows (default: all)")
-    p.add_argument("--label-map", help="hf: teachers: MODEL_LABEL=PROJECT_LABEL pairs when the names differ")
-    p.add_argument("--k-samples", type=int, default=0, help="Claude: ask the most uncertain answers k more times")
-    p.add_argument("--uncertain-fraction", type=float, help="Claude k-sample mode: share of answers asked again "
-                                                            "(default 0.15)")
-    p.add_argument("--max-tokens", type=int, help="Claude: output token limit per answer (default 512; 1024 for "
-                                                  "generation)")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the model folder")
+    from kdstudio.core.harvest.config import HarvestConfig
+
+    harvest_help = {f.name: f.metadata["help"] for f in dataclasses.fields(HarvestConfig)}
+    p.add_argument("--teacher", required=True, help=harvest_help["teacher"])
+    p.add_argument("--split", help="comma-separated " + harvest_help["splits"])
+    p.add_argument("--label-map", help=harvest_help["label_map"])
+    _add_dataclass_args(p, HarvestConfig, skip=HARVEST_OWN_FLAGS)
     p.add_argument("--json", action="store_true", help="print n_ok, n_failed, tokens, cost_usd, seconds as JSON")
     p.set_defaults(func=cmd_harvest)
 

@@ -125,7 +125,7 @@ def demo(
     third as many test rows): the same steps on less data, for a quick check of an install."""
     from kdstudio.core.data import import_file
     from kdstudio.core.evaluate import evaluate
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
     from kdstudio.core.train import train
     from kdstudio.core.train.config import TrainConfig
 
@@ -158,8 +158,9 @@ def demo(
         yield from _forward(import_file(path, sample / "test.csv", split="test", cancel=cancel), "import", 1, steps)
 
     yield Log(f"2/{steps} harvesting the teacher {TEACHER} (probe on the gold rows)")
-    harvested = yield from _forward(harvest(path, TEACHER, cancel=cancel), "harvest", 2, steps)
-    teacher_id = harvested["teacher"]
+    harvested = yield from _forward(harvest(path, HarvestConfig(teacher=TEACHER), cancel=cancel), "harvest", 2,
+                                    steps)
+    teacher_id = harvested.teacher
 
     results: dict[str, int] = {}
     for hard, step in ((False, 3), (True, 4)):

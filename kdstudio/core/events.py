@@ -1,6 +1,6 @@
 """Typed events that every long job yields, and the token that cancels or pauses it.
 
-A job is a generator: ``for event in harvest(project, spec, cancel=token): ...``.
+A job is a generator: ``for event in harvest(project, config, cancel=token): ...``.
 The CLI turns events into progress bars and JSON; the GUI turns them into Qt signals.
 """
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio.core.events import Finished, Log, Progress
+from kdstudio.core.harvest import HarvestConfig, HarvestEstimate, HarvestResult
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.teacher_picker import TeacherPicker
 from kdstudio.gui.widgets import (
@@ -302,14 +303,17 @@ class HarvestPanel(QWidget):
         ids = [t["id"] for t in self.project.teachers() if t["spec"] == spec]
         return max(ids) if ids else None
 
-    def options(self, *, retry_failed: bool = False, dry_run: bool = False) -> dict[str, Any]:
-        splits = [s for s, box in self.split_boxes.items() if box.isChecked()]
-        opts: dict[str, Any] = {"splits": splits or None, "limit": self.limit.value() or None,
-                                "retry_failed": retry_failed, "dry_run": dry_run}
-        if self.spec.text().startswith("claude:"):
-            opts.update(concurrency=self.concurrency.value(), batch_api=self.batch_api.isChecked(),
-                        budget_usd=self.budget.value() or None)
-        return opts
+    def config(self, *, retry_failed: bool = False, dry_run: bool = False) -> HarvestConfig:
+        """The harvest the widgets describe (the Claude settings only for a Claude teacher)."""
+        spec = self.spec.text().strip()
+        splits = tuple(s for s, box in self.split_boxes.items() if box.isChecked())
+        config = HarvestConfig(teacher=spec, splits=splits or None, limit=self.limit.value() or None,
+                               retry_failed=retry_failed, dry_run=dry_run)
+        if spec.startswith("claude:"):
+            config.concurrency = self.concurrency.value()
+            config.batch_api = self.batch_api.isChecked()
+            config.budget_usd = self.budget.value() or None
+        return config
 
     def refresh(self) -> None:
         """Counts, cost and failures from the project (cheap reads on the Qt thread)."""
@@ -398,13 +402,12 @@ class HarvestPanel(QWidget):
         if spec.startswith("claude:") and confirm_cost:
             self.estimate(then_start=True, retry_failed=retry_failed)
             return True
-        return self._start(spec, self.options(retry_failed=retry_failed), "Harvest")
+        return self._start(self.config(retry_failed=retry_failed), "Harvest")
 
-    def _start(self, spec: str, options: dict[str, Any], name: str) -> bool:
+    def _start(self, config: HarvestConfig, name: str) -> bool:
         from kdstudio.gui.jobs import harvest_job
 
-        worker = Worker(harvest_job, str(self.project_path), spec, name=name, parent=self, limit_threads=True,
-                        **options)
+        worker = Worker(harvest_job, str(self.project_path), config, name=name, parent=self, limit_threads=True)
         worker.yielded.connect(self.on_event)
         worker.paused_changed.connect(lambda p: self.pause_button.setText("Resume" if p else "Pause"))
         worker.finished.connect(self._finished)
@@ -432,9 +435,8 @@ class HarvestPanel(QWidget):
         """A dry run: how many requests and what they would cost."""
         from kdstudio.gui.jobs import harvest_job
 
-        spec = self.spec.text().strip()
-        worker = Worker(harvest_job, str(self.project_path), spec, name="Cost estimate", parent=self,
-                        **self.options(retry_failed=retry_failed, dry_run=True))
+        worker = Worker(harvest_job, str(self.project_path), self.config(retry_failed=retry_failed, dry_run=True),
+                        name="Cost estimate", parent=self)
         worker.finished.connect(lambda status: self._estimated(worker, status, then_start, retry_failed))
         if self.jobs.start(worker, self):
             self.progress_text.setText("Estimating the cost…")
@@ -447,15 +449,14 @@ class HarvestPanel(QWidget):
             if status == "failed":
                 QMessageBox.warning(self, "Cost estimate", worker.message)
             return
-        result = worker.result or {}
-        text = estimate_text(result, self.budget.value() or None)
+        text = estimate_text(worker.result, self.budget.value() or None)
         if not then_start:
             QMessageBox.information(self, "Cost estimate", text)
             return
         answer = QMessageBox.question(self, "Start the harvest?", text + "\n\nStart the harvest?",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
-            self._start(self.spec.text().strip(), self.options(retry_failed=retry_failed), "Harvest")
+            self._start(self.config(retry_failed=retry_failed), "Harvest")
 
     def augment(self) -> None:
         """Ask for the settings, then add variants (or remove them all) in the background."""
@@ -559,28 +560,35 @@ class HarvestPanel(QWidget):
         self.harvest_finished.emit(status)
 
 
-def estimate_text(result: dict[str, Any], budget: float | None) -> str:
+def estimate_text(result: HarvestEstimate, budget: float | None) -> str:
     """A dry run's result in words."""
-    n = result.get("requests", result.get("n_requests", result.get("pending", result.get("n"))))
-    cost = result.get("estimated_cost_usd", result.get("cost_usd", result.get("estimate_usd")))
-    parts = []
-    if n is not None:
-        parts.append(f"{int(n):,} examples to ask the teacher about.")
-    if cost is not None:
-        parts.append(f"Estimated cost: ${float(cost):,.2f}.")
+    if not result.n:
+        return "Nothing to ask: every example of the chosen splits has an answer from this teacher."
+    parts = [f"{result.n:,} examples to ask the teacher about"
+             + (f" in {result.requests:,} requests." if result.requests and result.requests != result.n else ".")]
+    if result.cost_usd or result.input_tokens:
+        parts.append(f"Estimated cost: {format_usd(result.cost_usd)} (about {format_count(result.input_tokens)} "
+                     f"input and {format_count(result.output_tokens)} output tokens"
+                     + (", Batch API price)." if result.batch else ")."))
+    else:
+        parts.append("The teacher runs on this computer: it costs nothing.")
+    if result.estimated_seconds is not None:
+        parts.append(f"About {format_duration(result.estimated_seconds)}, judged from its earlier answers.")
     if budget:
         parts.append(f"Budget: ${budget:,.2f}; the harvest stops before going over it.")
-    if not parts:
-        parts = [", ".join(f"{k}: {v}" for k, v in result.items() if not isinstance(v, dict | list))]
     return " ".join(parts)
 
 
-def summary_text(result: dict[str, Any]) -> str:
+def summary_text(result: HarvestResult) -> str:
     """The end of a harvest in one line."""
-    keys = [("ok", "answered"), ("n_ok", "answered"), ("failed", "failed"), ("n_failed", "failed"),
-            ("skipped", "already cached"), ("cached", "already cached")]
-    parts = [f"{int(result[k]):,} {word}" for k, word in keys if isinstance(result.get(k), int | float)]
-    cost = result.get("cost_usd")
-    if isinstance(cost, int | float):
-        parts.append(f"${cost:,.2f} spent")
-    return ("Harvest finished: " + ", ".join(parts)) if parts else "Harvest finished."
+    parts = [f"{result.n_ok:,} answered", f"{result.n_failed:,} failed"]
+    if result.answered_before:
+        parts.append(f"{result.answered_before:,} answered before")
+    if result.cost_usd:
+        parts.append(f"{format_usd(result.cost_usd)} spent")
+    return "Harvest finished: " + ", ".join(parts)
+
+
+def format_usd(amount: float) -> str:
+    """Dollars with cents, or with four decimals below a cent (one Claude answer costs about that)."""
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdstudio.core.errors import DataError
 from kdstudio.core.events import CancelToken, Event, Finished, Log
+
+if TYPE_CHECKING:
+    from kdstudio.core.harvest import HarvestConfig
 
 
 def preview_file(path: str, *, task: str = "classification", cancel: CancelToken | None = None) -> Iterator[Event]:
@@ -84,12 +87,11 @@ def import_more(project_path: str, file: str, *, text_col: str | None = None, la
     yield from import_file(project_path, file, text_col=text_col, label_col=label_col, split=split, cancel=cancel)
 
 
-def harvest_job(project_path: str, teacher_spec: str, *, cancel: CancelToken | None = None,
-                **options: Any) -> Iterator[Event]:
+def harvest_job(project_path: str, config: HarvestConfig, *, cancel: CancelToken | None = None) -> Iterator[Event]:
     """``kdstudio harvest``."""
     from kdstudio.core.harvest import harvest
 
-    yield from harvest(project_path, teacher_spec, cancel=cancel, **options)
+    yield from harvest(project_path, config, cancel=cancel)
 
 
 def augment_job(project_path: str, config: dict[str, Any], *, cancel: CancelToken | None = None) -> Iterator[Event]:

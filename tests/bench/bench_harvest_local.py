@@ -62,7 +62,7 @@ def run_pipeline(model_dir: Path, texts: list[str]) -> float:
 
 def run_harvest(model_dir: Path, texts: list[str], workdir: Path) -> float:
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
     from kdstudio.core.store import Project
 
     path = workdir / f"bench-{time.monotonic_ns()}.kdproj"
@@ -71,11 +71,11 @@ def run_harvest(model_dir: Path, texts: list[str], workdir: Path) -> float:
     warm = workdir / f"warm-{time.monotonic_ns()}.kdproj"
     with Project.create(warm, labels=["negative", "positive"]) as project, project.transaction():
         project.insert_examples([(t, None, None, "unlabeled", "sst2", i, f"{i}") for i, t in enumerate(texts[:64])])
-    run_to_end(harvest(warm, f"hf:{model_dir}", options={"batch_size": 32}))  # warm-up, same as the pipeline
+    run_to_end(harvest(warm, HarvestConfig(teacher=f"hf:{model_dir}", options={"batch_size": 32})))  # warm-up, same as the pipeline
     t0 = time.perf_counter()
-    result = run_to_end(harvest(path, f"hf:{model_dir}", options={"batch_size": 32}))
+    result = run_to_end(harvest(path, HarvestConfig(teacher=f"hf:{model_dir}", options={"batch_size": 32})))
     elapsed = time.perf_counter() - t0
-    assert result["n_ok"] == len(texts)
+    assert result.n_ok == len(texts)
     return len(texts) / elapsed
 
 

@@ -31,7 +31,7 @@ SETS = {
 def measure(name: str, workdir: Path) -> dict:
     from kdstudio.core.data import import_file
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
     from kdstudio.core.store import Project
 
     path = workdir / f"{name}.kdproj"
@@ -40,14 +40,14 @@ def measure(name: str, workdir: Path) -> dict:
     for rel, split in files:
         run_to_end(import_file(path, DATASETS / rel, split=split))
     t0 = time.perf_counter()
-    result = run_to_end(harvest(path, "embed:minilm", splits=["train", "valid", "test"]))
+    result = run_to_end(harvest(path, HarvestConfig(teacher="embed:minilm", splits=("train", "valid", "test"))))
     seconds = time.perf_counter() - t0
     with Project(path) as project:
-        rows = project.teacher_outputs(result["teacher"], [held_out])
+        rows = project.teacher_outputs(result.teacher, [held_out])
         n_train = project.split_counts()["train"]
     accuracy = sum(r["label"] == r["gold"] for r in rows) / len(rows)
     return {"set": name, "held_out": held_out, "n": len(rows), "train": n_train, "accuracy": accuracy,
-            "harvest_s": seconds, "answers": result["n_ok"]}
+            "harvest_s": seconds, "answers": result.n_ok}
 
 
 def main() -> None:

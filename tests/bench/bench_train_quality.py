@@ -140,7 +140,7 @@ def main() -> None:
 
     from kdstudio.core.data.augment import AugmentConfig, augment
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
     from kdstudio.core.students import default_epochs
     from kdstudio.core.train import TrainConfig, train
 
@@ -162,8 +162,8 @@ def main() -> None:
             variants = run_to_end(augment(path, AugmentConfig(per_example=args.augment, seed=args.seed)))[
                 "augmented_total"]
         t0 = time.monotonic()
-        harvested = run_to_end(harvest(path, "embed:minilm"))
-        teacher_id = harvested["teacher"]
+        harvested = run_to_end(harvest(path, HarvestConfig(teacher="embed:minilm")))
+        teacher_id = harvested.teacher
         t_acc = teacher_accuracy(path, teacher_id)
         harvest_s = time.monotonic() - t0
         for student in args.students:

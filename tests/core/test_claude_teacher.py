@@ -313,15 +313,16 @@ def test_estimate_counts_tokens_on_a_sample_and_calls_no_model(fake_anthropic):
     teacher = make_teacher(fake_anthropic)
     items = [(i, f"example number {i} positive") for i in range(200)]
     est = teacher.estimate(items, sample=20)
-    assert est["n"] == 200 and est["sampled"] == 20 and est["counted_with"] == "count_tokens"
+    assert est.n == 200 and est.sampled == 20 and est.counted_with == "count_tokens"
     assert fake_anthropic.message_requests() == []
     counted = [r for r in fake_anthropic.requests if r.path == "/v1/messages/count_tokens"]
     assert len(counted) == 20
-    assert est["input_tokens"] > 200 * 30 and est["output_tokens"] > 0
-    assert est["cost_usd"] == pytest.approx(
-        (est["input_tokens"] * 0.1 + est["output_tokens"] * 0.5) / 1e6, rel=1e-3)
+    assert est.input_tokens > 200 * 30 and est.output_tokens > 0
+    assert est.cost_usd == pytest.approx((est.input_tokens * 0.1 + est.output_tokens * 0.5) / 1e6, rel=1e-3)
+    assert est.estimated_seconds is None  # no earlier answers to time
+    assert teacher.estimate(items, sample=20, ms_per_item=400).estimated_seconds == pytest.approx(200 * 0.4 / 4)
     batch = make_teacher(fake_anthropic, batch_api=True).estimate(items, sample=20)
-    assert batch["cost_usd"] == pytest.approx(est["cost_usd"] / 2, rel=1e-3)
+    assert batch.cost_usd == pytest.approx(est.cost_usd / 2, rel=1e-3)
 
 
 def test_prepare_checks_price_key_and_model_without_spending(tmp_path, fake_anthropic):
@@ -387,7 +388,7 @@ def test_canned_payloads_are_valid_sdk_objects(fake_anthropic):
 # -- through the harvest and the command line ------------------------------------------------------
 def test_harvest_end_to_end_records_failures_cost_and_a_dry_run_estimate(tmp_path, fake_anthropic):
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
 
     texts = ["a positive", "b negative [[fault:malformed]]", "c neutral [[fault:529*1]]", "d [[fault:refusal]]"]
     project = project_with_texts(tmp_path / "p.kdproj", texts)
@@ -395,30 +396,30 @@ def test_harvest_end_to_end_records_failures_cost_and_a_dry_run_estimate(tmp_pat
     options = {"api_key": "test-key", "base_url": fake_anthropic.url, "max_retries": 2, "timeout_s": 5}
     spec = f"claude:{MODEL}"
 
-    estimate = run_to_end(harvest(tmp_path / "p.kdproj", spec, dry_run=True, options=options))
-    assert estimate["dry_run"] and estimate["n"] == 4 and estimate["cost_usd"] > 0
+    estimate = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, dry_run=True, options=options)))
+    assert estimate.dry_run and estimate.n == 4 and estimate.cost_usd > 0
     assert fake_anthropic.message_requests() == []
 
-    result = run_to_end(harvest(tmp_path / "p.kdproj", spec, concurrency=2, options=options))
-    assert (result["n_ok"], result["n_failed"]) == (2, 2) and result["cost_usd"] > 0
-    again = run_to_end(harvest(tmp_path / "p.kdproj", spec, concurrency=2, options=options))
-    assert again["n_ok"] == again["n_failed"] == 0  # nothing asked twice
+    result = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, concurrency=2, options=options)))
+    assert (result.n_ok, result.n_failed) == (2, 2) and result.cost_usd > 0
+    again = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, concurrency=2, options=options)))
+    assert again.n_ok == again.n_failed == 0  # nothing asked twice
     assert len(fake_anthropic.asked_texts()) == 5  # four examples, one 529 retried by the SDK
 
 
 def test_harvest_budget_counts_what_the_teacher_spent_in_earlier_runs(tmp_path, fake_anthropic):
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
 
     project = project_with_texts(tmp_path / "p.kdproj", [f"t{i} positive" for i in range(30)])
     project.close()
     options = {"api_key": "test-key", "base_url": fake_anthropic.url}
     spec = f"claude:{MODEL}"
-    first = run_to_end(harvest(tmp_path / "p.kdproj", spec, limit=10, options=options))
-    spent = first["cost_usd"]
+    first = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, limit=10, options=options)))
+    spent = first.cost_usd
     budget = spent + 0.0006
     with pytest.raises(BudgetExceeded):
-        run_to_end(harvest(tmp_path / "p.kdproj", spec, budget_usd=budget, concurrency=1, options=options))
+        run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=spec, budget_usd=budget, concurrency=1, options=options)))
     with Project(tmp_path / "p.kdproj") as project:
         total = project.count_outputs(project.teachers()[0]["id"])
     assert total["cost_usd"] <= budget  # the earlier run's spending counts against the budget
@@ -427,14 +428,14 @@ def test_harvest_budget_counts_what_the_teacher_spent_in_earlier_runs(tmp_path, 
 
 def test_harvest_with_the_batch_api(tmp_path):
     from kdstudio.core.events import run_to_end
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestConfig, harvest
 
     with FakeAnthropic(batch_polls=0) as server:
         project = project_with_texts(tmp_path / "p.kdproj", ["a positive", "b negative", "c neutral"])
         project.close()
         options = {"api_key": "test-key", "base_url": server.url}
-        result = run_to_end(harvest(tmp_path / "p.kdproj", f"claude:{MODEL}", batch_api=True, options=options))
-        assert result["n_ok"] == 3 and server.message_requests() == []
+        result = run_to_end(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=f"claude:{MODEL}", batch_api=True, options=options)))
+        assert result.n_ok == 3 and server.message_requests() == []
         with Project(tmp_path / "p.kdproj") as project:
             assert project.open_batches(project.teachers()[0]["id"]) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,7 +10,7 @@ from fakes.tiny_models import LABELS, build_toy_project, save_tiny_bert
 
 from kdstudio.core.errors import Cancelled, ConfigError, TeacherError
 from kdstudio.core.events import CancelToken, Progress, run_to_end
-from kdstudio.core.harvest import harvest
+from kdstudio.core.harvest import HarvestConfig, HarvestResult, harvest
 from kdstudio.core.store import Project
 
 
@@ -60,10 +61,10 @@ def tiny_lm(tmp_path):
 
 def test_hf_teacher_maps_labels_by_name_ignoring_case(toy, tmp_path, classifier):
     project = fresh_copy(toy, tmp_path)
-    result = run_to_end(harvest(project, f"hf:{classifier}"))
-    assert result["n_ok"] == 120 and result["n_failed"] == 0
+    result = run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}")))
+    assert result.n_ok == 120 and result.n_failed == 0
     with Project(project) as p:
-        rows = p.teacher_outputs(result["teacher"])
+        rows = p.teacher_outputs(result.teacher)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(classifier).eval()
@@ -82,21 +83,21 @@ def test_hf_teacher_with_unmatched_labels_is_a_clear_error_not_a_guess(toy, tmp_
     folder = save_tiny_bert(tmp_path / "generic", n_labels=3)  # LABEL_0, LABEL_1, LABEL_2
     project = fresh_copy(toy, tmp_path)
     with pytest.raises(TeacherError, match=r"do not cover the project's.*--label-map"):
-        run_to_end(harvest(project, f"hf:{folder}"))
+        run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{folder}")))
     mapping = {"LABEL_0": "sports", "LABEL_1": "weather", "LABEL_2": "money"}
-    result = run_to_end(harvest(project, f"hf:{folder}", options={"label_map": mapping}, limit=5))
-    assert result["n_ok"] == 5
+    result = run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{folder}", options={"label_map": mapping}, limit=5)))
+    assert result.n_ok == 5
 
 
 def test_rerun_asks_only_for_what_is_missing(toy, tmp_path, classifier):
     project = fresh_copy(toy, tmp_path)
-    first = run_to_end(harvest(project, f"hf:{classifier}", limit=50))
-    second = run_to_end(harvest(project, f"hf:{classifier}"))
-    third = run_to_end(harvest(project, f"hf:{classifier}"))
-    assert (first["n_ok"], second["n_ok"], third["n_ok"]) == (50, 70, 0)
-    assert first["teacher"] == second["teacher"] == third["teacher"]
+    first = run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}", limit=50)))
+    second = run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}")))
+    third = run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}")))
+    assert (first.n_ok, second.n_ok, third.n_ok) == (50, 70, 0)
+    assert first.teacher == second.teacher == third.teacher
     with Project(project) as p:
-        rows = p.teacher_outputs(first["teacher"])
+        rows = p.teacher_outputs(first.teacher)
     assert len(rows) == 120 and max(r["attempts"] for r in rows) == 1
 
 
@@ -105,7 +106,7 @@ def test_cancel_keeps_every_answer_already_stored(toy, tmp_path, classifier):
     token = CancelToken()
     seen = 0
     with pytest.raises(Cancelled):
-        for event in harvest(project, f"hf:{classifier}", options={"batch_size": 8}, cancel=token):
+        for event in harvest(project, HarvestConfig(teacher=f"hf:{classifier}", options={"batch_size": 8}), cancel=token):
             if isinstance(event, Progress) and event.stage == "harvest":
                 seen = event.done
                 token.cancel()
@@ -113,22 +114,22 @@ def test_cancel_keeps_every_answer_already_stored(toy, tmp_path, classifier):
         teacher = next(t["id"] for t in p.teachers() if t["spec"].startswith("hf:"))
         stored = p.count_outputs(teacher)["n"]
     assert stored == seen and 0 < seen < 120
-    assert run_to_end(harvest(project, f"hf:{classifier}"))["n_ok"] == 120 - seen
+    assert run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}"))).n_ok == 120 - seen
 
 
 def test_embedding_probe_is_fitted_once_and_reused(toy, tmp_path):
     encoder = save_tiny_bert(tmp_path / "enc")
     project = fresh_copy(toy, tmp_path)
-    first = run_to_end(harvest(project, f"embed:{encoder}", splits=["train", "valid"]))
+    first = run_to_end(harvest(project, HarvestConfig(teacher=f"embed:{encoder}", splits=("train", "valid"))))
     with Project(project) as p:
-        teacher = p.teacher(first["teacher"])
+        teacher = p.teacher(first.teacher)
         assert teacher["settings"]["mode"] == "probe"
-        state = p.teacher_state(first["teacher"])
+        state = p.teacher_state(first.teacher)
     assert state
-    second = run_to_end(harvest(project, f"embed:{encoder}", splits=["test"]))
-    assert second["teacher"] == first["teacher"] and second["n_ok"] == 30
+    second = run_to_end(harvest(project, HarvestConfig(teacher=f"embed:{encoder}", splits=("test",))))
+    assert second.teacher == first.teacher and second.n_ok == 30
     with Project(project) as p:
-        assert p.teacher_state(first["teacher"]) == state
+        assert p.teacher_state(first.teacher) == state
 
 
 def test_zero_shot_mode_without_gold_labels(tmp_path):
@@ -136,17 +137,17 @@ def test_zero_shot_mode_without_gold_labels(tmp_path):
     path = tmp_path / "p.kdproj"
     with Project.create(path, labels=LABELS) as p, p.transaction():
         p.insert_examples([(f"the team won {i}", None, None, "unlabeled", "t", i, f"h{i}") for i in range(10)])
-    result = run_to_end(harvest(path, f"embed:{encoder}"))
+    result = run_to_end(harvest(path, HarvestConfig(teacher=f"embed:{encoder}")))
     with Project(path) as p:
-        assert p.teacher(result["teacher"])["settings"]["mode"] == "zero-shot"
-        assert len(p.teacher_outputs(result["teacher"])) == 10
+        assert p.teacher(result.teacher)["settings"]["mode"] == "zero-shot"
+        assert len(p.teacher_outputs(result.teacher)) == 10
 
 
 def test_lm_teacher_scores_label_verbalisations_into_a_distribution(toy, tmp_path, tiny_lm):
     project = fresh_copy(toy, tmp_path)
-    result = run_to_end(harvest(project, f"lm:{tiny_lm}", limit=6))
+    result = run_to_end(harvest(project, HarvestConfig(teacher=f"lm:{tiny_lm}", limit=6)))
     with Project(project) as p:
-        rows = p.teacher_outputs(result["teacher"])
+        rows = p.teacher_outputs(result.teacher)
     assert len(rows) == 6 and all(abs(sum(r["probs"]) - 1) < 1e-5 and len(r["probs"]) == 3 for r in rows)
     assert {r["method"] for r in rows} == {"label-likelihood"}
 
@@ -156,30 +157,30 @@ def test_lm_teacher_writes_completions_for_generation(tmp_path, tiny_lm):
     with Project.create(path, "generation") as p, p.transaction():
         p.insert_examples([(f"the team {w}", None, None, "train", "t", i, f"h{i}") for i, w in
                            enumerate(["won", "lost", "played"])])
-    result = run_to_end(harvest(path, f"lm:{tiny_lm}", options={"max_new_tokens": 5}))
+    result = run_to_end(harvest(path, HarvestConfig(teacher=f"lm:{tiny_lm}", options={"max_new_tokens": 5})))
     with Project(path) as p:
-        rows = p.teacher_outputs(result["teacher"])
-    assert result["n_ok"] == 3 and all(isinstance(r["completion"], str) for r in rows)
+        rows = p.teacher_outputs(result.teacher)
+    assert result.n_ok == 3 and all(isinstance(r["completion"], str) for r in rows)
 
 
 def test_bad_spec_split_and_batch_api_on_a_local_teacher_are_clear_errors(toy, tmp_path, classifier):
     project = fresh_copy(toy, tmp_path)
     with pytest.raises(ConfigError, match="KIND:MODEL"):
-        run_to_end(harvest(project, "gpt4"))
+        run_to_end(harvest(project, HarvestConfig(teacher="gpt4")))
     with pytest.raises(ConfigError, match="unknown split"):
-        run_to_end(harvest(project, f"hf:{classifier}", splits=["tests"]))
+        run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}", splits=("tests",))))
     with pytest.raises(ConfigError, match="--batch-api needs a claude"):
-        run_to_end(harvest(project, f"hf:{classifier}", batch_api=True))
+        run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}", batch_api=True)))
     with pytest.raises(TeacherError, match="cannot load model"):
-        run_to_end(harvest(project, f"hf:{tmp_path / 'nowhere'}"))
+        run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{tmp_path / 'nowhere'}")))
 
 
 def test_dry_run_for_a_local_teacher_costs_nothing_and_writes_no_outputs(toy, tmp_path, classifier):
     project = fresh_copy(toy, tmp_path)
-    result = run_to_end(harvest(project, f"hf:{classifier}", dry_run=True))
-    assert result["dry_run"] and result["n"] == 120 and result["cost_usd"] == 0
+    result = run_to_end(harvest(project, HarvestConfig(teacher=f"hf:{classifier}", dry_run=True)))
+    assert result.dry_run and result.n == 120 and result.cost_usd == 0
     with Project(project) as p:
-        assert p.count_outputs(result["teacher"])["n"] == 0
+        assert p.count_outputs(result.teacher)["n"] == 0
 
 
 def test_minilm_probe_is_a_useful_teacher_on_sst2(tmp_path, datasets):
@@ -189,9 +190,9 @@ def test_minilm_probe_is_a_useful_teacher_on_sst2(tmp_path, datasets):
     Project.create(path).close()
     run_to_end(import_file(path, datasets / "sst2/stsa.binary.dev", split="train"))
     run_to_end(import_file(path, datasets / "sst2/stsa.binary.test", split="test"))
-    result = run_to_end(harvest(path, "embed:minilm", splits=["test"], limit=400))
+    result = run_to_end(harvest(path, HarvestConfig(teacher="embed:minilm", splits=("test",), limit=400)))
     with Project(path) as p:
-        rows = p.teacher_outputs(result["teacher"])
+        rows = p.teacher_outputs(result.teacher)
     accuracy = sum(r["label"] == r["gold"] for r in rows) / len(rows)
     assert accuracy > 0.72, accuracy  # ~0.8 with a probe on 872 sentences
 
@@ -206,6 +207,7 @@ def test_harvest_cli_prints_the_json_keys(toy, tmp_path, classifier):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert {"n_ok", "n_failed", "input_tokens", "output_tokens", "cost_usd", "seconds"} <= set(result)
+    assert list(result) == [f.name for f in dataclasses.fields(HarvestResult)]
     assert result["n_ok"] == 7
 
 

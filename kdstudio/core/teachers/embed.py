@@ -1,7 +1,7 @@
 """``embed:`` teachers: mean-pooled sentence embeddings turned into label distributions.
 
 Two modes:
-- ``probe`` (default when the project has gold train labels): multinomial logistic regression
+- ``probe`` (default when the project has gold train labels of two classes or more): multinomial logistic regression
   on the embeddings of gold-labelled train rows (optionally only ``probe_rows`` of them, the
   few-gold setting), then a temperature fitted on the gold valid rows so the probabilities are
   calibrated. The fitted probe is stored with the teacher, so a resumed harvest answers alike.
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from kdstudio.core.errors import TeacherError
 from kdstudio.core.events import CancelToken, Event, Log, Progress
 from kdstudio.core.store import TeacherOutput
-from kdstudio.core.teachers.base import TeacherContext
+from kdstudio.core.teachers.base import Answers, Item, TeacherContext
 from kdstudio.core.teachers.local import (
+    LocalTeacher,
     autocast,
     load_pretrained,
     pick_device,
@@ -37,14 +38,14 @@ if TYPE_CHECKING:
 ZERO_SHOT_TEMPERATURE = 0.05
 
 
-class EmbeddingTeacher:
+class EmbeddingTeacher(LocalTeacher):
     kind = "embed"
 
     def __init__(self, model: str, context: TeacherContext) -> None:
         self.model, self.context = model, context
         self.spec = f"embed:{model}"
         opts = context.options
-        self.mode = opts.get("mode") or "probe"
+        self.mode = opts.get("mode") or default_mode(context)
         self.probe_rows = opts.get("probe_rows")
         self.seed = int(opts.get("seed", 0))
         self.max_length = int(opts.get("max_length", 128))
@@ -170,7 +171,7 @@ class EmbeddingTeacher:
         """Probabilities for raw texts (used to time the teacher in evaluation)."""
         return self.probabilities(self.embed(texts)).numpy()
 
-    def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
+    def answer(self, items: Sequence[Item], *, cancel: CancelToken) -> Answers:
         import torch
 
         cached = [it for it in items if it[0] in self._cache]  # embedded for the probe already
@@ -191,6 +192,14 @@ class EmbeddingTeacher:
     def close(self) -> None:
         self._encoder = self._tokenizer = None
         self._cache.clear()
+
+
+def default_mode(context: TeacherContext) -> str:
+    """``probe`` when the project has gold train labels of at least two classes (or nobody said),
+    else ``zero-shot``."""
+    if context.gold_counts is None:
+        return "probe"
+    return "probe" if sum(1 for n in context.gold_counts.values() if n) >= 2 else "zero-shot"
 
 
 def fit_probe(train_x: list, train_y: list[int], n_labels: int, valid_x: list, valid_y: list[int], *,

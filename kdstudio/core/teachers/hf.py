@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from kdstudio.core.errors import TeacherError
 from kdstudio.core.events import CancelToken, Event, Log
 from kdstudio.core.store import TeacherOutput
-from kdstudio.core.teachers.base import TeacherContext
+from kdstudio.core.teachers.base import Answers, Item, TeacherContext
 from kdstudio.core.teachers.local import (
+    LocalTeacher,
     autocast,
     load_pretrained,
     pick_device,
@@ -47,7 +48,7 @@ def match_labels(model_labels: dict[int, str], project_labels: list[str],
     return [by_name[name.lower()] for name in project_labels]
 
 
-class HFClassifierTeacher:
+class HFClassifierTeacher(LocalTeacher):
     kind = "hf"
 
     def __init__(self, model: str, context: TeacherContext) -> None:
@@ -102,7 +103,7 @@ class HFClassifierTeacher:
         probs = self.predict_probs([t for _, t in batch]).tolist()
         return probs, timed_ms(t0, len(batch))
 
-    def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
+    def answer(self, items: Sequence[Item], *, cancel: CancelToken) -> Answers:
         self._load()
         batches = token_batches(self._tokenizer, items, max_length=self.max_length, batch_size=self.batch_size,
                                 device=self.device)

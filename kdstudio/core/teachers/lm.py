@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from kdstudio.core.events import CancelToken, Event, Log
 from kdstudio.core.store import TeacherOutput
-from kdstudio.core.teachers.base import TeacherContext
+from kdstudio.core.teachers.base import Answers, Item, TeacherContext
 from kdstudio.core.teachers.local import (
+    LocalTeacher,
     autocast,
     length_sorted_batches,
     load_pretrained,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_PROMPT = "{instructions}Text: {text}\nLabel:"
 
 
-class CausalLMTeacher:
+class CausalLMTeacher(LocalTeacher):
     kind = "lm"
 
     def __init__(self, model: str, context: TeacherContext) -> None:
@@ -120,7 +121,7 @@ class CausalLMTeacher:
                                        pad_token_id=tok.pad_token_id)
         return [s.strip() for s in tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
 
-    def answer(self, items: Sequence[tuple[int, str]], *, cancel: CancelToken) -> Iterator[list[TeacherOutput]]:
+    def answer(self, items: Sequence[Item], *, cancel: CancelToken) -> Answers:
         for batch in length_sorted_batches(items, self.batch_size):
             cancel.check()
             t0 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Helpers shared by the local (torch) teachers: model resolution, devices, length-sorted batches."""
+"""What the local (torch) teachers share: the :class:`LocalTeacher` base (no cost, no batch lane),
+model resolution, devices and length-sorted batches."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from kdstudio.core.errors import TeacherError
+from kdstudio.core.errors import ConfigError, TeacherError
 from kdstudio.core.events import CancelToken
+from kdstudio.core.teachers.base import Answers, Item, TeacherEstimate
+
+if TYPE_CHECKING:
+    from kdstudio.core.store import Project
 
 T = TypeVar("T")
-Item = tuple[int, str]
 
 #: Texts are measured in tokens and sorted within windows of this many, so a huge split streams.
 SORT_WINDOW = 8192
@@ -23,6 +27,26 @@ SORT_WINDOW = 8192
 CPU_TOKENS_PER_BATCH = 512
 #: On a GPU a batch may hold this many tokens per row of ``batch_size``.
 GPU_TOKENS_PER_ROW = 128
+
+
+class LocalTeacher:
+    """The part of the :class:`~kdstudio.core.teachers.base.Teacher` protocol that is the same
+    for every teacher running on this machine: answers cost nothing, and there is no batch lane."""
+
+    spec: str
+    model: str
+    batch_lane = False
+    metered = False
+
+    def estimate(self, items: Sequence[Item], *, ms_per_item: float | None = None) -> TeacherEstimate:
+        """No tokens and no cost; the time from the teacher's earlier answers, when it has some."""
+        n = len(items)
+        seconds = None if ms_per_item is None else round(n * ms_per_item / 1000, 1)
+        return TeacherEstimate(n=n, model=self.model, estimated_seconds=seconds)
+
+    def answer_batch(self, project: Project, teacher_id: int, items: Sequence[Item], *,
+                     cancel: CancelToken) -> Answers:
+        raise ConfigError(f"{self.spec} has no batch lane; leave out --batch-api")
 
 
 def resolve_model(model: str) -> str:

@@ -1,0 +1,135 @@
+"""The harvest job: ask a teacher about every pending example of some splits and store each answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdstudio.core.errors import ConfigError
+from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Log, Progress
+from kdstudio.core.harvest.config import HarvestConfig
+from kdstudio.core.harvest.results import HarvestEstimate, HarvestResult
+from kdstudio.core.harvest.tasks import task_of
+from kdstudio.core.store import SPLITS, Project, TeacherOutput
+from kdstudio.core.teachers import TeacherContext, fingerprint, load_teacher, parse_spec
+from kdstudio.core.teachers.registry import batch_kinds
+
+
+def teacher_context(project: Project, spec: str, options: dict[str, Any]) -> TeacherContext:
+    """What the teacher ``spec`` is told about the project, with ``options``."""
+    settings = project.settings()
+    return TeacherContext(
+        task=project.task,
+        labels=project.labels(),
+        descriptions={k: v for k, v in project.label_descriptions().items() if v},
+        instructions=settings.get("instructions", ""),
+        options=dict(options),
+        gold_counts=project.label_counts("train"),
+    )
+
+
+@dataclass
+class _Totals:
+    """What this run's answers added up to."""
+
+    n_ok: int = 0
+    n_failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.n_ok + self.n_failed
+
+    def add(self, outputs: Sequence[TeacherOutput]) -> None:
+        for o in outputs:
+            if o.status == "ok":
+                self.n_ok += 1
+            else:
+                self.n_failed += 1
+            self.input_tokens += o.input_tokens
+            self.output_tokens += o.output_tokens
+            self.cache_read_tokens += o.cache_read_tokens
+            self.cache_write_tokens += o.cache_write_tokens
+            self.cost_usd += o.cost_usd
+
+
+def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelToken | None = None
+            ) -> Iterator[Event]:
+    """Harvest ``config.teacher``'s answers for the examples of ``config.splits`` that have none yet.
+
+    Yields Log and Progress(stage="harvest", info={failed, and for a metered teacher cost_usd,
+    budget_usd, input_tokens, output_tokens}) events and finally ``Finished(HarvestResult)``, or
+    ``Finished(HarvestEstimate)`` for a dry run (nothing is asked).
+    """
+    cancel = cancel or CancelToken()
+    config.validate()
+    spec = config.teacher
+    splits = list(config.splits or SPLITS)
+    t0 = time.monotonic()
+    with Project(project_path) as project:
+        task = task_of(project)
+        task.check_project(project)
+        context = teacher_context(project, spec, config.teacher_options())
+        teacher = load_teacher(spec, context)
+        kind, model = parse_spec(spec)
+        settings = teacher.settings()
+        fp = fingerprint(spec, settings, context)
+        teacher_id = project.upsert_teacher(spec, kind, model, fp, settings)
+        pending = project.pending_examples(teacher_id, splits, retry_failed=config.retry_failed, limit=config.limit)
+        if config.batch_api and not teacher.batch_lane:
+            lanes = " or ".join(f"{k}:" for k in batch_kinds())
+            raise ConfigError(f"--batch-api needs a {lanes} teacher, not {spec}")
+        before = project.count_outputs(teacher_id)
+        context.options["spent_usd"] = before["cost_usd"]
+
+        if config.dry_run:
+            estimate = teacher.estimate(pending, ms_per_item=_ms_per_answer(project, teacher_id))
+            yield Finished(HarvestEstimate.of(estimate, teacher=teacher_id, spec=spec,
+                                              seconds=round(time.monotonic() - t0, 3)))
+            return
+
+        yield Log(f"teacher #{teacher_id} {spec}: {len(pending)} to ask, {before['n_ok']} answered before")
+        totals = _Totals()
+        if pending or (config.batch_api and project.open_batches(teacher_id)):
+            yield from teacher.prepare(project, teacher_id, cancel=cancel)
+            clock = EtaClock(len(pending))
+            if config.batch_api:
+                stream = teacher.answer_batch(project, teacher_id, pending, cancel=cancel)
+            else:
+                stream = teacher.answer(pending, cancel=cancel)
+            try:
+                for outputs in stream:
+                    outputs = [task.check_answer(o, context) for o in outputs]
+                    project.save_outputs(teacher_id, outputs)
+                    totals.add(outputs)
+                    info: dict[str, Any] = {"failed": totals.n_failed}
+                    if teacher.metered:
+                        info.update(cost_usd=round(before["cost_usd"] + totals.cost_usd, 6),
+                                    budget_usd=config.budget_usd, input_tokens=totals.input_tokens,
+                                    output_tokens=totals.output_tokens)
+                    done = totals.done
+                    yield Progress("harvest", done, max(len(pending), done), clock.eta(done), info)
+            finally:
+                stream.close()
+                teacher.close()
+        after = project.count_outputs(teacher_id, splits)
+    yield Finished(HarvestResult(
+        teacher=teacher_id, spec=spec, fingerprint=fp, n_ok=totals.n_ok, n_failed=totals.n_failed,
+        input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
+        cache_read_tokens=totals.cache_read_tokens, cache_write_tokens=totals.cache_write_tokens,
+        cost_usd=round(totals.cost_usd, 6), answered_total=after["n_ok"], failed_total=after["n_failed"],
+        cost_usd_total=round(after["cost_usd"], 6), seconds=round(time.monotonic() - t0, 3),
+    ))
+
+
+def _ms_per_answer(project: Project, teacher_id: int) -> float | None:
+    """The mean time per answer the teacher took in earlier harvests, or None."""
+    latencies = [r["latency_ms"] for r in project.teacher_outputs(teacher_id) if r["latency_ms"]]
+    return sum(latencies) / len(latencies) if latencies else None

@@ -1,0 +1,75 @@
+"""What a harvest finishes with: :class:`HarvestResult`, or :class:`HarvestEstimate` for a dry run.
+
+The fields are the keys ``kdstudio harvest --json`` prints, in that order; the GUI and the demo
+read the attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kdstudio.core.events import JobResult
+from kdstudio.core.teachers.base import TeacherEstimate
+
+
+@dataclass(frozen=True, kw_only=True)
+class HarvestResult(JobResult):
+    """A finished harvest. ``n_*``, tokens and ``cost_usd`` count this run's answers;
+    ``answered_total``, ``failed_total`` and ``cost_usd_total`` all of the teacher's stored
+    answers in the harvested splits, earlier runs included."""
+
+    teacher: int  #: the teacher's id in the project
+    spec: str
+    fingerprint: str
+    n_ok: int
+    n_failed: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+    answered_total: int
+    failed_total: int
+    cost_usd_total: float
+    seconds: float
+
+    @property
+    def answered_before(self) -> int:
+        """Answers in the harvested splits that earlier runs had stored (not asked again)."""
+        return max(0, self.answered_total - self.n_ok)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HarvestEstimate(JobResult):
+    """A dry run: what harvesting the pending examples would take; nothing was asked.
+
+    ``n`` examples are pending; ``requests`` API requests would answer them (None for a teacher
+    that sends none). Tokens and cost are zero for a teacher that costs nothing. ``sampled``
+    examples were measured ``counted_with`` and the rest extrapolated, at the prices of
+    ``prices_updated``. ``estimated_seconds``: the time the answers would take, judged from the
+    teacher's earlier answers (None when it has none); ``seconds``: how long the dry run took.
+    """
+
+    dry_run: bool = True
+    teacher: int
+    spec: str
+    n: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    model: str | None = None
+    batch: bool = False
+    sampled: int = 0
+    counted_with: str | None = None
+    prices_updated: str | None = None
+    price_per_mtok: dict[str, Any] | None = None
+    requests: int | None = None
+    estimated_seconds: float | None = None
+    seconds: float
+
+    @classmethod
+    def of(cls, estimate: TeacherEstimate, *, teacher: int, spec: str, seconds: float) -> HarvestEstimate:
+        """The dry run's result from the teacher's estimate."""
+        return cls(teacher=teacher, spec=spec, seconds=seconds,
+                   **{f.name: getattr(estimate, f.name) for f in fields(estimate)})

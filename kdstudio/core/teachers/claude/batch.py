@@ -1,0 +1,208 @@
+"""The batch lane of the Claude teacher: the Message Batches API, at half price; most batches end
+within an hour.
+
+The lane is resumable from what it records in the project: batch ids and their (custom_id,
+example, attempt) rows are stored before polling, and requests and batches are marked ingested
+only after their outputs were saved, so a crash at any point loses nothing and stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kdstudio.core.errors import BudgetExceeded, ConfigError, TeacherError
+from kdstudio.core.events import CancelToken
+from kdstudio.core.store.outputs import TeacherOutput
+from kdstudio.core.teachers.base import Answers, Item
+from kdstudio.core.teachers.claude.client import raise_if_fatal, short_message
+from kdstudio.core.teachers.claude.messages import ClaudeMessages
+
+if TYPE_CHECKING:
+    from kdstudio.core.store import Project
+
+BATCH_MAX_REQUESTS = 100_000
+BATCH_MAX_BYTES = 200 * 1024 * 1024  # the API allows 256 MB; keep a margin
+DEFAULT_POLL_S = 30.0
+
+
+class BatchLane(ClaudeMessages):
+    """Answers through the Message Batches API."""
+
+    def answer_batch(
+        self,
+        project: Project,
+        teacher_id: int,
+        items: Sequence[Item],
+        *,
+        cancel: CancelToken,
+        poll_s: float | None = None,
+    ) -> Answers:
+        """Answer through the Message Batches API (half price; most batches end within an hour).
+
+        Open batches of this teacher stored in the project are resumed first (never submitted
+        again); examples not in an open batch are submitted in new batches, whose ids and
+        (custom_id, example, attempt) rows are stored before polling. Results are joined on
+        custom_id. Errored (other than invalid_request_error), expired or cancelled requests are
+        resubmitted once. Requests and batches are marked ingested only after their outputs were
+        yielded, so a crash at any point loses nothing and stores nothing twice. Cancelling stops
+        polling; the batches keep running and the next harvest picks them up.
+
+        ``poll_s``: seconds between two looks at the open batches (default: ``options["poll_s"]``,
+        else 30).
+        """
+        if self.k_samples:
+            raise ConfigError("k-sample mode works with the real-time lane only; leave out --batch-api")
+        _ = self.price
+        if poll_s is None:
+            poll_s = float((self.context.options or {}).get("poll_s", DEFAULT_POLL_S))
+        items = list(items)
+        texts = dict(items)
+        client = self._client()
+        try:
+            open_ids = list(project.open_batches(teacher_id))
+            busy = project.examples_in_open_batches(teacher_id)
+            fresh = [(ex, text) for ex, text in items if ex not in busy]
+            over_budget: str | None = None
+            if self.budget_usd is not None:
+                total = self.spent_usd
+                for i, (_, text) in enumerate(fresh):
+                    total += self.estimate_request_cost(text, batch=True)
+                    if total > self.budget_usd:
+                        over_budget = (f"budget ${self.budget_usd:.2f} reached: {len(fresh) - i} examples were not "
+                                       f"submitted (${self.spent_usd:.4f} spent before this harvest)")
+                        fresh = fresh[:i]
+                        break
+            for chunk in batch_chunks(fresh, self.request_params):
+                cancel.check()
+                open_ids.append(self._submit_batch(client, project, teacher_id, chunk, attempt=1))
+            yield from self._poll_batches(client, project, teacher_id, open_ids, texts, cancel, poll_s)
+            if over_budget:
+                raise BudgetExceeded(over_budget)
+        finally:
+            client.close()
+
+    def _submit_batch(self, client: Any, project: Project, teacher_id: int,
+                      chunk: Sequence[Item], *, attempt: int) -> str:
+        nonce = uuid.uuid4().hex[:10]
+        rows = [(f"e{ex}-a{attempt}-{nonce}", ex, attempt) for ex, _ in chunk]
+        requests = [{"custom_id": cid, "params": self.request_params(text)}
+                    for (cid, _, _), (_, text) in zip(rows, chunk, strict=True)]
+        try:
+            batch = client.messages.batches.create(requests=requests)
+        except Exception as exc:  # noqa: BLE001
+            raise_if_fatal(exc, self.model)
+            raise TeacherError(f"the Message Batches API refused the batch: {short_message(exc)}") from None
+        project.record_batch(batch.id, teacher_id, rows)
+        return batch.id
+
+    def _poll_batches(self, client: Any, project: Project, teacher_id: int, open_ids: list[str],
+                      texts: dict[int, str], cancel: CancelToken, poll_s: float) -> Iterator[list[TeacherOutput]]:
+        import anthropic
+
+        open_ids = list(dict.fromkeys(open_ids))
+        while open_ids:
+            for batch_id in list(open_ids):
+                cancel.check()
+                try:
+                    batch = client.messages.batches.retrieve(batch_id)
+                except anthropic.NotFoundError:
+                    # The batch is gone (another workspace, or deleted): its examples become pending.
+                    project.set_batch_request_status(list(project.batch_requests(batch_id)), "lost")
+                    project.set_batch_status(batch_id, "ingested")
+                    open_ids.remove(batch_id)
+                    continue
+                except Exception as exc:  # noqa: BLE001
+                    raise_if_fatal(exc, self.model)
+                    raise TeacherError(f"cannot check batch {batch_id}: {short_message(exc)}; run the harvest again "
+                                       "later to pick it up") from None
+                if batch.processing_status != "ended":
+                    continue
+                outputs, done, retry = self._ingest_batch(client, project, teacher_id, batch_id)
+                if retry:
+                    chunk = [(ex, texts.get(ex) or (project.example(ex) or {}).get("text", "")) for ex, _ in retry]
+                    open_ids.append(self._submit_batch(client, project, teacher_id, chunk, attempt=2))
+                    project.set_batch_request_status([cid for _, cid in retry], "resubmitted")
+                if outputs:
+                    yield outputs  # the harvest saves them before this generator resumes
+                project.set_batch_request_status(done, "done")
+                project.set_batch_status(batch_id, "ingested")
+                open_ids.remove(batch_id)
+            if open_ids:
+                deadline = time.monotonic() + poll_s
+                while time.monotonic() < deadline:
+                    cancel.check()
+                    time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def _ingest_batch(self, client: Any, project: Project, teacher_id: int, batch_id: str
+                      ) -> tuple[list[TeacherOutput], list[str], list[tuple[int, str]]]:
+        requests = project.batch_requests(batch_id)
+        stored = project.output_statuses(teacher_id, [ex for ex, _, _ in requests.values()])
+        outputs: list[TeacherOutput] = []
+        done: list[str] = []
+        retry: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        try:
+            results = list(client.messages.batches.results(batch_id))
+        except Exception as exc:  # noqa: BLE001
+            raise_if_fatal(exc, self.model)
+            raise TeacherError(f"cannot download the results of batch {batch_id}: {short_message(exc)}") from None
+        for item in results:
+            cid = item.custom_id
+            info = requests.get(cid)
+            if info is None or info[2] != "pending" or cid in seen:
+                continue
+            seen.add(cid)
+            example, attempt, _ = info
+            if stored.get(example) == "ok":  # saved before a crash, not yet marked
+                done.append(cid)
+                continue
+            result = item.result
+            if result.type == "succeeded":
+                out = self.parse_message(result.message, batch=True)
+                out.example = example
+                out.extra["batch"] = batch_id
+                outputs.append(out)
+                done.append(cid)
+                continue
+            if result.type == "errored":
+                err = getattr(getattr(result, "error", None), "error", None)
+                kind = getattr(err, "type", None) or "error"
+                reason = f"batch request errored: {kind}: {getattr(err, 'message', '')}"
+                if kind != "invalid_request_error" and attempt < 2:
+                    retry.append((example, cid))
+                else:
+                    outputs.append(TeacherOutput(example, status="failed", error=reason[:500]))
+                    done.append(cid)
+                continue
+            if attempt < 2:  # expired or canceled
+                retry.append((example, cid))
+            else:
+                outputs.append(TeacherOutput(example, status="failed", error=f"batch request {result.type} twice"))
+                done.append(cid)
+        for cid, (example, attempt, status) in requests.items():
+            if status == "pending" and cid not in seen and stored.get(example) != "ok":
+                if attempt < 2:
+                    retry.append((example, cid))
+                else:
+                    outputs.append(TeacherOutput(example, status="failed", error="no result for this batch request"))
+                    done.append(cid)
+        return outputs, done, retry
+
+
+def batch_chunks(items: Sequence[Item], params: Callable[[str], dict[str, Any]]) -> Iterator[list[Item]]:
+    """``items`` in chunks that fit one batch (count and size of the request bodies)."""
+    chunk: list[Item] = []
+    size = 0
+    for ex, text in items:
+        n = len(json.dumps(params(text))) + 100
+        if chunk and (len(chunk) >= BATCH_MAX_REQUESTS or size + n > BATCH_MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((ex, text))
+        size += n
+    if chunk:
+        yield chunk
