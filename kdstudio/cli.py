@@ -78,17 +78,19 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def run_job(events: Iterable[Any], *, as_json: bool, on_finish: Callable[[dict], None] | None = None) -> dict:
-    """Drive a core job to its end, printing progress; return the Finished result."""
+def run_job(events: Iterable[Any], *, as_json: bool, on_finish: Callable[[Any], None] | None = None) -> Any:
+    """Drive a core job to its end, printing progress; print its result as JSON (``--json``) or
+    hand the typed result to ``on_finish``; return it."""
     printer = ProgressPrinter()
-    result: dict = {}
+    finished: Finished | None = None
     for event in events:
         if isinstance(event, Finished):
-            result = event.json()
+            finished = event
         elif not isinstance(event, Metric):
             printer(event)
+    result = finished.result if finished is not None else {}
     if as_json:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(finished.json() if finished is not None else {}, indent=2, default=str))
     elif on_finish:
         on_finish(result)
     return result
@@ -109,7 +111,7 @@ def cmd_new(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.data import import_file
+    from kdstudio.core.data import ImportResult, import_file
 
     label_names = None
     if args.label_names:
@@ -118,13 +120,13 @@ def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
             raise KDStudioError("--label-names takes RAW=NAME pairs, e.g. 0=negative,1=positive")
         label_names = {k.strip(): v.strip() for k, _, v in pairs}
 
-    def show(r: dict) -> None:
-        s = r["splits"]
-        print(f"imported {r['inserted']} of {r['rows']} rows from {Path(r['file']).name} ({r['format']}): "
-              f"{r['duplicates']} duplicates dropped, {r['skipped_empty']} empty and {r['skipped_too_long']} "
-              f"too long skipped, {r['valid_carved']} moved to valid")
+    def show(r: ImportResult) -> None:
+        s = r.splits
+        print(f"imported {r.inserted} of {r.rows} rows from {Path(r.file).name} ({r.format}): "
+              f"{r.duplicates} duplicates dropped, {r.skipped_empty} empty and {r.skipped_too_long} "
+              f"too long skipped, {r.valid_carved} moved to valid")
         print(f"project now: train {s['train']}, valid {s['valid']}, test {s['test']}, unlabeled {s['unlabeled']}, "
-              f"{r['n_labels']} labels")
+              f"{r.n_labels} labels")
 
     run_job(import_file(args.project, args.file, text_col=args.text_col, label_col=args.label_col,
                         split=args.split, format=args.format, encoding=args.encoding,
@@ -195,23 +197,20 @@ def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_augment(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.data.augment import AugmentConfig, augment, remove_augmented
+    from kdstudio.core.data.augment import AugmentConfig, AugmentResult, augment, remove_variants
 
     if args.remove:
-        removed = remove_augmented(args.project)
-        if args.json:
-            print(json.dumps({"removed": removed}, indent=2))
-        else:
-            print(f"removed {removed} augmented examples (and the teacher answers on them)")
+        run_job(remove_variants(args.project, cancel=cancel), as_json=args.json,
+                on_finish=lambda r: print(f"removed {r.removed} augmented examples (and the teacher answers on them)"))
         return 0
     config = AugmentConfig(per_example=args.per_example, p_mask=args.p_mask, p_replace=args.p_replace,
                            p_ngram=args.p_ngram, max_ngram=args.max_ngram, mask_token=args.mask_token,
                            seed=args.seed, splits=tuple(x.strip() for x in args.split.split(",") if x.strip()))
 
-    def show(r: dict) -> None:
-        print(f"augment done: {r['added']} variants of {r['sources'] - r['skipped_already_augmented']} examples "
-              f"added to unlabeled ({r['duplicates_dropped']} duplicates dropped, {r['skipped_already_augmented']} "
-              f"examples had variants already); {r['augmented_total']} in all. Harvest the teacher next.")
+    def show(r: AugmentResult) -> None:
+        print(f"augment done: {r.added} variants of {r.sources - r.skipped_already_augmented} examples "
+              f"added to unlabeled ({r.duplicates_dropped} duplicates dropped, {r.skipped_already_augmented} "
+              f"examples had variants already); {r.augmented_total} in all. Harvest the teacher next.")
 
     run_job(augment(args.project, config, cancel=cancel), as_json=args.json, on_finish=show)
     return 0

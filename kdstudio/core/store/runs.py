@@ -53,6 +53,20 @@ class RunsMixin:
         ids = [r[0] for r in self.conn.execute("SELECT id FROM runs ORDER BY id")]
         return [self.run(i) for i in ids]
 
+    def close_unfinished_runs(self, after_run: int, status: str, message: str = "") -> list[int]:
+        """Runs after ``after_run`` still marked running or queued become ``cancelled`` (when
+        ``status`` is "cancelled") or ``failed`` with ``message``. A window's stop path calls this:
+        a job stopped between two yields does not run its own cleanup at once."""
+        closed = []
+        for run in self.runs():
+            if run["id"] > after_run and run["status"] in ("running", "queued"):
+                fields: dict[str, Any] = {"status": "cancelled" if status == "cancelled" else "failed"}
+                if status != "cancelled" and message:
+                    fields["error"] = message
+                self.update_run(run["id"], **fields)
+                closed.append(run["id"])
+        return closed
+
     def latest_run(self, *, status: str | None = "finished") -> int | None:
         sql, args = "SELECT id FROM runs", ()
         if status:
