@@ -297,7 +297,7 @@ def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.export import export
 
     run_job(export(args.project, args.run, args.format, args.out, cancel=cancel), as_json=args.json,
-            on_finish=lambda r: print(f"exported run #{r.get('run')} as {args.format} to {r.get('out')}"))
+            on_finish=lambda r: print(f"exported run #{r.run} as {r.format} to {r.out}"))
     return 0
 
 
