@@ -14,6 +14,7 @@ RUN_KEYS = ("id", "name", "student", "teacher", "config", "status", "started", "
 
 class RunsMixin:
     conn: Any
+    db: Any  # sqlite_utils.Database on ``conn``
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, student: str, teacher: int | None, config: dict[str, Any], *,
@@ -42,10 +43,9 @@ class RunsMixin:
             self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
 
     def run(self, run_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(f"SELECT {', '.join(RUN_KEYS)} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+        d = next(self.db["runs"].rows_where("id = ?", [run_id], select=", ".join(RUN_KEYS)), None)
+        if d is None:
             return None
-        d = dict(zip(RUN_KEYS, row, strict=True))
         d["config"], d["summary"] = json.loads(d["config"]), json.loads(d["summary"])
         return d
 
@@ -126,11 +126,9 @@ class RunsMixin:
             args = (run_id, split)
         else:
             sql += " WHERE p.run = ?"
-        out = []
-        for row in self.conn.execute(sql + " ORDER BY p.example", args):
-            d = dict(zip(keys, row, strict=True))
+        out = list(self.db.query(sql + " ORDER BY p.example", args))
+        for d in out:
             d["probs"] = json.loads(d["probs"]) if d["probs"] else None
-            out.append(d)
         return out
 
     # -- evaluations --------------------------------------------------------------------------
