@@ -117,7 +117,7 @@ def cmd_new(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.data import import_file
+    from kdstudio.core.data import ImportResult, import_file
 
     label_names = None
     if args.label_names:
@@ -126,13 +126,13 @@ def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
             raise KDStudioError("--label-names takes RAW=NAME pairs, e.g. 0=negative,1=positive")
         label_names = {k.strip(): v.strip() for k, _, v in pairs}
 
-    def show(r: dict) -> None:
-        s = r["splits"]
-        print(f"imported {r['inserted']} of {r['rows']} rows from {Path(r['file']).name} ({r['format']}): "
-              f"{r['duplicates']} duplicates dropped, {r['skipped_empty']} empty and {r['skipped_too_long']} "
-              f"too long skipped, {r['valid_carved']} moved to valid")
+    def show(r: ImportResult) -> None:
+        s = r.splits
+        print(f"imported {r.inserted} of {r.rows} rows from {Path(r.file).name} ({r.format}): "
+              f"{r.duplicates} duplicates dropped, {r.skipped_empty} empty and {r.skipped_too_long} "
+              f"too long skipped, {r.valid_carved} moved to valid")
         print(f"project now: train {s['train']}, valid {s['valid']}, test {s['test']}, unlabeled {s['unlabeled']}, "
-              f"{r['n_labels']} labels")
+              f"{r.n_labels} labels")
 
     run_job(import_file(args.project, args.file, text_col=args.text_col, label_col=args.label_col,
                         split=args.split, format=args.format, encoding=args.encoding,
@@ -197,23 +197,20 @@ def _harvest_config(args: argparse.Namespace) -> HarvestConfig:
 
 
 def cmd_augment(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.data.augment import AugmentConfig, augment, remove_augmented
+    from kdstudio.core.data.augment import AugmentConfig, AugmentResult, augment, remove_variants
 
     if args.remove:
-        removed = remove_augmented(args.project)
-        if args.json:
-            print(json.dumps({"removed": removed}, indent=2))
-        else:
-            print(f"removed {removed} augmented examples (and the teacher answers on them)")
+        run_job(remove_variants(args.project, cancel=cancel), as_json=args.json,
+                on_finish=lambda r: print(f"removed {r.removed} augmented examples (and the teacher answers on them)"))
         return 0
     config = AugmentConfig(per_example=args.per_example, p_mask=args.p_mask, p_replace=args.p_replace,
                            p_ngram=args.p_ngram, max_ngram=args.max_ngram, mask_token=args.mask_token,
                            seed=args.seed, splits=tuple(x.strip() for x in args.split.split(",") if x.strip()))
 
-    def show(r: dict) -> None:
-        print(f"augment done: {r['added']} variants of {r['sources'] - r['skipped_already_augmented']} examples "
-              f"added to unlabeled ({r['duplicates_dropped']} duplicates dropped, {r['skipped_already_augmented']} "
-              f"examples had variants already); {r['augmented_total']} in all. Harvest the teacher next.")
+    def show(r: AugmentResult) -> None:
+        print(f"augment done: {r.added} variants of {r.sources - r.skipped_already_augmented} examples "
+              f"added to unlabeled ({r.duplicates_dropped} duplicates dropped, {r.skipped_already_augmented} "
+              f"examples had variants already); {r.augmented_total} in all. Harvest the teacher next.")
 
     run_job(augment(args.project, config, cancel=cancel), as_json=args.json, on_finish=show)
     return 0
@@ -298,7 +295,7 @@ def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.export import export
 
     run_job(export(args.project, args.run, args.format, args.out, cancel=cancel), as_json=args.json,
-            on_finish=lambda r: print(f"exported run #{r.get('run')} as {args.format} to {r.get('out')}"))
+            on_finish=lambda r: print(f"exported run #{r.run} as {r.format} to {r.out}"))
     return 0
 
 

@@ -192,7 +192,7 @@ def demo(
         yield Log(f"6/{steps} exporting run #{kd_run} as {export_format}")
         done = yield from _forward(export(path, kd_run, export_format, out / f"student-{export_format}",
                                           cancel=cancel), "export", 6, steps)
-        exported = done.get("out")
+        exported = done.out
     yield Finished({
         **report,
         "hard_label_run": hard_run,

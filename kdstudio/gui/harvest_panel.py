@@ -477,12 +477,13 @@ class HarvestPanel(QWidget):
 
     def start_augment(self, config: dict[str, Any] | None) -> bool:
         """Add variants with ``config`` (``AugmentConfig`` fields), or remove them all with None."""
-        from kdstudio.gui.jobs import augment_job, remove_variants_job
+        from kdstudio.core.data.augment import AugmentConfig, augment, remove_variants
 
         if config is None:
-            worker = Worker(remove_variants_job, str(self.project_path), name="Removing variants", parent=self)
+            worker = Worker(remove_variants, str(self.project_path), name="Removing variants", parent=self)
         else:
-            worker = Worker(augment_job, str(self.project_path), config, name="Adding variants", parent=self)
+            worker = Worker(augment, str(self.project_path), AugmentConfig(**config), name="Adding variants",
+                            parent=self)
         worker.yielded.connect(self._on_augment_event)
         worker.finished.connect(lambda status: self._augment_finished(worker, status))
         if not self.jobs.start(worker, self):
@@ -497,15 +498,17 @@ class HarvestPanel(QWidget):
         self.worker = None
         self._set_running(False)
         self.progress.setRange(0, 1000)
-        result = worker.result or {}
+        from kdstudio.core.data.augment import AugmentResult, RemoveVariantsResult
+
+        result = worker.result
         if status == "finished":
             self.progress.setValue(1000)
-            if "removed" in result:
-                self.progress_text.setText(f"Removed {result['removed']:,} variants")
-            else:
-                self.progress_text.setText(f"Added {result.get('added', 0):,} variants")
+            if isinstance(result, RemoveVariantsResult):
+                self.progress_text.setText(f"Removed {result.removed:,} variants")
+            elif isinstance(result, AugmentResult):
+                self.progress_text.setText(f"Added {result.added:,} variants")
                 self.log_line.setText(
-                    f"{result.get('augmented_total', 0):,} variants in the unlabeled split. Start the harvest to "
+                    f"{result.augmented_total:,} variants in the unlabeled split. Start the harvest to "
                     "have the teacher label them; the next KD run trains on them.")
         elif status == "cancelled":
             self.progress_text.setText("Cancelled · the variants added so far are kept")

@@ -290,10 +290,10 @@ class ProjectView(QWidget):
         return self.start_import(path)
 
     def start_import(self, file: str | Path) -> bool:
-        from kdstudio.gui.jobs import import_more
+        from kdstudio.core.data import import_file
         from kdstudio.gui.worker import Worker
 
-        worker = Worker(import_more, str(self.path), str(file), name="Importing data", parent=self)
+        worker = Worker(import_file, str(self.path), str(file), name="Importing data", parent=self)
         worker.finished.connect(lambda status, w=worker: self._imported(w, status))
         if not self.jobs.start(worker, self):
             return False
@@ -301,14 +301,10 @@ class ProjectView(QWidget):
         return True
 
     def _imported(self, worker: Any, status: str) -> None:
-        # The Qt thread's Project keeps the label names it read; the import may have added labels
-        # on the worker's own connection, so they are read again.
-        self.project._labels_cache = None
         if status == "failed":
             QMessageBox.warning(self, "Import failed", worker.message)
-        elif status == "finished":
-            result = worker.result or {}
-            self.status_message.emit(f"Imported {result.get('inserted', 0):,} examples")
+        elif status == "finished" and worker.result is not None:
+            self.status_message.emit(f"Imported {worker.result.inserted:,} examples")
         self.harvest.refresh()
         self.training.refresh_runs()
         self.refresh()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -40,6 +40,9 @@ from kdstudio.gui.teacher_picker import TeacherPicker
 from kdstudio.gui.widgets import Card, DropZone, button, label, set_flag
 from kdstudio.gui.worker import Worker
 
+if TYPE_CHECKING:
+    from kdstudio.core.data import Preview
+
 SPLIT_CHOICES = ("auto", "train", "valid", "test", "unlabeled")
 BASIC_SETTINGS = ("temperature", "alpha", "epochs", "batch_size", "lr")
 NONE_COLUMN = "(none)"
@@ -58,7 +61,7 @@ class DataPage(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.previews: dict[str, dict[str, Any]] = {}
+        self.previews: dict[str, Preview] = {}
         self._workers: list[Worker] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -219,9 +222,9 @@ class DataPage(QWidget):
         self.drop.text.setText("Drop another file here (a test or validation split), or")
         self.error.setText("")
         self.preview_title.setText(f"Reading {Path(path).name}…")
-        from kdstudio.gui.jobs import preview_file
+        from kdstudio.core.data import preview_job
 
-        worker = Worker(preview_file, path, task=self.task, name="Preview", parent=self)
+        worker = Worker(preview_job, path, task=self.task, name="Preview", parent=self)
         worker.yielded.connect(lambda e, p=path: isinstance(e, Finished) and self._preview_ready(p, e.result))
         worker.errored.connect(lambda msg, _d, p=path: self._preview_failed(p, msg))
         self._workers.append(worker.start())
@@ -252,12 +255,12 @@ class DataPage(QWidget):
         self.error.setText(message)
         self.preview_title.setText("")
 
-    def _preview_ready(self, path: str, result: dict[str, Any]) -> None:
+    def _preview_ready(self, path: str, result: Preview) -> None:
         self.previews[path] = result
         first = next(iter(self.previews.values()))
         if first is result:
             self._fill_mapping(result)
-        self._set_row_split_hint(path, result.get("auto_split", "train"))
+        self._set_row_split_hint(path, result.auto_split)
         self._show_preview(result)
         self.mapping.show()
         self._update_summary()
@@ -268,10 +271,10 @@ class DataPage(QWidget):
             if self.files.item(row, 0).data(Qt.ItemDataRole.UserRole) == path:
                 self.files.cellWidget(row, 1).setItemText(0, f"auto ({auto})")
 
-    def _fill_mapping(self, result: dict[str, Any]) -> None:
-        columns = list(result.get("columns", []))
-        for box, guess, allow_none in ((self.text_col, result.get("text_col"), False),
-                                       (self.label_col, result.get("label_col"), True)):
+    def _fill_mapping(self, result: Preview) -> None:
+        columns = list(result.columns)
+        for box, guess, allow_none in ((self.text_col, result.text_col, False),
+                                       (self.label_col, result.label_col, True)):
             box.blockSignals(True)
             box.clear()
             if allow_none:
@@ -289,9 +292,9 @@ class DataPage(QWidget):
             if path in self.previews:
                 self._show_preview(self.previews[path])
 
-    def _show_preview(self, result: dict[str, Any]) -> None:
-        columns = list(result.get("columns", []))
-        rows = result.get("rows", [])
+    def _show_preview(self, result: Preview) -> None:
+        columns = list(result.columns)
+        rows = result.rows
         self.preview.clear()
         self.preview.setColumnCount(len(columns))
         self.preview.setRowCount(len(rows))
@@ -309,9 +312,8 @@ class DataPage(QWidget):
             self.preview.setColumnWidth(c, min(self.preview.columnWidth(c), 420))
         header.setStretchLastSection(True)
         self.preview.show()
-        name = Path(result.get("path", "")).name
-        self.preview_title.setText(f"First {len(rows)} rows of {name} · {result.get('format', '?')} · "
-                                   f"{result.get('encoding', '?')}")
+        name = Path(result.path).name
+        self.preview_title.setText(f"First {len(rows)} rows of {name} · {result.format} · {result.encoding}")
 
     def _mapping_changed(self) -> None:
         self._update_summary()
@@ -332,7 +334,7 @@ class DataPage(QWidget):
         parts = []
         splits = set()
         for f in files:
-            auto = self.previews.get(f["path"], {}).get("auto_split", "train")
+            auto = self.previews[f["path"]].auto_split if f["path"] in self.previews else "train"
             split = auto if f["split"].startswith("auto") else f["split"]
             splits.add(split)
             parts.append(f"{Path(f['path']).name} → {split}")
@@ -376,7 +378,7 @@ class DataPage(QWidget):
         if self.text_column() == self.label_column():
             return "The text and label columns must differ."
         for f in files:
-            columns = self.previews[f["path"]].get("columns", [])
+            columns = self.previews[f["path"]].columns
             for col in (self.text_column(), self.label_column()):
                 if col and col not in columns:
                     return f"{Path(f['path']).name} has no column '{col}' (it has: {', '.join(columns)})."
@@ -562,11 +564,12 @@ class ProjectWizard(QDialog):
 
     def create(self) -> None:
         """Create the project and import the data in a worker; errors show inline."""
-        from kdstudio.gui.jobs import create_project
+        from kdstudio.core.data import DataFile, create_project
 
         s = self.state()
         Path(s["path"]).parent.mkdir(parents=True, exist_ok=True)
-        self.worker = Worker(create_project, s["path"], s["task"], s["files"], text_col=s["text_col"],
+        files = [DataFile(f["path"], f.get("split", "auto")) for f in s["files"]]
+        self.worker = Worker(create_project, s["path"], s["task"], files, text_col=s["text_col"],
                              label_col=s["label_col"], valid_fraction=s["valid_fraction"], plan=s["plan"],
                              name="Creating the project", parent=self)
         self.worker.yielded.connect(self._event)
@@ -591,8 +594,8 @@ class ProjectWizard(QDialog):
         self.progress.hide()
         self.back_button.setEnabled(self.index > 0)
         self.next_button.setEnabled(True)
-        if status == "finished" and worker is not None and worker.result:
-            self.result_path = worker.result["path"]
+        if status == "finished" and worker is not None and worker.result is not None:
+            self.result_path = worker.result.path
             self.accept()
             self.project_created.emit(self.result_path)
             return

@@ -16,7 +16,7 @@ from kdstudio.core.data.augment import (
     AugmentConfig,
     augment,
     example_rng,
-    remove_augmented,
+    remove_variants,
     variants,
     vocabulary,
 )
@@ -73,11 +73,11 @@ def test_augment_adds_unlabeled_variants_of_train_and_unlabeled_only(toy):
     after = snapshot(toy)
     assert after[: len(before)] == before  # nothing the user had is changed
     new = after[len(before):]
-    assert len(new) == result["added"] == result["augmented_total"] > 0
+    assert len(new) == result.added == result.augmented_total > 0
     by_id = {row[0]: row for row in before}
     assert all(split == "unlabeled" and label is None and source == "augment" for _, _, label, split, source, _ in new)
     assert {by_id[parent][3] for *_, parent in new} == {"train", "unlabeled"}
-    assert result["sources"] == 36 + 12
+    assert result.sources == 36 + 12
     with Project(toy) as project:
         assert project.info()["augmented"] == len(new)
         assert project.augmented_sources() <= {row[0] for row in before if row[3] in ("train", "unlabeled")}
@@ -87,7 +87,7 @@ def test_a_rerun_adds_nothing_and_an_interrupted_run_ends_like_an_uninterrupted_
     other, _ = build_toy_project(tmp_path / "other.kdproj")
     other.close()
     whole = run_to_end(augment(toy))
-    assert run_to_end(augment(toy))["added"] == 0
+    assert run_to_end(augment(toy)).added == 0
 
     monkeypatch.setattr(augment_module, "CHUNK", 10)
     token = CancelToken()
@@ -96,9 +96,9 @@ def test_a_rerun_adds_nothing_and_an_interrupted_run_ends_like_an_uninterrupted_
             if isinstance(event, Progress) and event.done >= 20:
                 token.cancel()
     partial = len(snapshot(tmp_path / "other.kdproj")) - 60
-    assert 0 < partial < whole["added"]
+    assert 0 < partial < whole.added
     rest = run_to_end(augment(tmp_path / "other.kdproj"))
-    assert rest["skipped_already_augmented"] >= 20
+    assert rest.skipped_already_augmented >= 20
     assert snapshot(tmp_path / "other.kdproj") == snapshot(toy)
 
 
@@ -114,7 +114,7 @@ def test_a_variant_equal_to_a_test_text_is_dropped(tmp_path):
     result = run_to_end(augment(tmp_path / "p.kdproj", cfg))
     with Project(tmp_path / "p.kdproj") as project:
         texts = [t for _, t, _ in project.examples(ids=sorted(project.augmented_ids()))]
-    assert result["duplicates_dropped"] >= 1 and word not in texts
+    assert result.duplicates_dropped >= 1 and word not in texts
 
 
 def test_remove_deletes_the_variants_and_the_answers_on_them(toy):
@@ -127,7 +127,7 @@ def test_remove_deletes_the_variants_and_the_answers_on_them(toy):
         project.save_outputs(teacher, [TeacherOutput(example=i, probs=fake_teacher_probs(0, rng))
                                        for i in sorted(project.augmented_ids())])
         assert project.count_outputs(teacher)["n"] > n_answers
-    assert remove_augmented(toy) > 0
+    assert run_to_end(remove_variants(toy)).removed > 0
     assert snapshot(toy) == before
     with Project(toy) as project:
         assert project.count_outputs(teacher)["n"] == n_answers

@@ -53,8 +53,8 @@ def test_onnx_export_matches_torch_with_dynamic_axes_and_tokenizer_beside(toy, t
     path, runs, _ = toy
     out = tmp_path / "onnx"
     result = run_to_end(export(path, runs[student], "onnx", out))
-    assert result["checked_examples"] == 100 and result["max_abs_diff"] <= 1e-4
-    assert {"model.onnx", "tokenizer.json", "README.md", "kdstudio.json"} <= set(result["files"])
+    assert result.checked_examples == 100 and result.max_abs_diff <= 1e-4
+    assert {"model.onnx", "tokenizer.json", "README.md", "kdstudio.json"} <= set(result.files)
     graph = onnx.load(str(out / "model.onnx")).graph
     dims = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.input}
     assert dims == {"input_ids": ["batch", "sequence"], "attention_mask": ["batch", "sequence"]}
@@ -82,7 +82,7 @@ def test_hf_export_loads_in_a_pipeline_and_predicts_like_kd_studio(toy, tmp_path
     out = tmp_path / "hf"
     result = run_to_end(export(path, runs["transformer-tiny"], "hf", out))
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(
-        result["files"]
+        result.files
     )
     with Project(path) as project:
         texts = [t for _, t, _ in project.examples("test")][:40]

@@ -45,8 +45,8 @@ def test_csv_with_quoted_commas_and_auto_split_carves_stratified_valid(tmp_path)
     f = write(tmp_path, "train.csv", 'text,category\n"hello, world",greet\n' + "".join(
         f'"row {i}, with comma",{"x" if i % 2 else "y"}\n' for i in range(100)))
     result = run_to_end(import_file(project, f))
-    assert result["inserted"] == 101
-    assert result["splits"]["valid"] == 10 and result["splits"]["train"] == 91
+    assert result.inserted == 101
+    assert result.splits["valid"] == 10 and result.splits["train"] == 91
     with Project(project) as p:
         assert set(p.labels()) == {"greet", "x", "y"}
         assert p.label_counts("valid")["x"] == 5 and p.label_counts("valid")["y"] == 5
@@ -78,7 +78,7 @@ def test_tsv_jsonl_and_parquet(tmp_path):
     pq.write_table(pa.table({"text": ["great", "poor", None], "label": ["positive", "negative", "positive"]}),
                    tmp_path / "c.parquet")
     result = run_to_end(import_file(project, tmp_path / "c.parquet", split="test"))
-    assert result["format"] == "parquet" and result["inserted"] == 2 and result["skipped_empty"] == 1
+    assert result.format == "parquet" and result.inserted == 2 and result.skipped_empty == 1
     with Project(project) as p:
         assert p.labels() == ["positive", "negative"]
         assert p.split_counts() == {"train": 2, "valid": 2, "test": 2, "unlabeled": 0}
@@ -88,17 +88,17 @@ def test_rows_without_label_go_to_unlabeled_and_empty_text_is_skipped_and_counte
     project = new_project(tmp_path)
     f = write(tmp_path, "data.csv", "text,label\nfirst,a\nsecond,\n,b\n   ,b\nthird,b\nfourth,a\n")
     result = run_to_end(import_file(project, f, valid_fraction=0))
-    assert result["skipped_empty"] == 2
-    assert result["splits"] == {"train": 3, "valid": 0, "test": 0, "unlabeled": 1}
+    assert result.skipped_empty == 2
+    assert result.splits == {"train": 3, "valid": 0, "test": 0, "unlabeled": 1}
 
 
 def test_exact_duplicates_within_a_split_are_dropped_and_counted(tmp_path):
     project = new_project(tmp_path)
     f = write(tmp_path, "data.csv", "text,label\nsame,a\nsame,a\nsame ,b\nother,b\n")
     result = run_to_end(import_file(project, f, valid_fraction=0))
-    assert result["duplicates"] == 1 and result["inserted"] == 3
+    assert result.duplicates == 1 and result.inserted == 3
     again = run_to_end(import_file(project, f, valid_fraction=0))
-    assert again["inserted"] == 0 and again["duplicates"] == 4
+    assert again.inserted == 0 and again.duplicates == 4
 
 
 def test_generation_task_keeps_references(tmp_path):
@@ -127,11 +127,11 @@ def test_shared_datasets_import_in_their_raw_layouts(tmp_path, datasets, rel, fm
     assert sniff_format(f) == fmt
     project = new_project(tmp_path)
     result = run_to_end(import_file(project, f, split="auto" if split == "train" else split))
-    assert result["n_labels"] == expect["n_labels"]
-    total = result["inserted"] + result["duplicates"]
+    assert result.n_labels == expect["n_labels"]
+    total = result.inserted + result.duplicates
     if "total" in expect:
-        assert result["inserted"] == expect["total"]
-    assert total == result["rows"] - result["skipped_empty"]
+        assert result.inserted == expect["total"]
+    assert total == result.rows - result.skipped_empty
 
 
 def test_banking77_done_criterion_through_the_cli(tmp_path, datasets):
@@ -152,7 +152,7 @@ def test_banking77_done_criterion_through_the_cli(tmp_path, datasets):
 def test_trec_fine_labels_and_sst2_label_names(tmp_path, datasets):
     project = new_project(tmp_path)
     result = run_to_end(import_file(project, datasets / "trec/TREC.test", split="test", label_col="fine"))
-    assert result["n_labels"] > 30
+    assert result.n_labels > 30
     (tmp_path / "sst2").mkdir()
     project2 = new_project(tmp_path / "sst2")
     run_to_end(import_file(project2, datasets / "sst2/stsa.binary.dev", split="valid",
@@ -164,9 +164,10 @@ def test_trec_fine_labels_and_sst2_label_names(tmp_path, datasets):
 def test_preview_shows_first_rows_and_detected_columns(tmp_path):
     f = write(tmp_path, "d.csv", "id,utterance,intent\n1,hi there,greet\n2,bye now,leave\n")
     pv = preview(f, n=1)
-    assert pv["columns"] == ["id", "utterance", "intent"]
-    assert pv["rows"] == [["1", "hi there", "greet"]]
-    assert (pv["text_col"], pv["label_col"]) == ("utterance", "intent")
+    assert pv.columns == ["id", "utterance", "intent"]
+    assert pv.rows == [["1", "hi there", "greet"]]
+    assert (pv.text_col, pv.label_col) == ("utterance", "intent")
+    assert pv.auto_split == "train" and pv.format == "csv"
 
 
 # -- bad input: one clear line, nothing written ----------------------------------------------------
@@ -224,9 +225,9 @@ def test_one_megabyte_line_is_skipped_and_counted_not_a_crash(tmp_path):
     project = new_project(tmp_path)
     f = write(tmp_path, "big.csv", "text,label\n" + "x" * 1_000_000 + ",a\nshort,b\nother,a\n")
     result = run_to_end(import_file(project, f, valid_fraction=0))
-    assert result["skipped_too_long"] == 1 and result["inserted"] == 2
+    assert result.skipped_too_long == 1 and result.inserted == 2
     result = run_to_end(import_file(project, f, valid_fraction=0, max_chars=2_000_000))
-    assert result["inserted"] == 1  # the long text itself, when allowed
+    assert result.inserted == 1  # the long text itself, when allowed
 
 
 def test_cancel_leaves_the_project_as_it_was(tmp_path):
@@ -255,7 +256,7 @@ def test_million_row_file_imports_by_streaming(tmp_path):
         "import json, resource, sys; from kdstudio.core.data import import_file; "
         "from kdstudio.core.events import run_to_end; r = run_to_end(import_file(sys.argv[1], sys.argv[2])); "
         "hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')]; "
-        "print(json.dumps([r['inserted'], hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))"
+        "print(json.dumps([r.inserted, hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(project), str(f)], capture_output=True, text=True,
                          check=True)

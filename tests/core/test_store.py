@@ -133,3 +133,12 @@ def test_deleting_an_example_cascades_to_its_outputs(tmp_path):
         with project.transaction():
             project.conn.execute("DELETE FROM examples WHERE id = 1")
         assert project.teacher_outputs(teacher) == []
+
+
+def test_label_names_read_on_one_connection_follow_labels_added_on_another(tmp_path):
+    path = tmp_path / "p.kdproj"
+    with Project.create(path, "classification", labels=["a", "b"]) as reader:
+        assert reader.labels() == ["a", "b"]
+        with Project(path) as writer:
+            writer.add_labels(["c"])
+        assert reader.labels() == ["a", "b", "c"]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from kdstudio.core.data.importer import text_hash
 from kdstudio.core.errors import ConfigError, DataError
-from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Progress
+from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, JobResult, Progress
 from kdstudio.core.store import Project
 
 SOURCE = "augment"
@@ -61,6 +61,25 @@ class AugmentConfig:
             raise ConfigError(f"augment splits must be train and/or unlabeled, not {', '.join(sorted(unknown)) or 'none'}")
         if {"valid", "test"} & set(self.splits):
             raise ConfigError("valid and test are never augmented: their texts must stay the user's own")
+
+
+@dataclass(frozen=True)
+class AugmentResult(JobResult):
+    """What ``kdstudio augment --json`` prints."""
+
+    sources: int  # examples of the chosen splits
+    skipped_already_augmented: int
+    added: int
+    duplicates_dropped: int
+    augmented_total: int  # variants in the project after this run
+    settings: dict  # the AugmentConfig used
+
+
+@dataclass(frozen=True)
+class RemoveVariantsResult(JobResult):
+    """What ``kdstudio augment --remove --json`` prints."""
+
+    removed: int
 
 
 def vocabulary(texts: list[str], min_count: int = 2) -> list[str]:
@@ -145,18 +164,16 @@ def augment(path: str | Path, config: AugmentConfig | None = None, *,
                 added += project.insert_examples(rows)
             done = already + min(start + CHUNK, len(todo))
             yield Progress("augment", done, total, eta_s=clock.eta(done), info={"added": added})
-        result = {
-            "sources": total,
-            "skipped_already_augmented": already,
-            "added": added,
-            "duplicates_dropped": duplicates,
-            "augmented_total": len(project.augmented_ids()),
-            "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
-        }
+        result = AugmentResult(
+            sources=total, skipped_already_augmented=already, added=added, duplicates_dropped=duplicates,
+            augmented_total=len(project.augmented_ids()),
+            settings={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        )
     yield Finished(result)
 
 
-def remove_augmented(path: str | Path) -> int:
+def remove_variants(path: str | Path, *, cancel: CancelToken | None = None) -> Iterator[Event]:
     """Delete every variant, with the teacher answers on them, in one transaction."""
     with Project(path) as project, project.transaction():
-        return project.remove_augmented()
+        removed = project.remove_augmented()
+    yield Finished(RemoveVariantsResult(removed=removed))

@@ -18,12 +18,12 @@ import hashlib
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kdstudio.core.data.readers import FORMATS, check_file, read_records, sniff_format
 from kdstudio.core.errors import DataError
-from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Log, Progress
+from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, JobResult, Log, Progress
 from kdstudio.core.store import SPLITS, Project
 
 TEXT_NAMES = ("text", "sentence", "content", "message", "question", "query", "utterance", "review",
@@ -32,6 +32,39 @@ LABEL_NAMES = ("label", "labels", "category", "class", "intent", "target", "sent
                "coarse")
 REFERENCE_NAMES = ("reference", "target", "completion", "output", "response", "answer", "summary", "label")
 CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Preview(JobResult):
+    """The first rows of a data file and its guessed layout (the wizard's preview)."""
+
+    path: str
+    format: str
+    encoding: str
+    columns: list[str]
+    rows: list[list[str]]
+    text_col: str | None
+    label_col: str | None
+    auto_split: str  # where ``split="auto"`` sends this file's labelled rows
+
+
+@dataclass(frozen=True)
+class ImportResult(JobResult):
+    """What ``kdstudio import --json`` prints: counts of this file's rows and the project's splits."""
+
+    file: str
+    format: str
+    text_col: str
+    label_col: str | None
+    rows: int  # data rows read
+    inserted: int
+    duplicates: int
+    skipped_empty: int
+    skipped_too_long: int
+    valid_carved: int  # new train rows moved to valid
+    splits: dict[str, int]  # the project's split sizes after the import
+    n_labels: int
+    seconds: float
 
 
 def text_hash(text: str) -> str:
@@ -92,8 +125,8 @@ def auto_split(file: Path) -> str:
 
 
 def preview(path: str | Path, *, format: str | None = None, encoding: str | None = None, n: int = 20,
-            task: str = "classification") -> dict[str, Any]:
-    """The first ``n`` rows of a file and the guessed layout, for the wizard and ``--dry-run``."""
+            task: str = "classification") -> Preview:
+    """The first ``n`` rows of a file and the guessed layout, for the wizard."""
     path = Path(path)
     check_file(path)
     fmt = format or sniff_format(path)
@@ -104,8 +137,14 @@ def preview(path: str | Path, *, format: str | None = None, encoding: str | None
         if len(rows) >= n:
             break
     text, label = detect_columns(columns, task)
-    return {"format": fmt, "encoding": encoding or ("latin-1" if fmt == "trec" else "utf-8"), "columns": columns,
-            "rows": rows, "text_col": text, "label_col": label}
+    return Preview(path=str(path), format=fmt, encoding=encoding or ("latin-1" if fmt == "trec" else "utf-8"),
+                   columns=columns, rows=rows, text_col=text, label_col=label, auto_split=auto_split(path))
+
+
+def preview_job(path: str | Path, *, task: str = "classification", n: int = 20,
+                cancel: CancelToken | None = None) -> Iterator[Event]:
+    """:func:`preview` as a job, so a window can read a large file off its own thread."""
+    yield Finished(preview(path, n=n, task=task))
 
 
 def import_file(
@@ -210,9 +249,9 @@ def import_file(
             settings = project.settings()
             project.update_settings(imports=[*settings.get("imports", []), record_summary])
         yield Progress("import", size, size, 0.0, {"rows": stats["rows"]})
-        result = {"file": str(file), "format": fmt, "text_col": text_key, "label_col": label_key,
-                  **stats, "valid_carved": moved, "splits": counts, "n_labels": len(project.labels()),
-                  "seconds": round(time.monotonic() - t0, 3)}
+        result = ImportResult(file=str(file), format=fmt, text_col=text_key, label_col=label_key, **stats,
+                              valid_carved=moved, splits=counts, n_labels=len(project.labels()),
+                              seconds=round(time.monotonic() - t0, 3))
     yield Finished(result)
 
 

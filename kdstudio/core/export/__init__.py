@@ -21,17 +21,32 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kdstudio.core.errors import ConfigError
-from kdstudio.core.events import CancelToken, Event, Finished, Log, Progress
+from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Log, Progress
 
 FORMATS = ("hf", "onnx")
 ONNX_TOLERANCE = 1e-4
 CHECK_EXAMPLES = 100
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MARKER = "kdstudio.json"
+
+
+@dataclass(frozen=True)
+class ExportResult(JobResult):
+    """What ``kdstudio export --json`` prints."""
+
+    run: int
+    format: str
+    out: str
+    files: list[str]  # relative to ``out``
+    seconds: float
+    teacher_outputs: int | None = None  # rows in teacher_outputs.jsonl (None: the run has no teacher)
+    max_abs_diff: float | None = None  # ONNX: the largest logit difference from torch
+    checked_examples: int | None = None  # ONNX: how many texts the parity check ran on
 
 
 def csv_safe(cell: Any) -> Any:
@@ -124,8 +139,7 @@ def export(
 ) -> Iterator[Event]:
     """Export run ``run_id``'s best student as ``fmt`` (``hf`` or ``onnx``) into ``out_dir``.
 
-    Yields ``Progress(stage="export")`` and ``Log`` events, then ``Finished`` with ``run``,
-    ``format``, ``out``, ``files`` and, for ONNX, ``max_abs_diff`` and ``checked_examples``.
+    Yields ``Progress(stage="export")`` and ``Log`` events, then ``Finished(ExportResult)``.
     ``out_dir`` must be new, empty, or an earlier export (it is replaced). Raises ``ConfigError``
     for an unknown format or run, and for ``hf`` with a ``bilstm``/``cnn`` student.
     """
@@ -158,15 +172,15 @@ def export(
         total = 5
         yield Progress("export", 0, total)
         yield Log(f"exporting run #{run_id} ({meta['spec']}) as {fmt} to {out}")
-        result: dict[str, Any] = {"run": run_id, "format": fmt, "out": str(out)}
+        parity: dict[str, Any] = {}
         if fmt == "hf":
             _write_hf(folder, meta, out)
         else:
             cancel.check()
-            result.update(_write_onnx(folder, meta, out, _check_texts(project)))
+            parity = _write_onnx(folder, meta, out, _check_texts(project))
             yield Log(
-                f"ONNX matches torch on {result['checked_examples']} examples "
-                f"(max abs difference {result['max_abs_diff']:.2e})"
+                f"ONNX matches torch on {parity['checked_examples']} examples "
+                f"(max abs difference {parity['max_abs_diff']:.2e})"
             )
         yield Progress("export", 2, total)
         cancel.check()
@@ -183,9 +197,9 @@ def export(
         except ConfigError as exc:
             yield Log(f"not evaluated: {exc}", "warning")
     yield Progress("export", 3, total)
+    n_teacher_outputs = None
     if teacher is not None:
-        n = export_teacher_outputs(project_path, teacher["id"], out / "teacher_outputs.jsonl")
-        result["teacher_outputs"] = n
+        n_teacher_outputs = export_teacher_outputs(project_path, teacher["id"], out / "teacher_outputs.jsonl")
     yield Progress("export", 4, total)
     (out / MARKER).write_text(
         json.dumps(
@@ -217,10 +231,10 @@ def export(
         files=files,
     )
     (out / "README.md").write_text(card, encoding="utf-8")
-    result["files"] = files
-    result["seconds"] = round(time.monotonic() - t0, 3)
     yield Progress("export", total, total)
-    yield Finished(result)
+    yield Finished(ExportResult(run=run_id, format=fmt, out=str(out), files=files,
+                                seconds=round(time.monotonic() - t0, 3), teacher_outputs=n_teacher_outputs,
+                                **parity))
 
 
 def _prepare_out(out: Path) -> None:

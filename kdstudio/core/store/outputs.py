@@ -37,6 +37,7 @@ class TeacherOutput:
 
 class OutputsMixin:
     conn: Any
+    db: Any  # sqlite_utils.Database on ``conn``
 
     # -- teachers -----------------------------------------------------------------------------
     def upsert_teacher(self, spec: str, kind: str, model: str, fingerprint: str, settings: dict) -> int:
@@ -51,11 +52,8 @@ class OutputsMixin:
             return cur.lastrowid
 
     def teachers(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT id, spec, kind, model, fingerprint, settings, created FROM teachers ORDER BY id"
-        ).fetchall()
-        keys = ("id", "spec", "kind", "model", "fingerprint", "settings", "created")
-        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        out = list(self.db["teachers"].rows_where(
+            select="id, spec, kind, model, fingerprint, settings, created", order_by="id"))
         for t in out:
             t["settings"] = json.loads(t["settings"])
         return out
@@ -144,7 +142,7 @@ class OutputsMixin:
     ) -> list[dict[str, Any]]:
         """Stored answers joined with their examples: id, text, gold, split, probs, label, ..."""
         sql = (
-            "SELECT e.id, e.text, e.label, e.split, o.probs, o.label, o.confidence, o.completion, o.rationale, "
+            "SELECT e.id, e.text, e.label AS gold, e.split, o.probs, o.label, o.confidence, o.completion, o.rationale, "
             "o.status, o.error, o.cost_usd, o.latency_ms, o.attempts, o.method "
             "FROM teacher_outputs o JOIN examples e ON e.id = o.example WHERE o.teacher = ?"
         )
@@ -155,13 +153,9 @@ class OutputsMixin:
         if status:
             sql += " AND o.status = ?"
             args.append(status)
-        keys = ("id", "text", "gold", "split", "probs", "label", "confidence", "completion", "rationale",
-                "status", "error", "cost_usd", "latency_ms", "attempts", "method")
-        out = []
-        for row in self.conn.execute(sql + " ORDER BY e.id", args):
-            d = dict(zip(keys, row, strict=True))
+        out = list(self.db.query(sql + " ORDER BY e.id", args))
+        for d in out:
             d["probs"] = json.loads(d["probs"]) if d["probs"] else None
-            out.append(d)
         return out
 
     def failures(self, teacher_id: int, limit: int = 1000) -> list[tuple[int, str, str]]:

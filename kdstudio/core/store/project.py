@@ -3,6 +3,11 @@
 ``Project`` is the only place that writes SQL. Each thread opens its own ``Project`` on the
 same path (WAL lets a GUI read while a worker writes). Stage-specific queries live in the
 mixins beside this module (outputs, runs, viewer); they all use ``self.conn``.
+
+sqlite-utils (``self.db``, on the same connection) serves the reads that return rows as dicts
+(``db.query``, ``table.rows_where``). Writes stay plain SQL inside :meth:`transaction`
+(``BEGIN IMMEDIATE``, so two writers queue instead of failing half-way), and the schema changes
+only through the numbered SQL scripts in ``schema.py``.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class ProjectBase:
                 )
                 self._insert_labels(_create.get("labels") or [])
         self._labels_cache: list[str] | None = None
+        self._labels_version = -1
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -141,18 +147,16 @@ class ProjectBase:
 
     # -- labels -------------------------------------------------------------------------------
     def labels(self) -> list[str]:
-        if self._labels_cache is None:
+        # PRAGMA data_version changes when another connection (a worker's import) commits, so the
+        # cache never outlives a change made elsewhere.
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._labels_cache is None or version != self._labels_version:
             self._labels_cache = [r[0] for r in self.conn.execute("SELECT name FROM labels ORDER BY id")]
+            self._labels_version = version
         return list(self._labels_cache)
 
     def label_descriptions(self) -> dict[str, str | None]:
         return dict(self.conn.execute("SELECT name, description FROM labels ORDER BY id"))
-
-    def set_label_descriptions(self, descriptions: dict[str, str]) -> None:
-        with self.transaction():
-            self.conn.executemany(
-                "UPDATE labels SET description = ? WHERE name = ?", [(d, n) for n, d in descriptions.items()]
-            )
 
     def label_ids(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels())}
@@ -247,13 +251,8 @@ class ProjectBase:
         return self.conn.execute(sql + " ORDER BY id", args).fetchall()
 
     def example(self, example_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT id, text, label, reference, split, source, line FROM examples WHERE id = ?", (example_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        keys = ("id", "text", "label", "reference", "split", "source", "line")
-        return dict(zip(keys, row, strict=True))
+        return next(self.db["examples"].rows_where("id = ?", [example_id],
+                                                   select="id, text, label, reference, split, source, line"), None)
 
     def references(self, split: str) -> list[tuple[int, str, str | None]]:
         """(id, text, reference) rows for generation tasks."""

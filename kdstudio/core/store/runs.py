@@ -14,6 +14,7 @@ RUN_KEYS = ("id", "name", "student", "teacher", "config", "status", "started", "
 
 class RunsMixin:
     conn: Any
+    db: Any  # sqlite_utils.Database on ``conn``
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, student: str, teacher: int | None, config: dict[str, Any], *,
@@ -42,16 +43,29 @@ class RunsMixin:
             self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
 
     def run(self, run_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(f"SELECT {', '.join(RUN_KEYS)} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+        d = next(self.db["runs"].rows_where("id = ?", [run_id], select=", ".join(RUN_KEYS)), None)
+        if d is None:
             return None
-        d = dict(zip(RUN_KEYS, row, strict=True))
         d["config"], d["summary"] = json.loads(d["config"]), json.loads(d["summary"])
         return d
 
     def runs(self) -> list[dict[str, Any]]:
         ids = [r[0] for r in self.conn.execute("SELECT id FROM runs ORDER BY id")]
         return [self.run(i) for i in ids]
+
+    def close_unfinished_runs(self, after_run: int, status: str, message: str = "") -> list[int]:
+        """Runs after ``after_run`` still marked running or queued become ``cancelled`` (when
+        ``status`` is "cancelled") or ``failed`` with ``message``. A window's stop path calls this:
+        a job stopped between two yields does not run its own cleanup at once."""
+        closed = []
+        for run in self.runs():
+            if run["id"] > after_run and run["status"] in ("running", "queued"):
+                fields: dict[str, Any] = {"status": "cancelled" if status == "cancelled" else "failed"}
+                if status != "cancelled" and message:
+                    fields["error"] = message
+                self.update_run(run["id"], **fields)
+                closed.append(run["id"])
+        return closed
 
     def latest_run(self, *, status: str | None = "finished") -> int | None:
         sql, args = "SELECT id FROM runs", ()
@@ -112,11 +126,9 @@ class RunsMixin:
             args = (run_id, split)
         else:
             sql += " WHERE p.run = ?"
-        out = []
-        for row in self.conn.execute(sql + " ORDER BY p.example", args):
-            d = dict(zip(keys, row, strict=True))
+        out = list(self.db.query(sql + " ORDER BY p.example", args))
+        for d in out:
             d["probs"] = json.loads(d["probs"]) if d["probs"] else None
-            out.append(d)
         return out
 
     # -- evaluations --------------------------------------------------------------------------
