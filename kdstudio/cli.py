@@ -167,15 +167,15 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.harvest import harvest
+    from kdstudio.core.harvest import HarvestEstimate, HarvestResult, harvest
 
-    def show(r: dict) -> None:
-        if r.get("dry_run"):
-            print(f"estimate for {r['n']} examples: ~{r['input_tokens']:,} input and ~{r['output_tokens']:,} output "
-                  f"tokens, ~${r['cost_usd']:.4f} (no request was sent)")
+    def show(r: HarvestResult | HarvestEstimate) -> None:
+        if isinstance(r, HarvestEstimate):
+            print(f"estimate for {r.n} examples: ~{r.input_tokens:,} input and ~{r.output_tokens:,} output "
+                  f"tokens, ~${r.cost_usd:.4f} (no request was sent)")
             return
-        print(f"harvest done: {r['n_ok']} ok, {r['n_failed']} failed, {r['input_tokens']:,} input / "
-              f"{r['output_tokens']:,} output tokens, ${r['cost_usd']:.4f}, {r['seconds']:.1f} s")
+        print(f"harvest done: {r.n_ok} ok, {r.n_failed} failed, {r.input_tokens:,} input / "
+              f"{r.output_tokens:,} output tokens, ${r.cost_usd:.4f}, {r.seconds:.1f} s")
 
     run_job(harvest(args.project, _harvest_config(args), cancel=cancel), as_json=args.json, on_finish=show)
     return 0
