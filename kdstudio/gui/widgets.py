@@ -273,13 +273,6 @@ class DropZone(QFrame):
             self.file_chosen.emit(str(Path(urls[0].toLocalFile())))
 
 
-def hline() -> QFrame:
-    line = QFrame()
-    line.setFrameShape(QFrame.Shape.HLine)
-    line.setObjectName("separator")
-    return line
-
-
 def format_duration(seconds: float | None) -> str:
     """``3725`` → ``1:02:05``; ``None`` → ``–``."""
     if seconds is None or seconds != seconds or seconds < 0:
