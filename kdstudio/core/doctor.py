@@ -184,7 +184,8 @@ def _torch() -> list[Check]:
     found = _installed("torch")
     if found is None and not _bundled("torch"):
         return [Check("torch", "fail", "not installed (training and every local teacher need it)",
-                      f"install torch: the command for your machine is at {TORCH_INSTALL} (CPU only: pip install torch)")]
+                      f"install torch: the command for your machine is at {TORCH_INSTALL} "
+                      "(CPU only: pip install torch)")]
     try:
         import torch
     except Exception as exc:  # a broken wheel, a missing system library

@@ -938,7 +938,7 @@ class EvaluationDashboard(QWidget):
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.presets():
             self.start_sweep(dialog.presets(), epochs=dialog.epochs.value())
 
-    def close(self) -> bool:  # noqa: D102
+    def close(self) -> bool:
         for worker in list(self._workers):
             worker.cancel()
         return super().close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,10 +65,8 @@ def detect_device(cancel=None):
     else:
         yield Progress("device", 1, 1, info={"text": "CPU (no GPU found)"})
     for module in WARM_UP_MODULES:
-        try:
+        with contextlib.suppress(Exception):
             importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - a module that fails here fails again, readably, in its job
-            pass
     yield Finished({})
 
 
@@ -521,7 +520,7 @@ class MainWindow(QMainWindow):
                                 "it will stop at its next step.")
         return True
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self._confirm_stop("quit"):
             event.ignore()
             return

@@ -419,8 +419,8 @@ class MetricsView(QWidget):
         if weight != self.weight:
             self.weight = weight
             self.smooth_value.setText(f"{weight:.2f}")
-            if self.slider.value() != int(round(weight * 100)):
-                self.slider.setValue(int(round(weight * 100)))
+            if self.slider.value() != round(weight * 100):
+                self.slider.setValue(round(weight * 100))
             self._restyle = True
 
     def _mark_all(self) -> None:

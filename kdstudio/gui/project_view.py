@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -327,10 +328,8 @@ class ProjectView(QWidget):
         axis = settings.value("plots/axis")
         if isinstance(axis, str):
             self.training.view.set_axis(axis)
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             self.training.view.set_smoothing(float(settings.value("plots/smoothing", self.training.view.weight)))
-        except (TypeError, ValueError):
-            pass
 
     def close_project(self) -> None:
         """Stop this screen's helper workers (no result may reach a closed project), then close
@@ -339,7 +338,5 @@ class ProjectView(QWidget):
 
         self.training.view.timer.stop()
         stop_owned_by(self, timeout_s=5.0)
-        try:
+        with contextlib.suppress(Exception):
             self.project.close()
-        except Exception:  # noqa: BLE001 - closing twice is harmless
-            pass

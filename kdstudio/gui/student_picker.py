@@ -107,7 +107,7 @@ class StudentPicker(QWidget):
         self._measuring = None
         self._build("classification")
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         self.measure()
 
@@ -227,7 +227,7 @@ class StudentPicker(QWidget):
 
         try:
             parse_student_spec(self.spec())
-        except Exception as exc:  # noqa: BLE001 - ConfigError, shown inline
+        except Exception as exc:
             self.error.setText(str(exc))
             return str(exc)
         self.error.setText("")

@@ -180,7 +180,7 @@ class ClaudeOptions(QWidget):
             from kdstudio.core.teachers import pricing
 
             models = [{"id": m, "price": pricing.price(m).as_dict()} for m in pricing.known_models()]
-        except Exception:  # noqa: BLE001 - a missing table only means an empty list
+        except Exception:
             models = []
         self.set_models(models)
 
@@ -371,4 +371,4 @@ class TeacherPicker(QWidget):
         return None
 
 
-__all__ = ["TeacherPicker", "ClaudeOptions", "TEACHER_KINDS", "model_item_text"]
+__all__ = ["TEACHER_KINDS", "ClaudeOptions", "TeacherPicker", "model_item_text"]

@@ -12,6 +12,7 @@ X toggles "exclude", G toggles "golden", C jumps to the corrected-label box, Ctr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -355,15 +356,15 @@ class CompareTableModel(QAbstractTableModel):
         return self.labels[label_id] if 0 <= label_id < len(self.labels) else str(label_id)
 
     # -- Qt model ---------------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else self.total
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:  # noqa: N802
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             key, title, sort = COLUMNS[section]
             if role == Qt.ItemDataRole.DisplayRole:
@@ -495,7 +496,7 @@ class ConfusionHeatmap(QWidget):
         self.matrix, self.labels, self.against = matrix, list(labels), against
         self.update()
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(320, 320)
 
     def _geometry(self) -> tuple[float, float, float]:
@@ -524,7 +525,7 @@ class ConfusionHeatmap(QWidget):
         left, top, cell = self._geometry()
         return QPoint(int(left + (other + 0.5) * cell), int(top + (student + 0.5) * cell))
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         cell = self.cell_at(event.position().toPoint())
         if cell is None:
             self.setToolTip("")
@@ -536,7 +537,7 @@ class ConfusionHeatmap(QWidget):
             "click to show them"
         )
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             cell = self.cell_at(event.position().toPoint())
             if cell is not None:
@@ -547,7 +548,7 @@ class ConfusionHeatmap(QWidget):
     def _name(self, i: int) -> str:
         return self.labels[i] if 0 <= i < len(self.labels) else str(i)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:
         theme = current_theme()
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
@@ -653,7 +654,7 @@ class ProbabilityBars(QWidget):
         """(label, teacher probability, student probability) rows as drawn."""
         return [(name, t, s) for name, t, s, _ in self.items]
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:
         theme = current_theme()
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -1465,12 +1466,10 @@ class ComparisonViewer(QWidget):
         except OSError as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
 
-    def close(self) -> bool:  # noqa: D102
+    def close(self) -> bool:
         for worker in list(self._workers):
             worker.cancel()
         if self._own_project:
-            try:
+            with contextlib.suppress(Exception):
                 self.project.close()
-            except Exception:  # noqa: BLE001 - closing twice is harmless
-                pass
         return super().close()

@@ -44,7 +44,7 @@ class ElidedLabel(QLabel):
         self._full = ""
         self.setText(text)
 
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
+    def setText(self, text: str) -> None:
         self._full = text
         self.setToolTip(text)
         self._elide()
@@ -56,14 +56,14 @@ class ElidedLabel(QLabel):
         shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width()))
         super().setText(shown)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._elide()
 
-    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+    def sizeHint(self) -> QSize:
         return QSize(0, self.fontMetrics().height())
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+    def minimumSizeHint(self) -> QSize:
         return self.sizeHint()
 
 
@@ -112,7 +112,7 @@ class Card(QFrame):
     def set_selected(self, selected: bool) -> None:
         set_flag(self, "selected", selected)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self.property("clickable") and event.button() == Qt.MouseButton.LeftButton:
             self.clicked.emit()
         super().mouseReleaseEvent(event)
@@ -256,16 +256,16 @@ class DropZone(QFrame):
         layout.addLayout(row)
         self.browse.clicked.connect(self.browse_requested)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
         if urls and urls[0].isLocalFile():
             event.acceptProposedAction()
             set_flag(self, "active", True)
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+    def dragLeaveEvent(self, event) -> None:
         set_flag(self, "active", False)
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         set_flag(self, "active", False)
         urls = event.mimeData().urls()
         if urls and urls[0].isLocalFile():
@@ -277,7 +277,7 @@ def format_duration(seconds: float | None) -> str:
     """``3725`` → ``1:02:05``; ``None`` → ``–``."""
     if seconds is None or seconds != seconds or seconds < 0:
         return "–"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

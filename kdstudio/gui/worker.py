@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import os
 import sys
 import threading
@@ -103,10 +104,8 @@ def leave_a_core_for_the_gui() -> None:
 
     set_torch_threads()
     if NICE and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        try:  # Linux: a thread id names one thread, so only the worker is niced
+        with contextlib.suppress(OSError):  # Linux: a thread id names one thread, so only the worker is niced
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-        except OSError:
-            pass
 
 
 def quiet_tqdm(*, load: bool = True) -> None:
@@ -125,10 +124,8 @@ def quiet_tqdm(*, load: bool = True) -> None:
     cls.monitor_interval = 0
     monitor = getattr(cls, "monitor", None)
     if monitor is not None:
-        try:
+        with contextlib.suppress(Exception):
             monitor.exit()  # wakes it and joins it
-        except Exception:  # noqa: BLE001 - a bar closing in another thread may have ended it
-            pass
         cls.monitor = None
 
 
@@ -143,7 +140,7 @@ class _Runner(QThread):
         super().__init__()
         self.worker: Worker | None = None
 
-    def run(self) -> None:  # noqa: D401 (Qt override)
+    def run(self) -> None:
         w, self.worker = self.worker, None
         if w is not None:
             self._run(w)
@@ -166,21 +163,21 @@ class _Runner(QThread):
                 status = "cancelled"
         except Cancelled:
             status = "cancelled"
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+        except BaseException as exc:
             status = "cancelled" if w.token.cancelled and isinstance(exc, KDStudioError) else "failed"
             message, details = readable_error(exc)
         finally:
             if gen is not None and hasattr(gen, "close"):
                 try:
                     gen.close()  # runs the job's cleanup here, in its own thread, right now
-                except BaseException as exc:  # noqa: BLE001
+                except BaseException as exc:
                     if status == "finished":
                         status = "failed"
                         message, details = readable_error(exc)
         if status != "finished" and w.on_stop is not None:
             try:
                 w.on_stop(status, message)
-            except BaseException:  # noqa: BLE001 - a failing hook must not hide the job's end
+            except BaseException:
                 details += "\n(stop hook failed)\n" + traceback.format_exc()
         queue.append(("end", (status, message, details)))
 
@@ -245,10 +242,8 @@ class Worker(QObject):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # "failed to disconnect": nothing was connected
             for signal in (self.yielded, self.errored, self.finished, self.paused_changed, self.started):
-                try:
+                with contextlib.suppress(RuntimeError, TypeError):
                     signal.disconnect()
-                except (RuntimeError, TypeError):
-                    pass
         self.cancel()
     def _heartbeat(self) -> None:
         self._beat = time.monotonic()

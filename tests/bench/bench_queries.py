@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from kdstudio.core.store import Project, TeacherOutput  # noqa: E402
 
-WORDS = "account card transfer refund fee balance pin cash loan limit top up exchange rate".split()
+WORDS = ["account", "card", "transfer", "refund", "fee", "balance", "pin", "cash", "loan", "limit", "top", "up", "exchange", "rate"]
 
 
 def build(path: Path, rows: int, n_labels: int = 10, seed: int = 0) -> tuple[int, int]:

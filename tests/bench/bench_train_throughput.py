@@ -20,6 +20,7 @@ import random
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +153,7 @@ def hf_trainer_throughput(path: Path, args, work: Path) -> dict:
             return (loss, outputs) if return_outputs else loss
 
     class Clock(TrainerCallback):
-        marks: list = []
+        marks: typing.ClassVar[list] = []
 
         def on_step_end(self, a, state, control, **kw):
             if torch.cuda.is_available():

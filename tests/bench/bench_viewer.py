@@ -61,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.kdproj"
         t0 = time.perf_counter()
-        run_id, teacher_id = build(path, args.rows)
+        run_id, _teacher_id = build(path, args.rows)
         build_s = time.perf_counter() - t0
 
         def open_viewer() -> tuple[ComparisonViewer, float]:

@@ -217,7 +217,7 @@ def test_misspelt_column_suggests_the_close_match(tmp_path):
     f = write(tmp_path, "d.csv", "text,category\nx,a\ny,b\n")
     with pytest.raises(DataError, match=r"no column 'categroy' for --label-col; did you mean 'category'\?"):
         run_to_end(import_file(project, f, label_col="categroy"))
-    with pytest.raises(DataError, match="no column 'txt'.*did you mean 'text'"):
+    with pytest.raises(DataError, match=r"no column 'txt'.*did you mean 'text'"):
         run_to_end(import_file(project, f, text_col="txt"))
 
 

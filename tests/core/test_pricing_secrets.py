@@ -78,7 +78,7 @@ def test_user_override_file_adds_models_and_changes_prices_field_by_field():
 def test_a_broken_override_file_is_a_clear_config_error():
     app_home(create=True)
     (app_home() / "prices.json").write_text("{not json")
-    with pytest.raises(ConfigError, match="prices.json: not valid JSON"):
+    with pytest.raises(ConfigError, match=r"prices\.json: not valid JSON"):
         pricing.price("claude-haiku-5-5")
     (app_home() / "prices.json").write_text(json.dumps({"models": {"claude-x": {"input": -1, "output": 1}}}))
     with pytest.raises(ConfigError, match="non-negative"):

@@ -21,7 +21,7 @@ def test_the_viewer_lists_the_transfer_set_and_reviews_there_reach_the_next_run(
     with Project(path) as project:
         n_test = len(project.examples("test"))
         n_transfer = len(project.examples("train")) + len(project.examples("unlabeled"))
-        test_rows, total_test = project.compare_page(first, filters={"split": ["test"]}, limit=1000)
+        _test_rows, total_test = project.compare_page(first, filters={"split": ["test"]}, limit=1000)
         transfer, total_transfer = project.compare_page(first, filters={"split": ["train", "unlabeled"]},
                                                         limit=5)
         assert total_test == n_test and total_transfer == n_transfer

@@ -75,7 +75,7 @@ def test_the_registry_resolves_every_documented_spec_and_documents_every_entry()
     entries = {resolve_student(spec)[0].name for spec in specs}
     assert entries == {info.name for info in STUDENTS.values()}
     for spec in specs:
-        info, arg = resolve_student(spec)
+        info, _arg = resolve_student(spec)
         assert info.build is not None and info.description
     assert resolve_student("transformer-mini")[1] == "mini" and resolve_student("hf:./m")[1] == "./m"
 
@@ -218,7 +218,7 @@ def test_encoding_matches_the_tokenizer_wrapper_cut_at_max_length(saved_with):
     if saved_with != "plain":  # as many hub tokenizers are saved: the fast path must not pad or cut early
         tok.backend_tokenizer.enable_padding(length=40)
         tok.backend_tokenizer.enable_truncation(6)
-    texts = TEXTS + ["team " * 80, "", "goal"]
+    texts = [*TEXTS, "team " * 80, "", "goal"]
     for max_length in (4, 9, 128):
         expected = tok(texts, truncation=True, max_length=max_length)["input_ids"]
         assert encode(tok, texts, max_length) == expected

@@ -27,7 +27,7 @@ FAST = {"epochs": 2, "batch_size": 8, "num_threads": 1}
 
 @pytest.fixture
 def toy(tmp_path):
-    project, teacher_id = build_toy_project(tmp_path / "toy.kdproj")
+    project, _teacher_id = build_toy_project(tmp_path / "toy.kdproj")
     project.close()
     return tmp_path / "toy.kdproj"
 
@@ -210,7 +210,7 @@ def test_nan_loss_stops_the_run_with_a_clear_message(toy, monkeypatch):
         return real(*args, **kwargs) * float("nan")
 
     monkeypatch.setitem(LOSSES, "kd", diverging)  # the loop takes its terms from the registry
-    with pytest.raises(TrainingError, match="loss became nan at step 1.*lower --lr"):
+    with pytest.raises(TrainingError, match=r"loss became nan at step 1.*lower --lr"):
         run_to_end(train(toy, TrainConfig(student="cnn", **FAST)))
     with Project(toy) as project:
         run = project.runs()[-1]

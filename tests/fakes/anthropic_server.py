@@ -470,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # small keep-alive replies must not wait for a delayed ACK
     server_fake: FakeAnthropic
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, reply: _Reply, rec: Recorded) -> None:
@@ -579,13 +579,13 @@ class _Handler(BaseHTTPRequestHandler):
         reply.headers.update(headers)
         return reply
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
 

@@ -9,6 +9,7 @@ import sys
 import threading
 import types
 import weakref
+from typing import ClassVar
 
 import pytest
 from PySide6.QtCore import QObject
@@ -21,7 +22,7 @@ from kdstudio.gui.worker import Worker
 class _Tracked:
     """Part of a reference cycle; remembers the thread that finalised it."""
 
-    freed_in: list[str] = []
+    freed_in: ClassVar[list[str]] = []
 
     def __init__(self) -> None:
         self.me = self

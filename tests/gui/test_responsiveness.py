@@ -31,7 +31,7 @@ class ResizeLog(QObject):
         for w in widgets.values():
             w.installEventFilter(self)
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize:
             self.resized.append(f"{self.names.get(id(obj))} {event.oldSize().toTuple()} -> {event.size().toTuple()}")
         return False

@@ -58,7 +58,8 @@ class AugmentConfig:
             raise ConfigError(f"--max-ngram must be at least 1, not {self.max_ngram}")
         unknown = set(self.splits) - {"train", "unlabeled", "valid", "test"}
         if unknown or not self.splits:
-            raise ConfigError(f"augment splits must be train and/or unlabeled, not {', '.join(sorted(unknown)) or 'none'}")
+            named = ", ".join(sorted(unknown)) or "none"
+            raise ConfigError(f"augment splits must be train and/or unlabeled, not {named}")
         if {"valid", "test"} & set(self.splits):
             raise ConfigError("valid and test are never augmented: their texts must stay the user's own")
 

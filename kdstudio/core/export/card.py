@@ -42,7 +42,8 @@ def model_card(
         f"# {name}",
         "",
         f"A `{meta['spec']}` text classifier distilled with KD Studio from project "
-        f"**{project['name']}** (run #{run['id']}). Format: {'Hugging Face transformers folder' if fmt == 'hf' else 'ONNX'}.",
+        f"**{project['name']}** (run #{run['id']}). "
+        f"Format: {'Hugging Face transformers folder' if fmt == 'hf' else 'ONNX'}.",
         "",
         "## Labels",
         "",
@@ -51,7 +52,8 @@ def model_card(
         "## Teacher and training",
         "",
         f"- Teacher: {teacher_line}",
-        f"- Student: `{meta['spec']}` ({_fmt(report.get('student_params') if report else summary.get('params'), ',')} parameters)",
+        f"- Student: `{meta['spec']}` "
+        f"({_fmt(report.get('student_params') if report else summary.get('params'), ',')} parameters)",
         f"- Objective: {method}",
         f"- Training: {config.get('epochs')} epochs, batch size {config.get('batch_size')}, learning rate "
         f"{config.get('lr') or 'default'}, seed {config.get('seed')}, inputs cut at {meta['max_length']} tokens; "
@@ -75,7 +77,8 @@ def model_card(
             f"| macro F1 | {_fmt(report.get('student_macro_f1'))} | {_fmt(report.get('teacher_macro_f1'))} |",
             f"| ECE (15 bins) | {_fmt(report.get('student_ece'))} | {_fmt(report.get('teacher_ece'))} |",
             f"| parameters | {_fmt(report.get('student_params'), ',')} | {_fmt(report.get('teacher_params'), ',')} |",
-            f"| size on disk (MB) | {_fmt(report.get('student_size_mb'), '.2f')} | {_fmt(report.get('teacher_size_mb'), '.2f')} |",
+            f"| size on disk (MB) | {_fmt(report.get('student_size_mb'), '.2f')} "
+            f"| {_fmt(report.get('teacher_size_mb'), '.2f')} |",
             f"| latency p50, batch 1 (ms) | {_fmt(report.get('student_latency_ms_p50'), '.2f')} | "
             f"{_fmt(report.get('teacher_latency_ms_p50'), '.2f')} |",
             f"| throughput, batch 64 (/s) | {_fmt(report.get('student_throughput_per_s'), '.0f')} | "
@@ -113,7 +116,8 @@ def model_card(
             "",
             'tokenizer = AutoTokenizer.from_pretrained("PATH/TO/THIS/FOLDER")',
             'session = ort.InferenceSession("PATH/TO/THIS/FOLDER/model.onnx")',
-            f'enc = tokenizer(["some text"], padding=True, truncation=True, max_length={meta["max_length"]}, return_tensors="np")',
+            'enc = tokenizer(["some text"], padding=True, truncation=True, '
+            f'max_length={meta["max_length"]}, return_tensors="np")',
             'logits = session.run(None, {"input_ids": enc["input_ids"].astype(np.int64),',
             '                            "attention_mask": enc["attention_mask"].astype(np.int64)})[0]',
             "```",

@@ -12,4 +12,4 @@ class Project(ViewerMixin, OutputsMixin, RunsMixin, ProjectBase):
     ``Project.create(path, task, labels=...)``."""
 
 
-__all__ = ["Project", "TeacherOutput", "SPLITS", "TASKS", "SCHEMA_VERSION", "now"]
+__all__ = ["SCHEMA_VERSION", "SPLITS", "TASKS", "Project", "TeacherOutput", "now"]

@@ -6,6 +6,7 @@ All tokenizers are Hugging Face fast tokenizers, so a student folder always load
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -131,10 +132,8 @@ def _plain_backend(tokenizer: Any) -> Any:
         plain = Tokenizer.from_str(backend.to_str())
         plain.no_padding()
         plain.no_truncation()
-        try:
+        with contextlib.suppress(AttributeError):
             tokenizer._kdstudio_plain_backend = plain
-        except AttributeError:
-            pass
     return plain
 
 
@@ -142,7 +141,7 @@ def _cut(ids: list[int], max_length: int, tokenizer: Any) -> list[int]:
     """Truncate like the wrapper: keep the closing special token (e.g. [SEP]) at the end."""
     last = ids[-1]
     if last in set(tokenizer.all_special_ids):
-        return ids[: max_length - 1] + [last]
+        return [*ids[:max_length - 1], last]
     return ids[:max_length]
 
 

@@ -16,7 +16,8 @@ The package, along its seams::
 
 Tasks. The loop and the session never ask what kind of project they train. A ``Task``
 (``task.py``) provides the rows (``load``), the student (``build_student``, from the student
-registry; ``attach`` then hands it the run's tokenizer), the batches (``batch``, ``forward``: named tensors), the loss terms (``loss_terms``:
+registry; ``attach`` then hands it the run's tokenizer), the batches (``batch``, ``forward``:
+named tensors), the loss terms (``loss_terms``:
 names in ``losses.LOSSES`` with weights and options), the validation metrics (``validate``,
 ``valid/loss`` at least, which picks the best checkpoint by default) and the predictions stored
 when a run finishes (``predict``, in ``kdstudio.core.predict``). ``TASKS`` maps a project's task

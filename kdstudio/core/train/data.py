@@ -100,9 +100,7 @@ def load_training_data(
                 used += 1
                 gold = review["corrected_label"]
                 probs = [float(i == gold) for i in range(n_labels)]
-            if hard_labels and gold is not None:
-                records.append((ex_id, text, gold, probs))
-            elif not hard_labels and probs is not None:
+            if (hard_labels and gold is not None) or (not hard_labels and probs is not None):
                 records.append((ex_id, text, gold, probs))
     if not records:
         if hard_labels:

@@ -3,6 +3,7 @@ drives (data, model, optimizer, checkpoints) is ``kdstudio.core.train.session``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -43,10 +44,8 @@ def train(
     finally:
         if session is not None:
             session.restore_threads()
-        try:
+        with contextlib.suppress(Exception):  # closed from another thread after an abandoned generator
             project.close()
-        except Exception:  # closed from another thread after an abandoned generator  # noqa: BLE001
-            pass
 
 
 def run(s: Session, cancel: CancelToken) -> Iterator[Event]:

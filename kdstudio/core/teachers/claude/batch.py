@@ -93,7 +93,7 @@ class BatchLane(ClaudeMessages):
                     for (cid, _, _), (_, text) in zip(rows, chunk, strict=True)]
         try:
             batch = client.messages.batches.create(requests=requests)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise_if_fatal(exc, self.model)
             raise TeacherError(f"the Message Batches API refused the batch: {short_message(exc)}") from None
         project.record_batch(batch.id, teacher_id, rows)
@@ -115,7 +115,7 @@ class BatchLane(ClaudeMessages):
                     project.set_batch_status(batch_id, "ingested")
                     open_ids.remove(batch_id)
                     continue
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     raise_if_fatal(exc, self.model)
                     raise TeacherError(f"cannot check batch {batch_id}: {short_message(exc)}; run the harvest again "
                                        "later to pick it up") from None
@@ -147,7 +147,7 @@ class BatchLane(ClaudeMessages):
         seen: set[str] = set()
         try:
             results = list(client.messages.batches.results(batch_id))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise_if_fatal(exc, self.model)
             raise TeacherError(f"cannot download the results of batch {batch_id}: {short_message(exc)}") from None
         for item in results:

@@ -69,7 +69,8 @@ def raise_if_fatal(exc: BaseException, model: str) -> None:
     status = getattr(exc, "status_code", None)
     if is_spend_limit(exc):
         raise TeacherError(
-            f"Anthropic spend limit reached ({getattr(exc, 'error_code', None) or 'spend limit'}): {short_message(exc)}. "
+            f"Anthropic spend limit reached ({getattr(exc, 'error_code', None) or 'spend limit'}): "
+            f"{short_message(exc)}. "
             "Raise the limit in the Anthropic console, then run the harvest again; the answers so far are saved"
         ) from None
     if status == 401:
@@ -119,7 +120,7 @@ def list_models(api_key: str | None = None, base_url: str | None = None) -> list
                 "max_tokens": getattr(m, "max_tokens", None),
                 "price": price,
             })
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise_for_setup(exc, "(model list)", client)
         raise TeacherError(f"cannot list models: {short_message(exc)}") from None
     finally:
@@ -141,7 +142,7 @@ def test_connection(model: str, api_key: str | None = None, base_url: str | None
         started = time.monotonic()
         client.messages.count_tokens(model=model, messages=[{"role": "user", "content": "ping"}])
         ms = (time.monotonic() - started) * 1000
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise_for_setup(exc, model, client)
         raise TeacherError(f"the test request failed: {short_message(exc)}") from None
     finally:

@@ -193,7 +193,7 @@ class Mix:
         votes[first.label] += 1
         freq = [votes[i] / len(dists) for i in range(n_labels)]
         mix = renormalise([0.5 * m + 0.5 * f for m, f in zip(mean, freq, strict=True)])
-        latency = sum(self.latencies + [first.latency_ms or 0.0]) / (len(self.latencies) + 1)
+        latency = sum([*self.latencies, first.latency_ms or 0.0]) / (len(self.latencies) + 1)
         return TeacherOutput(
             first.example, probs=mix, rationale=first.rationale,
             method="k-sample" if self.samples else first.method, cost_usd=self.cost, latency_ms=latency,
@@ -254,7 +254,7 @@ class RealtimeJob:
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._main())
-        except BaseException as exc:  # noqa: BLE001 - handed to the generator
+        except BaseException as exc:
             if self.error is None:
                 self.error = exc if isinstance(exc, Exception) else TeacherError(str(exc))
         finally:

@@ -61,7 +61,7 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
         cancel.check()
         try:
             client.with_options(max_retries=1).models.retrieve(self.model)
-        except Exception as exc:  # noqa: BLE001 - mapped to messages below
+        except Exception as exc:
             raise_for_setup(exc, self.model, client)
             yield Log(f"could not check model {self.model} ({short_message(exc)}); going on", level="warning")
         finally:
@@ -101,7 +101,7 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
                 params.pop("max_tokens", None)
                 try:
                     counts.append(int(client.messages.count_tokens(**params).input_tokens))
-                except Exception as exc:  # noqa: BLE001 - a gateway may lack count_tokens
+                except Exception as exc:
                     raise_if_fatal(exc, self.model)
                     about["counted_with"] = "characters"
                     counts = [self._estimate_input_tokens(t) for _, t in picked]
