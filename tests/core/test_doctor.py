@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import keyring
 import pytest
 import torch
-from keyring.backend import KeyringBackend
+from fakes.keyrings import MemoryKeyring
 
 from kdstudio import __version__
 from kdstudio.cli import main
@@ -40,25 +40,6 @@ def cli(capsys, *args: str) -> tuple[int, str]:
     out = capsys.readouterr()
     assert "Traceback" not in out.err
     return code, out.out
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring backend that works, held in memory."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.store.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.store[(service, username)] = password
-
-    def delete_password(self, service, username):
-        self.store.pop((service, username))
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
+from fakes.keyrings import MemoryKeyring
 
 from kdstudio.core import secrets
 from kdstudio.core.errors import ConfigError
@@ -83,24 +83,6 @@ def test_a_broken_override_file_is_a_clear_config_error():
     (app_home() / "prices.json").write_text(json.dumps({"models": {"claude-x": {"input": -1, "output": 1}}}))
     with pytest.raises(ConfigError, match="non-negative"):
         pricing.price("claude-x")
-
-
-class MemoryKeyring(KeyringBackend):
-    """A working keyring for tests."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.store.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.store[(service, username)] = password
-
-    def delete_password(self, service, username):
-        self.store.pop((service, username), None)
 
 
 @pytest.fixture
