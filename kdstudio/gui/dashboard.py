@@ -911,7 +911,7 @@ class EvaluationDashboard(QWidget):
         """Queue ``presets`` in one worker job: trained one after another, each evaluated."""
         from kdstudio.core.store import Project
         from kdstudio.core.train_sweep import size_sweep
-        from kdstudio.gui.jobs import mark_unfinished_runs
+        from kdstudio.core.train import close_unfinished_runs as mark_unfinished_runs
 
         base = self.sweep_base()
         if epochs is not None:

@@ -56,8 +56,7 @@ def test_claude(model: str, *, cancel: CancelToken | None = None) -> Iterator[Ev
 
 
 def mark_unfinished_runs(project_path: str, after_run: int, status: str, message: str = "") -> None:
-    """The worker's stop path for training (see ``Project.close_unfinished_runs``)."""
-    from kdstudio.core.store import Project
+    """The worker's stop path for training (see ``kdstudio.core.train.close_unfinished_runs``)."""
+    from kdstudio.core.train import close_unfinished_runs
 
-    with Project(project_path) as project:
-        project.close_unfinished_runs(after_run, status, message)
+    close_unfinished_runs(project_path, after_run, status, message)

@@ -75,4 +75,14 @@ def train(
     return _train(project_path, config, resume_run=resume_run, cancel=cancel)
 
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingError", "run_folder", "train"]
+def close_unfinished_runs(project_path: str | Path, after_run: int, status: str, message: str = "") -> None:
+    """Mark runs newer than ``after_run`` that are still ``running`` as ``status`` (``cancelled``,
+    ``failed``): what a caller does when a training job stops without finishing its run (a
+    thread that is abandoned, a process that is killed). See ``Project.close_unfinished_runs``."""
+    from kdstudio.core.store import Project
+
+    with Project(project_path) as project:
+        project.close_unfinished_runs(after_run, status, message)
+
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingError", "close_unfinished_runs", "run_folder", "train"]
