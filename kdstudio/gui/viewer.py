@@ -13,11 +13,9 @@ X toggles "exclude", G toggles "golden", C jumps to the corrected-label box, Ctr
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +53,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kdstudio.core.events import CancelToken, Event, Finished, Progress
+from kdstudio.core.evaluate.compare import CompareData, CompareFilters, prepare_compare
+from kdstudio.core.export.compare import CompareExportConfig, export_compare, export_format, write_rows
 from kdstudio.gui.theme import ThemeManager, current_theme
 from kdstudio.gui.widgets import Card, EmptyState, button, label
 from kdstudio.gui.worker import Worker
@@ -87,161 +86,6 @@ SORT_CHOICES = (
     ("teacher_confidence", "Teacher confidence"),
     ("id", "Example id"),
 )
-EXPORT_KEYS = (
-    "example",
-    "text",
-    "gold",
-    "teacher_label",
-    "teacher_confidence",
-    "student_label",
-    "student_confidence",
-    "kl",
-    "margin",
-    "entropy",
-    "corrected_label",
-    "note",
-)
-
-
-# -- export and preparation: plain functions, run in the worker ------------------------------------
-
-
-def export_record(row: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    """One viewer row as an export record: label names instead of ids, probabilities by name."""
-
-    def name(i: int | None) -> str | None:
-        return labels[i] if i is not None and 0 <= i < len(labels) else None
-
-    def probs(values: list[float] | None) -> dict[str, float] | None:
-        return {labels[i]: round(float(p), 6) for i, p in enumerate(values)} if values else None
-
-    return {
-        "example": row["example"],
-        "text": row["text"],
-        "gold": name(row["gold"]),
-        "teacher_label": name(row["teacher_label"]),
-        "teacher_confidence": row["teacher_confidence"],
-        "student_label": name(row["student_label"]),
-        "student_confidence": row["confidence"],
-        "kl": row["kl"],
-        "margin": row["margin"],
-        "entropy": row["entropy"],
-        "corrected_label": name(row.get("corrected_label")),
-        "note": row.get("note"),
-        "teacher_probabilities": probs(row.get("teacher_probs")),
-        "student_probabilities": probs(row.get("student_probs")),
-    }
-
-
-def write_rows(
-    rows: Sequence[dict[str, Any]], labels: Sequence[str], path: str | Path, fmt: str
-) -> int:
-    """Write viewer rows to ``path`` as ``csv`` or ``jsonl``; return how many. CSV has one
-    ``teacher_p_<label>`` and ``student_p_<label>`` column per label, and every cell passes
-    through ``csv_safe`` so a spreadsheet never runs a text as a formula."""
-    from kdstudio.core.export import csv_safe
-
-    if fmt not in ("csv", "jsonl"):
-        raise ValueError(f"export as csv or jsonl, not {fmt!r}")
-    path = Path(path)
-    records = [export_record(r, labels) for r in rows]
-    if fmt == "jsonl":
-        with path.open("w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return len(records)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(
-            [*EXPORT_KEYS, *(f"teacher_p_{x}" for x in labels), *(f"student_p_{x}" for x in labels)]
-        )
-        for record in records:
-            t = record["teacher_probabilities"] or {}
-            s = record["student_probabilities"] or {}
-            cells = (
-                [record[k] for k in EXPORT_KEYS]
-                + [t.get(x) for x in labels]
-                + [s.get(x) for x in labels]
-            )
-            writer.writerow([csv_safe(c) for c in cells])
-    return len(records)
-
-
-def export_compare_job(
-    project_path: str,
-    run_id: int,
-    teacher_id: int | None,
-    out: str,
-    fmt: str,
-    *,
-    filters: dict[str, Any] | None = None,
-    sort: str = "kl",
-    descending: bool = True,
-    cancel: CancelToken | None = None,
-) -> Iterator[Event]:
-    """Every row that matches ``filters``, in the viewer's order, written to ``out``."""
-    from kdstudio.core.store import Project
-
-    cancel = cancel or CancelToken()
-    rows: list[dict[str, Any]] = []
-    with Project(project_path) as project:
-        labels = project.labels()
-        total = project.compare_count(run_id, teacher_id, filters=filters)
-        for offset in range(0, total, 2000):
-            cancel.check()
-            page, _ = project.compare_page(
-                run_id,
-                teacher_id,
-                filters=filters,
-                sort=sort,
-                descending=descending,
-                offset=offset,
-                limit=2000,
-                with_total=False,
-            )
-            rows += page
-            yield Progress("export", len(rows), total)
-    n = write_rows(rows, labels, out, fmt)
-    yield Finished({"path": out, "rows": n})
-
-
-def prepare_compare_job(
-    project_path: str,
-    run_id: int,
-    teacher_id: int | None = None,
-    *,
-    cancel: CancelToken | None = None,
-) -> Iterator[Event]:
-    """Off the Qt thread: build the viewer's table for the run when it is missing (a no-op when
-    evaluation built it already) and read the teacher's rationales on the test split."""
-    from kdstudio.core.store import Project
-
-    with Project(project_path) as project:
-        run = project.run(run_id) or {}
-        if teacher_id is None:
-            teacher_id = run.get("teacher")
-            if teacher_id is None:
-                teacher_id = project.default_teacher()
-        rows = project.ensure_compare_rows(run_id, teacher_id)
-        rationales: dict[int, str] = {}
-        teacher = project.teacher(teacher_id) if teacher_id is not None else None
-        if teacher is not None and teacher.get("kind") in ("claude", "lm"):
-            rationales = {
-                o["id"]: o["rationale"]
-                for o in project.teacher_outputs(teacher_id, ["test"])
-                if o.get("rationale")
-            }
-    yield Finished(
-        {
-            "run": run_id,
-            "teacher": teacher_id,
-            "teacher_spec": teacher["spec"] if teacher else None,
-            "rows": rows,
-            "rationales": rationales,
-        }
-    )
-
-
 # -- the table model ------------------------------------------------------------------------------
 
 
@@ -1213,7 +1057,7 @@ class ComparisonViewer(QWidget):
         self.run_id = run_id
         self.count_label.setText("Loading…")
         worker = Worker(
-            prepare_compare_job,
+            prepare_compare,
             str(self.project_path),
             run_id,
             name="Preparing the comparison",
@@ -1226,16 +1070,11 @@ class ComparisonViewer(QWidget):
         if worker in self._workers:
             self._workers.remove(worker)
         result = worker.result
-        if status != "finished" or not result or result["run"] != self.run_id:
+        if status != "finished" or not isinstance(result, CompareData) or result.run != self.run_id:
             if status == "failed":
                 self.count_label.setText(worker.message)
             return
-        self.show_run(
-            result["run"],
-            result["teacher"],
-            result.get("rationales") or {},
-            result.get("teacher_spec"),
-        )
+        self.show_run(result.run, result.teacher, result.rationales, result.teacher_spec)
 
     def show_run(
         self,
@@ -1413,23 +1252,26 @@ class ComparisonViewer(QWidget):
         if self.model is None:
             raise RuntimeError("no run is shown")
         path = Path(path)
-        fmt = fmt or ("jsonl" if path.suffix.lower() in (".jsonl", ".json") else "csv")
+        fmt = export_format(path, fmt)
         selected = self.selected_rows()
         if selection_only is None:
             selection_only = 1 < len(selected) < self.model.total
         if selection_only:
             return write_rows(self.model.rows(selected), self.labels, path, fmt)
         sort, descending = self.filter_bar.sort_key()
-        worker = Worker(
-            export_compare_job,
-            str(self.project_path),
-            self.run_id,
-            self.teacher_id,
-            str(path),
-            fmt,
-            filters=self.model.filters,
+        config = CompareExportConfig(
+            out=str(path),
+            run=self.run_id,
+            teacher=self.teacher_id,
+            format=fmt,
+            filters=CompareFilters.from_store(self.model.filters),
             sort=sort,
             descending=descending,
+        )
+        worker = Worker(
+            export_compare,
+            str(self.project_path),
+            config,
             name="Exporting rows",
             parent=self,
         )
