@@ -10,7 +10,7 @@ import pytest
 from fakes.tiny_models import LABELS, build_toy_project, make_compare_project
 from PySide6.QtCore import Qt
 
-from kdstudio.gui.viewer import COLUMNS, ComparisonViewer
+from kdstudio.gui.compare import COLUMNS, ComparisonViewer
 
 
 @pytest.fixture
