@@ -26,8 +26,8 @@ from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress
 if TYPE_CHECKING:
     from kdstudio.core.harvest import HarvestConfig
 
-COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "export", "demo",
-            "doctor")
+COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "compare", "export",
+            "demo", "doctor")
 #: HarvestConfig fields whose flags are spelled or parsed their own way (``--split a,b``,
 #: ``--label-map A=x``), or that have no flag (``options``).
 HARVEST_OWN_FLAGS = ("teacher", "splits", "label_map", "options")
@@ -283,6 +283,35 @@ def cmd_review(args: argparse.Namespace, cancel: CancelToken) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.evaluate.compare import CompareFilters
+    from kdstudio.core.export.compare import CompareExportConfig, CompareExportResult, export_compare
+
+    def bounds(low: float | None, high: float | None) -> tuple[float | None, float | None] | None:
+        return None if low is None and high is None else (low, high)
+
+    filters = CompareFilters(
+        splits=tuple(s.strip() for s in args.split.split(",") if s.strip()),
+        disagreement=True if args.disagreements else None,
+        gold=args.gold,
+        gold_label=args.gold_label,
+        student_label=args.student_label,
+        teacher_label=args.teacher_label,
+        confidence=bounds(args.min_confidence, args.max_confidence),
+        kl=bounds(args.min_kl, args.max_kl),
+        text=args.text,
+    )
+    config = CompareExportConfig(out=args.out, run=args.run, teacher=args.teacher, format=args.format,
+                                 filters=filters, sort=args.sort, descending=not args.ascending)
+
+    def show(r: CompareExportResult) -> None:
+        teacher = f" against teacher #{r.teacher}" if r.teacher is not None else ""
+        print(f"wrote {r.rows} rows of run #{r.run}{teacher} to {r.out} ({r.format})")
+
+    run_job(export_compare(args.project, config, cancel=cancel), as_json=args.json, on_finish=show)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.evaluate import evaluate, format_report
 
@@ -467,6 +496,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clear", action="store_true", help="remove the review")
     p.add_argument("--json", action="store_true", help="print the stored review as JSON")
     p.set_defaults(func=cmd_review)
+
+    from kdstudio.core.evaluate.compare import SORTS, CompareFilters
+    from kdstudio.core.export.compare import FORMATS as COMPARE_FORMATS
+    from kdstudio.core.export.compare import CompareExportConfig
+
+    compare_help = {f.name: f.metadata["help"] for f in dataclasses.fields(CompareFilters)}
+    compare_help |= {f.name: f.metadata["help"] for f in dataclasses.fields(CompareExportConfig)}
+    p = sub.add_parser("compare", help="export a run's predictions beside the teacher's answers (CSV or JSON Lines)",
+                       description="Write a run's predictions beside the teacher's answers, one row per example, "
+                                   "as the app's Compare tab exports them: gold, both labels and confidences, KL, "
+                                   "margin, entropy, the review, both probability vectors. The filters are the "
+                                   "viewer's; rows come in the viewer's order.")
+    p.add_argument("project")
+    p.add_argument("--out", required=True, help=compare_help["out"])
+    p.add_argument("--run", type=int, help=compare_help["run"])
+    p.add_argument("--teacher", type=int, help=compare_help["teacher"])
+    p.add_argument("--format", choices=COMPARE_FORMATS, help=compare_help["format"])
+    p.add_argument("--split", default="test", help="comma-separated " + compare_help["splits"] + " (default: test)")
+    p.add_argument("--disagreements", action="store_true",
+                   help="only rows where the student's label differs from the teacher's")
+    p.add_argument("--gold", choices=("right", "wrong"), help=compare_help["gold"])
+    p.add_argument("--gold-label", metavar="LABEL", help=compare_help["gold_label"])
+    p.add_argument("--student-label", metavar="LABEL", help=compare_help["student_label"])
+    p.add_argument("--teacher-label", metavar="LABEL", help=compare_help["teacher_label"])
+    p.add_argument("--min-confidence", type=float, metavar="P", help="only rows the student is at least this sure of")
+    p.add_argument("--max-confidence", type=float, metavar="P", help="only rows the student is at most this sure of")
+    p.add_argument("--min-kl", type=float, metavar="X", help="only rows with KL(teacher ‖ student) of at least X")
+    p.add_argument("--max-kl", type=float, metavar="X", help="only rows with KL(teacher ‖ student) of at most X")
+    p.add_argument("--text", help=compare_help["text"])
+    p.add_argument("--sort", choices=SORTS, default="kl", help="order of the rows (default: kl, largest first)")
+    p.add_argument("--ascending", action="store_true", help="smallest first")
+    p.add_argument("--json", action="store_true", help="print run, teacher, out, format, rows, filters, seconds")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("eval", help="evaluate a run on the test split",
                        description="Evaluate a run on the test split: accuracy, agreement, retention, KL, "

@@ -102,3 +102,38 @@ def test_csv_export_neutralises_formulas(tmp_path):
     with (tmp_path / "x.csv").open(newline="", encoding="utf-8") as f:
         record = next(csv.DictReader(f))
     assert record["text"].startswith("'=") and record["note"] == "'+1"
+
+
+def test_compare_command_writes_what_the_viewer_exports_and_prints_the_typed_result(compared, tmp_path, capsys):
+    from kdstudio.cli import main
+
+    path, run = compared
+    out = tmp_path / "cell.jsonl"
+    assert main(["compare", str(path), "--out", str(out), "--disagreements", "--student-label", "money",
+                 "--sort", "id", "--ascending", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"run", "teacher", "out", "format", "rows", "filters", "seconds"}
+    assert printed["run"] == run and printed["format"] == "jsonl" and printed["out"] == str(out)
+    assert printed["filters"] == {"split": ["test"], "disagreement": True, "student_label": 2}
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == printed["rows"] > 0
+    assert all(x["student_label"] == "money" and x["teacher_label"] != "money" for x in lines)
+    assert [x["example"] for x in lines] == sorted(x["example"] for x in lines)
+    # the same rows as the job with the same typed config
+    config = CompareExportConfig(out=str(tmp_path / "job.jsonl"), sort="id", descending=False,
+                                 filters=CompareFilters(disagreement=True, student_label="money"))
+    assert run_to_end(export_compare(path, config)).rows == printed["rows"]
+    assert (tmp_path / "job.jsonl").read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
+
+
+def test_compare_command_reads_the_transfer_set_and_says_what_is_wrong_in_one_line(compared, tmp_path, capsys):
+    from kdstudio.cli import main
+
+    path, _run = compared
+    assert main(["compare", str(path), "--out", str(tmp_path / "t.csv"), "--split", "train,unlabeled"]) == 0
+    assert "wrote 0 rows of run" in capsys.readouterr().out  # the stored run predicted the test split only
+    assert main(["compare", str(path), "--out", str(tmp_path / "x.csv"), "--gold-label", "nope"]) == 2
+    assert "unknown label 'nope'" in capsys.readouterr().err
+    assert main(["compare", str(path), "--out", str(tmp_path / "x.csv"), "--split", "tset"]) == 2
+    assert "unknown split 'tset'" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

@@ -17,7 +17,7 @@ from typing import Any
 
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Progress
-from kdstudio.core.store import Project
+from kdstudio.core.store import SPLITS, Project
 
 #: The sorts the store offers, in the order the viewer lists them.
 SORTS = ("kl", "margin", "entropy", "confidence", "teacher_confidence", "id")
@@ -31,8 +31,8 @@ Range = tuple[float | None, float | None]
 class CompareFilters:
     """Which rows of a comparison to look at; every field left at its default means "any".
 
-    Label filters take a label id or a label name; :meth:`store_filters` resolves names against
-    the project's labels.
+    Label filters take a label id or a label name (or an id written as text); :meth:`store_filters`
+    resolves names against the project's labels.
     """
 
     splits: tuple[str, ...] = field(
@@ -77,6 +77,12 @@ class CompareFilters:
 
     def store_filters(self, label_ids: Mapping[str, int] | None = None) -> dict[str, Any]:
         """The store's filter dict (``Project.compare_page``); label names become ids."""
+        unknown = [s for s in self.splits if s not in SPLITS]
+        if unknown or not self.splits:
+            what = f"unknown split {unknown[0]!r}" if unknown else "no split given"
+            raise ConfigError(f"{what}; the splits are {', '.join(SPLITS)}")
+        if self.gold is not None and self.gold not in ("right", "wrong"):
+            raise ConfigError(f"the gold filter is right or wrong, not {self.gold!r}")
         out: dict[str, Any] = {"split": list(self.splits)}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -91,6 +97,8 @@ class CompareFilters:
 def _label_id(name: str, label_ids: Mapping[str, int]) -> int:
     if name in label_ids:
         return label_ids[name]
+    if name.isdigit() and int(name) in label_ids.values():
+        return int(name)
     shown = list(label_ids)[:20]
     raise ConfigError(
         f"unknown label {name!r}; the project's labels are {', '.join(shown)}{' …' if len(label_ids) > 20 else ''}"
