@@ -260,24 +260,23 @@ def cmd_review(args: argparse.Namespace, cancel: CancelToken) -> int:
             project.clear_review(args.example)
             review = None
         else:
-            label = None
+            changes: dict[str, Any] = {}  # what the flags give; the store merges it into the stored review
             if args.label is not None:
                 ids = project.label_ids()
                 if args.label not in ids:
                     raise KDStudioError(f"unknown label {args.label!r}; the project's labels are "
                                         f"{', '.join(project.labels()[:20])}{' …' if len(ids) > 20 else ''}")
-                label = ids[args.label]
-            previous = project.reviews().get(args.example, {})
-            project.set_review(args.example,
-                               corrected_label=label if label is not None else previous.get("corrected_label"),
-                               exclude=args.exclude or previous.get("exclude", False),
-                               golden=args.golden or previous.get("golden", False),
-                               note=args.note if args.note is not None else previous.get("note"))
-            review = project.reviews()[args.example]
+                changes["corrected_label"] = ids[args.label]
+            for key in ("exclude", "golden", "note"):
+                if getattr(args, key) is not None:
+                    changes[key] = getattr(args, key)
+            review = project.set_review(args.example, **changes)
     if args.json:
         print(json.dumps({"example": args.example, "review": review}))
+    elif args.clear:
+        print(f"example #{args.example}: review cleared")
     else:
-        print(f"example #{args.example}: " + ("review cleared" if review is None else
+        print(f"example #{args.example}: " + ("not reviewed" if review is None else
               ", ".join(k for k in ("corrected_label", "exclude", "golden") if review.get(k) not in (None, False))
               or "reviewed"))
     return 0
@@ -484,15 +483,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("review", help="mark an example: correct the teacher's label, exclude it, add it to the "
                                       "golden set",
-                       description="Review an example, as in the app's comparison viewer: the next training run "
-                                   "uses the corrected label instead of the teacher's and leaves excluded rows "
-                                   "out; on test rows the corrected label is the gold label for evaluation.")
+                       description="Review an example, as in the app's comparison viewer: the flags given change "
+                                   "the stored review, the others keep it. The next training run uses the corrected "
+                                   "label instead of the teacher's and leaves excluded rows out; in validation and "
+                                   "evaluation the corrected label is the gold label.")
     p.add_argument("project")
     p.add_argument("example", type=int, help="example id (shown by the viewer and in exports)")
     p.add_argument("--label", help="the correct label (the teacher was wrong)")
-    p.add_argument("--exclude", action="store_true", help="leave this example out of training and evaluation")
-    p.add_argument("--golden", action="store_true", help="add it to the golden set a person has checked")
-    p.add_argument("--note", help="a free-text note")
+    p.add_argument("--exclude", action=argparse.BooleanOptionalAction,
+                   help="leave this example out of training and evaluation (--no-exclude: use it again)")
+    p.add_argument("--golden", action=argparse.BooleanOptionalAction,
+                   help="add it to the golden set a person has checked (--no-golden: take it out)")
+    p.add_argument("--note", help="a free-text note ('' removes it)")
     p.add_argument("--clear", action="store_true", help="remove the review")
     p.add_argument("--json", action="store_true", help="print the stored review as JSON")
     p.set_defaults(func=cmd_review)

@@ -188,6 +188,30 @@ def test_a_review_changes_the_next_runs_training_data(viewer):
     assert after.train.gold[i] == 2
 
 
+def test_a_review_in_the_viewer_and_one_on_the_command_line_merge_in_either_order(viewer, capsys):
+    """The viewer stores only what a person changed (merged by the store, as ``kdstudio review``
+    does), so a review the command line made while the viewer was open is kept."""
+    from kdstudio.cli import main
+
+    def select(row: int) -> int:
+        viewer.table.selectRow(row)
+        return viewer.current_row()["example"]
+
+    first = select(0)
+    viewer.detail.golden_box.toggle()  # G in the viewer, then a corrected label on the command line
+    assert main(["review", str(viewer.project_path), str(first), "--label", LABELS[2]]) == 0
+    second = select(1)
+    assert main(["review", str(viewer.project_path), str(second), "--label", LABELS[2]]) == 0
+    select(0)
+    select(1)  # the viewer's cached reviews do not have the command line's yet
+    viewer.detail.golden_box.toggle()
+    expected = {"corrected_label": 2, "exclude": False, "golden": True, "note": None}
+    assert viewer.project.review(first) == viewer.project.review(second) == expected
+    assert viewer.reviews[second] == expected and viewer.detail.review == expected
+    assert "corrected to money" in viewer.detail.review_state.text()
+    capsys.readouterr()
+
+
 def test_export_selection_as_csv_and_filtered_rows_as_jsonl(viewer, qtbot, tmp_path):
     viewer.table.selectRow(0)
     viewer.table.selectionModel().select(

@@ -118,7 +118,7 @@ class ProbabilityBars(QWidget):
 class DetailPane(QWidget):
     """One example: text, gold, both answers as bars, the teacher's rationale and the review."""
 
-    review_changed = Signal(int, object)  # example, review dict (None: cleared)
+    review_changed = Signal(int, object)  # example, the review fields that changed (None: cleared)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -291,7 +291,18 @@ class DetailPane(QWidget):
             **changes,
         }
         self._show_review_state()
-        self.review_changed.emit(self.row["example"], dict(self.review))
+        self.review_changed.emit(self.row["example"], dict(changes))
+
+    def show_review(self, review: dict[str, Any] | None) -> None:
+        """Show ``review`` as the store keeps it (after a change was merged into it)."""
+        self._loading = True
+        try:
+            self.review = dict(review or {})
+            self.exclude_box.setChecked(bool(self.review.get("exclude")))
+            self.golden_box.setChecked(bool(self.review.get("golden")))
+            self._show_review_state()
+        finally:
+            self._loading = False
 
     def clear_review(self) -> None:
         if self.row is None:

@@ -367,26 +367,21 @@ class ComparisonViewer(QWidget):
             return None
         return self.model.row_at(self.table.currentIndex().row())
 
-    def save_review(self, example: int, review: dict[str, Any] | None) -> None:
-        """Store a review from the detail pane (a tiny write on the Qt thread's own connection)."""
-        empty = review is None or (
-            review.get("corrected_label") is None
-            and not review.get("exclude")
-            and not review.get("golden")
-            and not review.get("note")
-        )
-        if empty:
+    def save_review(self, example: int, changes: dict[str, Any] | None) -> None:
+        """Store a review from the detail pane (a tiny write on the Qt thread's own connection):
+        ``changes`` are merged into the stored review by the store's one rule, the one
+        ``kdstudio review`` follows (``Project.set_review``); None clears the review."""
+        if changes is None:
             self.project.clear_review(example)
+            stored = None
+        else:
+            stored = self.project.set_review(example, **changes)
+        if stored is None:
             self.reviews.pop(example, None)
         else:
-            self.project.set_review(
-                example,
-                corrected_label=review.get("corrected_label"),
-                exclude=bool(review.get("exclude")),
-                golden=bool(review.get("golden")),
-                note=review.get("note"),
-            )
-            self.reviews[example] = dict(review)
+            self.reviews[example] = stored
+        if self.detail.row is not None and self.detail.row["example"] == example:
+            self.detail.show_review(stored)
         if self.model is not None:
             self.model.refresh_rows()
         self.review_saved.emit(example)
