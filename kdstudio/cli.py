@@ -519,13 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disagreements", action="store_true",
                    help="only rows where the student's label differs from the teacher's")
     p.add_argument("--gold", choices=("right", "wrong"), help=compare_help["gold"])
-    p.add_argument("--gold-label", metavar="LABEL", help=compare_help["gold_label"])
-    p.add_argument("--student-label", metavar="LABEL", help=compare_help["student_label"])
-    p.add_argument("--teacher-label", metavar="LABEL", help=compare_help["teacher_label"])
-    p.add_argument("--min-confidence", type=float, metavar="P", help="only rows the student is at least this sure of")
-    p.add_argument("--max-confidence", type=float, metavar="P", help="only rows the student is at most this sure of")
-    p.add_argument("--min-kl", type=float, metavar="X", help="only rows with KL(teacher ‖ student) of at least X")
-    p.add_argument("--max-kl", type=float, metavar="X", help="only rows with KL(teacher ‖ student) of at most X")
+    for key in ("gold_label", "student_label", "teacher_label"):
+        p.add_argument("--" + key.replace("_", "-"), metavar="LABEL", help=compare_help[key])
+    for key, what in (("confidence", "the student's top probability"), ("kl", "KL(teacher ‖ student)")):
+        for end, word in (("min", "least"), ("max", "most")):
+            p.add_argument(f"--{end}-{key}", type=float, metavar="X", help=f"only rows with {what} at {word} X")
     p.add_argument("--text", help=compare_help["text"])
     p.add_argument("--sort", choices=SORTS, default="kl", help="order of the rows (default: kl, largest first)")
     p.add_argument("--ascending", action="store_true", help="smallest first")
