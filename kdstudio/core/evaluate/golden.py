@@ -3,8 +3,8 @@
 A golden example's true label follows the store's one rule for reviews
 (``kdstudio.core.store.reviews``): the person's corrected label when they gave one, else the
 example's gold label; golden examples with neither, and golden examples a person excluded, are
-not scored. ``golden_accuracy`` is a pure
-function on plain dicts; ``golden_report`` reads what it needs for one run from the project.
+not scored. ``golden_accuracy`` is a pure function on plain dicts; ``golden_report`` reads what
+it needs for one run from the project.
 
 A project may set a floor (``project.update_settings(golden_floor=0.9)``): a run whose student
 scores below it on the golden set is flagged (``below_floor``).
@@ -34,8 +34,9 @@ def golden_accuracy(
     student label, and for the teacher when it has a true label and a teacher label.
 
     Returns ``n_golden`` (examples marked golden, excluded ones included), ``n_student`` /
-    ``n_teacher`` (how many were scored), ``student_accuracy`` / ``teacher_accuracy`` (None when nothing was scored),
-    ``floor`` and ``below_floor`` (True only when a floor is set and the student is under it).
+    ``n_teacher`` (how many were scored), ``student_accuracy`` / ``teacher_accuracy`` (None when
+    nothing was scored), ``floor`` and ``below_floor`` (True only when a floor is set and the
+    student is under it).
     """
     truth: dict[int, int] = {}
     n_golden = 0
