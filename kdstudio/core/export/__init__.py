@@ -185,8 +185,11 @@ def export(
         yield Progress("export", 2, total)
         cancel.check()
         teacher = project.teacher(run["teacher"]) if run["teacher"] is not None else None
-        report = project.evaluation(run_id)
+        stored = project.evaluation(run_id)
         info = project.info()
+    from kdstudio.core.evaluate import EvalReport
+
+    report = EvalReport.from_json(stored) if stored is not None else None
     if report is None:
         from kdstudio.core.evaluate import evaluate
         from kdstudio.core.events import run_to_end
