@@ -2,9 +2,10 @@
 accuracy, agreement, retention, speed-up, size, $ per 1M predictions), the reliability diagram of
 both, a cascade slider (share sent to the teacher, accuracy and cost at each confidence threshold,
 the numbers of ``kdstudio eval --json``), accuracy on the golden set with a floor, and a Pareto plot
-of accuracy against latency across the project's runs, fed by the "Size sweep" action.
+of accuracy against latency across the project's runs, fed by the "Size sweep" action. "Export…"
+exports the run shown (``kdstudio export``).
 
-Everything heavy (evaluation, the sweep, reading reports) runs in a worker as a core
+Everything heavy (evaluation, the sweep, reading reports, the export) runs in a worker as a core
 job (:mod:`kdstudio.core.evaluate.dashboard`); the Qt thread only draws the typed results.
 """
 
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 from kdstudio.core.evaluate.dashboard import DashboardData, evaluate_runs, load_dashboard
 from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.gui.evaluate.cards import CascadeCard, GoldenCard, MetricCard, ReliabilityCard
+from kdstudio.gui.evaluate.export_dialog import ExportDialog
 from kdstudio.gui.evaluate.pareto import ParetoCard
 from kdstudio.gui.evaluate.plots import money, ms, pct, theme_plot
 from kdstudio.gui.evaluate.sweep_dialog import SweepDialog
@@ -60,6 +62,7 @@ class EvaluationDashboard(QWidget):
         self.project = project  # the Qt thread's Project, for the floor setting (optional)
         self.run_id: int | None = None
         self.data: DashboardData | None = None
+        self.export_dialog: ExportDialog | None = None
         self._workers: list[Worker] = []
 
         outer = QVBoxLayout(self)
@@ -92,6 +95,12 @@ class EvaluationDashboard(QWidget):
         )
         self.reevaluate_button.clicked.connect(self.evaluate_current)
         head.addWidget(self.reevaluate_button)
+        self.export_button = button(
+            "Export…", "primary", tooltip="Export this run's student as ONNX or a Hugging Face folder, "
+            "with a model card (kdstudio export)"
+        )
+        self.export_button.clicked.connect(self.export_current)
+        head.addWidget(self.export_button)
         root.addLayout(head)
 
         cards = QGridLayout()
@@ -336,6 +345,19 @@ class EvaluationDashboard(QWidget):
             on_stop=functools.partial(mark_unfinished_runs, str(self.project_path), last),
         )
         return worker if self._start(worker) else None
+
+    def export_current(self) -> ExportDialog | None:
+        """Open the export dialog for the run shown (the export itself runs when asked there)."""
+        if self.run_id is None:
+            return None
+        run = next((r for r in self.data.runs if r.id == self.run_id), None) if self.data else None
+        if self.export_dialog is not None:
+            self.export_dialog.deleteLater()
+        dialog = ExportDialog(self.project_path, self.run_id, run.name if run else "", self)
+        dialog.exported.connect(lambda _result: self.refresh())  # the export evaluates an unevaluated run
+        self.export_dialog = dialog
+        dialog.open()
+        return dialog
 
     def ask_sweep(self) -> None:
         from kdstudio.core.train_sweep import SWEEP_PRESETS
