@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import os
 import signal
@@ -584,6 +585,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        if argv and not Path(argv[0]).is_file():  # neither a command nor a project: a usage error, no window
+            close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+            hint = f" (did you mean `kdstudio {close[0]}`?)" if close else "; see kdstudio --help"
+            print(f"kdstudio: error: {argv[0]!r} is neither a command nor a project file{hint}", file=sys.stderr)
+            return 2
+        from kdstudio.core.doctor import window_blocker
+
+        blocker = window_blocker()
+        if blocker:
+            print(f"kdstudio: cannot open the window: {blocker}", file=sys.stderr)
+            return 1
         from kdstudio.gui.app import main as gui_main
 
         return gui_main(argv[:1])
