@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
         self.cancel_action = a("&Cancel Job", self.cancel_job, "Ctrl+.", "stop",
                                "Stop the running job; what was done is kept")
         self.tab_actions = []
-        for i, name in enumerate(("Overview", "Harvest", "Training", "Evaluate")):
+        for i, name in enumerate(("Overview", "Harvest", "Training", "Evaluate", "Compare")):
             self.tab_actions.append(a(f"&{name}", lambda _c=False, i=i: self._show_tab(i), f"Ctrl+{i + 1}"))
         self.shortcuts_action = a("&Keyboard Shortcuts", self.show_shortcuts, ["Ctrl+/", "F1"])
         self.about_action = a("&About KD Studio", self.show_about)
