@@ -134,6 +134,9 @@ def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
               f"too long skipped, {r.valid_carved} moved to valid")
         print(f"project now: train {s['train']}, valid {s['valid']}, test {s['test']}, unlabeled {s['unlabeled']}, "
               f"{r.n_labels} labels")
+        if s["train"] and not s["valid"]:
+            print("note: no valid split yet; a KD run needs one (import a validation file with --split valid, or "
+                  "import the training file with --split auto, which holds out --valid-fraction)", file=sys.stderr)
 
     run_job(import_file(args.project, args.file, text_col=args.text_col, label_col=args.label_col,
                         split=args.split, format=args.format, encoding=args.encoding,
