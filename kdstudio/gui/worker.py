@@ -28,6 +28,7 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,7 +36,6 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from kdstudio.core.errors import Cancelled, KDStudioError
 from kdstudio.core.events import CancelToken, Finished, JobResult, Progress
-from kdstudio.gui import collector
 
 #: How often the Qt thread picks up events, and the most time one pick-up may take.
 POLL_MS = 30
@@ -235,18 +235,30 @@ class Worker(QObject):
         self._beat_timer = QTimer(self)
         self._beat_timer.setInterval(BEAT_MS)
         self._beat_timer.timeout.connect(self._heartbeat)
-        self.owner = parent
+        # Held weakly: a widget that keeps its worker (``self.worker``) must not form a reference
+        # cycle with it, or both would wait for the cycle collector to be freed.
+        self._owner = weakref.ref(parent) if parent is not None else None
         if parent is not None:
             parent.destroyed.connect(self._owner_gone)
 
+    @property
+    def owner(self) -> QObject | None:
+        """The widget the job reports to; None without one, or once it is gone."""
+        return self._owner() if self._owner is not None else None
+
     def _owner_gone(self, *_args: object) -> None:
         """The widget that started the job is gone: stop telling it anything, stop the job."""
+        self._let_go_of_slots()
+        self.cancel()
+
+    def _let_go_of_slots(self) -> None:
+        """Disconnect every slot. A slot that refers to this worker (a lambda with ``w=worker``)
+        is kept by the worker's own connection: disconnected, the worker can be freed."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # "failed to disconnect": nothing was connected
             for signal in (self.yielded, self.errored, self.finished, self.paused_changed, self.started):
                 with contextlib.suppress(RuntimeError, TypeError):
                     signal.disconnect()
-        self.cancel()
     def _heartbeat(self) -> None:
         self._beat = time.monotonic()
 
@@ -263,7 +275,6 @@ class Worker(QObject):
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> Worker:
-        collector.install()  # from now on a thread of ours allocates: collect on the Qt thread
         quiet_tqdm(load=False)
         _ALIVE.add(self)
         self.started_at = time.monotonic()
@@ -341,4 +352,5 @@ class Worker(QObject):
         if status == "failed":
             self.errored.emit(message, details)
         self.finished.emit(status)
+        self._let_go_of_slots()  # nothing more is emitted
         _ALIVE.discard(self)
