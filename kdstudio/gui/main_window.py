@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import gc
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from kdstudio import __version__
 from kdstudio.core.events import Finished, Log, Progress
-from kdstudio.gui import collector
 from kdstudio.gui.icons import icon
 from kdstudio.gui.job_host import JobHost, progress_text
 from kdstudio.gui.settings import (
@@ -47,48 +46,10 @@ if TYPE_CHECKING:
 
 #: Loaded in the background once the window is up, so that starting a job later does not stall
 #: the window while Python imports them (an import holds the interpreter for long stretches).
-WARM_UP_MODULES = ("transformers", "kdstudio.core.train.loop", "kdstudio.core.harvest", "kdstudio.core.teachers.embed")
-
-
-def detect_device(cancel=None):
-    """A small job: which device training will use (imports torch, so it runs in a worker);
-    then the heavy modules jobs need, while the person is still looking at the window."""
-    import importlib
-
-    import torch
-
-    if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
-        yield Progress("device", 1, 1, info={"text": f"GPU · {name}"})
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        yield Progress("device", 1, 1, info={"text": "GPU · Apple (MPS)"})
-    else:
-        yield Progress("device", 1, 1, info={"text": "CPU (no GPU found)"})
-    for module in WARM_UP_MODULES:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-    yield Finished({})
-
-
-def build_sample(out_dir: str, cancel=None):
-    """The job behind "Open Sample Project": ``kdstudio.core.demo.demo`` (offline)."""
-    from kdstudio.core.demo import demo
-
-    yield from demo(out_dir, cancel=cancel)
-
-
-def sample_is_ready(path: Path) -> bool:
-    """True when the sample project exists and has a finished run to show."""
-    if not path.is_file():
-        return False
-    from kdstudio.core.errors import KDStudioError
-    from kdstudio.core.store import Project
-
-    try:
-        with Project(path) as project:
-            return project.latest_run() is not None
-    except KDStudioError:
-        return False
+#: ``torch._dynamo`` comes with the first optimizer step, ``accelerate`` with training's runtime,
+#: the fast tokenizers' module with the first tokenizer: together some 200,000 objects.
+WARM_UP_MODULES = ("transformers", "kdstudio.core.train.loop", "kdstudio.core.harvest", "kdstudio.core.teachers.embed",
+                   "torch._dynamo", "accelerate", "transformers.tokenization_utils_fast")
 
 
 class MainWindow(QMainWindow):
@@ -103,6 +64,9 @@ class MainWindow(QMainWindow):
         self.project_view: ProjectView | None = None
         self.project_path: Path | None = None
         self.device_text = "detecting…"
+        self._device_worker: Worker | None = None
+        self._warm_up_worker: Worker | None = None
+        self._sample_worker: Worker | None = None
         self._job_shown_at, self._shown_paused = 0.0, False
 
         self.stack = QStackedWidget()
@@ -262,19 +226,36 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(400, self._detect_device)
 
     def _detect_device(self) -> None:
+        from kdstudio.core.doctor import detect_device
+
         worker = Worker(detect_device, name="Device", parent=self)
         worker.yielded.connect(self._device_found)
-        worker.errored.connect(self._device_unknown)
-        worker.start()
-        self._device_worker = worker
+        worker.finished.connect(self._device_detected)
+        self._device_worker = worker.start()
 
     def _device_found(self, event: object) -> None:
-        if isinstance(event, Progress) and event.stage == "device":
-            self.set_device_text(event.info.get("text", "CPU"))
+        if isinstance(event, Finished):
+            self.set_device_text(event.result.summary)
 
-    def _device_unknown(self, *_args: object) -> None:
+    def _device_detected(self, _status: str) -> None:
+        """Say CPU when the detection failed; then load what the jobs need, in the background."""
+        from kdstudio.core.doctor import import_modules
+
         if self.device_text == "detecting…":
             self.set_device_text("CPU")
+        worker = Worker(import_modules, WARM_UP_MODULES, name="Loading", parent=self)
+        worker.finished.connect(self._warmed_up)
+        self._warm_up_worker = worker.start()
+
+    def _warmed_up(self, _status: str) -> None:
+        """Move everything alive now (the modules, the window) out of the cycle collector's sight
+        for good (``gc.freeze``): a full collection holds the interpreter wherever it runs, and
+        with torch and transformers loaded it would walk some 450,000 objects (120-300 ms) instead
+        of what the app makes from now on. Without it the window's longest stall during the first
+        training run and harvest grows from 40-80 ms to 200-340 ms
+        (``tests/bench/bench_gui_responsiveness.py``)."""
+        gc.collect(1)
+        gc.freeze()
 
     def set_device_text(self, text: str) -> None:
         self.device_text = text
@@ -332,13 +313,6 @@ class MainWindow(QMainWindow):
             self.project_view.deleteLater()
             self.project_view = None
             self.project_path = None
-            # Once Qt has deleted the old screen, free the cycles it leaves behind, frozen ones
-            # included (one full collection, while the user looks at what comes next).
-            QTimer.singleShot(250, self, self._settle_garbage)
-
-    def _settle_garbage(self) -> None:
-        if not self.jobs.busy:
-            collector.settle()
 
     def close_project(self) -> None:
         if self.project_view is None:
@@ -354,16 +328,19 @@ class MainWindow(QMainWindow):
     def open_sample(self) -> None:
         """Open the sample project, building it first (offline, in a worker) when missing or
         unfinished (the build continues where it stopped)."""
+        from kdstudio.core.demo import demo, sample_is_ready
+
         path = sample_project_path()
         if sample_is_ready(path):
             self.open_project(path)
             return
-        worker = Worker(build_sample, str(path.parent), name="Preparing the sample project", parent=self,
+        worker = Worker(demo, str(path.parent), name="Preparing the sample project", parent=self,
                         limit_threads=True)
         worker.yielded.connect(self._sample_event)
-        worker.finished.connect(lambda status: self._sample_done(status, worker))
+        worker.finished.connect(self._sample_done)
         self._sample_text, self._sample_fraction = "Preparing the sample project (first time only)…", None
         if self.jobs.start(worker, self):
+            self._sample_worker = worker
             self.welcome.set_sample_busy(True, self._sample_text)
 
     def _sample_event(self, event: object) -> None:
@@ -374,12 +351,16 @@ class MainWindow(QMainWindow):
             self._sample_text = f"Preparing the sample project (first time only): {event.message}"
             self.welcome.set_sample_busy(True, self._sample_text, self._sample_fraction)
 
-    def _sample_done(self, status: str, worker: Worker) -> None:
+    def _sample_done(self, status: str) -> None:
+        from kdstudio.core.demo import sample_is_ready
+
+        worker, self._sample_worker = self._sample_worker, None
         self.welcome.set_sample_busy(False)
         if status == "finished" and sample_is_ready(sample_project_path()):
             self.open_project(sample_project_path())
         elif status == "failed":
-            QMessageBox.warning(self, "Sample project", f"The sample project could not be built.\n\n{worker.message}")
+            message = worker.message if worker is not None else ""
+            QMessageBox.warning(self, "Sample project", f"The sample project could not be built.\n\n{message}")
 
     def _recent_triggered(self, path: str) -> None:
         self.open_project(path)

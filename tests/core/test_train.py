@@ -399,3 +399,21 @@ def test_a_project_imported_through_the_cli_validates_on_its_own_split(tmp_path)
         out = subprocess.run([sys.executable, "-m", "kdstudio", *args], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
     assert "no valid split yet" in out.stderr and "--split valid" in out.stderr
+
+
+def test_a_runs_stored_metrics_are_read_back_in_order_and_from_a_given_row(tmp_path):
+    from kdstudio.core.train import RunMetrics, load_metrics
+
+    path = tmp_path / "m.kdproj"
+    with Project.create(path, "classification") as project:
+        run = project.create_run("bilstm", None, {"student": "bilstm"})
+        other = project.create_run("cnn", None, {"student": "cnn"})
+        project.add_metrics(run, [(1, 0.5, 0.1, "train/loss", 1.0), (2, 1.0, 0.2, "train/loss", 0.5)])
+        project.add_metrics(other, [(1, 0.5, 0.1, "train/loss", 9.0)])
+        project.add_metrics(run, [(2, 1.0, 0.2, "valid/accuracy", 0.75)])
+    metrics = run_to_end(load_metrics(path, run))
+    assert isinstance(metrics, RunMetrics) and metrics.run == run
+    assert [(step, name, value) for _rowid, step, _e, _w, name, value in metrics.rows] == [
+        (1, "train/loss", 1.0), (2, "train/loss", 0.5), (2, "valid/accuracy", 0.75)]
+    newer = run_to_end(load_metrics(path, run, after_rowid=metrics.rows[1][0]))
+    assert newer.after_rowid == metrics.rows[1][0] and newer.rows == metrics.rows[2:]
