@@ -109,7 +109,8 @@ class DataPage(QWidget):
             card = Card(clickable=True)
             card.layout_.addWidget(label(title, "subheading"))
             card.layout_.addWidget(label(text, "muted", wrap=True))
-            card.clicked.connect(lambda t=task: self.set_task(t))
+            card.setProperty("task", task)
+            card.clicked.connect(self._task_card_clicked)  # a bound slot: no lambda over self (a cycle)
             tasks.addWidget(card)
             self.task_cards[task] = card
         layout.addLayout(tasks)
@@ -275,7 +276,8 @@ class DataPage(QWidget):
         self.files.setCellWidget(row, 1, split)
         self.files.setItem(row, 2, QTableWidgetItem("reading…"))
         remove = button("Remove", "link")
-        remove.clicked.connect(lambda _c=False, p=path: self.remove_file(p))
+        remove.setProperty("path", path)
+        remove.clicked.connect(self._remove_clicked)
         self.files.setCellWidget(row, 3, remove)
         self._fit_files_table()
         self.files.selectRow(row)
@@ -287,8 +289,9 @@ class DataPage(QWidget):
         from kdstudio.core.data import preview_job
 
         worker = Worker(preview_job, path, task=self.task, name="Preview", parent=self)
-        worker.yielded.connect(lambda e, p=path: isinstance(e, Finished) and self._preview_ready(p, e.result))
-        worker.errored.connect(lambda msg, _d, p=path: self._preview_failed(p, msg))
+        worker.setProperty("path", path)
+        worker.yielded.connect(self._preview_event)
+        worker.errored.connect(self._preview_error)
         self._workers.append(worker.start())
         self._schedule_plan()
         self.changed.emit()
@@ -425,12 +428,35 @@ class DataPage(QWidget):
         task, files, text_col, label_col, fraction = key
         worker = Worker(plan_project, task, [DataFile(p, s) for p, s in files], text_col=text_col,
                         label_col=label_col, valid_fraction=fraction, name="Counting rows", parent=self)
-        worker.yielded.connect(lambda e, k=key: isinstance(e, Finished) and self._plan_ready(k, e.result, ""))
-        worker.errored.connect(lambda msg, _d, k=key: self._plan_ready(k, None, msg))
+        worker.plan_key = key
+        worker.yielded.connect(self._plan_event)
+        worker.errored.connect(self._plan_error)
         self._plan_worker = worker
         self._workers = [w for w in self._workers if w.is_running]
         self._workers.append(worker.start())
         self._show_plan()
+
+    # Slots bound to this page, told apart by what their sender carries: a lambda over ``self``
+    # connected to a child's signal would keep the page in a reference cycle.
+    def _task_card_clicked(self) -> None:
+        self.set_task(self.sender().property("task"))
+
+    def _remove_clicked(self) -> None:
+        self.remove_file(self.sender().property("path"))
+
+    def _preview_event(self, event: object) -> None:
+        if isinstance(event, Finished):
+            self._preview_ready(self.sender().property("path"), event.result)
+
+    def _preview_error(self, message: str, _details: str) -> None:
+        self._preview_failed(self.sender().property("path"), message)
+
+    def _plan_event(self, event: object) -> None:
+        if isinstance(event, Finished):
+            self._plan_ready(self.sender().plan_key, event.result, "")
+
+    def _plan_error(self, message: str, _details: str) -> None:
+        self._plan_ready(self.sender().plan_key, None, message)
 
     def _plan_ready(self, key: tuple, result: CreateResult | None, error: str) -> None:
         if key != self._plan_inputs():

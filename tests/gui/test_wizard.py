@@ -23,8 +23,9 @@ def labels(path):
 def fill_data_page(wizard, qtbot, folder, data):
     """Name, folder and one file; waits until the page knows where its rows go. Questions the
     wizard asks (no test rows) are answered "go on" and kept in ``wizard.asked``."""
-    wizard.asked = []
-    wizard.ask = lambda message, _go_on: wizard.asked.append(message) or True
+    asked: list[str] = []  # the stand-in captures the list, not the wizard (that would be a cycle)
+    wizard.asked = asked
+    wizard.ask = lambda message, _go_on: asked.append(message) or True
     page = wizard.data_page
     page.name.setText("support")
     page.folder.setText(str(folder))
