@@ -910,8 +910,8 @@ class EvaluationDashboard(QWidget):
     def start_sweep(self, presets: Sequence[str], *, epochs: int | None = None) -> Worker | None:
         """Queue ``presets`` in one worker job: trained one after another, each evaluated."""
         from kdstudio.core.store import Project
-        from kdstudio.core.train_sweep import size_sweep
         from kdstudio.core.train import close_unfinished_runs as mark_unfinished_runs
+        from kdstudio.core.train_sweep import size_sweep
 
         base = self.sweep_base()
         if epochs is not None:

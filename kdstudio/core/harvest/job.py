@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kdstudio.core.errors import ConfigError
+from kdstudio.core.errors import BudgetExceeded, ConfigError
 from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Log, Progress
 from kdstudio.core.harvest.config import HarvestConfig
 from kdstudio.core.harvest.results import HarvestEstimate, HarvestResult
 from kdstudio.core.harvest.tasks import task_of
 from kdstudio.core.store import SPLITS, Project, TeacherOutput
 from kdstudio.core.teachers import TeacherContext, fingerprint, load_teacher, parse_spec
+from kdstudio.core.teachers.pricing import usd
 from kdstudio.core.teachers.registry import batch_kinds
 
 
@@ -105,17 +106,24 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
             else:
                 stream = teacher.answer(pending, cancel=cancel)
             try:
-                for outputs in stream:
-                    outputs = [task.check_answer(o, context) for o in outputs]
-                    project.save_outputs(teacher_id, outputs)
-                    totals.add(outputs)
-                    info: dict[str, Any] = {"failed": totals.n_failed}
-                    if teacher.metered:
-                        info.update(cost_usd=round(before["cost_usd"] + totals.cost_usd, 6),
-                                    budget_usd=config.budget_usd, input_tokens=totals.input_tokens,
-                                    output_tokens=totals.output_tokens)
-                    done = totals.done
-                    yield Progress("harvest", done, max(len(pending), done), clock.eta(done), info)
+                try:
+                    for outputs in stream:
+                        outputs = [task.check_answer(o, context) for o in outputs]
+                        project.save_outputs(teacher_id, outputs)
+                        totals.add(outputs)
+                        info: dict[str, Any] = {"failed": totals.n_failed}
+                        if teacher.metered:
+                            info.update(cost_usd=round(before["cost_usd"] + totals.cost_usd, 6),
+                                        budget_usd=config.budget_usd, input_tokens=totals.input_tokens,
+                                        output_tokens=totals.output_tokens)
+                        done = totals.done
+                        yield Progress("harvest", done, max(len(pending), done), clock.eta(done), info)
+                except BudgetExceeded as exc:  # the lane says why; the totals are known here
+                    spent = before["cost_usd"] + totals.cost_usd
+                    why = str(exc).partition(" reached: ")[2] or str(exc)
+                    raise BudgetExceeded(
+                        f"budget reached: {usd(spent)} of {usd(config.budget_usd or 0.0)} spent, "
+                        f"{totals.n_ok} answers saved this run ({why})") from None
             finally:
                 stream.close()
                 teacher.close()

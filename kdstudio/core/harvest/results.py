@@ -49,6 +49,8 @@ class HarvestEstimate(JobResult):
     examples were measured ``counted_with`` and the rest extrapolated, at the prices of
     ``prices_updated``. ``estimated_seconds``: the time the answers would take, judged from the
     teacher's earlier answers (None when it has none); ``seconds``: how long the dry run took.
+    The cache fields, the answer length, ``max_tokens`` and ``notes`` (what the figures assume)
+    come from metered teachers.
     """
 
     dry_run: bool = True
@@ -66,6 +68,14 @@ class HarvestEstimate(JobResult):
     price_per_mtok: dict[str, Any] | None = None
     requests: int | None = None
     estimated_seconds: float | None = None
+    max_tokens: int | None = None
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens_per_answer: int | None = None
+    cached_prefix_tokens: int | None = None
+    min_cache_tokens: int | None = None
+    cost_per_example: float | None = None
+    notes: tuple[str, ...] = ()
     seconds: float
 
     @classmethod

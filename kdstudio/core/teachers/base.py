@@ -53,6 +53,9 @@ class TeacherEstimate:
     measured ``counted_with`` (``count_tokens``, ``characters``) and the rest extrapolated;
     ``requests`` counts the API requests (more than ``n`` when some examples are asked again);
     ``estimated_seconds`` is the time the answers would take, when the teacher can tell.
+    ``input_tokens`` are billed at the full input price, ``cache_write_tokens`` and
+    ``cache_read_tokens`` at the cache prices; ``notes`` say what the figures assume (answer
+    length, caching) in a line each.
     """
 
     n: int
@@ -67,6 +70,14 @@ class TeacherEstimate:
     price_per_mtok: dict[str, Any] | None = None
     requests: int | None = None
     estimated_seconds: float | None = None
+    max_tokens: int | None = None
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens_per_answer: int | None = None
+    cached_prefix_tokens: int | None = None
+    min_cache_tokens: int | None = None
+    cost_per_example: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 @runtime_checkable
