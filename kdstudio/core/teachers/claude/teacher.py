@@ -164,10 +164,18 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
                    else f"of a model whose minimum cacheable length is not known ({self.model})")
             notes.append(f"no caching savings: the {prefix:,}-token prefix (instructions and labels) is {why}, "
                          "so every request pays for it in full")
+        per_request = sum(counts) / len(counts)
+
+        def one(kind: str) -> float:  # priced per request: long-prompt tiers apply to one request's prompt
+            cached = {"write": "cache_creation_input_tokens", "read": "cache_read_input_tokens"}.get(kind)
+            usage = {"input_tokens": per_request - (prefix if cached else 0), "output_tokens": answer}
+            if cached:
+                usage[cached] = prefix
+            return prices.cost(usage, batch=self.batch_api)
+
+        cost = writes * one("write") + reads * one("read") + (requests - writes - reads) * one("none")
         usage = {"input_tokens": prompt_tokens - prefix * (writes + reads),
-                 "cache_creation_input_tokens": prefix * writes, "cache_read_input_tokens": prefix * reads,
-                 "output_tokens": output_tokens}
-        cost = prices.cost(usage, batch=self.batch_api)
+                 "cache_creation_input_tokens": prefix * writes, "cache_read_input_tokens": prefix * reads}
         seconds = None
         if ms_per_item is not None and not self.batch_api:
             seconds = round(requests * ms_per_item / 1000 / self.concurrency, 1)
