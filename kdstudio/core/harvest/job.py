@@ -10,6 +10,7 @@ from typing import Any
 
 from kdstudio.core.errors import BudgetExceeded, ConfigError
 from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Log, Progress
+from kdstudio.core.harvest.calibrate import calibrate_teacher
 from kdstudio.core.harvest.config import HarvestConfig
 from kdstudio.core.harvest.results import HarvestEstimate, HarvestResult
 from kdstudio.core.harvest.tasks import task_of
@@ -127,6 +128,11 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
             finally:
                 stream.close()
                 teacher.close()
+        calibration = None
+        if teacher.verbalized:
+            calibration, new = calibrate_teacher(project, teacher_id)
+            if new:
+                yield Log(calibration.summary())
         after = project.count_outputs(teacher_id, splits)
     yield Finished(HarvestResult(
         teacher=teacher_id, spec=spec, fingerprint=fp, n_ok=totals.n_ok, n_failed=totals.n_failed,
@@ -134,6 +140,7 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
         cache_read_tokens=totals.cache_read_tokens, cache_write_tokens=totals.cache_write_tokens,
         cost_usd=round(totals.cost_usd, 6), answered_total=after["n_ok"], failed_total=after["n_failed"],
         cost_usd_total=round(after["cost_usd"], 6), seconds=round(time.monotonic() - t0, 3),
+        calibration=calibration.as_dict() if calibration else None,
     ))
 
 

@@ -33,6 +33,9 @@ class HarvestResult(JobResult):
     failed_total: int
     cost_usd_total: float
     seconds: float
+    #: a teacher with verbalized distributions: its calibration on the gold training rows (the
+    #: fields of ``kdstudio.core.calibration.Calibration``), None when there are too few
+    calibration: dict[str, Any] | None = None
 
     @property
     def answered_before(self) -> int:

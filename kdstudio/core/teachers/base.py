@@ -86,7 +86,9 @@ class Teacher(Protocol):
 
     ``batch_lane``: the teacher also answers through :meth:`answer_batch` (asynchronous,
     cheaper, resumable from what it records in the project). ``metered``: its answers cost
-    money, so the harvest reports tokens, cost and the budget while it runs.
+    money, so the harvest reports tokens, cost and the budget while it runs. ``verbalized``: its
+    distributions are stated, not computed (no log-probabilities), so the harvest calibrates them
+    on the project's gold labels (``kdstudio.core.calibration``).
     """
 
     spec: str
@@ -94,6 +96,7 @@ class Teacher(Protocol):
     model: str
     batch_lane: bool
     metered: bool
+    verbalized: bool
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the answers (prompt, mode, temperature...), JSON-able."""

@@ -199,6 +199,7 @@ class Mix:
             first.example, probs=mix, rationale=first.rationale,
             method="k-sample" if self.samples else first.method, cost_usd=self.cost, latency_ms=latency,
             extra={"k": len(self.samples), "asked": self.asked}, **dict(self.tokens),
+            components={"verbalized": renormalise(mean), "votes": freq} if self.samples else None,
         )
 
 

@@ -49,6 +49,11 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
     batch_lane = True
     metered = True
 
+    @property
+    def verbalized(self) -> bool:
+        """Label distributions stated in words (classification); completions are not distributions."""
+        return self.prompt.distribution
+
     def settings(self) -> dict[str, Any]:
         """Prompt (as a hash), method and k-sample settings: a change makes a new teacher."""
         s: dict[str, Any] = {
