@@ -26,8 +26,8 @@ from kdstudio.core.events import CancelToken, Finished, Log, Metric, Progress
 if TYPE_CHECKING:
     from kdstudio.core.harvest import HarvestConfig
 
-COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "export", "demo",
-            "doctor")
+COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "compare", "export",
+            "demo", "doctor")
 #: HarvestConfig fields whose flags are spelled or parsed their own way (``--split a,b``,
 #: ``--label-map A=x``), or that have no flag (``options``).
 HARVEST_OWN_FLAGS = ("teacher", "splits", "label_map", "options")
@@ -260,26 +260,54 @@ def cmd_review(args: argparse.Namespace, cancel: CancelToken) -> int:
             project.clear_review(args.example)
             review = None
         else:
-            label = None
+            changes: dict[str, Any] = {}  # what the flags give; the store merges it into the stored review
             if args.label is not None:
                 ids = project.label_ids()
                 if args.label not in ids:
                     raise KDStudioError(f"unknown label {args.label!r}; the project's labels are "
                                         f"{', '.join(project.labels()[:20])}{' …' if len(ids) > 20 else ''}")
-                label = ids[args.label]
-            previous = project.reviews().get(args.example, {})
-            project.set_review(args.example,
-                               corrected_label=label if label is not None else previous.get("corrected_label"),
-                               exclude=args.exclude or previous.get("exclude", False),
-                               golden=args.golden or previous.get("golden", False),
-                               note=args.note if args.note is not None else previous.get("note"))
-            review = project.reviews()[args.example]
+                changes["corrected_label"] = ids[args.label]
+            for key in ("exclude", "golden", "note"):
+                if getattr(args, key) is not None:
+                    changes[key] = getattr(args, key)
+            review = project.set_review(args.example, **changes)
     if args.json:
         print(json.dumps({"example": args.example, "review": review}))
+    elif args.clear:
+        print(f"example #{args.example}: review cleared")
     else:
-        print(f"example #{args.example}: " + ("review cleared" if review is None else
+        print(f"example #{args.example}: " + ("not reviewed" if review is None else
               ", ".join(k for k in ("corrected_label", "exclude", "golden") if review.get(k) not in (None, False))
               or "reviewed"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.evaluate.compare import CompareFilters
+    from kdstudio.core.export.compare import CompareExportConfig, CompareExportResult, export_compare
+
+    def bounds(low: float | None, high: float | None) -> tuple[float | None, float | None] | None:
+        return None if low is None and high is None else (low, high)
+
+    filters = CompareFilters(
+        splits=tuple(s.strip() for s in args.split.split(",") if s.strip()),
+        disagreement=True if args.disagreements else None,
+        gold=args.gold,
+        gold_label=args.gold_label,
+        student_label=args.student_label,
+        teacher_label=args.teacher_label,
+        confidence=bounds(args.min_confidence, args.max_confidence),
+        kl=bounds(args.min_kl, args.max_kl),
+        text=args.text,
+    )
+    config = CompareExportConfig(out=args.out, run=args.run, teacher=args.teacher, format=args.format,
+                                 filters=filters, sort=args.sort, descending=not args.ascending)
+
+    def show(r: CompareExportResult) -> None:
+        teacher = f" against teacher #{r.teacher}" if r.teacher is not None else ""
+        print(f"wrote {r.rows} rows of run #{r.run}{teacher} to {r.out} ({r.format})")
+
+    run_job(export_compare(args.project, config, cancel=cancel), as_json=args.json, on_finish=show)
     return 0
 
 
@@ -455,18 +483,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("review", help="mark an example: correct the teacher's label, exclude it, add it to the "
                                       "golden set",
-                       description="Review an example, as in the app's comparison viewer: the next training run "
-                                   "uses the corrected label instead of the teacher's and leaves excluded rows "
-                                   "out; on test rows the corrected label is the gold label for evaluation.")
+                       description="Review an example, as in the app's comparison viewer: the flags given change "
+                                   "the stored review, the others keep it. The next training run uses the corrected "
+                                   "label instead of the teacher's and leaves excluded rows out; in validation and "
+                                   "evaluation the corrected label is the gold label.")
     p.add_argument("project")
     p.add_argument("example", type=int, help="example id (shown by the viewer and in exports)")
     p.add_argument("--label", help="the correct label (the teacher was wrong)")
-    p.add_argument("--exclude", action="store_true", help="leave this example out of training and evaluation")
-    p.add_argument("--golden", action="store_true", help="add it to the golden set a person has checked")
-    p.add_argument("--note", help="a free-text note")
+    p.add_argument("--exclude", action=argparse.BooleanOptionalAction,
+                   help="leave this example out of training and evaluation (--no-exclude: use it again)")
+    p.add_argument("--golden", action=argparse.BooleanOptionalAction,
+                   help="add it to the golden set a person has checked (--no-golden: take it out)")
+    p.add_argument("--note", help="a free-text note ('' removes it)")
     p.add_argument("--clear", action="store_true", help="remove the review")
     p.add_argument("--json", action="store_true", help="print the stored review as JSON")
     p.set_defaults(func=cmd_review)
+
+    from kdstudio.core.evaluate.compare import SORTS, CompareFilters
+    from kdstudio.core.export.compare import FORMATS as COMPARE_FORMATS
+    from kdstudio.core.export.compare import CompareExportConfig
+
+    compare_help = {f.name: f.metadata["help"] for f in dataclasses.fields(CompareFilters)}
+    compare_help |= {f.name: f.metadata["help"] for f in dataclasses.fields(CompareExportConfig)}
+    p = sub.add_parser("compare", help="export a run's predictions beside the teacher's answers (CSV or JSON Lines)",
+                       description="Write a run's predictions beside the teacher's answers, one row per example, "
+                                   "as the app's Compare tab exports them: gold, both labels and confidences, KL, "
+                                   "margin, entropy, the review, both probability vectors. The filters are the "
+                                   "viewer's; rows come in the viewer's order.")
+    p.add_argument("project")
+    p.add_argument("--out", required=True, help=compare_help["out"])
+    p.add_argument("--run", type=int, help=compare_help["run"])
+    p.add_argument("--teacher", type=int, help=compare_help["teacher"])
+    p.add_argument("--format", choices=COMPARE_FORMATS, help=compare_help["format"])
+    p.add_argument("--split", default="test", help="comma-separated " + compare_help["splits"] + " (default: test)")
+    p.add_argument("--disagreements", action="store_true",
+                   help="only rows where the student's label differs from the teacher's")
+    p.add_argument("--gold", choices=("right", "wrong"), help=compare_help["gold"])
+    for key in ("gold_label", "student_label", "teacher_label"):
+        p.add_argument("--" + key.replace("_", "-"), metavar="LABEL", help=compare_help[key])
+    for key, what in (("confidence", "the student's top probability"), ("kl", "KL(teacher ‖ student)")):
+        for end, word in (("min", "least"), ("max", "most")):
+            p.add_argument(f"--{end}-{key}", type=float, metavar="X", help=f"only rows with {what} at {word} X")
+    p.add_argument("--text", help=compare_help["text"])
+    p.add_argument("--sort", choices=SORTS, default="kl", help="order of the rows (default: kl, largest first)")
+    p.add_argument("--ascending", action="store_true", help="smallest first")
+    p.add_argument("--json", action="store_true", help="print run, teacher, out, format, rows, filters, seconds")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("eval", help="evaluate a run on the test split",
                        description="Evaluate a run on the test split: accuracy, agreement, retention, KL, "

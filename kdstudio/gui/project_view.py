@@ -23,12 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kdstudio.gui.compare import ComparisonViewer
 from kdstudio.gui.dashboard import EvaluationDashboard
 from kdstudio.gui.harvest_panel import HarvestPanel
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.settings import sample_project_path
 from kdstudio.gui.training_panel import TrainingPanel
-from kdstudio.gui.viewer import ComparisonViewer
 from kdstudio.gui.widgets import Card, EmptyState, StatTile, button, label
 
 TABS = ("overview", "harvest", "training", "evaluate", "compare")

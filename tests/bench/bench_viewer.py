@@ -52,8 +52,8 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from kdstudio.core.store import Project
+    from kdstudio.gui.compare import ComparisonViewer
     from kdstudio.gui.theme import ThemeManager
-    from kdstudio.gui.viewer import ComparisonViewer
 
     app = QApplication.instance() or QApplication(["bench"])
     ThemeManager.instance().apply("light")

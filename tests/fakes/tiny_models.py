@@ -2,12 +2,15 @@
 
 ``save_tiny_bert(folder)`` writes a 2-layer, 32-hidden BERT and a WordPiece tokenizer over a
 small fixed vocabulary; ``build_toy_project(path)`` makes a 3-label project whose texts use that
-vocabulary, with a fake teacher's soft labels stored for train, unlabeled, valid and test.
+vocabulary, with a fake teacher's soft labels stored for train, unlabeled, valid and test;
+``make_compare_project(folder)`` adds a finished run whose test predictions disagree with the
+teacher on every fourth example (what the comparison viewer and ``kdstudio compare`` read).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -144,3 +147,52 @@ def build_toy_project(
         outputs.append(TeacherOutput(example=ex_id, probs=fake_teacher_probs(true, rng)))
     project.save_outputs(teacher_id, outputs)
     return project, teacher_id
+
+
+# -- a stored run, for the comparison ------------------------------------------------------------
+
+
+def stats(student: list[float], teacher: list[float]) -> dict[str, float]:
+    """What a prediction row stores beside the probabilities: confidence, margin, entropy, KL."""
+    top = sorted(student, reverse=True)
+    return {
+        "confidence": top[0],
+        "margin": top[0] - top[1],
+        "entropy": -sum(p * math.log(p) for p in student if p > 0),
+        "kl": sum(
+            t * (math.log(t) - math.log(s)) for t, s in zip(teacher, student, strict=True) if t > 0
+        ),
+    }
+
+
+def add_stored_run(path: Path, *, seed: int = 1, student: str = "cnn", flip_every: int = 4) -> int:
+    """A finished run whose test predictions follow the teacher, except every ``flip_every``-th
+    example, where the student picks the next label (a disagreement)."""
+    from kdstudio.core.store import Project
+
+    rng = random.Random(seed)
+    with Project(path) as project:
+        teacher_id = project.default_teacher()
+        outputs = {o["id"]: o["probs"] for o in project.teacher_outputs(teacher_id, ["test"])}
+        run = project.create_run(student, teacher_id, {"student": student}, name=f"{student} KD")
+        rows = []
+        for n, (ex, probs) in enumerate(sorted(outputs.items())):
+            top = max(range(len(probs)), key=probs.__getitem__)
+            pick = (top + 1) % len(probs) if n % flip_every == 0 else top
+            s = [rng.uniform(0.05, 0.2) for _ in probs]
+            s[pick] = rng.uniform(0.5, 0.9)
+            s = [v / sum(s) for v in s]
+            rows.append(
+                {"example": ex, "probs": s, "label": pick, "latency_ms": 1.0, **stats(s, probs)}
+            )
+        project.save_predictions(run, rows)
+        project.update_run(run, status="finished")
+    return run
+
+
+def make_compare_project(folder: Path, n_test: int = 40) -> tuple[Path, int]:
+    """A toy project with ``n_test`` test rows and a stored run (see ``add_stored_run``): (path, run)."""
+    path = folder / "toy.kdproj"
+    project, _teacher = build_toy_project(path, sizes={"train": 24, "valid": 6, "test": n_test})
+    project.close()
+    return path, add_stored_run(path)

@@ -5,59 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import math
-import random
-from pathlib import Path
 
 import pytest
-from fakes.tiny_models import LABELS, build_toy_project
+from fakes.tiny_models import LABELS, build_toy_project, make_compare_project
 from PySide6.QtCore import Qt
 
-from kdstudio.gui.viewer import COLUMNS, ComparisonViewer, write_rows
-
-
-def stats(student: list[float], teacher: list[float]) -> dict[str, float]:
-    top = sorted(student, reverse=True)
-    return {
-        "confidence": top[0],
-        "margin": top[0] - top[1],
-        "entropy": -sum(p * math.log(p) for p in student if p > 0),
-        "kl": sum(
-            t * (math.log(t) - math.log(s)) for t, s in zip(teacher, student, strict=True) if t > 0
-        ),
-    }
-
-
-def add_stored_run(path: Path, *, seed: int = 1, student: str = "cnn", flip_every: int = 4) -> int:
-    """A finished run whose test predictions follow the teacher, except every ``flip_every``-th
-    example, where the student picks the next label (a disagreement)."""
-    from kdstudio.core.store import Project
-
-    rng = random.Random(seed)
-    with Project(path) as project:
-        teacher_id = project.default_teacher()
-        outputs = {o["id"]: o["probs"] for o in project.teacher_outputs(teacher_id, ["test"])}
-        run = project.create_run(student, teacher_id, {"student": student}, name=f"{student} KD")
-        rows = []
-        for n, (ex, probs) in enumerate(sorted(outputs.items())):
-            top = max(range(len(probs)), key=probs.__getitem__)
-            pick = (top + 1) % len(probs) if n % flip_every == 0 else top
-            s = [rng.uniform(0.05, 0.2) for _ in probs]
-            s[pick] = rng.uniform(0.5, 0.9)
-            s = [v / sum(s) for v in s]
-            rows.append(
-                {"example": ex, "probs": s, "label": pick, "latency_ms": 1.0, **stats(s, probs)}
-            )
-        project.save_predictions(run, rows)
-        project.update_run(run, status="finished")
-    return run
-
-
-def make_compare_project(folder: Path, n_test: int = 40) -> tuple[Path, int]:
-    path = folder / "toy.kdproj"
-    project, _teacher = build_toy_project(path, sizes={"train": 24, "valid": 6, "test": n_test})
-    project.close()
-    return path, add_stored_run(path)
+from kdstudio.gui.compare import COLUMNS, ComparisonViewer
 
 
 @pytest.fixture
@@ -235,6 +188,30 @@ def test_a_review_changes_the_next_runs_training_data(viewer):
     assert after.train.gold[i] == 2
 
 
+def test_a_review_in_the_viewer_and_one_on_the_command_line_merge_in_either_order(viewer, capsys):
+    """The viewer stores only what a person changed (merged by the store, as ``kdstudio review``
+    does), so a review the command line made while the viewer was open is kept."""
+    from kdstudio.cli import main
+
+    def select(row: int) -> int:
+        viewer.table.selectRow(row)
+        return viewer.current_row()["example"]
+
+    first = select(0)
+    viewer.detail.golden_box.toggle()  # G in the viewer, then a corrected label on the command line
+    assert main(["review", str(viewer.project_path), str(first), "--label", LABELS[2]]) == 0
+    second = select(1)
+    assert main(["review", str(viewer.project_path), str(second), "--label", LABELS[2]]) == 0
+    select(0)
+    select(1)  # the viewer's cached reviews do not have the command line's yet
+    viewer.detail.golden_box.toggle()
+    expected = {"corrected_label": 2, "exclude": False, "golden": True, "note": None}
+    assert viewer.project.review(first) == viewer.project.review(second) == expected
+    assert viewer.reviews[second] == expected and viewer.detail.review == expected
+    assert "corrected to money" in viewer.detail.review_state.text()
+    capsys.readouterr()
+
+
 def test_export_selection_as_csv_and_filtered_rows_as_jsonl(viewer, qtbot, tmp_path):
     viewer.table.selectRow(0)
     viewer.table.selectionModel().select(
@@ -259,29 +236,6 @@ def test_export_selection_as_csv_and_filtered_rows_as_jsonl(viewer, qtbot, tmp_p
     assert len(lines) == 10
     assert all(x["student_label"] != x["teacher_label"] for x in lines)
     assert set(lines[0]["teacher_probabilities"]) == set(LABELS)
-
-
-def test_csv_export_neutralises_formulas(tmp_path):
-    row = {
-        "example": 1,
-        "text": '=HYPERLINK("x")',
-        "gold": 0,
-        "teacher_label": 0,
-        "teacher_confidence": 0.9,
-        "student_label": 0,
-        "confidence": 0.8,
-        "kl": 0.1,
-        "margin": 0.5,
-        "entropy": 0.3,
-        "teacher_probs": [0.9, 0.1],
-        "student_probs": [0.8, 0.2],
-        "corrected_label": None,
-        "note": "+1",
-    }
-    write_rows([row], ["a", "b"], tmp_path / "x.csv", "csv")
-    with (tmp_path / "x.csv").open(newline="", encoding="utf-8") as f:
-        record = next(csv.DictReader(f))
-    assert record["text"].startswith("'=") and record["note"] == "'+1"
 
 
 def test_empty_project_shows_what_to_do(qtbot, tmp_path):

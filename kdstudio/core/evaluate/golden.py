@@ -1,8 +1,10 @@
 """Accuracy on the golden set: the examples a person has checked in the comparison viewer.
 
-A golden example's true label is the person's corrected label when they gave one, else the
-example's gold label; golden examples with neither are not scored. ``golden_accuracy`` is a pure
-function on plain dicts; ``golden_report`` reads what it needs for one run from the project.
+A golden example's true label follows the store's one rule for reviews
+(``kdstudio.core.store.reviews``): the person's corrected label when they gave one, else the
+example's gold label; golden examples with neither, and golden examples a person excluded, are
+not scored. ``golden_accuracy`` is a pure function on plain dicts; ``golden_report`` reads what
+it needs for one run from the project.
 
 A project may set a floor (``project.update_settings(golden_floor=0.9)``): a run whose student
 scores below it on the golden set is flagged (``below_floor``).
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from kdstudio.core.store import is_excluded, reviewed_label
 
 
 def golden_accuracy(
@@ -29,9 +33,10 @@ def golden_accuracy(
     label each predicted. An example counts for the student when it has a true label and a
     student label, and for the teacher when it has a true label and a teacher label.
 
-    Returns ``n_golden`` (examples marked golden), ``n_student`` / ``n_teacher`` (how many were
-    scored), ``student_accuracy`` / ``teacher_accuracy`` (None when nothing was scored),
-    ``floor`` and ``below_floor`` (True only when a floor is set and the student is under it).
+    Returns ``n_golden`` (examples marked golden, excluded ones included), ``n_student`` /
+    ``n_teacher`` (how many were scored), ``student_accuracy`` / ``teacher_accuracy`` (None when
+    nothing was scored), ``floor`` and ``below_floor`` (True only when a floor is set and the
+    student is under it).
     """
     truth: dict[int, int] = {}
     n_golden = 0
@@ -39,9 +44,9 @@ def golden_accuracy(
         if not review.get("golden"):
             continue
         n_golden += 1
-        label = review.get("corrected_label")
-        if label is None:
-            label = gold.get(example)
+        if is_excluded(review):
+            continue
+        label = reviewed_label(gold.get(example), review)
         if label is not None:
             truth[example] = int(label)
 

@@ -104,8 +104,8 @@ def quality_report(
     labels = project.labels()
     k = len(labels)
     # Reviews on test rows: a corrected label is the gold label, an excluded row is left out.
-    reviews = project.reviews()
-    excluded = {ex for ex, r in reviews.items() if r["exclude"]}
+    reviewed = project.reviewed_examples("test")
+    excluded = reviewed.excluded
     predictions = [
         p for p in project.predictions(run_id, split="test")
         if p["probs"] is not None and len(p["probs"]) == k and p["example"] not in excluded
@@ -115,10 +115,8 @@ def quality_report(
             f"run #{run_id} ({run['status']}) has no test predictions; a finished run with a test split has them"
         )
     teacher_id = run["teacher"] if run["teacher"] is not None else project.default_teacher()
-    gold_of = {ex: g for ex, _, g in project.examples("test")}
-    corrected = {ex: r["corrected_label"] for ex, r in reviews.items()
-                 if r["corrected_label"] is not None and ex in gold_of}
-    gold_of.update(corrected)
+    gold_of = reviewed.labels()
+    corrected = reviewed.corrected
     texts_of = {ex: t for ex, t, _ in project.examples("test")}
     teacher_of: dict[int, list[float]] = {}
     if teacher_id is not None:
@@ -158,7 +156,7 @@ def quality_report(
         "labels": labels,
         "n_test": len(predictions),
         "n_gold": int(has_gold.sum()),
-        "reviews_applied": {"corrected": len(corrected), "excluded": len(excluded & set(gold_of))},
+        "reviews_applied": {"corrected": len(corrected), "excluded": len(excluded)},
         "n_teacher": int(has_teacher.sum()),
         "teacher_accuracy": teacher_acc,
         "student_accuracy": student_acc,

@@ -2,14 +2,26 @@
 
 from kdstudio.core.store.outputs import OutputsMixin, TeacherOutput
 from kdstudio.core.store.project import SPLITS, TASKS, ProjectBase, now
+from kdstudio.core.store.reviews import KEEP, ReviewedExamples, ReviewsMixin, is_excluded, reviewed_label
 from kdstudio.core.store.runs import RunsMixin
 from kdstudio.core.store.schema import SCHEMA_VERSION
 from kdstudio.core.store.viewer import ViewerMixin
 
 
-class Project(ViewerMixin, OutputsMixin, RunsMixin, ProjectBase):
+class Project(ViewerMixin, OutputsMixin, ReviewsMixin, RunsMixin, ProjectBase):
     """An open ``*.kdproj`` file. Open one per thread: ``Project(path)``; create with
     ``Project.create(path, task, labels=...)``."""
 
 
-__all__ = ["SCHEMA_VERSION", "SPLITS", "TASKS", "Project", "TeacherOutput", "now"]
+__all__ = [
+    "KEEP",
+    "SCHEMA_VERSION",
+    "SPLITS",
+    "TASKS",
+    "Project",
+    "ReviewedExamples",
+    "TeacherOutput",
+    "is_excluded",
+    "now",
+    "reviewed_label",
+]

@@ -1,4 +1,4 @@
-"""Training runs, their metrics and predictions, evaluations and human reviews."""
+"""Training runs, their metrics and predictions, and evaluations."""
 
 from __future__ import annotations
 
@@ -142,22 +142,3 @@ class RunsMixin:
     def evaluation(self, run_id: int) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT report FROM evaluations WHERE run = ?", (run_id,)).fetchone()
         return json.loads(row[0]) if row else None
-
-    # -- reviews ------------------------------------------------------------------------------
-    def set_review(self, example: int, *, corrected_label: int | None = None, exclude: bool = False,
-                   golden: bool = False, note: str | None = None) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT OR REPLACE INTO reviews (example, corrected_label, exclude, golden, note, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (example, corrected_label, int(exclude), int(golden), note, now()),
-            )
-
-    def clear_review(self, example: int) -> None:
-        with self.transaction():
-            self.conn.execute("DELETE FROM reviews WHERE example = ?", (example,))
-
-    def reviews(self) -> dict[int, dict[str, Any]]:
-        return {ex: {"corrected_label": cl, "exclude": bool(x), "golden": bool(g), "note": n}
-                for ex, cl, x, g, n in self.conn.execute(
-                    "SELECT example, corrected_label, exclude, golden, note FROM reviews")}

@@ -2,8 +2,9 @@
 
 KD rows are train and unlabeled examples with a teacher answer; the target is the teacher's
 probability vector, and the gold label (when there is one) feeds the cross-entropy term.
-Hard-label rows are the train examples with gold labels. A person's review wins over both:
-a corrected label becomes a one-hot target (and the gold label), an excluded row is left out.
+Hard-label rows are the train examples with gold labels. A person's review wins over both, by the
+store's one rule (``kdstudio.core.store.reviews``): an excluded row is left out, a corrected label
+is the gold label (in validation too) and, on a transfer row, also the one-hot target.
 """
 
 from __future__ import annotations
@@ -78,7 +79,6 @@ def load_training_data(
         raise ConfigError("training a student is only available for classification projects so far")
     if n_labels < 2:
         raise ConfigError("the project needs at least two labels to train a classifier")
-    reviews = project.reviews()
     outputs: dict[int, list[float]] = {}
     if teacher_id is not None:
         outputs = {
@@ -90,15 +90,11 @@ def load_training_data(
     used = 0
     records = []
     for split in ("train", "unlabeled"):
-        for ex_id, text, gold in project.examples(split):
-            review = reviews.get(ex_id)
-            if review and review["exclude"]:
-                used += 1
-                continue
+        reviewed = project.reviewed_examples(split)
+        used += len(reviewed.excluded) + len(reviewed.corrected)
+        for ex_id, text, gold in reviewed.rows:
             probs = outputs.get(ex_id)
-            if review and review["corrected_label"] is not None:
-                used += 1
-                gold = review["corrected_label"]
+            if ex_id in reviewed.corrected:
                 probs = [float(i == gold) for i in range(n_labels)]
             if (hard_labels and gold is not None) or (not hard_labels and probs is not None):
                 records.append((ex_id, text, gold, probs))
@@ -123,10 +119,7 @@ def load_training_data(
             )
 
     valid_records = []
-    for ex_id, text, gold in project.examples("valid"):
-        review = reviews.get(ex_id)
-        if review and review["exclude"]:
-            continue
+    for ex_id, text, gold in project.reviewed_examples("valid").rows:
         if gold is not None or ex_id in outputs:
             valid_records.append((ex_id, text, gold, outputs.get(ex_id)))
     if valid_records:
