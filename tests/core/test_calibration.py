@@ -92,3 +92,26 @@ def test_the_harvest_calibrates_a_claude_teacher_on_gold_training_rows(tmp_path)
     with Project(path) as project:
         assert project.calibration(result.teacher)["version"] == 1
     assert sum(held_out(i) for i in range(1, 121)) == result.calibration["n_check"]
+
+
+def test_training_reads_the_calibrated_soft_labels_and_records_the_version(tmp_path):
+    from kdstudio.core.train.data import load_training_data
+
+    path = tmp_path / "p.kdproj"
+    project = project_with_texts(path, [f"text {i}" for i in range(40)], labels=tuple(LABELS))
+    tid = project.upsert_teacher("claude:claude-haiku-5-5", "claude", "claude-haiku-5-5", "fp", {})
+    from kdstudio.core.store import TeacherOutput
+
+    raw = [[0.9] + [0.1 / 11] * 11 for _ in range(40)]
+    project.save_outputs(tid, [TeacherOutput(i + 1, probs=p, method="verbalized") for i, p in enumerate(raw)])
+    cal = Calibration(temperature=2.5, n_fit=20, n_check=20)
+    version = project.save_calibration(tid, {k: v for k, v in cal.as_dict().items() if k != "version"})
+
+    data = load_training_data(project, teacher_id=tid, hard_labels=False, seed=0)
+    rows = data.train.teacher if len(data.valid) == 0 else np.concatenate([data.train.teacher, data.valid.teacher])
+    assert data.calibration == version == 1
+    assert np.allclose(rows, cal.apply(np.asarray(raw))[: len(rows)], atol=1e-6)
+    assert any("calibration v1" in note for note in data.notes)
+    plain = load_training_data(project, teacher_id=tid, hard_labels=False, seed=0, calibrate=False)
+    assert plain.calibration is None and np.allclose(plain.train.teacher[0], raw[0], atol=1e-6)
+    project.close()
