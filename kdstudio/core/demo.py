@@ -19,10 +19,12 @@ import csv
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from kdstudio.core.errors import KDStudioError
+from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.core.events import CancelToken, Event, Finished, Log, Metric, Progress
 from kdstudio.core.paths import resources_dir
 from kdstudio.core.store import Project
@@ -30,6 +32,27 @@ from kdstudio.core.store import Project
 TEACHER = "embed:minilm"
 DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 6, "seed": 0}
 TEST_SHARE = 3  # a ``rows``-row demo keeps rows // TEST_SHARE test rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoResult(EvalReport):
+    """What ``kdstudio demo --json`` prints: the KD run's evaluation report, then the demo's own
+    keys. ``student`` is the preset the demo trained and ``seconds`` the whole demo's time (the
+    report's own evaluation time is not kept); ``hard_label_accuracy`` is the test accuracy of
+    the same student trained on the gold labels only (run ``hard_label_run``); ``export`` is the
+    exported folder (None when the demo exports nothing)."""
+
+    hard_label_run: int
+    hard_label_accuracy: float | None
+    project: str
+    export: str | None
+    gold_per_class: int
+
+    @classmethod
+    def from_report(cls, report: EvalReport, **demo: Any) -> DemoResult:
+        """The KD run's ``report`` with the demo's fields (which replace the report's ``student``
+        and ``seconds``)."""
+        return cls(**{**{f.name: getattr(report, f.name) for f in fields(EvalReport)}, **demo})
 
 
 def write_subset(source: Path, target: Path, rows: int, seed: int) -> int:
@@ -122,7 +145,8 @@ def demo(
 
     ``sample`` is a folder with ``train.csv`` and ``test.csv`` in banking77's layout (default:
     the bundled banking77 sample). ``rows`` keeps a seeded subset of that many train rows (and a
-    third as many test rows): the same steps on less data, for a quick check of an install."""
+    third as many test rows): the same steps on less data, for a quick check of an install.
+    Finishes with :class:`DemoResult`."""
     from kdstudio.core.data import import_file
     from kdstudio.core.evaluate import evaluate
     from kdstudio.core.harvest import HarvestConfig, harvest
@@ -193,32 +217,32 @@ def demo(
         done = yield from _forward(export(path, kd_run, export_format, out / f"student-{export_format}",
                                           cancel=cancel), "export", 6, steps)
         exported = done.out
-    yield Finished({
-        **report,
-        "hard_label_run": hard_run,
-        "hard_label_accuracy": baseline["student_accuracy"],
-        "project": str(path),
-        "export": exported,
-        "student": student,
-        "gold_per_class": gold_per_class,
-        "seconds": round(time.monotonic() - t0, 1),
-    })
+    yield Finished(DemoResult.from_report(
+        report,
+        hard_label_run=hard_run,
+        hard_label_accuracy=baseline.student_accuracy,
+        project=str(path),
+        export=exported,
+        student=student,
+        gold_per_class=gold_per_class,
+        seconds=round(time.monotonic() - t0, 1),
+    ))
 
 
-def format_demo(r: dict[str, Any]) -> str:
+def format_demo(r: DemoResult) -> str:
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:.1f}%"
 
     return "\n".join([
-        f"Demo finished in {r['seconds']:.0f} s — project {r['project']}",
-        f"  teacher ({TEACHER}, probe on {r['gold_per_class']} gold labels per intent): accuracy "
-        f"{pct(r.get('teacher_accuracy'))}",
-        f"  KD student ({r['student']}, run #{r['run']}):  accuracy {pct(r.get('student_accuracy'))}, "
-        f"agreement {pct(r.get('agreement'))}, retention {pct(r.get('retention'))}",
-        f"  hard-label baseline (run #{r['hard_label_run']}): accuracy {pct(r.get('hard_label_accuracy'))}",
-        (f"  speed-up at batch 1: {r['speedup']:.0f}x ({r['student_latency_ms_p50']:.2f} ms vs "
-         f"{r['teacher_latency_ms_p50']:.2f} ms)" if r.get("speedup") else "  speed: not measured")
-        + (f", student {r['student_size_mb']:.1f} MB" if r.get("student_size_mb") else ""),
-        f"  exported to {r['export']}" if r.get("export") else "",
-        f"Open it in the app: kdstudio {r['project']}",
+        f"Demo finished in {r.seconds:.0f} s — project {r.project}",
+        f"  teacher ({TEACHER}, probe on {r.gold_per_class} gold labels per intent): accuracy "
+        f"{pct(r.teacher_accuracy)}",
+        f"  KD student ({r.student}, run #{r.run}):  accuracy {pct(r.student_accuracy)}, "
+        f"agreement {pct(r.agreement)}, retention {pct(r.retention)}",
+        f"  hard-label baseline (run #{r.hard_label_run}): accuracy {pct(r.hard_label_accuracy)}",
+        (f"  speed-up at batch 1: {r.speedup:.0f}x ({r.student_latency_ms_p50:.2f} ms vs "
+         f"{r.teacher_latency_ms_p50:.2f} ms)" if r.speedup else "  speed: not measured")
+        + (f", student {r.student_size_mb:.1f} MB" if r.student_size_mb else ""),
+        f"  exported to {r.export}" if r.export else "",
+        f"Open it in the app: kdstudio {r.project}",
     ])

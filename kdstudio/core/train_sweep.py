@@ -83,9 +83,9 @@ def size_sweep(
                         report = event.result
                         entry = replace(
                             entry,
-                            student_accuracy=report.get("student_accuracy"),
-                            student_latency_ms_p50=report.get("student_latency_ms_p50"),
-                            student_params=report.get("student_params"),
+                            student_accuracy=report.student_accuracy,
+                            student_latency_ms_p50=report.student_latency_ms_p50,
+                            student_params=report.student_params,
                         )
                     else:
                         yield event

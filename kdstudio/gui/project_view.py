@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio.gui.compare import ComparisonViewer
-from kdstudio.gui.dashboard import EvaluationDashboard
+from kdstudio.gui.evaluate import EvaluationDashboard
 from kdstudio.gui.harvest_panel import HarvestPanel
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.settings import sample_project_path

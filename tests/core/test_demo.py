@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from kdstudio.core.demo import demo, format_demo, write_few_gold_train
+from kdstudio.core.demo import DemoResult, demo, format_demo, write_few_gold_train
 from kdstudio.core.events import Finished, run_to_end
 from kdstudio.core.store import Project
 
@@ -51,16 +51,24 @@ def test_demo_runs_the_whole_pipeline_and_a_rerun_resumes(small_sample, tmp_path
     events = list(demo(out, **kwargs))
     result = events[-1].result
     assert isinstance(events[-1], Finished)
+    assert isinstance(result, DemoResult)
     assert DESIGN_KEYS - {"speedup", "student_latency_ms_p50", "teacher_latency_ms_p50", "student_params",
-                          "teacher_params"} <= set(result)
-    assert result["hard_label_run"] != result["run"]
+                          "teacher_params"} <= set(result.to_json())
+    # demo --json: the KD run's report keys (student and seconds are the demo's), then the demo's own
+    with Project(out / "sample.kdproj") as project:
+        stored = project.evaluation(result.run)
+    assert list(result.to_json()) == [*stored, "hard_label_run", "hard_label_accuracy", "project", "export",
+                                      "gold_per_class"]
+    assert {k: v for k, v in result.to_json().items() if k in stored and k != "seconds"} == \
+        {k: v for k, v in stored.items() if k != "seconds"}
+    assert result.hard_label_run != result.run
     assert (out / "student-onnx" / "model.onnx").is_file()
     with Project(out / "sample.kdproj") as project:
         assert [r["config"]["hard_labels"] for r in project.runs()] == [False, True]
         assert project.split_counts()["unlabeled"] > 0  # the non-gold train rows
     assert "hard-label baseline" in format_demo(result)
     again = run_to_end(demo(out, **kwargs))  # every step found done: nothing is trained again
-    assert again["run"] == result["run"] and again["hard_label_run"] == result["hard_label_run"]
+    assert again.run == result.run and again.hard_label_run == result.hard_label_run
 
 
 def test_a_rows_subset_is_seeded_keeps_the_header_and_quoted_commas(small_sample, tmp_path):

@@ -177,3 +177,13 @@ def test_csv_safe_escapes_formula_starts_only():
         and csv_safe(-3) == -3
         and csv_safe(None) is None
     )
+
+
+def test_the_formats_a_run_exports_to_follow_its_students_architecture(toy):
+    from kdstudio.core.export import formats_for, run_formats
+
+    path, runs, _ = toy
+    assert formats_for("hf") == ("hf", "onnx") and formats_for("cnn") == ("onnx",)
+    assert run_formats(path, runs["transformer-tiny"]) == ("hf", "onnx")
+    assert run_formats(path, runs["cnn"]) == run_formats(path, runs["bilstm"]) == ("onnx",)
+    assert run_formats(path, 999) == ("hf", "onnx")  # no saved student: the export says what is missing

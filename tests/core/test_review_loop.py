@@ -52,12 +52,12 @@ def test_evaluation_takes_corrected_test_labels_as_gold_and_leaves_excluded_rows
         project.set_review(wrong[0], corrected_label=preds[wrong[0]])
         project.set_review(right[0], exclude=True)
     after = run_to_end(evaluate(path, run, speed=False))
-    assert after["n_test"] == before["n_test"] - 1
-    assert after["reviews_applied"] == {"corrected": 1, "excluded": 1}
-    hits_before = round(before["student_accuracy"] * before["n_gold"])
+    assert after.n_test == before.n_test - 1
+    assert after.reviews_applied == {"corrected": 1, "excluded": 1}
+    hits_before = round(before.student_accuracy * before.n_gold)
     # one wrong answer became right (+1) and one right answer left the set (-1)
-    assert round(after["student_accuracy"] * after["n_gold"]) == hits_before
-    assert after["n_gold"] == before["n_gold"] - 1
+    assert round(after.student_accuracy * after.n_gold) == hits_before
+    assert after.n_gold == before.n_gold - 1
 
 
 def test_review_and_sweep_commands(tmp_path):

@@ -5,6 +5,7 @@ empty state's Evaluate button, the golden-set floor, the Pareto frontier and the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import shutil
@@ -12,7 +13,7 @@ import shutil
 import pytest
 from fakes.tiny_models import build_toy_project
 
-from kdstudio.gui.dashboard import EvaluationDashboard, pareto_points
+from kdstudio.gui.evaluate import EvaluationDashboard
 from kdstudio.gui.job_host import JobHost
 
 FAST = {"epochs": 1, "batch_size": 16, "num_threads": 1}
@@ -85,18 +86,18 @@ def test_cascade_slider_numbers_match_eval_json(qtbot, trained):
     assert card.slider.maximum() == len(rows) - 1
     best = report["cascade"]["best"]
     if best is not None:
-        assert card.current()["threshold"] == best["threshold"]
+        assert card.current().threshold == best["threshold"]
     for i in (0, len(rows) // 2, len(rows) - 1):
         card.slider.setValue(i)
         expected = rows[i]
-        assert card.current() == expected
+        assert dataclasses.asdict(card.current()) == expected
         assert card.threshold_label.text() == f"confidence < {expected['threshold']:.2f}"
         assert card.share.text() == f"{expected['share_to_teacher']:.1%}"
         assert card.accuracy.text() == f"{expected['accuracy']:.1%}"
         assert card.cost.text() == f"${expected['cost_per_1m_usd']:,.2f}"
     card.slider.setValue(len(rows) - 1)  # everything to the teacher: its accuracy
-    assert card.current()["share_to_teacher"] == 1.0
-    assert card.current()["accuracy"] == pytest.approx(report["cascade"]["teacher_accuracy"])
+    assert card.current().share_to_teacher == 1.0
+    assert card.current().accuracy == pytest.approx(report["cascade"]["teacher_accuracy"])
 
 
 def test_an_unevaluated_run_offers_evaluate_and_the_worker_fills_the_dashboard(
@@ -128,35 +129,23 @@ def test_golden_floor_flags_a_run_below_it(qtbot, copy_of):
         for ex, _g in wrong + right:
             project.set_review(ex, golden=True)
     dash = open_dashboard(qtbot, path)
-    golden = dash.data["golden"]
-    assert golden["n_golden"] == len(wrong + right)
+    golden = dash.data.golden
+    assert golden.n_golden == len(wrong + right)
     expected = len(right) / len(wrong + right)
-    assert golden["student_accuracy"] == pytest.approx(expected)
+    assert golden.student_accuracy == pytest.approx(expected)
     dash.golden.use_floor.setChecked(True)
     dash.golden.floor.setValue(min(1.0, expected + 0.05))
     qtbot.waitUntil(
         lambda: (
-            dash.data["golden"]["floor"] is not None
-            and dash.data["golden"]["floor"] == pytest.approx(min(1.0, expected + 0.05))
+            dash.data.golden.floor is not None
+            and dash.data.golden.floor == pytest.approx(min(1.0, expected + 0.05))
         ),
         timeout=5000,
     )
-    assert dash.data["golden"]["below_floor"] is True
+    assert dash.data.golden.below_floor is True
     assert "below the golden-set floor" in dash.flag.text()
     with Project(path) as project:
         assert project.settings()["golden_floor"] == pytest.approx(min(1.0, expected + 0.05))
-
-
-def test_pareto_frontier_keeps_runs_no_other_beats():
-    points = pareto_points(
-        [
-            {"run": 1, "accuracy": 0.80, "latency_ms": 1.0},
-            {"run": 2, "accuracy": 0.85, "latency_ms": 3.0},
-            {"run": 3, "accuracy": 0.82, "latency_ms": 4.0},  # slower and worse than run 2
-            {"run": 4, "accuracy": 0.90, "latency_ms": None},  # no latency: not plotted
-        ]
-    )
-    assert [p["frontier"] for p in points] == [True, True, False, False]
 
 
 def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_plot(
@@ -181,6 +170,6 @@ def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_
         for s in swept:
             assert project.run(s.run)["summary"]["reviews_used"] == 2
             assert project.evaluation(s.run) is not None
-    qtbot.waitUntil(lambda: len(dash.data["points"]) == 3, timeout=5000)
-    assert any(p["frontier"] for p in dash.data["points"])
-    assert run in [p["run"] for p in dash.data["points"]]
+    qtbot.waitUntil(lambda: len(dash.data.points) == 3, timeout=5000)
+    assert any(p.frontier for p in dash.data.points)
+    assert run in [p.run for p in dash.data.points]

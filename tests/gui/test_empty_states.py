@@ -225,7 +225,7 @@ def test_from_the_first_run_to_the_first_review_each_empty_state_gives_way(open_
     assert run is not None and training.runs.count() == 1
 
     # no evaluation yet: the dashboard offers to evaluate that run
-    qtbot.waitUntil(lambda: evaluate.data is not None and evaluate.data["run"] == run, timeout=5000)
+    qtbot.waitUntil(lambda: evaluate.data is not None and evaluate.data.run == run, timeout=5000)
     assert evaluate.stack.currentWidget() is evaluate.empty
     assert evaluate.empty.title.text() == f"Run #{run} is not evaluated yet"
     assert evaluate.empty.action.text() == f"Evaluate run #{run}"
@@ -254,7 +254,7 @@ def test_from_the_first_run_to_the_first_review_each_empty_state_gives_way(open_
         compare.detail.golden_box.toggle()  # what G does
     with qtbot.waitSignal(compare.review_saved):
         compare.detail.exclude_box.toggle()  # what X does
-    qtbot.waitUntil(lambda: (evaluate.data.get("golden") or {}).get("n_golden") == 1, timeout=5000)
+    qtbot.waitUntil(lambda: evaluate.data.golden is not None and evaluate.data.golden.n_golden == 1, timeout=5000)
     assert not golden.compare_button.isVisibleTo(view)
     view.show_tab("overview")
     assert "review" not in overview.empty_states

@@ -1,7 +1,8 @@
 """Evaluation of a run on the test split: ``evaluate(project_path, run_id)`` yields events and
 stores the report in the project; ``format_report`` turns it into text for the command line.
 
-The report (what ``kdstudio eval --json`` prints) holds, among others:
+The report, a typed :class:`~kdstudio.core.evaluate.result.EvalReport` whose ``to_json()`` is what
+``kdstudio eval --json`` prints, holds among others:
 
 - quality: ``teacher_accuracy``, ``student_accuracy`` (vs gold), ``agreement`` (student top-1 =
   teacher top-1), ``retention`` (student / teacher accuracy), ``kl`` (mean KL(teacher ‖ student)),
@@ -14,6 +15,9 @@ The report (what ``kdstudio eval --json`` prints) holds, among others:
 - ``cascade``: per confidence threshold the share sent to the teacher, accuracy, $ per 1M
   predictions and mean time, and ``best`` (the cheapest threshold within 1 point of the teacher).
 
+The dashboard's data (the stored report, golden-set scores, the runs' Pareto points) and the job
+that evaluates several runs in turn are in :mod:`kdstudio.core.evaluate.dashboard`.
+
 Importing this package is cheap; numpy and torch load when a function runs.
 """
 
@@ -23,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.core.events import CancelToken, Event
 
 
@@ -36,8 +41,9 @@ def evaluate(
     """Evaluate run ``run_id`` (default: the latest finished run) on the test split.
 
     Opens its own ``Project``; yields ``Progress(stage="eval")`` events, a ``Log`` warning when
-    the teacher cannot be loaded for timing, and ``Finished(result=report)``. The report is saved
-    with ``Project.save_evaluation``. ``speed=False`` skips the timing (latencies are None).
+    the teacher cannot be loaded for timing, and ``Finished(EvalReport)``. The report is saved
+    with ``Project.save_evaluation`` (its ``to_json()``). ``speed=False`` skips the timing
+    (latencies are None).
     Raises ``ConfigError`` for a project without such a run or a run without test predictions.
     """
     from kdstudio.core.evaluate.report import evaluate_run
@@ -49,52 +55,49 @@ def _num(value: Any, spec: str = ".3f", suffix: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{suffix}"
 
 
-def format_report(report: dict[str, Any]) -> str:
+def format_report(report: EvalReport) -> str:
     """A readable multi-line summary of an evaluation report."""
     r = report
     lines = [
-        f"run #{r['run']} ({r.get('student')}) against teacher #{r.get('teacher')} ({r.get('teacher_spec')}), "
-        f"{r['n_test']} test examples ({r.get('n_gold', 0)} with gold labels)",
+        f"run #{r.run} ({r.student}) against teacher #{r.teacher} ({r.teacher_spec}), "
+        f"{r.n_test} test examples ({r.n_gold or 0} with gold labels)",
         "",
         f"{'':22}{'student':>12}{'teacher':>12}",
-        f"{'accuracy':22}{_num(r['student_accuracy']):>12}{_num(r['teacher_accuracy']):>12}",
-        f"{'macro F1':22}{_num(r.get('student_macro_f1')):>12}{_num(r.get('teacher_macro_f1')):>12}",
-        f"{'ECE (15 bins)':22}{_num(r['student_ece']):>12}{_num(r['teacher_ece']):>12}",
-        f"{'parameters':22}{_num(r['student_params'], ','):>12}{_num(r['teacher_params'], ','):>12}",
-        f"{'size on disk (MB)':22}{_num(r['student_size_mb'], '.2f'):>12}{_num(r.get('teacher_size_mb'), '.2f'):>12}",
-        f"{'latency p50 (ms)':22}{_num(r['student_latency_ms_p50'], '.2f'):>12}"
-        f"{_num(r['teacher_latency_ms_p50'], '.2f'):>12}",
-        f"{'latency p95 (ms)':22}{_num(r.get('student_latency_ms_p95'), '.2f'):>12}"
-        f"{_num(r.get('teacher_latency_ms_p95'), '.2f'):>12}",
-        f"{'throughput (/s, b64)':22}{_num(r.get('student_throughput_per_s'), '.0f'):>12}"
-        f"{_num(r.get('teacher_throughput_per_s'), '.0f'):>12}",
+        f"{'accuracy':22}{_num(r.student_accuracy):>12}{_num(r.teacher_accuracy):>12}",
+        f"{'macro F1':22}{_num(r.student_macro_f1):>12}{_num(r.teacher_macro_f1):>12}",
+        f"{'ECE (15 bins)':22}{_num(r.student_ece):>12}{_num(r.teacher_ece):>12}",
+        f"{'parameters':22}{_num(r.student_params, ','):>12}{_num(r.teacher_params, ','):>12}",
+        f"{'size on disk (MB)':22}{_num(r.student_size_mb, '.2f'):>12}{_num(r.teacher_size_mb, '.2f'):>12}",
+        f"{'latency p50 (ms)':22}{_num(r.student_latency_ms_p50, '.2f'):>12}"
+        f"{_num(r.teacher_latency_ms_p50, '.2f'):>12}",
+        f"{'latency p95 (ms)':22}{_num(r.student_latency_ms_p95, '.2f'):>12}"
+        f"{_num(r.teacher_latency_ms_p95, '.2f'):>12}",
+        f"{'throughput (/s, b64)':22}{_num(r.student_throughput_per_s, '.0f'):>12}"
+        f"{_num(r.teacher_throughput_per_s, '.0f'):>12}",
         "",
-        f"agreement {_num(r['agreement'])}   retention {_num(r['retention'])}   KL(teacher||student) "
-        f"{_num(r['kl'], '.4f')}   speed-up {_num(r['speedup'], '.1f', 'x')}   on {r.get('device', '?')}"
-        + (
-            f" ({r['threads']} thread{'s' if r['threads'] > 1 else ''})" if r.get("threads") else ""
-        ),
+        f"agreement {_num(r.agreement)}   retention {_num(r.retention)}   KL(teacher||student) "
+        f"{_num(r.kl, '.4f')}   speed-up {_num(r.speedup, '.1f', 'x')}   on {r.device or '?'}"
+        + (f" ({r.threads} thread{'s' if r.threads > 1 else ''})" if r.threads else ""),
     ]
-    if r.get("teacher_cost_per_1m_usd"):
-        lines.append(f"teacher cost: ${r['teacher_cost_per_1m_usd']:,.2f} per 1M predictions")
-    per_class = (r.get("per_class") or {}).get("student") or []
+    if r.teacher_cost_per_1m_usd:
+        lines.append(f"teacher cost: ${r.teacher_cost_per_1m_usd:,.2f} per 1M predictions")
+    per_class = r.per_class.student if r.per_class is not None else ()
     if per_class:
         lines += ["", f"{'class':24}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}"]
         lines += [
-            f"{c['label'][:23]:24}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9}"
+            f"{c.label[:23]:24}{c.precision:>10.3f}{c.recall:>10.3f}{c.f1:>10.3f}{c.support:>9}"
             for c in per_class
         ]
-    plan = r.get("cascade")
-    if plan and plan.get("best"):
-        b = plan["best"]
-        cost = f", ${b['cost_per_1m_usd']:,.2f} per 1M" if b["cost_per_1m_usd"] else ""
+    b = r.best_cascade
+    if b is not None:
+        cost = f", ${b.cost_per_1m_usd:,.2f} per 1M" if b.cost_per_1m_usd else ""
         lines += [
             "",
-            f"cascade: send cases with student confidence < {b['threshold']:.2f} to the teacher "
-            f"({b['share_to_teacher']:.0%} of traffic) for accuracy {b['accuracy']:.3f}{cost} "
-            f"(teacher alone {_num(plan['teacher_accuracy'])})",
+            f"cascade: send cases with student confidence < {b.threshold:.2f} to the teacher "
+            f"({b.share_to_teacher:.0%} of traffic) for accuracy {b.accuracy:.3f}{cost} "
+            f"(teacher alone {_num(r.cascade.teacher_accuracy)})",
         ]
     return "\n".join(lines)
 
 
-__all__ = ["evaluate", "format_report"]
+__all__ = ["EvalReport", "evaluate", "format_report"]

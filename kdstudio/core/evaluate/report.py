@@ -1,4 +1,7 @@
-"""Build the evaluation report of one run: quality on the test split, speed, size, the cascade."""
+"""Build the evaluation report of one run: quality on the test split, speed, size, the cascade.
+
+The parts are assembled as plain numbers and lists (what the metric functions return) and become
+one :class:`~kdstudio.core.evaluate.result.EvalReport` at the end."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 from kdstudio.core.errors import ConfigError, KDStudioError
 from kdstudio.core.evaluate import metrics
 from kdstudio.core.evaluate.cascade import cascade
+from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.core.evaluate.speed import (
     megabytes,
     stored_latency,
@@ -73,11 +77,12 @@ def evaluate_run(
             else None
         )
         report["seconds"] = round(time.monotonic() - t0, 3)
-        project.save_evaluation(run_id, report)
-        if report["teacher"] is not None:
-            project.ensure_compare_rows(run_id, report["teacher"])  # the viewer opens at once
+        result = EvalReport.of(report)
+        project.save_evaluation(run_id, result.to_json())
+        if result.teacher is not None:
+            project.ensure_compare_rows(run_id, result.teacher)  # the viewer opens at once
         yield Progress("eval", STAGES, STAGES)
-    yield Finished(report)
+    yield Finished(result)
 
 
 def _pick_run(project: Project, run_id: int | None) -> tuple[int, dict[str, Any]]:
@@ -234,8 +239,10 @@ def _student_size_and_speed(
 def _teacher_size_and_speed(
     project: Project, teacher_id: int | None, texts: list[str], speed: bool, cancel: CancelToken
 ) -> tuple[dict[str, Any], list[str]]:
-    """Parameters, size, latency and $ per 1M predictions of the run's teacher. A local teacher
-    is loaded and timed like the student; an API teacher reports what the harvest recorded."""
+    """Parameters, size, latency and $ per 1M predictions of the run's teacher. A teacher that
+    runs here (:class:`~kdstudio.core.teachers.base.MeasurableTeacher`) is loaded and timed like
+    the student; a metered teacher (an API: timing it would be paid again) reports the latencies
+    its harvest recorded."""
     out: dict[str, Any] = {
         "teacher_params": None,
         "teacher_size_mb": None,
@@ -252,7 +259,13 @@ def _teacher_size_and_speed(
     out["teacher_cost_per_1m_usd"] = (
         ledger["cost_usd"] / ledger["n_ok"] * 1e6 if ledger["n_ok"] else 0.0
     )
-    if info["kind"] == "claude":
+    from kdstudio.core.teachers.registry import teacher_class
+
+    try:
+        metered = teacher_class(info["kind"]).metered
+    except ConfigError:  # a kind this version does not know: loading it below says so
+        metered = False
+    if metered:
         outputs = project.teacher_outputs(teacher_id)
         out.update(
             {
@@ -263,7 +276,7 @@ def _teacher_size_and_speed(
         out["teacher_timing"] = "recorded"
         return out, []
     from kdstudio.core.harvest import teacher_context
-    from kdstudio.core.teachers import load_teacher
+    from kdstudio.core.teachers import MeasurableTeacher, load_teacher
     from kdstudio.core.teachers.local import resolve_model
 
     try:
@@ -276,11 +289,10 @@ def _teacher_size_and_speed(
             f"teacher #{teacher_id} ({info['spec']}) was not loaded, so it is not timed: {exc}"
         ]
     try:
-        out["teacher_params"] = (
-            int(teacher.parameter_count()) if hasattr(teacher, "parameter_count") else None
-        )
+        measurable = isinstance(teacher, MeasurableTeacher)
+        out["teacher_params"] = int(teacher.parameter_count()) if measurable else None
         out["teacher_size_mb"] = megabytes(weights_size_bytes(resolve_model(info["model"])))
-        if speed and hasattr(teacher, "predict_probs"):
+        if speed and measurable:
             timing = time_predictor(teacher.predict_probs, texts, cancel=cancel)
             out.update({f"teacher_{k}": v for k, v in timing.items()})
             out["teacher_timing"] = "measured"

@@ -29,6 +29,12 @@ from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Log, Progress
 
 FORMATS = ("hf", "onnx")
+#: What each format writes, in a line (the app's export dialog offers the formats with these).
+FORMAT_HELP = {
+    "hf": "Hugging Face folder — config, weights and tokenizer for transformers "
+    "(transformer-*, hf: and teacher-layers: students)",
+    "onnx": "ONNX — model.onnx with its tokenizer, checked against the student with onnxruntime",
+}
 ONNX_TOLERANCE = 1e-4
 CHECK_EXAMPLES = 100
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -129,6 +135,28 @@ def export_teacher_outputs(
     return len(rows)
 
 
+def formats_for(arch: str) -> tuple[str, ...]:
+    """The formats a student of architecture ``arch`` (its checkpoint's ``arch``) exports to:
+    ONNX always, ``hf`` only for a transformers model (``transformer-*``, ``hf:``, ``teacher-layers:``)."""
+    return FORMATS if arch == "hf" else tuple(f for f in FORMATS if f != "hf")
+
+
+def run_formats(project_path: str | Path, run_id: int) -> tuple[str, ...]:
+    """The formats run ``run_id``'s saved student exports to (all of them when the run has no
+    saved student yet: the export then says what is missing)."""
+    from kdstudio.core.store import Project
+    from kdstudio.core.students import META_FILE, student_folder
+    from kdstudio.core.train import run_folder
+
+    with Project(project_path) as project:
+        folder = run_folder(project.path, run_id)
+    try:
+        meta = json.loads((student_folder(folder) / META_FILE).read_text())
+    except (ConfigError, OSError, ValueError):
+        return FORMATS
+    return formats_for(meta.get("arch", ""))
+
+
 def export(
     project_path: str | Path,
     run_id: int,
@@ -163,7 +191,7 @@ def export(
                 f"run #{run_id} has no saved student (status: {run['status']}); train it to the end first"
             ) from None
         meta = json.loads((folder / META_FILE).read_text())
-        if fmt == "hf" and meta["arch"] != "hf":
+        if fmt not in formats_for(meta["arch"]):
             raise ConfigError(
                 f"run #{run_id} is a {meta['arch']} student, which is not a transformers architecture; "
                 "export it with --format onnx (transformer-*, hf: and teacher-layers: students export to both)"
@@ -185,8 +213,11 @@ def export(
         yield Progress("export", 2, total)
         cancel.check()
         teacher = project.teacher(run["teacher"]) if run["teacher"] is not None else None
-        report = project.evaluation(run_id)
+        stored = project.evaluation(run_id)
         info = project.info()
+    from kdstudio.core.evaluate import EvalReport
+
+    report = EvalReport.from_json(stored) if stored is not None else None
     if report is None:
         from kdstudio.core.evaluate import evaluate
         from kdstudio.core.events import run_to_end
@@ -336,4 +367,13 @@ def _write_onnx(folder: Path, meta: dict[str, Any], out: Path, texts: list[str])
     return {"max_abs_diff": worst, "checked_examples": len(tokens)}
 
 
-__all__ = ["FORMATS", "csv_safe", "export", "export_teacher_outputs"]
+__all__ = [
+    "FORMATS",
+    "FORMAT_HELP",
+    "ExportResult",
+    "csv_safe",
+    "export",
+    "export_teacher_outputs",
+    "formats_for",
+    "run_formats",
+]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kdstudio.core.evaluate.result import EvalReport
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:
@@ -17,7 +20,7 @@ def model_card(
     meta: dict[str, Any],
     teacher: dict[str, Any] | None,
     project: dict[str, Any],
-    report: dict[str, Any] | None,
+    report: EvalReport | None,
     files: list[str],
 ) -> str:
     """Markdown: what the model is, its teacher and data, its metrics, how to use it, its limits."""
@@ -53,7 +56,7 @@ def model_card(
         "",
         f"- Teacher: {teacher_line}",
         f"- Student: `{meta['spec']}` "
-        f"({_fmt(report.get('student_params') if report else summary.get('params'), ',')} parameters)",
+        f"({_fmt(report.student_params if report else summary.get('params'), ',')} parameters)",
         f"- Objective: {method}",
         f"- Training: {config.get('epochs')} epochs, batch size {config.get('batch_size')}, learning rate "
         f"{config.get('lr') or 'default'}, seed {config.get('seed')}, inputs cut at {meta['max_length']} tokens; "
@@ -73,29 +76,29 @@ def model_card(
         lines += [
             "| metric | student | teacher |",
             "|---|---|---|",
-            f"| accuracy | {_fmt(report.get('student_accuracy'))} | {_fmt(report.get('teacher_accuracy'))} |",
-            f"| macro F1 | {_fmt(report.get('student_macro_f1'))} | {_fmt(report.get('teacher_macro_f1'))} |",
-            f"| ECE (15 bins) | {_fmt(report.get('student_ece'))} | {_fmt(report.get('teacher_ece'))} |",
-            f"| parameters | {_fmt(report.get('student_params'), ',')} | {_fmt(report.get('teacher_params'), ',')} |",
-            f"| size on disk (MB) | {_fmt(report.get('student_size_mb'), '.2f')} "
-            f"| {_fmt(report.get('teacher_size_mb'), '.2f')} |",
-            f"| latency p50, batch 1 (ms) | {_fmt(report.get('student_latency_ms_p50'), '.2f')} | "
-            f"{_fmt(report.get('teacher_latency_ms_p50'), '.2f')} |",
-            f"| throughput, batch 64 (/s) | {_fmt(report.get('student_throughput_per_s'), '.0f')} | "
-            f"{_fmt(report.get('teacher_throughput_per_s'), '.0f')} |",
+            f"| accuracy | {_fmt(report.student_accuracy)} | {_fmt(report.teacher_accuracy)} |",
+            f"| macro F1 | {_fmt(report.student_macro_f1)} | {_fmt(report.teacher_macro_f1)} |",
+            f"| ECE (15 bins) | {_fmt(report.student_ece)} | {_fmt(report.teacher_ece)} |",
+            f"| parameters | {_fmt(report.student_params, ',')} | {_fmt(report.teacher_params, ',')} |",
+            f"| size on disk (MB) | {_fmt(report.student_size_mb, '.2f')} "
+            f"| {_fmt(report.teacher_size_mb, '.2f')} |",
+            f"| latency p50, batch 1 (ms) | {_fmt(report.student_latency_ms_p50, '.2f')} | "
+            f"{_fmt(report.teacher_latency_ms_p50, '.2f')} |",
+            f"| throughput, batch 64 (/s) | {_fmt(report.student_throughput_per_s, '.0f')} | "
+            f"{_fmt(report.teacher_throughput_per_s, '.0f')} |",
             "",
-            f"- {report.get('n_test')} test examples; agreement with the teacher "
-            f"{_fmt(report.get('agreement'))}, retention (student / teacher accuracy) "
-            f"{_fmt(report.get('retention'))}, mean KL(teacher ‖ student) {_fmt(report.get('kl'), '.4f')}, "
-            f"speed-up {_fmt(report.get('speedup'), '.1f')}"
-            f"{'×' if report.get('speedup') else ''} on {report.get('device', 'n/a')}",
+            f"- {report.n_test} test examples; agreement with the teacher "
+            f"{_fmt(report.agreement)}, retention (student / teacher accuracy) "
+            f"{_fmt(report.retention)}, mean KL(teacher ‖ student) {_fmt(report.kl, '.4f')}, "
+            f"speed-up {_fmt(report.speedup, '.1f')}"
+            f"{'×' if report.speedup else ''} on {report.device or 'n/a'}",
         ]
-        plan = (report.get("cascade") or {}).get("best")
+        plan = report.best_cascade
         if plan:
             lines.append(
                 f"- Cascade: sending the cases where the student's confidence is below "
-                f"{plan['threshold']:.2f} to the teacher ({plan['share_to_teacher']:.0%} of traffic) "
-                f"gives accuracy {plan['accuracy']:.3f}"
+                f"{plan.threshold:.2f} to the teacher ({plan.share_to_teacher:.0%} of traffic) "
+                f"gives accuracy {plan.accuracy:.3f}"
             )
     else:
         lines.append("Not evaluated yet (run `kdstudio eval`).")

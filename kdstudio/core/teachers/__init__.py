@@ -5,6 +5,7 @@ the spec kinds and their classes (imported only when a spec of that kind is load
 """
 
 from kdstudio.core.teachers.base import (
+    MeasurableTeacher,
     Teacher,
     TeacherContext,
     TeacherEstimate,
@@ -12,4 +13,12 @@ from kdstudio.core.teachers.base import (
 )
 from kdstudio.core.teachers.registry import load_teacher, parse_spec
 
-__all__ = ["Teacher", "TeacherContext", "TeacherEstimate", "fingerprint", "load_teacher", "parse_spec"]
+__all__ = [
+    "MeasurableTeacher",
+    "Teacher",
+    "TeacherContext",
+    "TeacherEstimate",
+    "fingerprint",
+    "load_teacher",
+    "parse_spec",
+]

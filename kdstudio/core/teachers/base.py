@@ -119,6 +119,18 @@ class Teacher(Protocol):
         """Release models and clients; the teacher may be prepared again afterwards."""
 
 
+@runtime_checkable
+class MeasurableTeacher(Protocol):
+    """What the evaluation asks of a teacher that runs on this machine, to size and time it the
+    way it times the student (the local teachers offer it; an API teacher does not)."""
+
+    def parameter_count(self) -> int:
+        """How many parameters the loaded model has."""
+
+    def predict_probs(self, texts: Sequence[str]) -> Any:
+        """Label probabilities for ``texts``, an ``(n, k)`` array (after :meth:`Teacher.prepare`)."""
+
+
 def fingerprint(spec: str, settings: dict[str, Any], context: TeacherContext) -> str:
     """The hash that keys a teacher's answers: spec, settings, labels and task."""
     blob = json.dumps(

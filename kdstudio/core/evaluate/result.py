@@ -1,0 +1,208 @@
+"""The typed evaluation report: what ``kdstudio eval --json`` prints, what the project stores
+(``Project.save_evaluation``) and what the dashboard, the model card and the demo read.
+
+:class:`EvalReport`'s fields are the ``--json`` keys in the order they are printed; the nested
+parts (reliability bins, per-class scores, confusion matrices, the cascade) are small frozen
+dataclasses whose fields are their JSON keys. ``EvalReport.from_json`` reads a stored report back,
+also one an earlier KD Studio wrote. Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kdstudio.core.events import JobResult
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """Confidences in ``(lo, hi]``: how many, their mean confidence and accuracy (None when empty)."""
+
+    lo: float
+    hi: float
+    count: int
+    confidence: float | None
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """The reliability diagram's bins of the student and of the teacher."""
+
+    student: tuple[ReliabilityBin, ...]
+    teacher: tuple[ReliabilityBin, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Reliability:
+        return cls(**{who: tuple(ReliabilityBin(**b) for b in data.get(who) or ()) for who in ("student", "teacher")})
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Precision, recall, F1 and support (gold count) of one label."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class PerClass:
+    student: tuple[ClassScores, ...]
+    teacher: tuple[ClassScores, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PerClass:
+        return cls(**{who: tuple(ClassScores(**c) for c in data.get(who) or ()) for who in ("student", "teacher")})
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """``student_teacher[i][j]``: test rows the student called ``i`` and the teacher ``j``;
+    ``student_gold`` the same against the gold label."""
+
+    student_teacher: tuple[tuple[int, ...], ...]
+    student_gold: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Confusion:
+        return cls(**{k: tuple(tuple(row) for row in data.get(k) or ()) for k in ("student_teacher", "student_gold")})
+
+
+@dataclass(frozen=True)
+class CascadeRow:
+    """Send a case to the teacher when the student's confidence is below ``threshold``: the share
+    sent, the accuracy against gold, $ per 1M predictions and the mean time per prediction."""
+
+    threshold: float
+    share_to_teacher: float
+    accuracy: float | None
+    cost_per_1m_usd: float
+    mean_ms: float | None
+
+
+@dataclass(frozen=True)
+class CascadePlan:
+    """One row per threshold, and ``best``: the cheapest row within ``tolerance`` of the teacher's
+    accuracy (None when no row gets there). ``n``: the cases with gold and teacher labels."""
+
+    rows: tuple[CascadeRow, ...]
+    best: CascadeRow | None
+    teacher_accuracy: float | None
+    tolerance: float
+    n: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CascadePlan:
+        best = data.get("best")
+        return cls(
+            rows=tuple(CascadeRow(**r) for r in data.get("rows") or ()),
+            best=CascadeRow(**best) if best else None,
+            teacher_accuracy=data.get("teacher_accuracy"),
+            tolerance=data.get("tolerance", 0.01),
+            n=data.get("n", 0),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalReport(JobResult):
+    """One run evaluated on the test split (see :mod:`kdstudio.core.evaluate` for what each part
+    means). ``teacher_timing`` is ``"measured"`` (a local teacher, timed like the student),
+    ``"recorded"`` (a metered teacher: the latencies its harvest recorded) or None (not timed)."""
+
+    # what was evaluated
+    run: int
+    student: str | None
+    teacher: int | None
+    teacher_spec: str | None
+    labels: tuple[str, ...]
+    n_test: int
+    n_gold: int
+    reviews_applied: dict[str, int] | None
+    n_teacher: int
+    # quality
+    teacher_accuracy: float | None
+    student_accuracy: float | None
+    agreement: float | None
+    retention: float | None
+    kl: float | None
+    student_ece: float | None
+    teacher_ece: float | None
+    reliability: Reliability | None
+    per_class: PerClass | None
+    student_macro_f1: float | None
+    teacher_macro_f1: float | None
+    confusion: Confusion | None
+    # speed and size
+    device: str | None
+    student_params: int | None
+    student_size_mb: float | None
+    student_latency_ms_p50: float | None
+    student_latency_ms_p95: float | None
+    student_throughput_per_s: float | None
+    threads: int | None
+    teacher_params: int | None
+    teacher_size_mb: float | None
+    teacher_latency_ms_p50: float | None
+    teacher_latency_ms_p95: float | None
+    teacher_throughput_per_s: float | None
+    teacher_cost_per_1m_usd: float | None
+    teacher_timing: str | None
+    speedup: float | None
+    # the cascade (None without gold labels and teacher answers on the test split)
+    cascade: CascadePlan | None
+    seconds: float | None
+
+    @classmethod
+    def of(cls, parts: Mapping[str, Any]) -> EvalReport:
+        """The report from the parts the evaluation assembled (plain numbers, lists and dicts, as
+        the metric functions return them); every field must be there and nothing else."""
+        names = [f.name for f in fields(cls)]
+        missing, unknown = set(names) - set(parts), set(parts) - set(names)
+        if missing or unknown:
+            raise ValueError(f"evaluation report: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        return cls._typed(parts)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvalReport:
+        """A report as :meth:`to_json` wrote it (a stored one: ``Project.evaluation``). Keys an
+        earlier KD Studio did not write are None; keys this one does not know are left out."""
+        return cls._typed(data)
+
+    @classmethod
+    def _typed(cls, data: Mapping[str, Any]) -> EvalReport:
+        values = {f.name: data.get(f.name) for f in fields(cls)}
+        for name, nested in _NESTED.items():
+            if values[name] is not None:
+                values[name] = nested(values[name])
+        values["labels"] = tuple(values["labels"] or ())
+        return cls(**values)
+
+    @property
+    def best_cascade(self) -> CascadeRow | None:
+        """The cascade's cheapest threshold within a point of the teacher, when there is one."""
+        return self.cascade.best if self.cascade is not None else None
+
+
+_NESTED = {
+    "reliability": Reliability.from_json,
+    "per_class": PerClass.from_json,
+    "confusion": Confusion.from_json,
+    "cascade": CascadePlan.from_json,
+}
+
+
+__all__ = [
+    "CascadePlan",
+    "CascadeRow",
+    "ClassScores",
+    "Confusion",
+    "EvalReport",
+    "PerClass",
+    "Reliability",
+    "ReliabilityBin",
+]
