@@ -74,7 +74,7 @@ def test_the_harvest_calibrates_a_claude_teacher_on_gold_training_rows(tmp_path)
     path = tmp_path / "p.kdproj"
     project = project_with_texts(path, texts, labels=tuple(LABELS))
     with project.transaction():
-        for i, t in enumerate(texts):
+        for t in texts:
             project.conn.execute("UPDATE examples SET label = ? WHERE text = ?", (gold[t], t))
     project.close()
     with FakeAnthropic(distribution=belief) as server:
@@ -115,3 +115,33 @@ def test_training_reads_the_calibrated_soft_labels_and_records_the_version(tmp_p
     plain = load_training_data(project, teacher_id=tid, hard_labels=False, seed=0, calibrate=False)
     assert plain.calibration is None and np.allclose(plain.train.teacher[0], raw[0], atol=1e-6)
     project.close()
+
+
+def test_eval_reports_the_teacher_ece_before_and_after_calibration(tmp_path):
+    from fakes.tiny_models import add_stored_run, build_toy_project
+
+    from kdstudio.core.evaluate import format_report
+    from kdstudio.core.evaluate.report import quality_report
+
+    path = tmp_path / "toy.kdproj"
+    project, teacher = build_toy_project(path, sizes={"train": 24, "valid": 6, "test": 60})
+    project.close()
+    run = add_stored_run(path)
+    with Project(path) as project:
+        before, _ = quality_report(project, run, project.run(run))
+        assert before["teacher_ece_calibrated"] is None and before["teacher_calibration"] is None
+        cal = Calibration(temperature=3.0, n_fit=12, n_check=12)
+        project.save_calibration(teacher, {k: v for k, v in cal.as_dict().items() if k != "version"})
+        after, _ = quality_report(project, run, project.run(run))
+        rows = [o for o in project.teacher_outputs(teacher, ["test"])]
+        gold = [o["gold"] for o in rows]
+    from kdstudio.core.calibration import expected_calibration_error
+
+    expected = expected_calibration_error(cal.apply([o["probs"] for o in rows]), gold)[0]
+    assert after["teacher_ece"] == before["teacher_ece"]
+    assert after["teacher_ece_calibrated"] == pytest.approx(expected)
+    assert after["teacher_calibration"]["version"] == 1 and after["teacher_calibration"]["temperature"] == 3.0
+    from kdstudio.core.evaluate.result import EvalReport
+
+    text = format_report(EvalReport.from_json({**after, "labels": after["labels"]}))
+    assert "calibrated teacher" in text and "v1: temperature 3.00" in text
