@@ -347,15 +347,18 @@ class FakeAnthropic:
             self._token_window[2] = max(0.0, self._token_window[2] - (reserved - used))
 
     def _prefix(self, body: dict[str, Any]) -> tuple[str, bool]:
-        """The text up to the last ``cache_control`` breakpoint (tools, then system), and whether
-        the request marks one."""
+        """The text up to the last ``cache_control`` breakpoint, and whether the request marks
+        one: the tools, the output format's schema (a change of ``output_config.format``
+        invalidates the cache, so it belongs to the prefix) and the system prompt."""
         system = body.get("system") or []
         if isinstance(system, str):
             system = [{"type": "text", "text": system}]
         tools = json.dumps(body.get("tools")) if body.get("tools") else ""
+        fmt = (body.get("output_config") or {}).get("format")
+        schema = json.dumps(fmt) if fmt else ""
         sys_text = "".join(b.get("text", "") for b in system)
         marked = any(b.get("cache_control") for b in system) or bool(body.get("cache_control"))
-        return tools + sys_text, marked
+        return tools + schema + sys_text, marked
 
     def cache_state(self, body: dict[str, Any]) -> str:
         """``read``, ``write`` or ``none`` for a request arriving now. A prefix is readable only
@@ -378,8 +381,7 @@ class FakeAnthropic:
     def input_tokens(self, body: dict[str, Any]) -> int:
         """Every input token of the request (what ``count_tokens`` answers)."""
         prefix, _ = self._prefix(body)
-        fmt = json.dumps((body.get("output_config") or {}).get("format") or "")
-        return _tokens(prefix) + _tokens(_user_text(body)) + _tokens(fmt) + 4
+        return (_tokens(prefix) if prefix else 0) + _tokens(_user_text(body)) + 4
 
     def _usage(self, body: dict[str, Any], output: str, cache: str = "none") -> dict[str, Any]:
         total = self.input_tokens(body)

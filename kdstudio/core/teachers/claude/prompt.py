@@ -19,7 +19,9 @@ into the answer fields of a ``TeacherOutput``:
     over (1 minus the named ones' sum) is spread evenly over the labels it did not name; when the
     named ones already sum to 1 or more, they are scaled down and the others get ``MIN_PROB``.
 
-  Every distribution is clipped to [MIN_PROB, 1] and renormalised.
+  In a full answer the labels written as 0 (most of them: models write two decimals) are treated
+  like the labels a top-K answer does not name: they share the leftover mass evenly. Every
+  distribution is clipped to [MIN_PROB, 1] and renormalised.
 - :class:`GenerationPrompt`: the completion text, unstructured.
 
 ``max_tokens`` follows from the schema: the longest valid answer (every named label the longest
@@ -224,9 +226,13 @@ class ClassificationPrompt:
             label = data.get("label")
             if label not in self.labels:
                 raise AnswerError(f"unknown label {str(label)[:40]!r} (expected one of: {self._names()})")
-            probs = probability_vector(data.get("probabilities"), self.labels)
-            if probs is None:
+            given = data.get("probabilities")
+            if not isinstance(given, dict) or not any(name in given for name in self.labels):
                 raise AnswerError("the answer has no probabilities")
+            # labels written as 0 (most of them, at two decimals) share what the others leave, as
+            # the labels a top-K answer does not name do
+            named = {name: p for name in self.labels if (p := _number(given.get(name))) > 0}
+            probs = spread_rest(named, self.labels)
         rationale = " ".join(str(data.get("rationale") or "").split())[:300] or None
         return {"probs": probs, "label": self.labels.index(label), "rationale": rationale, "method": self.method}
 
@@ -324,15 +330,6 @@ def renormalise(values: list[float]) -> list[float]:
     clipped = [min(1.0, max(MIN_PROB, v)) for v in values]
     total = sum(clipped)
     return [v / total for v in clipped]
-
-
-def probability_vector(probs: Any, labels: list[str]) -> list[float] | None:
-    """The answer's probabilities in label order, renormalised; None when it names no label."""
-    if isinstance(probs, list):  # [{"label": ..., "p": ...}] answers
-        probs = {d.get("label"): d.get("p", d.get("probability")) for d in probs if isinstance(d, dict)}
-    if not isinstance(probs, dict) or not any(name in probs for name in labels):
-        return None
-    return renormalise([_number(probs.get(name)) for name in labels])
 
 
 def _strip_fences(text: str) -> str:

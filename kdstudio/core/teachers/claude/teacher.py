@@ -132,9 +132,8 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
             try:
                 counts = [self._count(client, self.request_params(text)) for _, text in picked]
                 bare = self.request_params(picked[0][1])
-                bare.pop("system", None)
-                bare.pop("tools", None)
-                bare.pop("tool_choice", None)
+                for part in ("system", "tools", "tool_choice", "output_config"):  # the cached prefix
+                    bare.pop(part, None)
                 prefix = counts[0] - self._count(client, bare)
                 plain = {"model": self.model, "messages": [{"role": "user", "content": "."}]}
                 answer = self._count(client, {**plain, "messages": [
