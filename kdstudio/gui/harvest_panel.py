@@ -3,6 +3,7 @@ against the budget, the failures with their reasons and "Retry failed"."""
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ class HarvestPanel(QWidget):
         self.jobs = jobs
         self.project = project  # the Qt thread's own Project (reads only)
         self.worker: Worker | None = None
+        self._estimate_worker: Worker | None = None
         self._progress_shown_at = 0.0
         self.task = project.task
         plan = project.settings().get("plan", {})
@@ -405,11 +407,11 @@ class HarvestPanel(QWidget):
         return self._start(self.config(retry_failed=retry_failed), "Harvest")
 
     def _start(self, config: HarvestConfig, name: str) -> bool:
-        from kdstudio.gui.jobs import harvest_job
+        from kdstudio.core.harvest import harvest
 
-        worker = Worker(harvest_job, str(self.project_path), config, name=name, parent=self, limit_threads=True)
+        worker = Worker(harvest, str(self.project_path), config, name=name, parent=self, limit_threads=True)
         worker.yielded.connect(self.on_event)
-        worker.paused_changed.connect(lambda p: self.pause_button.setText("Resume" if p else "Pause"))
+        worker.paused_changed.connect(self._paused)
         worker.finished.connect(self._finished)
         if not self.jobs.start(worker, self):
             return False
@@ -423,6 +425,9 @@ class HarvestPanel(QWidget):
             self._show_failures([])  # the answers come in now; failures, if any, are listed here
         return True
 
+    def _paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+
     def retry_failed(self) -> bool:
         return self.start(retry_failed=True)
 
@@ -433,16 +438,18 @@ class HarvestPanel(QWidget):
 
     def estimate(self, *, then_start: bool = False, retry_failed: bool = False) -> None:
         """A dry run: how many requests and what they would cost."""
-        from kdstudio.gui.jobs import harvest_job
+        from kdstudio.core.harvest import harvest
 
-        worker = Worker(harvest_job, str(self.project_path), self.config(retry_failed=retry_failed, dry_run=True),
+        worker = Worker(harvest, str(self.project_path), self.config(retry_failed=retry_failed, dry_run=True),
                         name="Cost estimate", parent=self)
-        worker.finished.connect(lambda status: self._estimated(worker, status, then_start, retry_failed))
+        worker.finished.connect(functools.partial(self._estimated, then_start, retry_failed))
         if self.jobs.start(worker, self):
+            self._estimate_worker = worker
             self.progress_text.setText("Estimating the cost…")
             self._set_running(True)
 
-    def _estimated(self, worker: Worker, status: str, then_start: bool, retry_failed: bool) -> None:
+    def _estimated(self, then_start: bool, retry_failed: bool, status: str) -> None:
+        worker, self._estimate_worker = self._estimate_worker, None
         self._set_running(False)
         self.progress_text.setText("")
         if status != "finished":
@@ -485,7 +492,7 @@ class HarvestPanel(QWidget):
             worker = Worker(augment, str(self.project_path), AugmentConfig(**config), name="Adding variants",
                             parent=self)
         worker.yielded.connect(self._on_augment_event)
-        worker.finished.connect(lambda status: self._augment_finished(worker, status))
+        worker.finished.connect(self._augment_finished)
         if not self.jobs.start(worker, self):
             return False
         self.worker = worker
@@ -494,13 +501,13 @@ class HarvestPanel(QWidget):
         self._set_running(True)
         return True
 
-    def _augment_finished(self, worker: Worker, status: str) -> None:
-        self.worker = None
+    def _augment_finished(self, status: str) -> None:
+        worker, self.worker = self.worker, None
         self._set_running(False)
         self.progress.setRange(0, 1000)
         from kdstudio.core.data.augment import AugmentResult, RemoveVariantsResult
 
-        result = worker.result
+        result = worker.result if worker is not None else None
         if status == "finished":
             self.progress.setValue(1000)
             if isinstance(result, RemoveVariantsResult):

@@ -4,7 +4,7 @@ model, or Claude with its API key, model picker, prices and a connection test.""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -22,6 +22,9 @@ from PySide6.QtWidgets import (
 from kdstudio.core.events import Finished
 from kdstudio.gui.widgets import Card, button, label
 from kdstudio.gui.worker import Worker
+
+if TYPE_CHECKING:
+    from kdstudio.core.teachers.claude import ClaudeModel
 
 #: kind → (title, one-line explanation, tasks it suits)
 TEACHER_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -43,12 +46,10 @@ def _money(value: Any) -> str:
         return "?"
 
 
-def model_item_text(model: dict[str, Any]) -> str:
-    """``Claude Haiku 5.5 — $1.00 in · $5.00 out per million tokens``."""
-    name = model.get("display_name") or model.get("id", "?")
-    prices = model.get("price") or model.get("prices") or {}
-    if prices:
-        return f"{name} — {_money(prices.get('input'))} in · {_money(prices.get('output'))} out / MTok"
+def model_item_text(name: str, price: dict[str, Any] | None) -> str:
+    """``Claude Haiku 5.5 — $1.00 in · $5.00 out / MTok`` (``price``: USD per million tokens)."""
+    if price:
+        return f"{name} — {_money(price.get('input'))} in · {_money(price.get('output'))} out / MTok"
     return f"{name} — price unknown"
 
 
@@ -179,34 +180,46 @@ class ClaudeOptions(QWidget):
         try:
             from kdstudio.core.teachers import pricing
 
-            models = [{"id": m, "price": pricing.price(m).as_dict()} for m in pricing.known_models()]
+            items = [(model_item_text(m, pricing.price(m).as_dict()), m) for m in pricing.known_models()]
         except Exception:
-            models = []
-        self.set_models(models)
+            items = []
+        self._set_items(items)
 
-    def set_models(self, models: list[dict[str, Any]]) -> None:
+    def set_models(self, models: list[ClaudeModel]) -> None:
+        """The models the API listed, with their prices."""
+        self._set_items([(model_item_text(m.display_name or m.id, m.price), m.id) for m in models])
+
+    def _set_items(self, items: list[tuple[str, str]]) -> None:
+        """Fill the model box with (text, model id) items, keeping the chosen model."""
         current = self.model()
         self.model_box.blockSignals(True)
         self.model_box.clear()
-        for m in models:
-            self.model_box.addItem(model_item_text(m), m.get("id"))
+        for text, model_id in items:
+            self.model_box.addItem(text, model_id)
         index = self.model_box.findData(current) if current else -1
         self.model_box.setCurrentIndex(index if index >= 0 else 0)
         self.model_box.blockSignals(False)
         self.changed.emit()
 
     def load_models(self) -> None:
-        from kdstudio.gui.jobs import list_claude_models
+        from kdstudio.core.teachers.claude import list_claude_models
 
         self.result.setText("Asking the models API…")
         worker = Worker(list_claude_models, name="Models", parent=self)
-        worker.yielded.connect(lambda e: isinstance(e, Finished) and self.set_models(e.result["models"]))
-        worker.errored.connect(lambda msg, _d: self._show_result(f"Could not list models: {msg}", "error"))
-        worker.finished.connect(lambda s: s == "finished" and self._show_result("Model list updated.", "muted"))
-        self._workers.append(worker.start())
+        worker.yielded.connect(self._models_listed)
+        worker.errored.connect(self._models_failed)
+        self._keep(worker.start())
+
+    def _models_listed(self, event: object) -> None:
+        if isinstance(event, Finished):
+            self.set_models(list(event.result.models))
+            self._show_result("Model list updated.", "muted")
+
+    def _models_failed(self, message: str, _details: str) -> None:
+        self._show_result(f"Could not list models: {message}", "error")
 
     def test_connection(self) -> None:
-        from kdstudio.gui.jobs import test_claude
+        from kdstudio.core.teachers.claude import check_claude
 
         model = self.model()
         if not model:
@@ -214,12 +227,25 @@ class ClaudeOptions(QWidget):
             return
         self._show_result(f"Testing {model}…", "muted")
         self.test.setEnabled(False)
-        worker = Worker(test_claude, model, name="Connection test", parent=self)
-        worker.yielded.connect(lambda e: isinstance(e, Finished) and self._show_result(
-            "✓ " + str(e.result.get("message") or "Connected."), "success"))
-        worker.errored.connect(lambda msg, _d: self._show_result(f"✗ {msg}", "error"))
-        worker.finished.connect(lambda _s: self.test.setEnabled(True))
-        self._workers.append(worker.start())
+        worker = Worker(check_claude, model, name="Connection test", parent=self)
+        worker.yielded.connect(self._connection_checked)
+        worker.errored.connect(self._connection_failed)
+        worker.finished.connect(self._connection_test_ended)
+        self._keep(worker.start())
+
+    def _connection_checked(self, event: object) -> None:
+        if isinstance(event, Finished):
+            self._show_result("✓ " + (event.result.message or "Connected."), "success")
+
+    def _connection_failed(self, message: str, _details: str) -> None:
+        self._show_result(f"✗ {message}", "error")
+
+    def _connection_test_ended(self, _status: str) -> None:
+        self.test.setEnabled(True)
+
+    def _keep(self, worker: Worker) -> None:
+        """Hold the running workers (and the last ones to finish) while this widget lives."""
+        self._workers = [w for w in self._workers if w.is_running] + [worker]
 
     def _show_result(self, text: str, kind: str) -> None:
         self.result.setText(text)
