@@ -158,7 +158,7 @@ def test_spend_limit_stops_the_harvest_and_keeps_the_answers_already_saved(tmp_p
 
 def test_rejected_key_raises_a_clear_teacher_error(tmp_path, fake_anthropic):
     project = project_with_texts(tmp_path / "p.kdproj", ["a positive", "b"])
-    with pytest.raises(TeacherError, match="ANTHROPIC_API_KEY rejected"):
+    with pytest.raises(TeacherError, match="API key rejected"):
         harvest_into(project, make_teacher(fake_anthropic, api_key="sk-wrong"))
     assert project.count_outputs(project.teachers()[0]["id"])["n"] == 0
 
