@@ -78,6 +78,30 @@ class FailuresView(QWidget):
         self.title.hide()
         self.stack.setCurrentWidget(self.first_step)
 
+    def show_no_data(self, on_import: Callable[[], Any]) -> None:
+        self.show_first_step(
+            "No data in this project yet",
+            "Import a data file first (CSV, TSV, JSON Lines or Parquet): a text column, and a label column "
+            "where you have gold labels. Then the teacher answers every example here.",
+            "Import data…", on_import)
+
+    def show_no_answers(self, spec: str, others: bool, *, choose: Callable[[], Any],
+                        start: Callable[[], Any]) -> None:
+        """The teacher ``spec`` has not answered yet (``others``: another teacher has): say what a
+        harvest does and offer to start it, or to choose a teacher when there is none."""
+        if not spec:
+            self.show_first_step(
+                "No teacher answers yet",
+                "Choose a teacher: the offline MiniLM, a local model, or Claude. It answers every example; the "
+                "student then learns from those answers.",
+                "Choose a teacher…", choose)
+            return
+        self.show_first_step(
+            "No answers from this teacher yet" if others else "No teacher answers yet",
+            f"Start the harvest: {spec} answers every example of the ticked splits, and the student learns from "
+            "those answers. Answers are kept in the project, so a stopped harvest continues where it stopped.",
+            "Start harvest", start)
+
     @property
     def showing_first_step(self) -> bool:
         return self.stack.currentWidget() is self.first_step

@@ -320,30 +320,10 @@ class HarvestPanel(QWidget):
         self._failures_seen = counts["n_failed"]
         self.retry_button.setEnabled(bool(failures) and not self.jobs.busy)
         if not total:
-            self.failures_view.show_first_step(
-                "No data in this project yet",
-                "Import a data file first (CSV, TSV, JSON Lines or Parquet): a text column, and a label column "
-                "where you have gold labels. Then the teacher answers every example here.",
-                "Import data…", self.import_requested.emit)
+            self.failures_view.show_no_data(self.import_requested.emit)
         elif not counts["n_ok"] and not failures and self.worker is None:
-            self._show_no_answers()
-
-    def _show_no_answers(self) -> None:
-        """The teacher has not answered yet: say what a harvest does and offer to start it."""
-        spec = self.spec.text().strip()
-        if not spec:
-            self.failures_view.show_first_step(
-                "No teacher answers yet",
-                "Choose a teacher: the offline MiniLM, a local model, or Claude. It answers every example; the "
-                "student then learns from those answers.",
-                "Choose a teacher…", self.choose_teacher)
-            return
-        others = self.project.default_teacher() is not None
-        self.failures_view.show_first_step(
-            "No answers from this teacher yet" if others else "No teacher answers yet",
-            f"Start the harvest: {spec} answers every example of the ticked splits, and the student learns from "
-            "those answers. Answers are kept in the project, so a stopped harvest continues where it stopped.",
-            "Start harvest", self.start)
+            self.failures_view.show_no_answers(self.spec.text().strip(), self.project.default_teacher() is not None,
+                                               choose=self.choose_teacher, start=self.start)
 
     def _show_counts(self, ok: int, failed: int, cost: float, tin: int, tout: int, total: int | None = None) -> None:
         self.done_tile.set(f"{ok:,}", f"answered of {total:,} examples" if total else "answered")
