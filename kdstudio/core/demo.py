@@ -10,7 +10,8 @@ labels per intent in train (seeded), turns the rest of train into unlabelled tra
 4. evaluates the KD run on test and exports it.
 
 Each step is skipped when its result is already in the project, so a rerun after a crash or a
-cancel continues where it stopped. The same function builds the GUI's sample project.
+cancel continues where it stopped. The same function builds the GUI's sample project ("Open
+Sample Project" runs it when :func:`sample_is_ready` says no).
 """
 
 from __future__ import annotations
@@ -96,6 +97,19 @@ def write_few_gold_train(source: Path, target: Path, gold_per_class: int, seed: 
             writer.writerow([row["text"], row["category"] if i in keep else ""])
     tmp.replace(target)
     return len(keep)
+
+
+def sample_is_ready(path: str | Path) -> bool:
+    """True when the sample project at ``path`` exists and has a finished run to show (else
+    :func:`demo` builds it, or continues where an earlier build stopped)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with Project(path) as project:
+            return project.latest_run() is not None
+    except KDStudioError:
+        return False
 
 
 def _finished_run(project: Project, student: str, hard: bool) -> int | None:

@@ -9,6 +9,10 @@ The probes are fast (torch is imported to ask about GPUs; no model is loaded) an
 Qt packages are only looked up through :mod:`importlib.metadata`, never imported. A probe that
 raises becomes a ``fail`` line with the error, never a traceback. The API key itself is never
 read into a line: only where it comes from.
+
+The window asks two of these questions as background jobs, since each holds the interpreter for
+seconds: :func:`detect_device` (which device training uses, :class:`ComputeDevice`) and
+:func:`import_modules` (load what the jobs need before the person starts one).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import platform
 import sys
 import urllib.parse
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +32,7 @@ from typing import Literal
 
 from kdstudio import __version__
 from kdstudio.core import paths
+from kdstudio.core.events import CancelToken, Event, Finished, JobResult
 
 Status = Literal["ok", "warn", "fail", "info"]
 
@@ -84,6 +89,70 @@ class DoctorReport:
             "warnings": self.warnings,
             "failures": self.failures,
         }
+
+
+@dataclass(frozen=True)
+class ComputeDevice(JobResult):
+    """The device training uses here with ``--device auto``: ``kind`` is ``cuda`` (ROCm too), ``mps``
+    or ``cpu``; ``gpus`` lists each CUDA device's name and memory in GiB."""
+
+    kind: Literal["cuda", "mps", "cpu"]
+    gpus: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def summary(self) -> str:
+        """A few words for a status bar: ``GPU · NVIDIA H200``, ``GPU · Apple (MPS)``, ``CPU (no GPU found)``."""
+        if self.kind == "cuda":
+            return f"GPU · {self.gpus[0][0]}" if self.gpus else "GPU"
+        if self.kind == "mps":
+            return "GPU · Apple (MPS)"
+        return "CPU (no GPU found)"
+
+
+@dataclass(frozen=True)
+class ImportedModules(JobResult):
+    """What :func:`import_modules` loaded, and which modules failed to import (the job that needs one
+    reports why)."""
+
+    imported: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def compute_device() -> ComputeDevice:
+    """Which device training picks here (imports torch, which takes seconds the first time)."""
+    import torch
+
+    if torch.cuda.is_available():
+        gpus = tuple((torch.cuda.get_device_name(i), torch.cuda.get_device_properties(i).total_memory / 2**30)
+                     for i in range(torch.cuda.device_count()))
+        return ComputeDevice("cuda", gpus)
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return ComputeDevice("mps")
+    return ComputeDevice("cpu")
+
+
+def detect_device(*, cancel: CancelToken | None = None) -> Iterator[Event]:
+    """The job behind the window's "Compute" line: ``Finished(ComputeDevice)``."""
+    yield Finished(compute_device())
+
+
+def import_modules(names: Sequence[str], *, cancel: CancelToken | None = None) -> Iterator[Event]:
+    """Import ``names`` in the thread that iterates, so that a job started later does not hold the
+    interpreter while Python imports them: ``Finished(ImportedModules)``."""
+    import importlib
+
+    imported, failed = [], []
+    for name in names:
+        if cancel is not None:
+            cancel.check()
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+        else:
+            imported.append(name)
+    yield Finished(ImportedModules(tuple(imported), tuple(failed)))
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -204,17 +273,13 @@ def _torch() -> list[Check]:
 def _gpu(torch) -> Check:
     with warnings.catch_warnings(record=True) as caught:  # e.g. "the NVIDIA driver is too old"
         warnings.simplefilter("always")
-        cuda = torch.cuda.is_available()
-    if cuda:
-        devices = []
-        for i in range(torch.cuda.device_count()):
-            gib = torch.cuda.get_device_properties(i).total_memory / 2**30
-            devices.append(f"cuda:{i} {torch.cuda.get_device_name(i)} ({gib:.1f} GiB)")
+        device = compute_device()
+    if device.kind == "cuda":
+        devices = [f"cuda:{i} {name} ({gib:.1f} GiB)" for i, (name, gib) in enumerate(device.gpus)]
         hip = getattr(torch.version, "hip", None)
         kind = f"ROCm {hip}" if hip else f"CUDA {torch.version.cuda}"
         return Check("GPU", "ok", f"{kind}: {', '.join(devices)}; training runs on the GPU")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if device.kind == "mps":
         return Check("GPU", "ok", "Apple GPU (MPS); training runs on it")
     value = "none found: training runs on the CPU (slower; fine for the sample)"
     if torch.version.cuda:
@@ -236,6 +301,8 @@ def _api_key() -> list[Check]:
         return [Check("API key", "ok", f"from the {secrets.ENV_VAR} environment variable")]
     if source == "keyring":
         return [Check("API key", "ok", "saved in the OS keyring")]
+    if source == "session":
+        return [Check("API key", "ok", "typed in the app for this session only (not saved)")]
     if _keyring_usable():
         fix = (f"set the {secrets.ENV_VAR} environment variable, or type the key once on the app's Claude "
                "teacher page to keep it in the OS keyring")

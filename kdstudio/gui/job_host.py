@@ -49,8 +49,8 @@ class JobHost(QObject):
             return False
         self.current = worker
         worker.yielded.connect(self._on_event)
-        worker.finished.connect(lambda status, w=worker: self._on_finished(w, status))
-        worker.paused_changed.connect(lambda _p, w=worker: self.job_progress.emit(w))
+        worker.finished.connect(self._on_finished)
+        worker.paused_changed.connect(self._on_paused)
         worker.start()
         self.job_started.emit(worker)
         return True
@@ -59,7 +59,12 @@ class JobHost(QObject):
         if isinstance(event, Progress) and self.current is not None:
             self.job_progress.emit(self.current)
 
-    def _on_finished(self, worker: Worker, status: str) -> None:
+    def _on_paused(self, _paused: bool) -> None:
+        self.job_progress.emit(self.sender())
+
+    def _on_finished(self, status: str) -> None:
+        # The worker that ended: a slot that ran before this one may have started the next job.
+        worker = self.sender()
         if self.current is worker:
             self.current = None
         self.job_ended.emit(worker, status)

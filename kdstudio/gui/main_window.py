@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,47 +49,6 @@ if TYPE_CHECKING:
 WARM_UP_MODULES = ("transformers", "kdstudio.core.train.loop", "kdstudio.core.harvest", "kdstudio.core.teachers.embed")
 
 
-def detect_device(cancel=None):
-    """A small job: which device training will use (imports torch, so it runs in a worker);
-    then the heavy modules jobs need, while the person is still looking at the window."""
-    import importlib
-
-    import torch
-
-    if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
-        yield Progress("device", 1, 1, info={"text": f"GPU · {name}"})
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        yield Progress("device", 1, 1, info={"text": "GPU · Apple (MPS)"})
-    else:
-        yield Progress("device", 1, 1, info={"text": "CPU (no GPU found)"})
-    for module in WARM_UP_MODULES:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-    yield Finished({})
-
-
-def build_sample(out_dir: str, cancel=None):
-    """The job behind "Open Sample Project": ``kdstudio.core.demo.demo`` (offline)."""
-    from kdstudio.core.demo import demo
-
-    yield from demo(out_dir, cancel=cancel)
-
-
-def sample_is_ready(path: Path) -> bool:
-    """True when the sample project exists and has a finished run to show."""
-    if not path.is_file():
-        return False
-    from kdstudio.core.errors import KDStudioError
-    from kdstudio.core.store import Project
-
-    try:
-        with Project(path) as project:
-            return project.latest_run() is not None
-    except KDStudioError:
-        return False
-
-
 class MainWindow(QMainWindow):
     """The application window. One project at a time; one job at a time."""
 
@@ -103,6 +61,9 @@ class MainWindow(QMainWindow):
         self.project_view: ProjectView | None = None
         self.project_path: Path | None = None
         self.device_text = "detecting…"
+        self._device_worker: Worker | None = None
+        self._warm_up_worker: Worker | None = None
+        self._sample_worker: Worker | None = None
         self._job_shown_at, self._shown_paused = 0.0, False
 
         self.stack = QStackedWidget()
@@ -262,19 +223,24 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(400, self._detect_device)
 
     def _detect_device(self) -> None:
+        from kdstudio.core.doctor import detect_device
+
         worker = Worker(detect_device, name="Device", parent=self)
         worker.yielded.connect(self._device_found)
-        worker.errored.connect(self._device_unknown)
-        worker.start()
-        self._device_worker = worker
+        worker.finished.connect(self._device_detected)
+        self._device_worker = worker.start()
 
     def _device_found(self, event: object) -> None:
-        if isinstance(event, Progress) and event.stage == "device":
-            self.set_device_text(event.info.get("text", "CPU"))
+        if isinstance(event, Finished):
+            self.set_device_text(event.result.summary)
 
-    def _device_unknown(self, *_args: object) -> None:
+    def _device_detected(self, _status: str) -> None:
+        """Say CPU when the detection failed; then load what the jobs need, in the background."""
+        from kdstudio.core.doctor import import_modules
+
         if self.device_text == "detecting…":
             self.set_device_text("CPU")
+        self._warm_up_worker = Worker(import_modules, WARM_UP_MODULES, name="Loading", parent=self).start()
 
     def set_device_text(self, text: str) -> None:
         self.device_text = text
@@ -354,16 +320,19 @@ class MainWindow(QMainWindow):
     def open_sample(self) -> None:
         """Open the sample project, building it first (offline, in a worker) when missing or
         unfinished (the build continues where it stopped)."""
+        from kdstudio.core.demo import demo, sample_is_ready
+
         path = sample_project_path()
         if sample_is_ready(path):
             self.open_project(path)
             return
-        worker = Worker(build_sample, str(path.parent), name="Preparing the sample project", parent=self,
+        worker = Worker(demo, str(path.parent), name="Preparing the sample project", parent=self,
                         limit_threads=True)
         worker.yielded.connect(self._sample_event)
-        worker.finished.connect(lambda status: self._sample_done(status, worker))
+        worker.finished.connect(self._sample_done)
         self._sample_text, self._sample_fraction = "Preparing the sample project (first time only)…", None
         if self.jobs.start(worker, self):
+            self._sample_worker = worker
             self.welcome.set_sample_busy(True, self._sample_text)
 
     def _sample_event(self, event: object) -> None:
@@ -374,12 +343,16 @@ class MainWindow(QMainWindow):
             self._sample_text = f"Preparing the sample project (first time only): {event.message}"
             self.welcome.set_sample_busy(True, self._sample_text, self._sample_fraction)
 
-    def _sample_done(self, status: str, worker: Worker) -> None:
+    def _sample_done(self, status: str) -> None:
+        from kdstudio.core.demo import sample_is_ready
+
+        worker, self._sample_worker = self._sample_worker, None
         self.welcome.set_sample_busy(False)
         if status == "finished" and sample_is_ready(sample_project_path()):
             self.open_project(sample_project_path())
         elif status == "failed":
-            QMessageBox.warning(self, "Sample project", f"The sample project could not be built.\n\n{worker.message}")
+            message = worker.message if worker is not None else ""
+            QMessageBox.warning(self, "Sample project", f"The sample project could not be built.\n\n{message}")
 
     def _recent_triggered(self, path: str) -> None:
         self.open_project(path)

@@ -30,6 +30,7 @@ from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.settings import sample_project_path
 from kdstudio.gui.training_panel import TrainingPanel
 from kdstudio.gui.widgets import Card, EmptyState, StatTile, button, label
+from kdstudio.gui.worker import Worker
 
 TABS = ("overview", "harvest", "training", "evaluate", "compare")
 
@@ -189,6 +190,7 @@ class ProjectView(QWidget):
 
         self.path = Path(path)
         self.jobs = jobs
+        self._import_worker: Worker | None = None
         self.project = Project(self.path)
         meta = self.project.meta()
         self.display_name = meta["name"]
@@ -292,19 +294,20 @@ class ProjectView(QWidget):
 
     def start_import(self, file: str | Path) -> bool:
         from kdstudio.core.data import import_file
-        from kdstudio.gui.worker import Worker
 
         worker = Worker(import_file, str(self.path), str(file), name="Importing data", parent=self)
-        worker.finished.connect(lambda status, w=worker: self._imported(w, status))
+        worker.finished.connect(self._imported)
         if not self.jobs.start(worker, self):
             return False
+        self._import_worker = worker
         self.status_message.emit(f"Importing {Path(file).name}…")
         return True
 
-    def _imported(self, worker: Any, status: str) -> None:
-        if status == "failed":
+    def _imported(self, status: str) -> None:
+        worker, self._import_worker = self._import_worker, None
+        if status == "failed" and worker is not None:
             QMessageBox.warning(self, "Import failed", worker.message)
-        elif status == "finished" and worker.result is not None:
+        elif status == "finished" and worker is not None and worker.result is not None:
             self.status_message.emit(f"Imported {worker.result.inserted:,} examples")
         self.harvest.refresh()
         self.training.refresh_runs()

@@ -25,9 +25,8 @@ def _settle(app, seconds: float = 0.3, until=None) -> None:
 
 def ensure_sample(path: Path) -> Path:
     """Build the sample project with ``kdstudio.core.demo`` when it has no finished run yet."""
-    from kdstudio.core.demo import demo
+    from kdstudio.core.demo import demo, sample_is_ready
     from kdstudio.core.events import Log
-    from kdstudio.gui.main_window import sample_is_ready
 
     if not sample_is_ready(path):
         print(f"building the sample project in {path.parent} (first time only)…", file=sys.stderr)

@@ -3,53 +3,24 @@ a pretrained checkpoint."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
 
+from kdstudio.core.events import Finished
 from kdstudio.gui.teacher_picker import PathField
 from kdstudio.gui.widgets import Card, label
+from kdstudio.gui.worker import Worker
 
-#: Filled once per session by :func:`measure_students` (in a worker): parameters and the time of
-#: one batch of 32 × 64 tokens, for an 8,000-piece vocabulary and two labels. For orientation
-#: only; the training log reports the real count for the project's vocabulary and labels.
-PRESET_FIGURES: dict[str, tuple[float, float]] = {}
+if TYPE_CHECKING:
+    from kdstudio.core.students import StudentFigure
+
+#: Filled once per session by :func:`kdstudio.core.students.measure_students` (in a worker): each
+#: preset's parameters, size and the time of one batch, for orientation only.
+PRESET_FIGURES: dict[str, StudentFigure] = {}
 PRETRAINED = "pretrained"
 TEACHER_LAYERS = "teacher-layers"
-
-
-class _Vocabulary:
-    """Stands in for a tokenizer when a student is built only to be measured."""
-
-    pad_token_id = 0
-
-    def __len__(self) -> int:
-        return 8000
-
-
-def measure_students(names: list[str], *, cancel=None):
-    """A job: build each preset student and time one forward pass (``Finished({"figures"})``)."""
-    import time as _time
-
-    import torch
-
-    from kdstudio.core.events import Finished, Progress
-    from kdstudio.core.students import build_student, count_parameters
-
-    figures: dict[str, tuple[float, float]] = {}
-    ids = torch.randint(5, 8000, (32, 64))
-    mask = torch.ones_like(ids)
-    for i, name in enumerate(names):
-        if cancel is not None:
-            cancel.check()
-        model = build_student(name, 2, _Vocabulary()).eval()
-        with torch.inference_mode():
-            model(ids, mask)
-            start = _time.perf_counter()
-            model(ids, mask)
-            ms = (_time.perf_counter() - start) * 1000
-        figures[name] = (float(count_parameters(model)), ms)
-        yield Progress("measure", i + 1, len(names))
-    yield Finished({"figures": figures})
 
 
 def preset_names(task: str) -> list[str]:
@@ -116,17 +87,20 @@ class StudentPicker(QWidget):
         missing = [n for n in preset_names(self.task) if n not in PRESET_FIGURES]
         if not missing or self._measuring is not None:
             return
-        from kdstudio.core.events import Finished
-        from kdstudio.gui.worker import Worker
+        from kdstudio.core.students import measure_students
 
         worker = Worker(measure_students, missing, name="Measuring students", parent=self, limit_threads=True)
-        worker.yielded.connect(lambda e: isinstance(e, Finished) and self._measured(e.result["figures"]))
-        worker.finished.connect(lambda _s: setattr(self, "_measuring", None))
+        worker.yielded.connect(self._measured)
+        worker.finished.connect(self._measuring_ended)
         self._measuring = worker.start()
 
-    def _measured(self, figures: dict) -> None:
-        PRESET_FIGURES.update({k: tuple(v) for k, v in figures.items()})
-        self._build(self.task)
+    def _measured(self, event: object) -> None:
+        if isinstance(event, Finished):
+            PRESET_FIGURES.update({f.name: f for f in event.result.students})
+            self._build(self.task)
+
+    def _measuring_ended(self, _status: str) -> None:
+        self._measuring = None
 
     def _build(self, task: str) -> None:
         for keep in (self.pretrained_path, self.layers):  # they outlive the cards that hold them
@@ -138,24 +112,23 @@ class StudentPicker(QWidget):
                 item.widget().deleteLater()
         self.cards = {}
         presets = preset_names(task)
-        known = [PRESET_FIGURES[n][1] for n in presets if n in PRESET_FIGURES]
+        known = [PRESET_FIGURES[n].latency_ms for n in presets if n in PRESET_FIGURES]
         fastest = min(known) if known else 1.0
         for i, name in enumerate(presets):
             card = Card(clickable=True)
             head = QHBoxLayout()
             head.addWidget(label(name, "subheading"))
             head.addStretch(1)
-            if name in PRESET_FIGURES:
-                params, ms = PRESET_FIGURES[name]
-                badge = label(f"{params / 1e6:.1f}M params", "badge")
-                head.addWidget(badge)
+            figure = PRESET_FIGURES.get(name)
+            if figure is not None:
+                head.addWidget(label(f"{figure.params / 1e6:.1f}M params", "badge"))
             card.layout_.addLayout(head)
             card.layout_.addWidget(label(describe(name), "muted", wrap=True))
-            if name in PRESET_FIGURES:
-                params, ms = PRESET_FIGURES[name]
+            if figure is not None:
+                ms = figure.latency_ms
                 relative = f"{ms / fastest:.0f}× the fastest" if ms > fastest * 1.5 else "fastest"
                 card.layout_.addWidget(label(
-                    f"≈ {params * 4 / 1e6:.0f} MB · speed {speed_bar(ms, fastest)}  ({relative})", "muted"))
+                    f"≈ {figure.size_mb:.0f} MB · speed {speed_bar(ms, fastest)}  ({relative})", "muted"))
             else:
                 card.layout_.addWidget(label("measuring size and speed…", "muted"))
             card.clicked.connect(lambda n=name: self.set_choice(n))

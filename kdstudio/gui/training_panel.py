@@ -3,6 +3,7 @@ overlaid from the project."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -281,20 +282,23 @@ class TrainingPanel(QWidget):
 
     def load_run(self, run_id: int) -> None:
         """Load a stored run's metrics in a worker and overlay them."""
-        from kdstudio.gui.jobs import load_metrics
+        from kdstudio.core.train import load_metrics
 
         self._loaded.add(run_id)
         self.view.ensure_run(run_id, f"run {run_id}")
         worker = Worker(load_metrics, str(self.project_path), run_id, name="Loading metrics", parent=self)
         worker.yielded.connect(self._metrics_loaded)
-        worker.finished.connect(lambda _s, w=worker: self._loaders.remove(w) if w in self._loaders else None)
+        worker.finished.connect(self._loader_finished)
         self._loaders.append(worker.start())
 
     def _metrics_loaded(self, event: object) -> None:
         if isinstance(event, Finished):
-            run = event.result["run"]
-            if run in self.view.runs:
-                self.view.add_rows(run, event.result["rows"])
+            metrics = event.result
+            if metrics.run in self.view.runs:
+                self.view.add_rows(metrics.run, metrics.rows)
+
+    def _loader_finished(self, _status: str) -> None:
+        self._loaders = [w for w in self._loaders if w.is_running]
 
     # -- jobs ---------------------------------------------------------------------------------
     def _set_running(self, running: bool) -> None:
@@ -308,13 +312,18 @@ class TrainingPanel(QWidget):
 
     def start(self, config: dict[str, Any] | None = None) -> bool:
         """Start a run with the panel's config (or ``config``)."""
-        from kdstudio.gui.jobs import mark_unfinished_runs, train_job
+        from kdstudio.core.train import TrainConfig, close_unfinished_runs, train
 
-        config = dict(config or self.config)
+        try:
+            train_config = TrainConfig.from_dict(config or self.config).validate()
+        except ConfigError as exc:
+            self.progress_text.setText("Failed")
+            self.log_line.setText(str(exc))
+            return False
         before = max((r["id"] for r in self.project.runs()), default=0)
         path = str(self.project_path)
-        worker = Worker(train_job, path, config, name="Training", parent=self, limit_threads=True,
-                        on_stop=lambda status, message: mark_unfinished_runs(path, before, status, message))
+        worker = Worker(train, path, train_config, name="Training", parent=self, limit_threads=True,
+                        on_stop=functools.partial(close_unfinished_runs, path, before))
         worker.yielded.connect(self.on_event)
         worker.paused_changed.connect(self._paused)
         worker.finished.connect(self._finished)

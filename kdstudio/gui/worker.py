@@ -34,7 +34,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from kdstudio.core.errors import Cancelled, KDStudioError
-from kdstudio.core.events import CancelToken, Finished, Progress
+from kdstudio.core.events import CancelToken, Finished, JobResult, Progress
 from kdstudio.gui import collector
 
 #: How often the Qt thread picks up events, and the most time one pick-up may take.
@@ -220,7 +220,9 @@ class Worker(QObject):
             self.kwargs["cancel"] = self.token
         self.status: str | None = None
         self.message = ""
-        self.result: Any = None  # the job's Finished.result: a typed JobResult, or a dict
+        #: The job's ``Finished.result``, None until it arrives: a typed :class:`JobResult` (the
+        #: jobs not yet moved to one, ``evaluate`` and ``demo``, still pass a plain dict).
+        self.result: JobResult | dict[str, Any] | None = None
         self.last_progress: Progress | None = None
         self.started_at: float | None = None
         self._queue: collections.deque = collections.deque()

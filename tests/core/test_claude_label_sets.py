@@ -141,3 +141,42 @@ def test_a_budget_stop_says_what_was_spent_and_saved(tmp_path, fake_anthropic):
     spent = f"${counts['cost_usd']:.5f}".rstrip("0")
     assert str(err.value).startswith(f"budget reached: {spent[:6]}")
     assert f"of $0.0005 spent, {counts['n_ok']} answers saved this run" in str(err.value)
+
+
+def test_a_dry_run_stores_nothing_and_names_the_teacher_once_it_exists(tmp_path, fake_anthropic):
+    path = tmp_path / "p.kdproj"
+    project_with_texts(path, banking77_texts(8), labels=tuple(banking77())).close()
+    first = run_to_end(harvest(path, config(fake_anthropic, dry_run=True)))
+    assert first.teacher is None and first.n == 8
+    with Project(path) as project:
+        assert project.teachers() == []  # the app prices every model a person looks at: no rows for them
+    done = run_to_end(harvest(path, config(fake_anthropic, limit=3)))
+    again = run_to_end(harvest(path, config(fake_anthropic, dry_run=True)))
+    assert again.teacher == done.teacher and again.n == 5
+
+
+def test_the_automatic_max_tokens_the_app_shows_is_the_one_the_teacher_sends(tmp_path, fake_anthropic):
+    from kdstudio.core.teachers.claude import answer_shape
+
+    labels = banking77()
+    path = tmp_path / "p.kdproj"
+    project_with_texts(path, banking77_texts(2), labels=tuple(labels)).close()
+    for top_k in (None, 0, 3):
+        shape = answer_shape("classification", labels, "claude-haiku-5-5", top_k=top_k)
+        estimate = run_to_end(harvest(path, config(fake_anthropic, dry_run=True, top_k=top_k)))
+        assert estimate.max_tokens == shape.max_tokens
+        assert shape.top_k == {None: 5, 0: 77, 3: 3}[top_k] and shape.full == (top_k == 0)
+    assert answer_shape("classification", labels, "claude-opus-5-5").max_tokens > answer_shape(
+        "classification", labels, "claude-haiku-5-5").max_tokens  # room for thinking
+
+
+def test_a_dry_run_without_a_key_counts_characters_and_says_so(tmp_path, fake_anthropic):
+    path = tmp_path / "p.kdproj"
+    project_with_texts(path, banking77_texts(6), labels=tuple(banking77())).close()
+    options = {"base_url": fake_anthropic.url}
+    estimate = run_to_end(harvest(path, HarvestConfig(teacher="claude:claude-haiku-5-5", dry_run=True,
+                                                      options=options)))
+    assert estimate.counted_with == "characters" and estimate.cost_usd > 0
+    assert any(note.startswith("tokens guessed from the number of characters") and "no Anthropic API key" in note
+               for note in estimate.notes)
+    assert fake_anthropic.requests == []

@@ -158,7 +158,7 @@ def test_spend_limit_stops_the_harvest_and_keeps_the_answers_already_saved(tmp_p
 
 def test_rejected_key_raises_a_clear_teacher_error(tmp_path, fake_anthropic):
     project = project_with_texts(tmp_path / "p.kdproj", ["a positive", "b"])
-    with pytest.raises(TeacherError, match="ANTHROPIC_API_KEY rejected"):
+    with pytest.raises(TeacherError, match="API key rejected"):
         harvest_into(project, make_teacher(fake_anthropic, api_key="sk-wrong"))
     assert project.count_outputs(project.teachers()[0]["id"])["n"] == 0
 
@@ -359,10 +359,24 @@ def test_api_key_is_not_stored_in_the_project_file(tmp_path, fake_anthropic):
 
 def test_list_models_gives_prices_beside_each_model(fake_anthropic):
     models = claude.list_models(api_key="test-key", base_url=fake_anthropic.url)
-    by_id = {m["id"]: m for m in models}
-    assert by_id["claude-haiku-5-5"]["price"]["input"] == pytest.approx(0.10)
-    assert by_id["claude-haiku-5-5"]["price"]["batch_discount"] == 0.5
-    assert by_id["claude-haiku-5-5"]["display_name"] == "Claude Haiku 5.5"
+    by_id = {m.id: m for m in models}
+    assert by_id["claude-haiku-5-5"].price["input"] == pytest.approx(0.10)
+    assert by_id["claude-haiku-5-5"].price["batch_discount"] == 0.5
+    assert by_id["claude-haiku-5-5"].display_name == "Claude Haiku 5.5"
+
+
+def test_the_model_list_and_connection_jobs_finish_with_typed_results(fake_anthropic):
+    from kdstudio.core.events import run_to_end
+
+    listed = run_to_end(claude.list_claude_models(api_key="test-key", base_url=fake_anthropic.url))
+    assert isinstance(listed, claude.ClaudeModels)
+    assert "claude-haiku-5-5" in [m.id for m in listed.models]
+    assert listed.to_json()["models"][0].keys() >= {"id", "display_name", "price"}
+    checked = run_to_end(claude.check_claude(MODEL, api_key="test-key", base_url=fake_anthropic.url))
+    assert isinstance(checked, claude.ClaudeCheck) and checked.model == MODEL
+    assert checked.message.startswith("Connected")
+    with pytest.raises(TeacherError, match="rejected"):
+        run_to_end(claude.check_claude(MODEL, api_key="nope", base_url=fake_anthropic.url))
 
 
 def test_test_connection_returns_one_line_or_a_clear_error(fake_anthropic):

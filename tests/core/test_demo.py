@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from kdstudio.core.demo import DemoResult, demo, format_demo, write_few_gold_train
+from kdstudio.core.demo import DemoResult, demo, format_demo, sample_is_ready, write_few_gold_train
 from kdstudio.core.events import Finished, run_to_end
 from kdstudio.core.store import Project
 
@@ -48,7 +48,9 @@ def test_few_gold_copy_keeps_the_asked_number_of_labels_per_class(small_sample, 
 def test_demo_runs_the_whole_pipeline_and_a_rerun_resumes(small_sample, tmp_path):
     out = tmp_path / "demo"
     kwargs = {"sample": small_sample, "gold_per_class": 6, "epochs": 2, "speed": False}
+    assert not sample_is_ready(out / "sample.kdproj")
     events = list(demo(out, **kwargs))
+    assert sample_is_ready(out / "sample.kdproj")
     result = events[-1].result
     assert isinstance(events[-1], Finished)
     assert isinstance(result, DemoResult)
@@ -110,3 +112,10 @@ def test_cli_demo_options_reach_the_job(monkeypatch):
                      "--out", "somewhere"]) == 0
     assert seen["rows"] == 300 and seen["epochs"] == 1 and seen["gold_per_class"] == 5
     assert seen["student"] == "bilstm" and seen["out"] == "somewhere"
+
+
+def test_a_sample_file_that_is_no_project_or_has_no_finished_run_is_not_ready(tmp_path):
+    (tmp_path / "junk.kdproj").write_text("not a database")
+    assert not sample_is_ready(tmp_path / "junk.kdproj")
+    Project.create(tmp_path / "empty.kdproj", "classification").close()
+    assert not sample_is_ready(tmp_path / "empty.kdproj")

@@ -167,6 +167,25 @@ def test_a_cuda_build_that_sees_no_gpu_points_at_the_driver(no_gpu, monkeypatch)
     assert gpu.status == "warn" and "CUDA 12.4" in gpu.fix and "nvidia-smi" in gpu.fix
 
 
+def test_the_device_job_gives_the_device_training_picks_with_a_short_summary(no_gpu):
+    from kdstudio.core.doctor import ComputeDevice, detect_device
+    from kdstudio.core.events import run_to_end
+
+    device = run_to_end(detect_device())
+    assert device == ComputeDevice("cpu") and device.summary == "CPU (no GPU found)"
+    assert device.to_json() == {"kind": "cpu", "gpus": []}
+    assert ComputeDevice("cuda", (("Fake H100", 80.0),)).summary == "GPU · Fake H100"
+    assert ComputeDevice("mps").summary == "GPU · Apple (MPS)"
+
+
+def test_importing_modules_ahead_reports_the_ones_that_fail():
+    from kdstudio.core.doctor import ImportedModules, import_modules
+    from kdstudio.core.events import run_to_end
+
+    result = run_to_end(import_modules(["json", "kdstudio_no_such_module"]))
+    assert result == ImportedModules(imported=("json",), failed=("kdstudio_no_such_module",))
+
+
 # -- packages -------------------------------------------------------------------------------------
 def test_a_missing_package_fails_with_the_pip_command(monkeypatch, capsys):
     real = metadata.version

@@ -122,6 +122,8 @@ def test_embedding_probe_is_fitted_once_and_reused(toy, tmp_path):
     project = fresh_copy(toy, tmp_path)
     first = run_to_end(harvest(project, HarvestConfig(teacher=f"embed:{encoder}", splits=("train", "valid"))))
     with Project(project) as p:
+        counts = p.split_counts()
+        assert first.n_ok == first.answered_total == counts["train"] + counts["valid"]  # each answered once
         teacher = p.teacher(first.teacher)
         assert teacher["settings"]["mode"] == "probe"
         state = p.teacher_state(first.teacher)

@@ -17,6 +17,7 @@ from kdstudio.core.students import (
     count_parameters,
     default_lr,
     load_student,
+    measure_students,
     parse_student_spec,
     predict_probs,
     save_student,
@@ -223,3 +224,30 @@ def test_encoding_matches_the_tokenizer_wrapper_cut_at_max_length(saved_with):
         expected = tok(texts, truncation=True, max_length=max_length)["input_ids"]
         assert encode(tok, texts, max_length) == expected
         assert [encode(tok, [t], max_length)[0] for t in texts] == expected
+
+
+def test_measuring_students_gives_each_ones_parameters_size_and_latency():
+    from kdstudio.core.events import Progress, run_to_end
+    from kdstudio.core.students import StudentFigures
+
+    events = list(measure_students(["cnn", "bilstm"]))
+    assert [e.done for e in events if isinstance(e, Progress)] == [1, 2]
+    figures = run_to_end(iter(events))
+    assert isinstance(figures, StudentFigures)
+    assert [f.name for f in figures.students] == ["cnn", "bilstm"]
+    cnn = figures.students[0]
+    assert cnn.params == count_parameters(build_student("cnn", 2, tiny_vocabulary(8000)))
+    assert cnn.size_mb == pytest.approx(cnn.params * 4 / 1e6) and cnn.latency_ms > 0
+    assert figures.to_json()["students"][1].keys() == {"name", "params", "size_mb", "latency_ms"}
+
+
+def tiny_vocabulary(size: int):
+    """A stand-in tokenizer of ``size`` pieces (what ``measure_students`` builds presets with)."""
+
+    class Vocabulary:
+        pad_token_id = 0
+
+        def __len__(self) -> int:
+            return size
+
+    return Vocabulary()

@@ -335,3 +335,21 @@ def test_config_round_trips_through_a_dict_and_imports_no_torch():
     assert TrainConfig.from_dict({**config.to_dict(), "unknown": 1}) == config
     code = "import sys, kdstudio.core.train; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_runs_stored_metrics_are_read_back_in_order_and_from_a_given_row(tmp_path):
+    from kdstudio.core.train import RunMetrics, load_metrics
+
+    path = tmp_path / "m.kdproj"
+    with Project.create(path, "classification") as project:
+        run = project.create_run("bilstm", None, {"student": "bilstm"})
+        other = project.create_run("cnn", None, {"student": "cnn"})
+        project.add_metrics(run, [(1, 0.5, 0.1, "train/loss", 1.0), (2, 1.0, 0.2, "train/loss", 0.5)])
+        project.add_metrics(other, [(1, 0.5, 0.1, "train/loss", 9.0)])
+        project.add_metrics(run, [(2, 1.0, 0.2, "valid/accuracy", 0.75)])
+    metrics = run_to_end(load_metrics(path, run))
+    assert isinstance(metrics, RunMetrics) and metrics.run == run
+    assert [(step, name, value) for _rowid, step, _e, _w, name, value in metrics.rows] == [
+        (1, "train/loss", 1.0), (2, "train/loss", 0.5), (2, "valid/accuracy", 0.75)]
+    newer = run_to_end(load_metrics(path, run, after_rowid=metrics.rows[1][0]))
+    assert newer.after_rowid == metrics.rows[1][0] and newer.rows == metrics.rows[2:]

@@ -41,9 +41,13 @@ def test_training_started_from_the_gui_finishes_and_its_plots_hold_the_points(wi
     view.redraw()
     smooth = view.cards["loss"].curves[(run, "train/loss")][1]
     assert len(smooth.getOriginalDataset()[0]) == len(stored)
-    with Project(project_path) as p:  # the best checkpoint's valid accuracy, from the typed result
-        best = p.run(run)["summary"]["valid_accuracy"]
-    assert panel.progress_text.text() == f"Done · valid accuracy {best:.3f}"
+    with Project(project_path) as p:  # the best checkpoint's valid accuracy, as stored with the run
+        summary = p.run(run)["summary"]
+        at_best = [value for _r, step, _e, _w, _n, value in p.metrics(run, "valid/accuracy")
+                   if step == summary["best_step"]]
+    assert at_best == [pytest.approx(summary["valid_accuracy"])]
+    assert panel.progress_text.text() == f"Done · valid accuracy {at_best[0]:.3f}"
+    assert panel.worker is None and window.jobs.current is None
     assert panel.runs.count() == 1
 
 
@@ -108,6 +112,7 @@ def test_harvest_started_from_the_gui_finishes_and_shows_its_counts(window, qtbo
     assert ok == 90
     assert panel.done_tile.value.text() == "90"
     assert panel.progress_text.text() == "Done"
+    assert panel.log_line.text() == "Harvest finished: 90 answered, 0 failed"  # from the HarvestResult
     assert panel.failures_stack.currentIndex() == 0  # the empty state: no failures
 
 

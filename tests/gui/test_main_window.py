@@ -8,7 +8,8 @@ import time
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from kdstudio.core.events import Progress
+from kdstudio.core.doctor import ComputeDevice
+from kdstudio.core.events import Finished, Progress
 from kdstudio.gui.main_window import MainWindow
 from kdstudio.gui.settings import app_settings, recent_projects
 from kdstudio.gui.worker import Worker
@@ -83,8 +84,10 @@ def test_window_geometry_and_theme_are_kept_in_qsettings(window, qtbot):
 
 
 def test_the_status_bar_shows_the_device_and_the_running_jobs_progress(window, qtbot):
-    window._device_found(Progress("device", 1, 1, info={"text": "CPU"}))
-    assert window.device_label.text() == "CPU"
+    window._device_found(Finished(ComputeDevice("cuda", (("NVIDIA H200", 139.8),))))
+    assert window.device_label.text() == "GPU · NVIDIA H200"
+    window._device_found(Finished(ComputeDevice("cpu")))
+    assert window.device_label.text() == "CPU (no GPU found)"
     worker = Worker(slow_job, name="Training")
     assert window.jobs.start(worker, window)
     qtbot.waitUntil(lambda: "Training" in window.job_label.text() and "/" in window.job_label.text(), timeout=5000)

@@ -44,9 +44,8 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.resize(1280, 820)
     w.show()
-    w.start_background_tasks()  # as the app does: finds the device, which loads torch early
-    qtbot.waitUntil(lambda: getattr(w, "_device_worker", None) is not None and w._device_worker.status is not None,
-                    timeout=120_000)
+    w.start_background_tasks()  # as the app does: finds the device (loads torch), then loads the jobs' modules
+    qtbot.waitUntil(lambda: w._warm_up_worker is not None and w._warm_up_worker.status is not None, timeout=120_000)
     w.open_project(path)
     yield w
     w.jobs.stop(timeout_s=10)

@@ -66,9 +66,10 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
             ) -> Iterator[Event]:
     """Harvest ``config.teacher``'s answers for the examples of ``config.splits`` that have none yet.
 
-    Yields Log and Progress(stage="harvest", info={failed, and for a metered teacher cost_usd,
-    budget_usd, input_tokens, output_tokens}) events and finally ``Finished(HarvestResult)``, or
-    ``Finished(HarvestEstimate)`` for a dry run (nothing is asked).
+    Yields Log and Progress(stage="harvest", info={failed, teacher (its id), and for a metered
+    teacher cost_usd, budget_usd, input_tokens, output_tokens}) events and finally
+    ``Finished(HarvestResult)``, or ``Finished(HarvestEstimate)`` for a dry run (nothing is asked,
+    nothing is stored).
     """
     cancel = cancel or CancelToken()
     config.validate()
@@ -83,19 +84,24 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
         kind, model = parse_spec(spec)
         settings = teacher.settings()
         fp = fingerprint(spec, settings, context)
-        teacher_id = project.upsert_teacher(spec, kind, model, fp, settings)
-        pending = project.pending_examples(teacher_id, splits, retry_failed=config.retry_failed, limit=config.limit)
         if config.batch_api and not teacher.batch_lane:
             lanes = " or ".join(f"{k}:" for k in batch_kinds())
             raise ConfigError(f"--batch-api needs a {lanes} teacher, not {spec}")
-        before = project.count_outputs(teacher_id)
-        context.options["spent_usd"] = before["cost_usd"]
 
-        if config.dry_run:
-            estimate = teacher.estimate(pending, ms_per_item=_ms_per_answer(project, teacher_id))
-            yield Finished(HarvestEstimate.of(estimate, teacher=teacher_id, spec=spec,
+        if config.dry_run:  # stores nothing: a teacher not used before has no id yet
+            known = next((t["id"] for t in project.teachers() if t["fingerprint"] == fp), None)
+            pending = project.pending_examples(known if known is not None else -1, splits,
+                                               retry_failed=config.retry_failed, limit=config.limit)
+            ms = _ms_per_answer(project, known) if known is not None else None
+            estimate = teacher.estimate(pending, ms_per_item=ms)
+            yield Finished(HarvestEstimate.of(estimate, teacher=known, spec=spec,
                                               seconds=round(time.monotonic() - t0, 3)))
             return
+
+        teacher_id = project.upsert_teacher(spec, kind, model, fp, settings)
+        pending = project.pending_examples(teacher_id, splits, retry_failed=config.retry_failed, limit=config.limit)
+        before = project.count_outputs(teacher_id)
+        context.options["spent_usd"] = before["cost_usd"]
 
         yield Log(f"teacher #{teacher_id} {spec}: {len(pending)} to ask, {before['n_ok']} answered before")
         totals = _Totals()
@@ -112,7 +118,7 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
                         outputs = [task.check_answer(o, context) for o in outputs]
                         project.save_outputs(teacher_id, outputs)
                         totals.add(outputs)
-                        info: dict[str, Any] = {"failed": totals.n_failed}
+                        info: dict[str, Any] = {"failed": totals.n_failed, "teacher": teacher_id}
                         if teacher.metered:
                             info.update(cost_usd=round(before["cost_usd"] + totals.cost_usd, 6),
                                         budget_usd=config.budget_usd, input_tokens=totals.input_tokens,

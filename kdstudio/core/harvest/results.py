@@ -53,11 +53,12 @@ class HarvestEstimate(JobResult):
     ``prices_updated``. ``estimated_seconds``: the time the answers would take, judged from the
     teacher's earlier answers (None when it has none); ``seconds``: how long the dry run took.
     The cache fields, the answer length, ``max_tokens`` and ``notes`` (what the figures assume)
-    come from metered teachers.
+    come from metered teachers. ``teacher`` is None for a teacher the project has not used yet
+    (a dry run stores nothing).
     """
 
     dry_run: bool = True
-    teacher: int
+    teacher: int | None
     spec: str
     n: int
     input_tokens: int = 0
@@ -82,7 +83,7 @@ class HarvestEstimate(JobResult):
     seconds: float
 
     @classmethod
-    def of(cls, estimate: TeacherEstimate, *, teacher: int, spec: str, seconds: float) -> HarvestEstimate:
+    def of(cls, estimate: TeacherEstimate, *, teacher: int | None, spec: str, seconds: float) -> HarvestEstimate:
         """The dry run's result from the teacher's estimate."""
         return cls(teacher=teacher, spec=spec, seconds=seconds,
                    **{f.name: getattr(estimate, f.name) for f in fields(estimate)})

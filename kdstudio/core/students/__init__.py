@@ -11,6 +11,7 @@ A saved student is a folder::
     tokenizer/                 HF fast tokenizer (AutoTokenizer.from_pretrained works on it)
 
 ``load_student(folder)`` gives back ``(model, tokenizer, meta)``; ``predict_probs`` runs it.
+``measure_students(names)`` reports the presets' size and speed (:mod:`.measure`).
 Every model maps ``(input_ids, attention_mask)`` to logits, so it exports to ONNX as is.
 Nothing heavy is imported until a function needs it.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kdstudio.core.errors import ConfigError
+from kdstudio.core.students.measure import StudentFigure, StudentFigures, measure_students
 from kdstudio.core.students.pretrained import quiet_hf
 from kdstudio.core.students.registry import (
     STUDENTS,
@@ -235,6 +237,8 @@ def _n_labels(model: Any) -> int:
 __all__ = [
     "META_FILE",
     "STUDENTS",
+    "StudentFigure",
+    "StudentFigures",
     "StudentInfo",
     "build_student",
     "count_parameters",
@@ -243,6 +247,7 @@ __all__ = [
     "init_embeddings_from_teacher",
     "input_embeddings",
     "load_student",
+    "measure_students",
     "pad_batch",
     "parse_student_spec",
     "predict_probs",

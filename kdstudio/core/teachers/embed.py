@@ -175,12 +175,12 @@ class EmbeddingTeacher(LocalTeacher):
         import torch
 
         cached = [it for it in items if it[0] in self._cache]  # embedded for the probe already
+        todo = [it for it in items if it[0] not in self._cache]  # before the loop below empties the cache
         for start in range(0, len(cached), 1024):
             cancel.check()
             chunk = cached[start : start + 1024]
             vectors = torch.stack([self._cache.pop(i) for i, _ in chunk])
             yield self._outputs(chunk, vectors, None)
-        todo = [it for it in items if it[0] not in self._cache]
         for batch, vectors, ms in self._embedded(todo, cancel):
             yield self._outputs(batch, vectors, ms)
 

@@ -185,9 +185,39 @@ def usd(amount: float) -> str:
     return "$" + text
 
 
+#: The model the README recommends for labelling: the cheapest current one.
+RECOMMENDED_MODEL = "claude-haiku-5-5"
+
+
 def known_models() -> list[str]:
     """Model ids with a price in the merged table."""
     return sorted(load_table()["models"])
+
+
+def price_order(price: ModelPrice | dict[str, Any] | None) -> tuple[float, float, int]:
+    """A sort key that puts the cheapest model first (output price, then input price; models
+    with no known price last). ``price`` is a ModelPrice, its :meth:`~ModelPrice.as_dict`, or None."""
+    if price is None:
+        return (math.inf, math.inf, 1)
+    if isinstance(price, ModelPrice):
+        return (price.output, price.input, 0)
+    try:
+        return (float(price["output"]), float(price["input"]), 0)
+    except (KeyError, TypeError, ValueError):
+        return (math.inf, math.inf, 1)
+
+
+def models_by_price() -> list[str]:
+    """The models of the price table, cheapest first."""
+    table = load_table()["models"]
+
+    def key(model: str) -> tuple[tuple[float, float, int], str]:
+        try:
+            return price_order(price(model)), model
+        except ConfigError:
+            return price_order(None), model
+
+    return sorted(table, key=key)
 
 
 def _get(usage: Any, name: str) -> int:

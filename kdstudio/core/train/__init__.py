@@ -13,6 +13,7 @@ The package, along its seams::
     data.py        the rows a run trains on, and length-bucketed batches
     runtime.py     device, mixed precision, several processes
     result.py      TrainResult: what a finished run reports
+    history.py     load_metrics(): a run's stored metrics, read back (RunMetrics)
 
 Tasks. The loop and the session never ask what kind of project they train. A ``Task``
 (``task.py``) provides the rows (``load``), the student (``build_student``, from the student
@@ -44,6 +45,7 @@ from kdstudio.core.errors import TrainingError
 from kdstudio.core.events import CancelToken, Event
 from kdstudio.core.train.checkpoint import run_folder
 from kdstudio.core.train.config import TrainConfig
+from kdstudio.core.train.history import RunMetrics, load_metrics
 from kdstudio.core.train.result import TrainResult
 
 
@@ -85,4 +87,13 @@ def close_unfinished_runs(project_path: str | Path, after_run: int, status: str,
         project.close_unfinished_runs(after_run, status, message)
 
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingError", "close_unfinished_runs", "run_folder", "train"]
+__all__ = [
+    "RunMetrics",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingError",
+    "close_unfinished_runs",
+    "load_metrics",
+    "run_folder",
+    "train",
+]

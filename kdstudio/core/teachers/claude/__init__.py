@@ -31,7 +31,8 @@ or gateway (``options["base_url"]`` wins).
 The package, along its seams (each module imports only those listed before it):
 
 - :mod:`.client`: the Anthropic clients, the meaning of API errors, the model list and the
-  connection test the settings wizard uses;
+  connection test the settings wizard uses (and their jobs, :func:`list_claude_models` and
+  :func:`check_claude`);
 - :mod:`.prompt`: what the model is told and how its reply becomes an answer, one class per task;
 - :mod:`.messages`: one teacher's options and single requests (parameters, price, parse, cost);
 - :mod:`.realtime` and :mod:`.batch`: the two lanes;
@@ -39,7 +40,17 @@ The package, along its seams (each module imports only those listed before it):
 """
 
 from kdstudio.core.teachers.claude.batch import BATCH_MAX_BYTES, BATCH_MAX_REQUESTS
-from kdstudio.core.teachers.claude.client import SPEND_LIMIT_CODES, list_models, test_connection
+from kdstudio.core.teachers.claude.client import (
+    SPEND_LIMIT_CODES,
+    ClaudeCheck,
+    ClaudeModel,
+    ClaudeModels,
+    check_claude,
+    list_claude_models,
+    list_models,
+    test_connection,
+)
+from kdstudio.core.teachers.claude.messages import AnswerShape, answer_shape
 from kdstudio.core.teachers.claude.prompt import MIN_PROB, PROMPT_VERSION, TOOL_NAME
 from kdstudio.core.teachers.claude.realtime import CANCEL_GRACE_S, TRANSIENT_STREAK_LIMIT
 from kdstudio.core.teachers.claude.teacher import ClaudeTeacher
@@ -53,7 +64,14 @@ __all__ = [
     "SPEND_LIMIT_CODES",
     "TOOL_NAME",
     "TRANSIENT_STREAK_LIMIT",
+    "AnswerShape",
+    "ClaudeCheck",
+    "ClaudeModel",
+    "ClaudeModels",
     "ClaudeTeacher",
+    "answer_shape",
+    "check_claude",
+    "list_claude_models",
     "list_models",
     "test_connection",
 ]

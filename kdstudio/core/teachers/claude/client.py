@@ -6,17 +6,21 @@ without ``base_url`` the SDK reads ``ANTHROPIC_BASE_URL``, which is how a person
 a proxy or gateway. :func:`raise_if_fatal` turns the errors that concern every request (a rejected
 key, no permission, a spend limit) into one-line ``TeacherError``s that stop the harvest; every other
 error concerns one example and becomes a failed row. :func:`list_models` and
-:func:`test_connection` serve the settings wizard.
+:func:`test_connection` serve the settings wizard, which runs them as the jobs
+:func:`list_claude_models` and :func:`check_claude` (typed results, off the window's thread).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kdstudio.core import secrets
 from kdstudio.core.errors import ConfigError, TeacherError
+from kdstudio.core.events import CancelToken, Event, Finished, JobResult
 from kdstudio.core.teachers import pricing
 
 SPEND_LIMIT_CODES = ("enforced_spend_limit_reached", "contract_spend_limit_reached",
@@ -30,10 +34,7 @@ def client_kwargs(api_key: str | None, base_url: str | None, max_retries: int, t
 
     key = api_key or secrets.get_api_key()
     if not key and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-        raise TeacherError(
-            "no Anthropic API key: set the ANTHROPIC_API_KEY environment variable or save a key in "
-            "KD Studio's settings"
-        )
+        raise TeacherError(f"no Anthropic API key: {secrets.WHERE_TO_PUT_A_KEY}")
     kwargs: dict[str, Any] = {
         "max_retries": max_retries,
         "timeout": anthropic.Timeout(timeout_s, connect=min(5.0, timeout_s)),
@@ -75,14 +76,14 @@ def raise_if_fatal(exc: BaseException, model: str) -> None:
         ) from None
     if status == 401:
         raise TeacherError(
-            "ANTHROPIC_API_KEY rejected by the Anthropic API (401 authentication_error): check the key, or save "
-            "a new one in KD Studio's settings"
+            "API key rejected by the Anthropic API (401 authentication_error): check the key, then "
+            + secrets.WHERE_TO_PUT_A_KEY
         ) from None
     if status == 403:
         raise TeacherError(f"the Anthropic API refused access (403 permission_error): {short_message(exc)}; check that "
                            f"the key's workspace may use {model}") from None
     if isinstance(exc, TypeError) and "authentication" in str(exc):
-        raise TeacherError("no Anthropic API key: set the ANTHROPIC_API_KEY environment variable") from None
+        raise TeacherError(f"no Anthropic API key: {secrets.WHERE_TO_PUT_A_KEY}") from None
 
 
 def raise_for_setup(exc: BaseException, model: str, client: Any) -> None:
@@ -97,29 +98,47 @@ def raise_for_setup(exc: BaseException, model: str, client: Any) -> None:
         raise TeacherError(f"cannot reach the Anthropic API at {client.base_url}: {short_message(exc)}") from None
 
 
-def list_models(api_key: str | None = None, base_url: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ClaudeModel:
+    """A model the API offers, as the models API describes it, with ``price`` (USD per MTok: input,
+    output, cache writes, cache read, batch discount) from the price table, or None when the table
+    does not know it."""
+
+    id: str
+    display_name: str | None = None
+    created_at: str | None = None
+    lifecycle: str | None = None
+    max_input_tokens: int | None = None
+    max_tokens: int | None = None
+    price: dict[str, Any] | None = None
+
+    @classmethod
+    def priced(cls, model_id: str, **fields: Any) -> ClaudeModel:
+        """``model_id`` with its price from the price table (None when unknown)."""
+        try:
+            price: dict[str, Any] | None = pricing.price(model_id).as_dict()
+        except ConfigError:
+            price = None
+        return cls(id=model_id, price=price, **fields)
+
+
+def list_models(api_key: str | None = None, base_url: str | None = None) -> list[ClaudeModel]:
     """The models the API offers to this key (models API), newest first as the API lists them,
-    each with ``price`` (USD per MTok: input, output, cache writes, cache read, batch discount)
-    from the price table, or None when the table does not know it."""
+    each with its price from the price table."""
     import anthropic
 
     client = anthropic.Anthropic(**client_kwargs(api_key, base_url, 1, 20.0))
-    out: list[dict[str, Any]] = []
+    out: list[ClaudeModel] = []
     try:
         for m in client.models.list():
-            try:
-                price: dict[str, Any] | None = pricing.price(m.id).as_dict()
-            except ConfigError:
-                price = None
-            out.append({
-                "id": m.id,
-                "display_name": m.display_name,
-                "created_at": m.created_at.isoformat() if m.created_at else None,
-                "lifecycle": getattr(m, "lifecycle", None),
-                "max_input_tokens": getattr(m, "max_input_tokens", None),
-                "max_tokens": getattr(m, "max_tokens", None),
-                "price": price,
-            })
+            out.append(ClaudeModel.priced(
+                m.id,
+                display_name=m.display_name,
+                created_at=m.created_at.isoformat() if m.created_at else None,
+                lifecycle=getattr(m, "lifecycle", None),
+                max_input_tokens=getattr(m, "max_input_tokens", None),
+                max_tokens=getattr(m, "max_tokens", None),
+            ))
     except Exception as exc:
         raise_for_setup(exc, "(model list)", client)
         raise TeacherError(f"cannot list models: {short_message(exc)}") from None
@@ -147,13 +166,40 @@ def test_connection(model: str, api_key: str | None = None, base_url: str | None
         raise TeacherError(f"the test request failed: {short_message(exc)}") from None
     finally:
         client.close()
-    source = "given key" if api_key else (secrets.key_source() or "environment")
+    source = secrets.describe_source("option" if api_key else secrets.key_source())
     try:
         p = pricing.price(model)
         price = f"${p.input:g}/${p.output:g} per MTok in/out"
     except ConfigError:
         price = "no price known: add it to " + str(pricing.override_path())
-    return f"Connected to {client.base_url} with the {source} key: {model} answers ({ms:.0f} ms; {price})"
+    return f"Connected to {client.base_url} with the key from {source}: {model} answers ({ms:.0f} ms; {price})"
 
 
 test_connection.__test__ = False  # a public API name, not a test for pytest to collect
+
+
+@dataclass(frozen=True)
+class ClaudeModels(JobResult):
+    """What :func:`list_claude_models` finishes with."""
+
+    models: tuple[ClaudeModel, ...]
+
+
+@dataclass(frozen=True)
+class ClaudeCheck(JobResult):
+    """What :func:`check_claude` finishes with: ``message`` is :func:`test_connection`'s line."""
+
+    model: str
+    message: str
+
+
+def list_claude_models(*, api_key: str | None = None, base_url: str | None = None,
+                       cancel: CancelToken | None = None) -> Iterator[Event]:
+    """The job behind the settings' model list (needs the network): ``Finished(ClaudeModels)``."""
+    yield Finished(ClaudeModels(models=tuple(list_models(api_key, base_url))))
+
+
+def check_claude(model: str, *, api_key: str | None = None, base_url: str | None = None,
+                 cancel: CancelToken | None = None) -> Iterator[Event]:
+    """The job behind the settings' "Test connection": one free request, ``Finished(ClaudeCheck)``."""
+    yield Finished(ClaudeCheck(model=model, message=test_connection(model, api_key, base_url)))

@@ -9,6 +9,7 @@ are never sent (API version 2026-10-21 rejects them).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from kdstudio.core.errors import ConfigError
@@ -20,6 +21,36 @@ from kdstudio.core.teachers.claude.prompt import AnswerError, prompt_for
 
 # Models with thinking always on: effort "low" keeps labelling cheap (thinking counts as output).
 _LOW_EFFORT_PREFIXES = ("claude-opus-5-5", "claude-fable-5")  # they think: room for it in max_tokens
+
+
+def thinks(model: str) -> bool:
+    """Whether ``model`` always thinks (its ``max_tokens`` makes room for the thinking)."""
+    return model.startswith(_LOW_EFFORT_PREFIXES)
+
+
+@dataclass(frozen=True)
+class AnswerShape:
+    """What one answer holds with some options, before any request: ``labels`` in the label set,
+    ``top_k`` of them named in each answer (all of them for a full answer; 0 for generation) and
+    the ``max_tokens`` the teacher sets when none is given."""
+
+    labels: int
+    top_k: int
+    max_tokens: int
+
+    @property
+    def full(self) -> bool:
+        """Every label's probability is in the answer."""
+        return self.top_k >= self.labels > 0
+
+
+def answer_shape(task: str, labels: list[str], model: str, *, top_k: int | None = None) -> AnswerShape:
+    """The answer a ``claude:MODEL`` teacher asks for on ``labels`` with the ``top_k`` option
+    (None: the default), and its automatic ``max_tokens`` (what the app shows as "auto")."""
+    prompt = prompt_for(TeacherContext(task, list(labels), options={"top_k": top_k}), [])
+    k = int(getattr(prompt, "top_k", 0))
+    return AnswerShape(labels=len(labels) if prompt.distribution else 0, top_k=k,
+                       max_tokens=prompt.max_tokens(thinking=thinks(model)))
 
 
 class ClaudeMessages:
@@ -36,7 +67,7 @@ class ClaudeMessages:
         self.k_samples = max(0, int(opts.get("k_samples") or 0)) if self.prompt.distribution else 0
         self.uncertain_fraction = float(opts.get("uncertain_fraction", 0.15) if opts.get("uncertain_fraction")
                                         is not None else 0.15)
-        self.thinking = model.startswith(_LOW_EFFORT_PREFIXES)
+        self.thinking = thinks(model)
         #: from the option, else from the schema: the longest valid answer with a margin
         self.max_tokens = max(1, int(opts.get("max_tokens") or self.prompt.max_tokens(thinking=self.thinking)))
         self._api_key: str | None = opts.get("api_key") or None
@@ -46,7 +77,7 @@ class ClaudeMessages:
         self.batch_api = bool(opts.get("batch_api"))
         effort = opts.get("effort", "default")
         if effort == "default":
-            effort = "low" if model.startswith(_LOW_EFFORT_PREFIXES) else None
+            effort = "low" if thinks(model) else None
         self._effort: str | None = effort or None
         mode = opts.get("output_mode") or "json"
         if mode not in ("json", "tool"):

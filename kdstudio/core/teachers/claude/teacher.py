@@ -82,12 +82,13 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
         retry = self._raise_cut_off_limit(project, teacher_id)
         if retry:
             yield Log(retry)
-        source = secrets.key_source() if not self._api_key else "settings"
+        source = secrets.describe_source("option" if self._api_key else secrets.key_source())
         yield Log(
-            f"Claude teacher {self.model}: key from {source or 'the environment'}, "
+            f"Claude teacher {self.model}: key from {source}, "
             f"${prices.input:g}/${prices.output:g} per MTok in/out (prices of {pricing.load_table().get('updated')}), "
             f"{self.concurrency} requests at a time"
-            + (f", budget ${self.budget_usd:.2f} (${self.spent_usd:.4f} spent)" if self.budget_usd is not None else "")
+            + (f", budget {pricing.usd(self.budget_usd)} ({pricing.usd(self.spent_usd)} spent before)"
+               if self.budget_usd is not None else "")
         )
 
     def _raise_cut_off_limit(self, project: Project, teacher_id: int) -> str | None:
@@ -127,9 +128,11 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
             return TeacherEstimate(n=0, requests=0, **about)
         step = max(1, n // max(1, sample))
         picked = items[::step][:sample]
-        client = self._client()
+        client = None
+        counted_from_characters = ""
         try:
             try:
+                client = self._client()  # TeacherError without a key: the estimate counts characters
                 counts = [self._count(client, self.request_params(text)) for _, text in picked]
                 bare = self.request_params(picked[0][1])
                 for part in ("system", "tools", "tool_choice", "output_config"):  # the cached prefix
@@ -141,11 +144,13 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
             except Exception as exc:
                 raise_if_fatal(exc, self.model)
                 about["counted_with"] = "characters"
+                counted_from_characters = short_message(exc)
                 counts = [self._estimate_input_tokens(t) for _, t in picked]
                 prefix = math.ceil((len(self.prompt.system_text) + self.prompt.overhead_chars()) / 3.0)
                 answer = math.ceil(len(self.prompt.typical_answer()) / 3.5)
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         factor = 1.0 + (self.k_samples * self.uncertain_fraction if self.k_samples else 0.0)
         requests = math.ceil(n * factor)
         prompt_tokens = round(sum(counts) / len(counts) * requests)
@@ -155,6 +160,9 @@ class ClaudeTeacher(RealtimeLane, BatchLane):
                  f"max_tokens {self.max_tokens}"]
         if self.thinking:
             notes.append("plus the model's thinking (effort low), not counted here")
+        if counted_from_characters:
+            notes.append("tokens guessed from the number of characters, since count_tokens could not be asked "
+                         f"({counted_from_characters})")
         minimum = prices.min_cache_tokens
         writes = reads = 0
         if minimum is not None and prefix >= minimum:

@@ -1,0 +1,72 @@
+"""How big and how fast each preset student is, for the student picker's cards: parameters, size
+on disk and the time of one forward pass. For orientation only: the figures are for an 8,000-piece
+vocabulary and two labels, and the training log reports the real count for a project."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Progress
+
+#: The stand-in input: a batch of ``BATCH`` texts of ``TOKENS`` word pieces from a ``VOCABULARY``.
+VOCABULARY, BATCH, TOKENS, LABELS = 8000, 32, 64, 2
+#: Bytes a parameter takes on disk (float32 weights).
+BYTES_PER_PARAM = 4
+
+
+@dataclass(frozen=True)
+class StudentFigure:
+    """One student: ``params`` parameters, ``size_mb`` on disk, ``latency_ms`` for one batch."""
+
+    name: str
+    params: int
+    size_mb: float
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class StudentFigures(JobResult):
+    """What :func:`measure_students` finishes with, in the order the names were given."""
+
+    students: tuple[StudentFigure, ...]
+
+
+class _Vocabulary:
+    """Stands in for a tokenizer when a student is built only to be measured."""
+
+    pad_token_id = 0
+
+    def __len__(self) -> int:
+        return VOCABULARY
+
+
+def measure_students(names: Sequence[str], *, cancel: CancelToken | None = None) -> Iterator[Event]:
+    """Build each preset student in ``names`` and time one forward pass (after a warm-up pass),
+    on all cores but one: ``Progress("measure")`` per student, then ``Finished(StudentFigures)``."""
+    import torch
+
+    from kdstudio.core.students import build_student, count_parameters
+    from kdstudio.core.threads import torch_threads
+
+    figures = []
+    with torch_threads():
+        ids = torch.randint(5, VOCABULARY, (BATCH, TOKENS))
+        mask = torch.ones_like(ids)
+        for i, name in enumerate(names):
+            if cancel is not None:
+                cancel.check()
+            model = build_student(name, LABELS, _Vocabulary()).eval()
+            with torch.inference_mode():
+                model(ids, mask)
+                start = time.perf_counter()
+                model(ids, mask)
+                ms = (time.perf_counter() - start) * 1000
+            params = count_parameters(model)
+            figures.append(StudentFigure(name, params, params * BYTES_PER_PARAM / 1e6, ms))
+            yield Progress("measure", i + 1, len(names))
+    yield Finished(StudentFigures(tuple(figures)))
+
+
+__all__ = ["StudentFigure", "StudentFigures", "measure_students"]
