@@ -413,13 +413,34 @@ def _display(environ: Mapping[str, str] | None = None, system: str | None = None
     if wayland and plugin != "xcb":
         return [Check("display", "ok", f"Wayland ({wayland})")]
     if x11:
-        if ctypes.util.find_library("xcb-cursor") is None:
-            return [Check("display", "warn", f"X11 ({x11}), but libxcb-cursor was not found and Qt needs it to "
-                                             "open a window on X11",
-                          "install it: sudo apt install libxcb-cursor0 (Debian, Ubuntu), sudo dnf install "
-                          "xcb-util-cursor (Fedora)")]
+        missing = [lib for lib in XCB_LIBRARIES if ctypes.util.find_library(lib) is None]
+        if missing:
+            debian = " ".join(XCB_LIBRARIES[lib][0] for lib in missing)
+            fedora = " ".join(dict.fromkeys(XCB_LIBRARIES[lib][1] for lib in missing))
+            return [Check("display", "warn", f"X11 ({x11}), but Qt needs " + ", ".join(f"lib{m}" for m in missing)
+                          + " to open a window and they were not found",
+                          f"install them: sudo apt install {debian} (Debian, Ubuntu), sudo dnf install {fedora} "
+                          "(Fedora)")]
         return [Check("display", "ok", f"X11 ({x11})")]
     return [Check("display", "warn", headless, headless_fix)]
+
+
+#: The X11 libraries Qt 6's xcb plugin loads that minimal systems lack: name → (Debian, Fedora package).
+XCB_LIBRARIES = {
+    "xcb-cursor": ("libxcb-cursor0", "xcb-util-cursor"),
+    "xcb-icccm": ("libxcb-icccm4", "xcb-util-wm"),
+    "xcb-keysyms": ("libxcb-keysyms1", "xcb-util-keysyms"),
+    "xkbcommon-x11": ("libxkbcommon-x11-0", "libxkbcommon-x11"),
+}
+
+
+def window_blocker(environ: Mapping[str, str] | None = None, system: str | None = None) -> str | None:
+    """Why the desktop app cannot open its window here, with what to do, in one line; None when
+    it can (checked before Qt starts, which would otherwise abort with its own message)."""
+    check = _display(environ, system)[0]
+    if check.status == "ok" or check.status == "info":
+        return None
+    return f"{check.value}; {check.fix}" if check.fix else check.value
 
 
 PROBES: tuple[tuple[str, Callable[[], list[Check]], str], ...] = (

@@ -1,7 +1,9 @@
-"""How many CPU threads torch may use: all cores but one, so the GUI's thread always has a core.
+"""How many CPU threads torch may use, and the one place that sets it.
 
-On a 2-core machine torch's intra-op threads otherwise starve the Qt thread. Training, timing in
-evaluation and the GUI's job worker all set the count here; torch loads on the first call.
+Training, evaluation timing and measuring students use all cores but one, so that a window in
+the same process keeps a core; a local teacher's CPU streams split the threads they find. Each
+job sets the count itself, here (the GUI's worker only lowers its thread's priority); torch
+loads on the first call.
 """
 
 from __future__ import annotations

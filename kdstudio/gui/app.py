@@ -40,9 +40,6 @@ def main(argv: list[str] | None = None) -> int:
 
     init_application_names()
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "kdstudio"])
-    from kdstudio.gui import collector
-
-    collector.install()  # cyclic garbage with Qt objects in it is freed on this thread only
     app.setApplicationDisplayName("KD Studio")
     app.setDesktopFileName("io.github.kdstudio.KDStudio")
     ThemeManager.instance().apply(str(app_settings().value("theme", "system")))

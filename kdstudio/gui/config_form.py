@@ -1,5 +1,8 @@
 """A form built from a config dataclass: one field per dataclass field, its ``metadata["help"]``
-as the tooltip and hint, the common fields first and the rest folded away under "Advanced"."""
+as the tooltip and hint, the common fields first and the rest folded away under "Advanced".
+
+An error about a field shows right under that field, and the scroll area around the form scrolls
+to it, so a bad value on a long form never looks like "nothing happened"."""
 
 from __future__ import annotations
 
@@ -9,17 +12,20 @@ import types
 import typing
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QLabel,
     QLineEdit,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from kdstudio.gui.wheel_guard import guard_wheel
 from kdstudio.gui.widgets import FoldSection, label, set_flag
 
 #: Labels that read better than the field name.
@@ -44,6 +50,31 @@ NICE_NAMES = {
 
 def nice_name(name: str) -> str:
     return NICE_NAMES.get(name, name.replace("_", " ").capitalize())
+
+
+class FieldError(ValueError):
+    """A value that does not parse; ``field`` names the dataclass field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def scroll_to(widget: QWidget) -> None:
+    """Scroll every scroll area around ``widget`` so that it shows (after pending layouts)."""
+
+    def scroll() -> None:
+        # Lay out what was just shown (the error label, an opened fold) so the positions are real.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        child, parent = widget, widget.parentWidget()
+        while parent is not None:
+            if isinstance(parent, QScrollArea) and parent.widget() is not None:
+                parent.ensureWidgetVisible(child, 20, 40)
+                child = parent
+            parent = parent.parentWidget()
+
+    scroll()
+    QTimer.singleShot(0, widget, scroll)  # again once a just-shown error label has its height
 
 
 def _unwrap(tp: Any) -> tuple[Any, bool]:
@@ -73,6 +104,7 @@ class ConfigForm(QWidget):
         self.types = {name: _unwrap(hints[name]) for name in self.fields}
         self.choices = {name: tuple(getattr(module, name.upper() + "S", ()) or ()) for name in self.fields}
         self.widgets: dict[str, QWidget] = {}
+        self.field_errors: dict[str, QLabel] = {}
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -82,9 +114,10 @@ class ConfigForm(QWidget):
         advanced = self._form(rest)
         self.advanced = FoldSection(f"Advanced ({len(rest)} more settings)", advanced)
         layout.addWidget(self.advanced)
-        self.error = label("", "error", wrap=True)
+        self.error = label("", "error", wrap=True)  # an error that is about no single field
         self.error.hide()
         layout.addWidget(self.error)
+        guard_wheel(self)
 
     def _form(self, names: list[str]) -> QWidget:
         box = QWidget()
@@ -100,7 +133,16 @@ class ConfigForm(QWidget):
             self.widgets[name] = widget
             title = label(nice_name(name))
             title.setToolTip(help_text)
-            form.addRow(title, widget)
+            cell = QWidget()
+            column = QVBoxLayout(cell)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(3)
+            column.addWidget(widget)
+            error = label("", "error", wrap=True)
+            error.hide()
+            column.addWidget(error)
+            self.field_errors[name] = error
+            form.addRow(title, cell)
         return box
 
     def _widget(self, name: str) -> QWidget:
@@ -150,21 +192,21 @@ class ConfigForm(QWidget):
                 return None
             if tp is str:
                 return ""
-            raise ValueError(f"{nice_name(name)} is empty")
+            raise FieldError(name, f"{nice_name(name)} is empty")
         if tp is float:
             try:
                 return float(text)
             except ValueError:
-                raise ValueError(f"{nice_name(name)}: '{text}' is not a number") from None
+                raise FieldError(name, f"{nice_name(name)}: '{text}' is not a number") from None
         if tp is int:
             try:
                 return int(text)
             except ValueError:
-                raise ValueError(f"{nice_name(name)}: '{text}' is not a whole number") from None
+                raise FieldError(name, f"{nice_name(name)}: '{text}' is not a whole number") from None
         return text
 
     def values(self) -> dict[str, Any]:
-        """The entered values; raises ``ValueError`` (one line) for a field that does not parse."""
+        """The entered values; raises ``FieldError`` (one line) for a field that does not parse."""
         return {name: self._read(name) for name in self.widgets}
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -181,12 +223,38 @@ class ConfigForm(QWidget):
             else:
                 w.setText("" if value is None else format(value, "g") if isinstance(value, float) else str(value))
 
+    def field_for(self, message: str) -> str | None:
+        """The field an error message is about: its CLI flag (``--batch-size must…``) or its
+        label (``Temperature T: 'x' is not a number``); None when it names none."""
+        padded = message + " "
+        for name in self.widgets:
+            if f"--{name.replace('_', '-')} " in padded or padded.startswith((f"{nice_name(name)}:",
+                                                                              f"{nice_name(name)} ")):
+                return name
+        return None
+
     def show_error(self, message: str, field_name: str | None = None) -> None:
-        """Show ``message`` under the form and mark the field it is about."""
-        self.error.setText(message)
-        self.error.setVisible(bool(message))
-        for name, w in self.widgets.items():
-            bad = bool(message) and (name == field_name or f"--{name.replace('_', '-')} " in message + " ")
-            set_flag(w, "invalid", bad)
-            if bad and not self.advanced.body.isVisible() and not w.isVisible():
-                self.advanced.toggle.setChecked(True)
+        """Show ``message`` under the field it is about (else under the form), mark that field
+        and scroll to it; an empty message clears every error."""
+        name = (field_name or self.field_for(message)) if message else None
+        for other, w in self.widgets.items():
+            set_flag(w, "invalid", other == name)
+            self.field_errors[other].setText(message if other == name else "")
+            self.field_errors[other].setVisible(other == name)
+        self.error.setText(message if name is None else "")
+        self.error.setVisible(bool(message) and name is None)
+        if not message:
+            return
+        if name is not None and not self.advanced.body.isVisible() \
+                and self.advanced.body.isAncestorOf(self.widgets[name]):
+            self.advanced.toggle.setChecked(True)
+        if name is None:
+            scroll_to(self.error)
+            return
+        self.widgets[name].setFocus()
+        scroll_to(self.field_errors[name].parentWidget())  # the field with its error under it
+
+    def error_text(self) -> str:
+        """The error shown now, wherever it is ('' when none)."""
+        shown = [lab.text() for lab in self.field_errors.values() if lab.text()]
+        return shown[0] if shown else self.error.text()

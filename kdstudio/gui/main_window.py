@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from kdstudio import __version__
 from kdstudio.core.events import Finished, Log, Progress
-from kdstudio.gui import collector
 from kdstudio.gui.icons import icon
 from kdstudio.gui.job_host import JobHost, progress_text
 from kdstudio.gui.settings import (
@@ -46,7 +46,10 @@ if TYPE_CHECKING:
 
 #: Loaded in the background once the window is up, so that starting a job later does not stall
 #: the window while Python imports them (an import holds the interpreter for long stretches).
-WARM_UP_MODULES = ("transformers", "kdstudio.core.train.loop", "kdstudio.core.harvest", "kdstudio.core.teachers.embed")
+#: ``torch._dynamo`` comes with the first optimizer step, ``accelerate`` with training's runtime,
+#: the fast tokenizers' module with the first tokenizer: together some 200,000 objects.
+WARM_UP_MODULES = ("transformers", "kdstudio.core.train.loop", "kdstudio.core.harvest", "kdstudio.core.teachers.embed",
+                   "torch._dynamo", "accelerate", "transformers.tokenization_utils_fast")
 
 
 class MainWindow(QMainWindow):
@@ -122,7 +125,7 @@ class MainWindow(QMainWindow):
         self.cancel_action = a("&Cancel Job", self.cancel_job, "Ctrl+.", "stop",
                                "Stop the running job; what was done is kept")
         self.tab_actions = []
-        for i, name in enumerate(("Overview", "Harvest", "Training", "Evaluate")):
+        for i, name in enumerate(("Overview", "Harvest", "Training", "Evaluate", "Compare")):
             self.tab_actions.append(a(f"&{name}", lambda _c=False, i=i: self._show_tab(i), f"Ctrl+{i + 1}"))
         self.shortcuts_action = a("&Keyboard Shortcuts", self.show_shortcuts, ["Ctrl+/", "F1"])
         self.about_action = a("&About KD Studio", self.show_about)
@@ -240,7 +243,19 @@ class MainWindow(QMainWindow):
 
         if self.device_text == "detecting…":
             self.set_device_text("CPU")
-        self._warm_up_worker = Worker(import_modules, WARM_UP_MODULES, name="Loading", parent=self).start()
+        worker = Worker(import_modules, WARM_UP_MODULES, name="Loading", parent=self)
+        worker.finished.connect(self._warmed_up)
+        self._warm_up_worker = worker.start()
+
+    def _warmed_up(self, _status: str) -> None:
+        """Move everything alive now (the modules, the window) out of the cycle collector's sight
+        for good (``gc.freeze``): a full collection holds the interpreter wherever it runs, and
+        with torch and transformers loaded it would walk some 450,000 objects (120-300 ms) instead
+        of what the app makes from now on. Without it the window's longest stall during the first
+        training run and harvest grows from 40-80 ms to 200-340 ms
+        (``tests/bench/bench_gui_responsiveness.py``)."""
+        gc.collect(1)
+        gc.freeze()
 
     def set_device_text(self, text: str) -> None:
         self.device_text = text
@@ -298,13 +313,6 @@ class MainWindow(QMainWindow):
             self.project_view.deleteLater()
             self.project_view = None
             self.project_path = None
-            # Once Qt has deleted the old screen, free the cycles it leaves behind, frozen ones
-            # included (one full collection, while the user looks at what comes next).
-            QTimer.singleShot(250, self, self._settle_garbage)
-
-    def _settle_garbage(self) -> None:
-        if not self.jobs.busy:
-            collector.settle()
 
     def close_project(self) -> None:
         if self.project_view is None:

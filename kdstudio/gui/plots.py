@@ -13,8 +13,6 @@ from a pixmap cache. Panning or zooming a plot stops it following; "Fit" resumes
 from __future__ import annotations
 
 import csv
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,140 +33,18 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio.gui.icons import icon
+from kdstudio.gui.metric_series import PLOTS, SHORT_NAMES, X_AXES, RunSeries, plot_for
 from kdstudio.gui.theme import SERIES_COLORS, Theme, ThemeManager, current_theme
 from kdstudio.gui.widgets import Card, label
 
 #: Redraw interval: several times a second.
 REDRAW_MS = 250
 WIDE_LINES = False  # wide lines cost the raster engine a lot; thin ones keep redraws cheap
-X_AXES = {"step": "Step", "epoch": "Epoch", "time": "Time (s)"}
-
-#: plot key → (title, y label, metric names in legend order)
-PLOTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "loss": ("Loss", "loss", ("train/loss", "train/kd", "train/ce")),
-    "valid": ("Validation", "fraction", ("valid/accuracy", "valid/agreement")),
-    "lr": ("Learning rate", "lr", ("train/lr",)),
-    "other": ("Validation loss and other metrics", "value", ("valid/loss", "valid/kd", "valid/ce", "valid/kl")),
-}
-SHORT_NAMES = {
-    "train/loss": "total", "train/kd": "KD", "train/ce": "CE", "valid/loss": "valid loss", "valid/kd": "valid KD",
-    "valid/ce": "valid CE", "valid/kl": "KL to the teacher",
-    "valid/accuracy": "accuracy", "valid/agreement": "agreement with teacher", "train/lr": "learning rate",
-}
 #: an invisible legend line: it holds the legend's height before the first series arrives (the
 #: dash glyphs come from a fallback font a pixel taller than the text), so the first legend does
 #: not move the plots
 LEGEND_STRUT = '<span style="color:transparent">━━</span>'
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
-
-
-def plot_for(metric: str) -> str:
-    """Which plot a metric name belongs to."""
-    for key, (_, _, names) in PLOTS.items():
-        if metric in names:
-            return key
-    if metric.startswith("valid/"):
-        fraction = any(word in metric for word in ("accuracy", "agreement", "f1", "precision", "recall"))
-        return "valid" if fraction else "other"
-    if metric.endswith("loss") or metric.startswith("train/k") or metric.startswith("train/c"):
-        return "loss"
-    if metric.endswith("/lr"):
-        return "lr"
-    return "other"
-
-
-def ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)) -> tuple[np.ndarray, tuple[float, int]]:
-    """Debiased exponential moving average of ``values`` (as TensorBoard and W&B draw it).
-
-    ``b_t = w·b_{t-1} + (1-w)·x_t`` and the curve is ``b_t / (1 - w^(t+1))``, so early points
-    are not pulled towards zero. Vectorised in chunks; ``state`` = (last biased value, count)
-    continues a previous call, so appending points costs only the new ones.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    out = np.empty_like(values)
-    if weight <= 0.0 or len(values) == 0:
-        out[:] = values
-        return out, (float(values[-1]) if len(values) else state[0], state[1] + len(values))
-    weight = min(weight, 0.9999)
-    biased, count = state
-    chunk = max(1, min(1024, int(15.0 / -math.log10(weight))))
-    for start in range(0, len(values), chunk):
-        x = values[start : start + chunk]
-        k = np.arange(len(x), dtype=np.float64)
-        up = weight ** (-k)
-        down = weight**k
-        acc = down * (np.cumsum(x * up) * (1.0 - weight)) + biased * weight ** (k + 1)
-        steps = count + start + k + 1
-        out[start : start + len(x)] = acc / (1.0 - weight**steps)
-        biased = float(acc[-1])
-    return out, (biased, count + len(values))
-
-
-class Series:
-    """Growable arrays of (step, epoch, wall_s, value) for one metric of one run."""
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self.data = np.empty((capacity, 4), dtype=np.float64)
-        self.n = 0
-        self.smoothed = np.empty(capacity, dtype=np.float64)
-        self.smoothed_n = 0
-        self.smooth_state: tuple[float, int] = (0.0, 0)
-        self.smooth_weight = -1.0
-
-    def append(self, step: float, epoch: float, wall_s: float, value: float) -> None:
-        if self.n == len(self.data):
-            self._grow(self.n * 2)
-        self.data[self.n] = (step, epoch, wall_s, value)
-        self.n += 1
-
-    def extend(self, rows: np.ndarray) -> None:
-        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-        need = self.n + len(rows)
-        if need > len(self.data):
-            self._grow(max(need, self.n * 2))
-        self.data[self.n : need] = rows
-        self.n = need
-
-    def _grow(self, capacity: int) -> None:
-        data = np.empty((capacity, 4), dtype=np.float64)
-        data[: self.n] = self.data[: self.n]
-        self.data = data
-        smoothed = np.empty(capacity, dtype=np.float64)
-        smoothed[: self.smoothed_n] = self.smoothed[: self.smoothed_n]
-        self.smoothed = smoothed
-
-    def x(self, axis: str) -> np.ndarray:
-        column = {"step": 0, "epoch": 1, "time": 2}[axis]
-        return self.data[: self.n, column]
-
-    @property
-    def y(self) -> np.ndarray:
-        return self.data[: self.n, 3]
-
-    def smooth(self, weight: float) -> np.ndarray:
-        """The smoothed values, computing only points added since the last call."""
-        if weight != self.smooth_weight:
-            self.smooth_weight, self.smoothed_n, self.smooth_state = weight, 0, (0.0, 0)
-        if self.smoothed_n < self.n:
-            tail, self.smooth_state = ema(self.y[self.smoothed_n :], weight, self.smooth_state)
-            self.smoothed[self.smoothed_n : self.n] = tail
-            self.smoothed_n = self.n
-        return self.smoothed[: self.n]
-
-
-@dataclass
-class RunSeries:
-    """All metrics of one run, as plotted."""
-
-    run: int
-    label: str
-    series: dict[str, Series] = field(default_factory=dict)
-    visible: bool = True
-
-    def get(self, name: str) -> Series:
-        if name not in self.series:
-            self.series[name] = Series()
-        return self.series[name]
 
 
 class PlotCard(Card):

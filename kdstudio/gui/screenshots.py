@@ -80,7 +80,7 @@ def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280
 
     data = resources_dir() / "sample" / "train.csv"
     page.add_file(str(data))
-    _settle(app, 0.3, until=lambda: str(data.resolve()) in page.previews)
+    _settle(app, 0.3, until=lambda: str(data.resolve()) in page.previews and page.plan is not None)
     _settle(app, 0.2)
     wizard.pages.currentWidget().ensureWidgetVisible(page.preview, 0, 0)
     save(wizard, "wizard-data")

@@ -3,10 +3,11 @@ sections and a drop zone for files."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QMetaObject, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -143,7 +144,11 @@ class EmptyState(QWidget):
     ``action`` is the button's text and ``on_action`` what a click calls; ``set_state`` changes
     all three when the project's state changes (no teacher answers yet, no run yet...). Without an
     action the button is hidden. The default is centred in a page; ``compact`` puts the text on
-    the left and the button on the right, for a card."""
+    the left and the button on the right, for a card.
+
+    The callback is only connected to the button, never kept in an attribute: a callback that
+    refers to the widget holding this one (``panel.start``) would otherwise close a reference
+    cycle, and the whole panel would wait for the cycle collector to be freed."""
 
     TEXT_WIDTH = 460
 
@@ -154,9 +159,9 @@ class EmptyState(QWidget):
         self.title = label(title, "subheading" if compact else "emptyTitle")
         self.text = label(text, "muted", wrap=True)
         self.action = button(action or "", "primary")
-        self.action.clicked.connect(self._act)
         self.action.setVisible(bool(action))
-        self._callback = on_action
+        self._connection: QMetaObject.Connection | None = None
+        self._connect(on_action)
         if compact:
             row = QHBoxLayout(self)
             row.setContentsMargins(0, 2, 0, 2)
@@ -199,11 +204,18 @@ class EmptyState(QWidget):
         self._reserve_text_height()
         self.action.setText(action or "")
         self.action.setVisible(bool(action))
-        self._callback = on_action
+        self._connect(on_action)
 
-    def _act(self, *_args: object) -> None:
-        if self._callback is not None:
-            self._callback()
+    def _connect(self, on_action: Callable[[], object] | None) -> None:
+        if self._connection is not None:
+            QObject.disconnect(self._connection)
+            self._connection = None
+        if on_action is not None:
+            self._connection = self.action.clicked.connect(functools.partial(_call_without_arguments, on_action))
+
+
+def _call_without_arguments(callback: Callable[[], object], *_signal_args: object) -> None:
+    callback()
 
 
 class FoldSection(QWidget):

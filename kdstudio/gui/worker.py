@@ -28,6 +28,7 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,7 +36,6 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from kdstudio.core.errors import Cancelled, KDStudioError
 from kdstudio.core.events import CancelToken, Finished, JobResult, Progress
-from kdstudio.gui import collector
 
 #: How often the Qt thread picks up events, and the most time one pick-up may take.
 POLL_MS = 30
@@ -43,7 +43,7 @@ SLICE_S = 0.012
 #: The Qt thread ticks a heartbeat this often; when it is late by more than ``STARVED_S`` the
 #: worker waits (up to ``BACK_OFF_S`` per event) so the Qt thread gets the interpreter and a core.
 BEAT_MS = 10
-#: How much lower the scheduling priority of a training thread is (Linux nice increment).
+#: How much lower the scheduling priority of a CPU-heavy job's thread is (Linux nice increment).
 NICE = int(os.environ.get("KDSTUDIO_WORKER_NICE", "5"))
 STARVED_S = 0.02
 BACK_OFF_S = 0.1
@@ -97,14 +97,17 @@ def readable_error(exc: BaseException) -> tuple[str, str]:
     return message, "".join(traceback.format_exception(exc))
 
 
-def leave_a_core_for_the_gui() -> None:
-    """Limit torch's intra-op threads so the Qt thread always has a core, and run this thread
-    at a lower scheduling priority than the window's (call in the worker)."""
-    from kdstudio.core.threads import set_torch_threads
+def run_below_the_gui() -> None:
+    """Run this thread (and the threads it starts, which inherit it) at a lower scheduling
+    priority than the window's, so a CPU-heavy job never keeps the Qt thread from a core (call in
+    the worker). Linux: a thread id names one thread, so only the worker is niced.
 
-    set_torch_threads()
+    Still needed: without it the 99th-percentile stall of the Qt thread during a training run
+    roughly doubles, past the 50 ms goal, on a 2-core machine (``tests/bench/
+    bench_gui_responsiveness.py``: 41-56 ms against 19-24 ms). How many threads torch uses is
+    the job's own business (:mod:`kdstudio.core.threads`)."""
     if NICE and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        with contextlib.suppress(OSError):  # Linux: a thread id names one thread, so only the worker is niced
+        with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
@@ -153,7 +156,7 @@ class _Runner(QThread):
         try:
             quiet_tqdm()
             if w.limit_threads:
-                leave_a_core_for_the_gui()
+                run_below_the_gui()
             gen = w.func(*w.args, **w.kwargs)
             for event in gen:
                 queue.append(("event", event))
@@ -187,7 +190,8 @@ class Worker(QObject):
 
     ``on_stop(status, message)`` runs in the worker thread when the job ends cancelled or failed, after
     the generator was closed: the place to mark a run cancelled in the project. With
-    ``limit_threads`` the worker leaves the Qt thread a CPU core (training). ``parent`` is the
+    ``limit_threads`` the job's threads run at a lower priority than the window's (a CPU-heavy job:
+    training, a harvest; see :func:`run_below_the_gui`). ``parent`` is the
     widget the job reports to: when it is destroyed the job is cancelled and its signals are
     disconnected (the worker itself is never a Qt child, so its thread is never destroyed while
     running).
@@ -235,18 +239,30 @@ class Worker(QObject):
         self._beat_timer = QTimer(self)
         self._beat_timer.setInterval(BEAT_MS)
         self._beat_timer.timeout.connect(self._heartbeat)
-        self.owner = parent
+        # Held weakly: a widget that keeps its worker (``self.worker``) must not form a reference
+        # cycle with it, or both would wait for the cycle collector to be freed.
+        self._owner = weakref.ref(parent) if parent is not None else None
         if parent is not None:
             parent.destroyed.connect(self._owner_gone)
 
+    @property
+    def owner(self) -> QObject | None:
+        """The widget the job reports to; None without one, or once it is gone."""
+        return self._owner() if self._owner is not None else None
+
     def _owner_gone(self, *_args: object) -> None:
         """The widget that started the job is gone: stop telling it anything, stop the job."""
+        self._let_go_of_slots()
+        self.cancel()
+
+    def _let_go_of_slots(self) -> None:
+        """Disconnect every slot. A slot that refers to this worker (a lambda with ``w=worker``)
+        is kept by the worker's own connection: disconnected, the worker can be freed."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # "failed to disconnect": nothing was connected
             for signal in (self.yielded, self.errored, self.finished, self.paused_changed, self.started):
                 with contextlib.suppress(RuntimeError, TypeError):
                     signal.disconnect()
-        self.cancel()
     def _heartbeat(self) -> None:
         self._beat = time.monotonic()
 
@@ -263,7 +279,6 @@ class Worker(QObject):
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> Worker:
-        collector.install()  # from now on a thread of ours allocates: collect on the Qt thread
         quiet_tqdm(load=False)
         _ALIVE.add(self)
         self.started_at = time.monotonic()
@@ -341,4 +356,5 @@ class Worker(QObject):
         if status == "failed":
             self.errored.emit(message, details)
         self.finished.emit(status)
+        self._let_go_of_slots()  # nothing more is emitted
         _ALIVE.discard(self)

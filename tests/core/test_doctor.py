@@ -399,6 +399,12 @@ def test_x11_without_libxcb_cursor_says_what_to_install(monkeypatch):
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     display = doctor._display({"DISPLAY": ":0"}, "linux")[0]
     assert display.status == "warn" and "libxcb-cursor0" in display.fix
+    assert "libxcb-icccm4 libxcb-keysyms1" in display.fix
+    blocker = doctor.window_blocker({"DISPLAY": ":0"}, "linux")
+    assert blocker is not None and "\n" not in blocker and "sudo apt install libxcb-cursor0" in blocker
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so")
+    assert doctor.window_blocker({"DISPLAY": ":0"}, "linux") is None
+    assert doctor.window_blocker({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
 
 
 def test_offscreen_platform_through_diagnose(no_display, monkeypatch):

@@ -43,6 +43,22 @@ def test_opening_a_file_that_is_not_a_project_is_a_clear_error(tmp_path):
         Project(tmp_path / "missing.kdproj")
 
 
+def test_a_file_that_is_not_a_project_is_refused_without_being_written_to(tmp_path):
+    empty = tmp_path / "empty.kdproj"
+    empty.touch()
+    with pytest.raises(ProjectError, match="the file is empty"):
+        Project(empty)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (text)")
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(ProjectError, match="not a KD Studio project"):
+        Project(other)
+    assert empty.stat().st_size == 0 and other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.kdproj", "other.db"]  # no -wal, no -shm
+
+
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "p.kdproj"
     Project.create(path).close()

@@ -337,6 +337,70 @@ def test_config_round_trips_through_a_dict_and_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_a_kd_run_never_validates_on_training_rows_its_teacher_may_have_been_fitted_on(tmp_path):
+    """No valid split: a KD run on gold training rows is refused (CLI: exit 2, one line that says how
+    to make one) and no run is recorded; a hard-label run, and a KD run on rows no teacher can have
+    been fitted on (no gold label), hold out training rows as before."""
+    path = tmp_path / "no-valid.kdproj"
+    build_toy_project(path, sizes={"train": 60, "test": 12})[0].close()
+    with pytest.raises(ConfigError, match="no valid split") as refused:
+        next(train(path, TrainConfig(student="cnn", **FAST)))
+    assert "--split valid" in str(refused.value) and "--valid-fraction" in str(refused.value)
+    out = subprocess.run(
+        [sys.executable, "-m", "kdstudio", "train", str(path), "--student", "cnn", "--epochs", "1",
+         "--num-threads", "1"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert "no valid split" in out.stderr and "kdstudio import PROJECT FILE --split valid" in out.stderr
+    with Project(path) as project:
+        assert project.runs() == []
+
+    events = list(train(path, TrainConfig(student="cnn", hard_labels=True, **FAST)))
+    assert any(isinstance(e, Log) and "holding out 6 training examples" in e.message for e in events)
+    assert events[-1].result.n_valid == 6
+
+    unlabelled = tmp_path / "unlabelled.kdproj"
+    build_toy_project(unlabelled, sizes={"unlabeled": 60, "test": 12})[0].close()
+    result = run_to_end(train(unlabelled, TrainConfig(student="cnn", **FAST)))
+    assert result.n_valid == 6 and result.valid_accuracy is None and result.valid_agreement is not None
+
+
+def test_a_project_imported_through_the_cli_validates_on_its_own_split(tmp_path):
+    """The CLI path end to end: ``kdstudio import`` holds out --valid-fraction of the training file,
+    and a KD run then validates on exactly those rows, none of them a training row."""
+    import random
+
+    from fakes.tiny_models import fake_teacher_probs
+
+    from kdstudio.core.store import TeacherOutput
+
+    path = tmp_path / "cli.kdproj"
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"{LABELS[i % 3]} words number {i},{LABELS[i % 3]}\n"
+                                              for i in range(60)))
+    for args in (["new", str(path)], ["import", str(path), str(data), "--valid-fraction", "0.2", "--json"]):
+        out = subprocess.run([sys.executable, "-m", "kdstudio", *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["splits"] == {"train": 48, "valid": 12, "test": 0, "unlabeled": 0}
+    rng = random.Random(0)
+    with Project(path) as project:
+        teacher = project.upsert_teacher("fake:teacher", "fake", "teacher", "f" * 16, {})
+        project.save_outputs(teacher, [TeacherOutput(example=i, probs=fake_teacher_probs(gold, rng))
+                                       for i, _, gold in project.examples()])
+        valid_ids = {i for i, _, _ in project.examples("valid")}
+    result = run_to_end(train(path, TrainConfig(student="cnn", **FAST)))
+    assert result.n_train == 48 and result.n_valid == 12
+    with Project(path) as project:
+        assert valid_ids.isdisjoint(i for i, _, _ in project.examples("train"))
+
+    every_row = tmp_path / "all-train.kdproj"  # --split train holds nothing out, and says so
+    for args in (["new", str(every_row)], ["import", str(every_row), str(data), "--split", "train"]):
+        out = subprocess.run([sys.executable, "-m", "kdstudio", *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    assert "no valid split yet" in out.stderr and "--split valid" in out.stderr
+
+
 def test_a_runs_stored_metrics_are_read_back_in_order_and_from_a_given_row(tmp_path):
     from kdstudio.core.train import RunMetrics, load_metrics
 

@@ -4,7 +4,9 @@
 small fixed vocabulary; ``build_toy_project(path)`` makes a 3-label project whose texts use that
 vocabulary, with a fake teacher's soft labels stored for train, unlabeled, valid and test;
 ``make_compare_project(folder)`` adds a finished run whose test predictions disagree with the
-teacher on every fourth example (what the comparison viewer and ``kdstudio compare`` read).
+teacher on every fourth example (what the comparison viewer and ``kdstudio compare`` read);
+``make_long_label_compare_project(path)`` is the same with banking77's 77 long label names (the
+sample's), for layouts that must hold names like ``card_payment_wrong_exchange_rate``.
 """
 
 from __future__ import annotations
@@ -194,5 +196,48 @@ def make_compare_project(folder: Path, n_test: int = 40) -> tuple[Path, int]:
     """A toy project with ``n_test`` test rows and a stored run (see ``add_stored_run``): (path, run)."""
     path = folder / "toy.kdproj"
     project, _teacher = build_toy_project(path, sizes={"train": 24, "valid": 6, "test": n_test})
+    project.close()
+    return path, add_stored_run(path)
+
+
+def banking77_labels() -> list[str]:
+    """The sample's 77 banking77 intents (long names such as ``card_payment_wrong_exchange_rate``)."""
+    import json
+
+    from kdstudio.core.paths import resources_dir
+
+    return json.loads((resources_dir() / "sample" / "categories.json").read_text(encoding="utf-8"))
+
+
+def make_long_label_compare_project(
+    path: str | Path, *, labels: list[str] | None = None, n_test: int = 154, seed: int = 0
+) -> tuple[Path, int]:
+    """A project at ``path`` with many long label names (default: banking77's 77), a teacher's
+    soft labels for a few train and ``n_test`` test rows, and a stored run (``add_stored_run``:
+    the student disagrees with the teacher on every fourth test row): (path, run)."""
+    from kdstudio.core.store import Project, TeacherOutput
+
+    labels = labels or banking77_labels()
+    rng = random.Random(seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    project = Project.create(path, "classification", labels=labels)
+    rows = []
+    for split, n in (("train", 2 * len(labels)), ("test", n_test)):
+        for i in range(n):
+            gold = i % len(labels)
+            words = labels[gold].lower().split("_") + rng.sample(FILLER, rng.randint(2, 8))
+            rng.shuffle(words)
+            text = f"{' '.join(words)} {split} {i}"
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            rows.append((text, gold, None, split, "toy", i + 1, digest))
+    with project.transaction():
+        project.insert_examples(rows)
+    teacher_id = project.upsert_teacher("fake:teacher", "fake", "teacher", "0" * 16, {})
+    outputs = [
+        TeacherOutput(example=ex, probs=fake_teacher_probs(gold, rng, n_labels=len(labels)))
+        for ex, _text, gold in project.examples()
+    ]
+    project.save_outputs(teacher_id, outputs)
     project.close()
     return path, add_stored_run(path)

@@ -60,6 +60,31 @@ def test_opening_a_project_remembers_it_in_the_settings_not_the_project(window, 
     assert window.welcome.recent.count() == 1
 
 
+def test_a_closed_project_is_freed_without_the_cycle_collector(window, qtbot, tmp_path):
+    """Every screen of a project, its plots and its workers go when Qt deletes them, by reference
+    counting alone (the automatic collector is off during GUI tests): nothing of it waits for a
+    collection that could run on a worker's thread."""
+    import weakref
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from gui.conftest import add_fake_run, make_project
+
+    path = make_project(tmp_path)
+    add_fake_run(path, 100)
+    assert window.open_project(path)
+    view = window.project_view
+    for i in range(view.tabs.count()):  # builds every panel; the training panel loads the run in a worker
+        view.tabs.setCurrentIndex(i)
+        qtbot.wait(20)
+    gone = [weakref.ref(o) for o in (view, view.training, view.training.view, view.harvest)]
+    qtbot.waitUntil(lambda: not gone[1]()._loaders, timeout=10_000)
+    del view
+    window.close_project()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert [ref() for ref in gone] == [None] * len(gone)
+
+
 def test_a_file_that_is_not_a_project_gives_a_message(window, tmp_path, monkeypatch):
     bad = tmp_path / "notes.kdproj"
     bad.write_text("hello")

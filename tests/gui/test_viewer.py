@@ -245,3 +245,45 @@ def test_empty_project_shows_what_to_do(qtbot, tmp_path):
     qtbot.addWidget(widget)
     assert widget.stack.currentWidget() is widget.empty
     widget.close()
+
+
+def test_a_filter_nothing_passes_shows_no_matches_and_clear_filters_brings_the_rows_back(viewer):
+    bar = viewer.filter_bar
+    bar.disagreements.setChecked(True)
+    bar.search.setText("no example says this")
+    bar.flush()
+    assert viewer.model.total == 0
+    assert viewer.table_stack.currentWidget() is viewer.no_matches
+    assert viewer.no_matches.title.text() == "No matches"
+    assert "40 examples" in viewer.no_matches.text.text()
+    assert viewer.no_matches.action.isVisible() and viewer.no_matches.action.text() == "Clear filters"
+    assert viewer.detail.row is None and not viewer.detail.correct_button.isEnabled()
+    viewer.no_matches.action.click()
+    assert viewer.model.total == 40 and viewer.table_stack.currentWidget() is viewer.table
+    assert bar.search.text() == "" and not bar.disagreements.isChecked()
+    assert bar.split.currentData() == ("test",)  # the split and the sort are not filters to clear
+
+
+def test_the_correct_label_box_starts_on_the_gold_label_else_the_teachers(viewer):
+    detail = viewer.detail
+    row = dict(viewer.model.row_at(0), gold=2, teacher_label=1, student_label=0)
+    detail.set_row(row, LABELS, None, None)
+    assert detail.correct_combo.currentIndex() == 2  # gold
+    detail.set_row(dict(row, gold=None), LABELS, None, None)
+    assert detail.correct_combo.currentIndex() == 1  # no gold (training data): the teacher's
+    detail.set_row(row, LABELS, {"corrected_label": 0}, None)
+    assert detail.correct_combo.currentIndex() == 0  # a stored correction comes first
+    assert LABELS[0] in detail.correct_combo.toolTip()
+
+
+def test_margin_and_entropy_columns_show_when_sorted_by_or_asked_for(viewer):
+    column = {key: i for i, (key, _t, _s) in enumerate(COLUMNS)}
+    assert viewer.table.isColumnHidden(column["margin"]) and viewer.table.isColumnHidden(column["entropy"])
+    bar = viewer.filter_bar
+    bar.sort.setCurrentIndex(bar.sort.findData("margin"))
+    assert not viewer.table.isColumnHidden(column["margin"])
+    assert viewer.table.horizontalHeader().sortIndicatorSection() == column["margin"]
+    bar.sort.setCurrentIndex(bar.sort.findData("kl"))
+    assert viewer.table.isColumnHidden(column["margin"])
+    viewer.show_column("entropy")
+    assert not viewer.table.isColumnHidden(column["entropy"])

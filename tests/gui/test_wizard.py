@@ -21,11 +21,16 @@ def labels(path):
 
 
 def fill_data_page(wizard, qtbot, folder, data):
+    """Name, folder and one file; waits until the page knows where its rows go. Questions the
+    wizard asks (no test rows) are answered "go on" and kept in ``wizard.asked``."""
+    wizard.asked = []
+    wizard.ask = lambda message, _go_on: wizard.asked.append(message) or True
     page = wizard.data_page
     page.name.setText("support")
     page.folder.setText(str(folder))
     page.add_file(str(data))
     qtbot.waitUntil(lambda: str(data.resolve()) in page.previews, timeout=10_000)
+    qtbot.waitUntil(lambda: page.plan is not None, timeout=20_000)
     return page
 
 
@@ -40,6 +45,7 @@ def test_the_filled_wizard_creates_the_project_the_cli_would(qtbot, tmp_path):
     assert "held out for validation" in page.summary.text()
     wizard.next()
     assert wizard.index == 1
+    assert wizard.asked and wizard.asked[0].startswith("No test rows")
     wizard.teacher_page.set_kind("embed")
     wizard.next()
     wizard.student_page.set_choice("cnn")
@@ -115,8 +121,10 @@ def test_settings_errors_show_beside_the_form(qtbot, tmp_path):
     wizard.settings_page.form.set_values({"temperature": -1.0})
     wizard.next()
     assert wizard.index == 3
-    assert "temperature" in wizard.settings_page.form.error.text()
-    assert wizard.settings_page.form.widgets["temperature"].property("invalid") is True
+    form = wizard.settings_page.form
+    assert "temperature" in form.field_errors["temperature"].text()
+    assert form.field_errors["temperature"].isVisibleTo(form) and not form.error.isVisibleTo(form)
+    assert form.widgets["temperature"].property("invalid") is True
 
 
 def test_the_settings_fields_come_from_the_train_config(qtbot):

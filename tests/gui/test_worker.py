@@ -1,10 +1,15 @@
-"""The worker helper: events arrive on the Qt thread, errors become readable messages, and
-pause, resume and cancel work through the job's CancelToken."""
+"""The worker helper: events arrive on the Qt thread, errors become readable messages, pause,
+resume and cancel work through the job's CancelToken, and a worker forms no reference cycle."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
+import weakref
+
+import pytest
+from PySide6.QtCore import QTimer
 
 from kdstudio.core.errors import DataError
 from kdstudio.core.events import Finished, Log, Metric, Progress
@@ -128,3 +133,75 @@ def test_a_flood_of_events_is_delivered_in_bounded_slices(qtbot):
     with qtbot.waitSignal(worker.finished, timeout=20_000):
         worker.start()
     assert count[0] == 60_001
+
+
+def test_a_finished_worker_is_freed_without_the_cycle_collector(qtbot):
+    def job(cancel=None):
+        yield Finished({})
+
+    worker = Worker(job)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.start()
+    alive, runner_alive = weakref.ref(worker), weakref.ref(worker._runner)
+    del worker
+    assert alive() is None and runner_alive() is None
+
+
+def test_a_finished_worker_lets_go_of_a_slot_that_refers_to_it(qtbot):
+    ended = []
+    worker = Worker(counting_job, 3)
+    worker.finished.connect(lambda status, w=worker: ended.append((w.name, status)))
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.start()
+    assert ended == [("Job", "finished")]
+    alive = weakref.ref(worker)
+    del worker
+    assert alive() is None
+
+
+def test_a_worker_does_not_keep_the_widget_it_reports_to(qtbot):
+    from PySide6.QtWidgets import QWidget
+
+    widget = QWidget()
+    widget.worker = Worker(counting_job, 3, parent=widget)  # a widget keeps its worker: no cycle back
+    with qtbot.waitSignal(widget.worker.finished, timeout=5000):
+        widget.worker.start()
+    assert widget.worker.owner is widget
+    gone = weakref.ref(widget)
+    del widget
+    assert gone() is None
+
+
+def test_a_qt_object_left_in_a_reference_cycle_is_found_and_named():
+    """The check every GUI test ends with (``_no_qt_object_in_a_reference_cycle``) finds what it
+    looks for."""
+    from gui.conftest import qt_objects_in_reference_cycles
+
+    class Holder:
+        pass
+
+    holder = Holder()
+    holder.me, holder.timer = holder, QTimer()
+    del holder
+    assert qt_objects_in_reference_cycles() == ["PySide6.QtCore.QTimer"]
+    assert qt_objects_in_reference_cycles() == []
+
+
+def test_starting_a_worker_ends_tqdms_monitor_thread(qtbot):
+    tqdm = pytest.importorskip("tqdm")
+    tqdm.tqdm.monitor_interval = 10  # the default, as a library's first bar leaves it
+    bar = tqdm.tqdm(total=2, file=io.StringIO())
+    try:
+        monitor = tqdm.tqdm.monitor
+        assert monitor is not None and monitor.is_alive()
+
+        def job(cancel=None):
+            yield Finished({})
+
+        worker = Worker(job)
+        with qtbot.waitSignal(worker.finished, timeout=5000):
+            worker.start()
+        assert tqdm.tqdm.monitor is None and not monitor.is_alive()
+        assert tqdm.tqdm.monitor_interval == 0
+    finally:
+        bar.close()

@@ -1,6 +1,14 @@
 """Data import: CSV, TSV, JSONL, Parquet and the raw layouts of common text data sets."""
 
-from kdstudio.core.data.create import CreateResult, DataFile, create_project
+from kdstudio.core.data.create import (
+    CreateResult,
+    DataFile,
+    FileSplits,
+    Problem,
+    check_splits,
+    create_project,
+    plan_project,
+)
 from kdstudio.core.data.importer import (
     ImportResult,
     Preview,
@@ -12,5 +20,6 @@ from kdstudio.core.data.importer import (
 )
 from kdstudio.core.data.readers import FORMATS, sniff_format
 
-__all__ = ["FORMATS", "CreateResult", "DataFile", "ImportResult", "Preview", "create_project", "detect_columns",
-           "import_file", "preview", "preview_job", "sniff_format", "text_hash"]
+__all__ = ["FORMATS", "CreateResult", "DataFile", "FileSplits", "ImportResult", "Preview", "Problem",
+           "check_splits", "create_project", "detect_columns", "import_file", "plan_project", "preview",
+           "preview_job", "sniff_format", "text_hash"]

@@ -32,6 +32,8 @@ LABEL_NAMES = ("label", "labels", "category", "class", "intent", "target", "sent
                "coarse")
 REFERENCE_NAMES = ("reference", "target", "completion", "output", "response", "answer", "summary", "label")
 CHUNK = 5000
+#: ``label_col`` for "this file has no label column" (None means: guess it from the names).
+NO_LABEL_COLUMN = ""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,9 @@ def resolve_columns(
     if text is None:
         raise DataError(f"cannot tell which column holds the text; pass --text-col (columns: {', '.join(columns)})",
                         file=str(file))
-    if label_col:
+    if label_col == NO_LABEL_COLUMN:
+        label = None
+    elif label_col:
         label = _require_column(label_col, columns, file, "--label-col")
     else:
         label = auto_label if auto_label != text else None
@@ -162,7 +166,10 @@ def import_file(
     label_names: dict[str, str] | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
-    """Import ``file`` into the project as one transaction, streaming, yielding progress."""
+    """Import ``file`` into the project as one transaction, streaming, yielding progress.
+
+    ``text_col``/``label_col`` None: guessed from the column names; ``label_col=NO_LABEL_COLUMN``:
+    the file has no labels (its rows go to unlabeled under ``split="auto"``)."""
     file = Path(file)
     cancel = cancel or CancelToken()
     if split != "auto" and split not in SPLITS:
@@ -242,7 +249,7 @@ def import_file(
                 )
             moved = 0
             if target == "train" and split == "auto" and not had_valid and valid_fraction > 0:
-                moved = _carve_valid(project, first_new_id, valid_fraction, seed)
+                moved = carve_valid(project, first_new_id, valid_fraction, seed)
             counts = project.split_counts()
             record_summary = {"file": file.name, "format": fmt, "split": target, **stats,
                               "valid_carved": moved}
@@ -255,7 +262,7 @@ def import_file(
     yield Finished(result)
 
 
-def _carve_valid(project: Project, after_id: int, fraction: float, seed: int) -> int:
+def carve_valid(project: Project, after_id: int, fraction: float, seed: int) -> int:
     """Move a stratified, seeded ``fraction`` of each label's new train rows to valid."""
     rng = random.Random(seed)
     chosen: list[int] = []

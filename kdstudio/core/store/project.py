@@ -35,6 +35,23 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a file that is not an SQLite database (an empty one included) before SQLite opens
+    it: SQLite would happily turn an empty file into a database, writing to it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise ProjectError(f"{path}: the file is empty, not a KD Studio project")
+    if head != SQLITE_HEADER:
+        raise ProjectError(f"{path}: not a KD Studio project")
+
+
 class ProjectBase:
     """Connection handling, project metadata, labels and examples."""
 
@@ -42,24 +59,28 @@ class ProjectBase:
         self.path = Path(path)
         if _create is None and not self.path.is_file():
             raise ProjectError(f"{self.path}: no such project file (create it with `kdstudio new`)")
+        if _create is None:
+            _check_header(self.path)
         self.thread = threading.get_ident()
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
+            # The version is read before anything is set, so a file that is not a project is
+            # refused exactly as it was found (switching to WAL would write to it).
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if _create is None and version == 0:
+                raise ProjectError(f"{self.path}: not a KD Studio project")
+            if version > SCHEMA_VERSION:
+                raise ProjectError(f"{self.path}: made by a newer KD Studio (schema {version} > "
+                                   f"{SCHEMA_VERSION}); upgrade KD Studio")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise ProjectError(f"{self.path}: not a KD Studio project ({exc})") from None
-        if version > SCHEMA_VERSION:
+        except ProjectError:
             conn.close()
-            raise ProjectError(
-                f"{self.path}: made by a newer KD Studio (schema {version} > {SCHEMA_VERSION}); upgrade KD Studio"
-            )
-        if _create is None and version == 0:
-            conn.close()
-            raise ProjectError(f"{self.path}: not a KD Studio project")
+            raise
         migrate(conn)
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
@@ -213,9 +234,14 @@ class ProjectBase:
             moved += cur.rowcount
         return moved
 
-    def split_counts(self) -> dict[str, int]:
+    def split_counts(self, *, ids: tuple[int, int] | None = None) -> dict[str, int]:
+        """Examples per split; ``ids=(first, last)``: only those with ids in that range."""
         counts = dict.fromkeys(SPLITS, 0)
-        counts.update(self.conn.execute("SELECT split, COUNT(*) FROM examples GROUP BY split"))
+        if ids is None:
+            counts.update(self.conn.execute("SELECT split, COUNT(*) FROM examples GROUP BY split"))
+        else:
+            counts.update(self.conn.execute(
+                "SELECT split, COUNT(*) FROM examples WHERE id BETWEEN ? AND ? GROUP BY split", ids))
         return counts
 
     def label_counts(self, split: str | None = None) -> dict[str, int]:

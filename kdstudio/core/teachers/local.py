@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kdstudio.core.errors import ConfigError, TeacherError
 from kdstudio.core.events import CancelToken
 from kdstudio.core.teachers.base import Answers, Item, TeacherEstimate
+from kdstudio.core.threads import set_torch_threads
 
 if TYPE_CHECKING:
     from kdstudio.core.store import Project
@@ -154,7 +155,7 @@ def run_batches(fn: Callable[[list[Item]], T], batches: Iterator[list[Item]], *,
     threads = torch.get_num_threads()
     in_flight: deque[tuple[list[Item], Future[T]]] = deque()
     pool = ThreadPoolExecutor(streams, thread_name_prefix="kdstudio-teacher",
-                              initializer=torch.set_num_threads, initargs=(threads // streams,))
+                              initializer=set_torch_threads, initargs=(threads // streams,))
     try:
         for batch in batches:
             cancel.check()
@@ -170,7 +171,7 @@ def run_batches(fn: Callable[[list[Item]], T], batches: Iterator[list[Item]], *,
         for _, future in in_flight:
             future.cancel()
         pool.shutdown(wait=True)
-        torch.set_num_threads(threads)
+        set_torch_threads(threads)
 
 
 def timed_ms(t0: float, n: int) -> float:

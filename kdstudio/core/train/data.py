@@ -5,6 +5,12 @@ probability vector, and the gold label (when there is one) feeds the cross-entro
 Hard-label rows are the train examples with gold labels. A person's review wins over both, by the
 store's one rule (``kdstudio.core.store.reviews``): an excluded row is left out, a corrected label
 is the gold label (in validation too) and, on a transfer row, also the one-hot target.
+
+Validation uses the project's valid split. Without one, a run holds out 10% of its training rows
+only when no teacher can have been fitted on them: a ``--hard-labels`` run (its targets are the
+gold labels), or a KD run whose rows carry no gold label (a teacher is fitted on gold rows: the
+embedding probe, a calibrated Claude teacher, a classifier fine-tuned on the same data). A KD
+run on gold training rows with no valid split is refused with a line that says how to make one.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from kdstudio.core.calibration import Calibration, calibrated
 from kdstudio.core.errors import ConfigError
 
 NO_LABEL = -100
+NO_VALID_SPLIT = (
+    "the project has no valid split, and a KD run never validates on gold training rows (its teacher may "
+    "have been fitted on them): import a validation file with `kdstudio import PROJECT FILE --split valid`, "
+    "or import the training file into a new project, which holds out --valid-fraction (0.1) of it"
+)
 
 
 @dataclass
@@ -133,6 +144,8 @@ def load_training_data(
             valid_records.append((ex_id, text, gold, outputs.get(ex_id)))
     if valid_records:
         valid = _rows(valid_records, n_labels)
+    elif not hard_labels and bool((train.gold != NO_LABEL).any()):
+        raise ConfigError(NO_VALID_SPLIT)
     elif len(train) >= 10:
         order = np.random.default_rng(seed).permutation(len(train))
         cut = max(1, len(train) // 10)

@@ -276,4 +276,4 @@ class Session:
             project.update_run(self.run_id, **fields)
 
     def restore_threads(self) -> None:
-        torch.set_num_threads(self._threads)
+        set_torch_threads(self._threads)

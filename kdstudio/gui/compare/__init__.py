@@ -5,7 +5,9 @@
 - ``table``: :class:`CompareTableModel`, the Qt model that pages rows from the project;
 - ``heatmap``: :class:`ConfusionHeatmap`, the clickable confusion matrix;
 - ``detail``: :class:`DetailPane` and its :class:`ProbabilityBars`, one example and its review;
-- ``filters``: :class:`FilterBar`, the filters and sort.
+- ``filters``: :class:`FilterBar`, the filters and sort;
+- ``labels``: label names in little room (cut in the middle, never two alike) for the table, the
+  bars and the combo boxes.
 
 The jobs behind it are in core: ``kdstudio.core.evaluate.compare`` (the typed filters, preparing a
 run) and ``kdstudio.core.export.compare`` (CSV and JSON Lines, shared with ``kdstudio compare``).

@@ -1,4 +1,5 @@
-"""The confusion matrix student × teacher (or × gold) as a heatmap whose cells filter the table."""
+"""The confusion matrix student × teacher (or × gold) as a heatmap whose cells filter the table,
+with a legend for its two colours; label names (up to 12 labels) are cut in the middle."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class ConfusionHeatmap(QWidget):
     gold). A click emits ``cell_clicked(student, other)``; hovering tells the count."""
 
     cell_clicked = Signal(int, int)
+    LEGEND_H = 18  # the legend's line at the bottom
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -25,7 +27,6 @@ class ConfusionHeatmap(QWidget):
         self.against = "teacher"
         self.selected: tuple[int, int] | None = None
         self.setMouseTracking(True)
-        self.setMinimumSize(220, 220)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         ThemeManager.instance().theme_changed.connect(self._theme_changed)
@@ -35,10 +36,18 @@ class ConfusionHeatmap(QWidget):
 
     def set_matrix(self, matrix: list[list[int]], labels: Sequence[str], against: str) -> None:
         self.matrix, self.labels, self.against = matrix, list(labels), against
+        self.updateGeometry()
         self.update()
 
     def sizeHint(self) -> QSize:
         return QSize(320, 320)
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for a grid of at least 80 pixels beside the names (up to 12 labels), else a
+        small grid: with banking77's 77 labels it is a picture of where the answers fall."""
+        if 0 < len(self.matrix) <= 12:
+            return QSize(86 + 8 + 80, 22 + 64 + self.LEGEND_H + 80)
+        return QSize(160, 120)
 
     def _geometry(self) -> tuple[float, float, float]:
         """(left, top, cell size) of the grid."""
@@ -46,9 +55,8 @@ class ConfusionHeatmap(QWidget):
         show_names = n <= 12
         margin = 86.0 if show_names else 28.0
         top = 22.0
-        side = max(
-            1.0, min(self.width() - margin - 8, self.height() - top - (70 if show_names else 28))
-        )
+        bottom = (64.0 if show_names else 6.0) + self.LEGEND_H
+        side = max(1.0, min(self.width() - margin - 8, self.height() - top - bottom))
         left = margin + max(0.0, (self.width() - margin - 8 - side) / 2)
         return left, top, side / n
 
@@ -88,6 +96,29 @@ class ConfusionHeatmap(QWidget):
 
     def _name(self, i: int) -> str:
         return self.labels[i] if 0 <= i < len(self.labels) else str(i)
+
+    def _short(self, p: QPainter, i: int, width: int) -> str:
+        return p.fontMetrics().elidedText(self._name(i), Qt.TextElideMode.ElideMiddle, width)
+
+    def _legend(self, p: QPainter, left: float, y: float, colours: tuple[QColor, QColor]) -> None:
+        """Swatches for the diagonal's colour and the rest's, and what their depth means."""
+        other = "teacher" if self.against == "teacher" else "gold"
+        x = left
+        for colour, text in zip(
+            colours, (f"student = {other}", f"student ≠ {other}"), strict=True
+        ):
+            p.fillRect(QRectF(x, y + 4, 10, 10), colour)
+            x += 14
+            width = p.fontMetrics().horizontalAdvance(text)
+            p.drawText(QRectF(x, y, width + 2, self.LEGEND_H), Qt.AlignmentFlag.AlignVCenter, text)
+            x += width + 12
+        p.drawText(
+            QRectF(x, y, max(0.0, self.width() - x), self.LEGEND_H),
+            Qt.AlignmentFlag.AlignVCenter,
+            p.fontMetrics().elidedText(
+                "darker: more examples", Qt.TextElideMode.ElideRight, int(max(0.0, self.width() - x))
+            ),
+        )
 
     def paintEvent(self, event: QPaintEvent) -> None:
         theme = current_theme()
@@ -137,7 +168,7 @@ class ConfusionHeatmap(QWidget):
                 p.drawText(
                     QRectF(left - 90, top + i * cell, 84, cell),
                     Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                    self._name(i)[:12],
+                    self._short(p, i, 84),
                 )
                 p.save()
                 p.translate(left + (i + 0.5) * cell, top + n * cell + 6)
@@ -145,9 +176,10 @@ class ConfusionHeatmap(QWidget):
                 p.drawText(
                     QRectF(-80, -8, 80, 16),
                     Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                    self._name(i)[:12],
+                    self._short(p, i, 80),
                 )
                 p.restore()
+        self._legend(p, 4.0, self.height() - self.LEGEND_H, (accent, danger))
         p.save()
         p.translate(left - (96 if n <= 12 else 18), top + n * cell / 2)
         p.rotate(-90)

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 
+from kdstudio.gui.compare.labels import LABEL_ROLE
 from kdstudio.gui.theme import current_theme
 
 PAGE_SIZE = 200
@@ -31,6 +32,10 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("entropy", "Entropy", "entropy"),
     ("review", "Review", None),
 )
+#: the columns that show a label name (drawn cut in the middle, the whole name as the tooltip)
+LABEL_COLUMNS = ("gold", "teacher_label", "student_label")
+
+
 def fmt_value(value: float | None, digits: int = 3) -> str:
     """A number as the table and the detail pane show it; "–" for none."""
     return "–" if value is None else f"{value:.{digits}f}"
@@ -175,8 +180,15 @@ class CompareTableModel(QAbstractTableModel):
             return row
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, key)
-        if role == Qt.ItemDataRole.ToolTipRole and key == "text":
-            return row["text"]
+        if role == LABEL_ROLE:
+            return row[key] if key in LABEL_COLUMNS else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if key == "text":
+                return row["text"]
+            if key in LABEL_COLUMNS:
+                return self.label_name(row[key])
+            if key == "review":
+                return self._review_text(row) or None
         if role == Qt.ItemDataRole.TextAlignmentRole and key not in (
             "text",
             "gold",

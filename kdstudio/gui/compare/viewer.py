@@ -6,6 +6,10 @@ confusion matrix student × teacher (or × gold) as a heatmap whose cells filter
 detail pane with the text, the teacher's and the student's probability bars side by side, the
 teacher's rationale, the gold label and the person's review (corrected label, exclude, golden).
 
+Laid out for 1280×800 and up: splitters that stop at each pane's smallest size (never collapse
+one), the review controls fixed below the example (which scrolls), label names cut in the middle
+with the whole name as the tooltip, and, only below the tab's smallest size, a scrolling page.
+
 Keyboard: ↑/↓ (or J/K) move through the rows, Ctrl+F searches, Esc clears the cell filter,
 X toggles "exclude", G toggles "golden", C jumps to the corrected-label box, Ctrl+E exports.
 """
@@ -16,7 +20,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QHeaderView,
+    QMenu,
     QMessageBox,
     QScrollArea,
     QSplitter,
@@ -39,9 +44,20 @@ from kdstudio.core.export.compare import CompareExportConfig, export_compare, ex
 from kdstudio.gui.compare.detail import DetailPane
 from kdstudio.gui.compare.filters import FilterBar
 from kdstudio.gui.compare.heatmap import ConfusionHeatmap
-from kdstudio.gui.compare.table import COLUMNS, CompareTableModel
-from kdstudio.gui.widgets import Card, EmptyState, button, label
+from kdstudio.gui.compare.labels import LabelDelegate, LabelElider
+from kdstudio.gui.compare.table import COLUMNS, LABEL_COLUMNS, CompareTableModel
+from kdstudio.gui.theme import ThemeManager, current_theme
+from kdstudio.gui.widgets import Card, ElidedLabel, EmptyState, button, label
 from kdstudio.gui.worker import Worker
+
+#: the table's starting column widths where their headers' (with room for the sort arrow) are
+#: not enough; the text column takes the rest; a label column holds about 15 characters of a
+#: name cut in the middle
+COLUMN_WIDTHS = {"example": 56, "gold": 118, "teacher_label": 118, "student_label": 118, "review": 64}
+
+
+#: columns shown when the table is sorted by them, or always when asked (right-click a header)
+OPTIONAL_COLUMNS = ("margin", "entropy")
 
 
 class ComparisonViewer(QWidget):
@@ -93,9 +109,8 @@ class ComparisonViewer(QWidget):
         self.run_combo.setMinimumContentsLength(24)
         self.run_combo.currentIndexChanged.connect(self._run_picked)
         head.addWidget(self.run_combo)
-        self.teacher_label = label("", "muted")
-        head.addWidget(self.teacher_label)
-        head.addStretch(1)
+        self.teacher_label = ElidedLabel("", "muted")
+        head.addWidget(self.teacher_label, 1)
         self.count_label = label("", "muted")
         head.addWidget(self.count_label)
         self.export_button = button(
@@ -107,32 +122,13 @@ class ComparisonViewer(QWidget):
         head.addWidget(self.export_button)
         root.addLayout(head)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.setSpacing(8)
-        self.filter_bar = FilterBar()
-        self.filter_bar.changed.connect(self.apply_filters)
-        lv.addWidget(self.filter_bar)
-        self.table = QTableView()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(26)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.horizontalHeader().sectionClicked.connect(self._header_clicked)
-        lv.addWidget(self.table, 1)
-        split.addWidget(left)
-
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.setSpacing(10)
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.setChildrenCollapsible(False)
+        self.split.addWidget(self._build_table_pane())
+        self.side_split = QSplitter(Qt.Orientation.Vertical)
+        self.side_split.setChildrenCollapsible(False)
         heat_card = Card()
+        heat_card.layout_.setContentsMargins(10, 10, 10, 10)
         heat_head = QHBoxLayout()
         heat_head.addWidget(label("Confusion", "subheading"))
         heat_head.addStretch(1)
@@ -145,24 +141,32 @@ class ComparisonViewer(QWidget):
         self.heatmap = ConfusionHeatmap()
         self.heatmap.cell_clicked.connect(self.filter_cell)
         heat_card.layout_.addWidget(self.heatmap, 1)
-        rv.addWidget(heat_card, 4)
+        self.side_split.addWidget(heat_card)
         detail_card = Card()
+        detail_card.layout_.setContentsMargins(10, 10, 10, 10)
         self.detail = DetailPane()
         self.detail.review_changed.connect(self.save_review)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self.detail)
-        detail_card.layout_.addWidget(scroll)
-        rv.addWidget(detail_card, 6)
-        split.addWidget(right)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([860, 380])
-        root.addWidget(split, 1)
-        self.stack.addWidget(page)
-        self.page = page
+        detail_card.layout_.addWidget(self.detail, 1)
+        self.side_split.addWidget(detail_card)
+        self.side_split.setStretchFactor(0, 1)
+        self.side_split.setStretchFactor(1, 2)
+        self.side_split.setSizes([180, 360])
+        self.split.addWidget(self.side_split)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 1)
+        self.split.setSizes([820, 400])
+        for splitter in (self.split, self.side_split):
+            for i in range(splitter.count()):
+                splitter.setCollapsible(i, False)  # a drag stops at the pane's smallest size
+        root.addWidget(self.split, 1)
+        # below the smallest size the tab can take (a small screen), it scrolls, never clips
+        self.page_scroll = QScrollArea()
+        self.page_scroll.setWidgetResizable(True)
+        self.page_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.page_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.page_scroll.setWidget(page)
+        self.stack.addWidget(self.page_scroll)
+        self.page = self.page_scroll
 
         shortcuts = (
             ("Ctrl+F", lambda: self.filter_bar.search.setFocus()),
@@ -175,10 +179,76 @@ class ComparisonViewer(QWidget):
             ("Ctrl+E", self.ask_export),
         )
         for keys, slot in shortcuts:
-            shortcut = QShortcut(QKeySequence(keys), page)
+            shortcut = QShortcut(QKeySequence(keys), self.page)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         self.refresh()
+
+    def _build_table_pane(self) -> QWidget:
+        """The filters, the table (or "no matches") and the legend of its label colours."""
+        pane = QWidget()
+        lv = QVBoxLayout(pane)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.setSpacing(6)
+        self.filter_bar = FilterBar()
+        self.filter_bar.changed.connect(self.apply_filters)
+        lv.addWidget(self.filter_bar)
+        self.table = QTableView()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.table.horizontalHeader()
+        header.sectionClicked.connect(self._header_clicked)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        self.extra_columns: set[str] = set()
+        self.label_elider = LabelElider()
+        self.label_delegate = LabelDelegate(self.label_elider, self.table)
+        for i, (key, _title, _sort) in enumerate(COLUMNS):
+            if key in LABEL_COLUMNS:
+                self.table.setItemDelegateForColumn(i, self.label_delegate)
+        self.no_matches = EmptyState(
+            "No matches",
+            "No example passes these filters.",
+            "Clear filters",
+            on_action=self.filter_bar.reset,
+        )
+        self.table_stack = QStackedWidget()
+        self.table_stack.addWidget(self.table)
+        self.table_stack.addWidget(self.no_matches)
+        lv.addWidget(self.table_stack, 1)
+        self.legend = label("", "muted", wrap=True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setToolTip(
+            "A label name cut short shows whole when you point at it.\n"
+            "Margin and entropy show when the table is sorted by them; right-click a column "
+            "header to keep them."
+        )
+        self._show_legend()
+        ThemeManager.instance().theme_changed.connect(self._show_legend)
+        lv.addWidget(self.legend)
+        return pane
+
+    def _show_legend(self, _theme: object = None) -> None:
+        theme = current_theme()
+        swatch = "<span style='color:{}'>■</span>&nbsp;{}"
+        self.legend.setText(
+            "Label colours: &nbsp;"
+            + " &nbsp; ".join(
+                swatch.format(colour, text)
+                for colour, text in (
+                    (theme.danger, "student ≠ teacher"),
+                    (theme.success, "student = teacher = gold"),
+                    (theme.warning, "teacher ≠ gold"),
+                )
+            )
+            + " &nbsp;· &nbsp;right\u2011click a header for more columns"
+        )
 
     # -- runs ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -186,6 +256,7 @@ class ComparisonViewer(QWidget):
         runs = [r for r in self.project.runs() if r["status"] == "finished"]
         self.labels = self.project.labels()
         self.filter_bar.set_labels(self.labels)
+        self.label_elider.set_labels(self.labels)
         current = self.run_id
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
@@ -255,15 +326,13 @@ class ComparisonViewer(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        for i, (key, _title, _s) in enumerate(COLUMNS):
-            header.resizeSection(
-                i,
-                {"example": 52, "text": 240, "review": 64, "margin": 70, "entropy": 72}.get(
-                    key, 80 if key.endswith("label") or key == "gold" else 62
-                ),
-            )
+        header.setSortIndicatorShown(False)  # the hints below, then room for the arrow
+        for i, (key, _title, store_sort) in enumerate(COLUMNS):
+            arrow = 12 if store_sort else 0
+            header.resizeSection(i, max(COLUMN_WIDTHS.get(key, 0), header.sectionSizeHint(i) + arrow))
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionsClickable(True)
+        self._show_columns()
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         model.query_changed.connect(self._count_changed)
         self._count_changed(model.total)
@@ -272,6 +341,35 @@ class ComparisonViewer(QWidget):
             self.table.selectRow(0)
         else:
             self.detail.set_row(None, self.labels, None, None)
+
+    def _show_columns(self) -> None:
+        """The sort arrow on the sorted column; margin and entropy shown when the table is sorted
+        by them or a person asked for them."""
+        sort, descending = self.filter_bar.sort_key()
+        for i, (key, _title, store_sort) in enumerate(COLUMNS):
+            if key in OPTIONAL_COLUMNS:
+                self.table.setColumnHidden(i, key not in self.extra_columns and store_sort != sort)
+        header = self.table.horizontalHeader()
+        column = next((i for i, c in enumerate(COLUMNS) if c[2] == sort), -1)
+        header.setSortIndicatorShown(column >= 0)
+        if column >= 0:
+            order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+            header.setSortIndicator(column, order)
+
+    def _header_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        for key, title, _sort in COLUMNS:
+            if key in OPTIONAL_COLUMNS:
+                action = menu.addAction(f"Show {title}")
+                action.setCheckable(True)
+                action.setChecked(key in self.extra_columns)
+                action.toggled.connect(lambda on, k=key: self.show_column(k, on))
+        menu.popup(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def show_column(self, key: str, shown: bool = True) -> None:
+        """Always show the optional column ``key`` (``"margin"``, ``"entropy"``), or only when sorted by it."""
+        (self.extra_columns.add if shown else self.extra_columns.discard)(key)
+        self._show_columns()
 
     def _header_clicked(self, section: int) -> None:
         key = COLUMNS[section][2]
@@ -295,6 +393,18 @@ class ComparisonViewer(QWidget):
         self.count_label.setText(
             f"{total:,} examples" if everything else f"{total:,} of {self._all_rows:,} examples"
         )
+        if not total:
+            where = self.filter_bar.split.currentText().lower()
+            if everything:
+                self.no_matches.set_state("No examples", f"This run has no rows in the {where}.")
+            else:
+                self.no_matches.set_state(
+                    "No matches",
+                    f"None of the {self._all_rows:,} examples in the {where} matches these filters.",
+                    "Clear filters",
+                    self.filter_bar.reset,
+                )
+        self.table_stack.setCurrentWidget(self.table if total else self.no_matches)
 
     # -- filters --------------------------------------------------------------------------------------
     def apply_filters(self) -> None:
@@ -308,13 +418,7 @@ class ComparisonViewer(QWidget):
             self.refresh_heatmap()
         self._shown_splits = splits
         self.model.set_query(self.filter_bar.filters(), sort, descending)
-        header = self.table.horizontalHeader()
-        column = next((i for i, c in enumerate(COLUMNS) if c[2] == sort), -1)
-        header.setSortIndicatorShown(column >= 0)
-        if column >= 0:
-            header.setSortIndicator(
-                column, Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
-            )
+        self._show_columns()
         if self.model.total:
             self.table.selectRow(0)
             self.table.scrollToTop()
@@ -331,14 +435,7 @@ class ComparisonViewer(QWidget):
         self.heatmap.set_matrix(matrix, self.labels, against)
 
     def filter_cell(self, student: int, other: int) -> None:
-        against = self.heatmap.against
-        name = "teacher" if against == "teacher" else "gold"
-        self.filter_bar.set_cell(
-            student, other, against, f"student {self._name(student)} · {name} {self._name(other)}"
-        )
-
-    def _name(self, i: int | None) -> str:
-        return self.labels[i] if i is not None and 0 <= i < len(self.labels) else "–"
+        self.filter_bar.set_cell(student, other, self.heatmap.against)
 
     # -- selection and detail -------------------------------------------------------------------------
     def move(self, step: int) -> None:

@@ -1,0 +1,279 @@
+"""One function per ``kdstudio`` command: parse nothing, build the job's typed config, run it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kdstudio.cli.output import run_job
+from kdstudio.core.errors import KDStudioError
+from kdstudio.core.events import CancelToken
+
+if TYPE_CHECKING:
+    from kdstudio.core.harvest import HarvestConfig
+
+COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "compare", "export",
+            "demo", "doctor")
+#: HarvestConfig fields whose flags are spelled or parsed their own way (``--split a,b``,
+#: ``--label-map A=x``), or that have no flag (``options``).
+HARVEST_OWN_FLAGS = ("teacher", "splits", "label_map", "options")
+
+
+def cmd_new(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.store import Project
+
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
+    with Project.create(args.project, args.task, labels=labels, name=args.name) as project:
+        info = project.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"created {args.project} ({args.task}, {len(labels)} labels)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.data import ImportResult, import_file
+
+    label_names = None
+    if args.label_names:
+        pairs = [p.partition("=") for p in args.label_names.split(",")]
+        if any(not sep for _, sep, _ in pairs):
+            raise KDStudioError("--label-names takes RAW=NAME pairs, e.g. 0=negative,1=positive")
+        label_names = {k.strip(): v.strip() for k, _, v in pairs}
+
+    def show(r: ImportResult) -> None:
+        s = r.splits
+        print(f"imported {r.inserted} of {r.rows} rows from {Path(r.file).name} ({r.format}): "
+              f"{r.duplicates} duplicates dropped, {r.skipped_empty} empty and {r.skipped_too_long} "
+              f"too long skipped, {r.valid_carved} moved to valid")
+        print(f"project now: train {s['train']}, valid {s['valid']}, test {s['test']}, unlabeled {s['unlabeled']}, "
+              f"{r.n_labels} labels")
+        if s["train"] and not s["valid"]:
+            print("note: no valid split yet; a KD run needs one (import a validation file with --split valid, or "
+                  "import the training file with --split auto, which holds out --valid-fraction)", file=sys.stderr)
+
+    run_job(import_file(args.project, args.file, text_col=args.text_col, label_col=args.label_col,
+                        split=args.split, format=args.format, encoding=args.encoding,
+                        valid_fraction=args.valid_fraction, seed=args.seed, max_chars=args.max_chars,
+                        label_names=label_names, cancel=cancel),
+            as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.store import Project
+
+    with Project(args.project) as project:
+        info = project.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    s = info["splits"]
+    print(f"{info['name']}  ({info['task']}, schema {info['schema_version']})")
+    print(f"  labels    {info['n_labels']}" + (f": {', '.join(info['labels'][:8])}{' …' if info['n_labels'] > 8 else ''}"
+                                                 if info["labels"] else ""))
+    variants = f" ({info['augmented']} of them variants)" if info.get("augmented") else ""
+    print(f"  examples  train {s['train']}  valid {s['valid']}  test {s['test']}  unlabeled {s['unlabeled']}{variants}")
+    for imp in info["imports"]:
+        print(f"  import    {imp['file']}: {imp['inserted']} rows into {imp['split']}, {imp['duplicates']} duplicates, "
+              f"{imp['skipped_empty']} empty skipped")
+    for t in info["teachers"]:
+        print(f"  teacher   #{t['id']} {t['spec']}: {t['ok']} ok, {t['failed']} failed, ${t['cost_usd']:.4f}")
+    for r in info["runs"]:
+        print(f"  run       #{r['id']} {r['student']}: {r['status']}")
+    return 0
+
+
+def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.harvest import HarvestEstimate, HarvestResult, harvest
+
+    def show(r: HarvestResult | HarvestEstimate) -> None:
+        if isinstance(r, HarvestEstimate):
+            print(f"estimate for {r.n} examples: ~{r.input_tokens:,} input and ~{r.output_tokens:,} output "
+                  f"tokens, ~${r.cost_usd:.4f} (no request was sent)")
+            return
+        print(f"harvest done: {r.n_ok} ok, {r.n_failed} failed, {r.input_tokens:,} input / "
+              f"{r.output_tokens:,} output tokens, ${r.cost_usd:.4f}, {r.seconds:.1f} s")
+
+    run_job(harvest(args.project, _harvest_config(args), cancel=cancel), as_json=args.json, on_finish=show)
+    return 0
+
+
+def _harvest_config(args: argparse.Namespace) -> HarvestConfig:
+    """The ``HarvestConfig`` the flags of ``kdstudio harvest`` describe."""
+    from kdstudio.core.harvest import HarvestConfig
+
+    label_map: dict[str, str] = {}
+    if args.label_map:
+        pairs = [p.partition("=") for p in args.label_map.split(",")]
+        if any(not sep for _, sep, _ in pairs):
+            raise KDStudioError("--label-map takes MODEL_LABEL=PROJECT_LABEL pairs, e.g. POS=positive,NEG=negative")
+        label_map = {k.strip(): v.strip() for k, _, v in pairs}
+    parsed = {"splits": tuple(args.split.split(",")) if args.split else None, "label_map": label_map}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(HarvestConfig) if hasattr(args, f.name)}
+    return HarvestConfig(**{**given, **parsed})
+
+
+def cmd_augment(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.data.augment import AugmentConfig, AugmentResult, augment, remove_variants
+
+    if args.remove:
+        run_job(remove_variants(args.project, cancel=cancel), as_json=args.json,
+                on_finish=lambda r: print(f"removed {r.removed} augmented examples (and the teacher answers on them)"))
+        return 0
+    config = AugmentConfig(per_example=args.per_example, p_mask=args.p_mask, p_replace=args.p_replace,
+                           p_ngram=args.p_ngram, max_ngram=args.max_ngram, mask_token=args.mask_token,
+                           seed=args.seed, splits=tuple(x.strip() for x in args.split.split(",") if x.strip()))
+
+    def show(r: AugmentResult) -> None:
+        print(f"augment done: {r.added} variants of {r.sources - r.skipped_already_augmented} examples "
+              f"added to unlabeled ({r.duplicates_dropped} duplicates dropped, {r.skipped_already_augmented} "
+              f"examples had variants already); {r.augmented_total} in all. Harvest the teacher next.")
+
+    run_job(augment(args.project, config, cancel=cancel), as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.train import TrainConfig, TrainResult, train
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+    def show(r: TrainResult) -> None:
+        print(f"run #{r.run}: best step {r.best_step}, valid accuracy {r.valid_accuracy}, "
+              f"agreement with teacher {r.valid_agreement}, {r.seconds} s")
+
+    run_job(train(args.project, config, resume_run=args.resume, cancel=cancel), as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.train_sweep import SweepResult, size_sweep
+
+    presets = [p.strip() for p in args.students.split(",") if p.strip()]
+    base = {"epochs": args.epochs, "seed": args.seed}
+    if args.teacher is not None:
+        base["teacher"] = args.teacher
+
+    def show(r: SweepResult) -> None:
+        print("student            run   accuracy   p50 latency")
+        for e in r.runs:
+            acc, ms = e.student_accuracy, e.student_latency_ms_p50
+            print(f"{e.student:<18} {('#' + str(e.run)) if e.run else '-':<5} "
+                  f"{'' if acc is None else f'{acc:.3f}':>9}   {'' if ms is None else f'{ms:.2f} ms':>10}"
+                  + (f"   failed: {e.error}" if e.error else ""))
+
+    run_job(size_sweep(args.project, presets, base=base, speed=not args.no_speed, cancel=cancel),
+            as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_review(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.store import Project
+
+    with Project(args.project) as project:
+        if project.example(args.example) is None:
+            raise KDStudioError(f"no example #{args.example} in {args.project}")
+        if args.clear:
+            project.clear_review(args.example)
+            review = None
+        else:
+            changes: dict[str, Any] = {}  # what the flags give; the store merges it into the stored review
+            if args.label is not None:
+                ids = project.label_ids()
+                if args.label not in ids:
+                    raise KDStudioError(f"unknown label {args.label!r}; the project's labels are "
+                                        f"{', '.join(project.labels()[:20])}{' …' if len(ids) > 20 else ''}")
+                changes["corrected_label"] = ids[args.label]
+            for key in ("exclude", "golden", "note"):
+                if getattr(args, key) is not None:
+                    changes[key] = getattr(args, key)
+            review = project.set_review(args.example, **changes)
+    if args.json:
+        print(json.dumps({"example": args.example, "review": review}))
+    elif args.clear:
+        print(f"example #{args.example}: review cleared")
+    else:
+        print(f"example #{args.example}: " + ("not reviewed" if review is None else
+              ", ".join(k for k in ("corrected_label", "exclude", "golden") if review.get(k) not in (None, False))
+              or "reviewed"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.evaluate.compare import CompareFilters
+    from kdstudio.core.export.compare import CompareExportConfig, CompareExportResult, export_compare
+
+    def bounds(low: float | None, high: float | None) -> tuple[float | None, float | None] | None:
+        return None if low is None and high is None else (low, high)
+
+    filters = CompareFilters(
+        splits=tuple(s.strip() for s in args.split.split(",") if s.strip()),
+        disagreement=True if args.disagreements else None,
+        gold=args.gold,
+        gold_label=args.gold_label,
+        student_label=args.student_label,
+        teacher_label=args.teacher_label,
+        confidence=bounds(args.min_confidence, args.max_confidence),
+        kl=bounds(args.min_kl, args.max_kl),
+        text=args.text,
+    )
+    config = CompareExportConfig(out=args.out, run=args.run, teacher=args.teacher, format=args.format,
+                                 filters=filters, sort=args.sort, descending=not args.ascending)
+
+    def show(r: CompareExportResult) -> None:
+        teacher = f" against teacher #{r.teacher}" if r.teacher is not None else ""
+        print(f"wrote {r.rows} rows of run #{r.run}{teacher} to {r.out} ({r.format})")
+
+    run_job(export_compare(args.project, config, cancel=cancel), as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.evaluate import evaluate, format_report
+
+    run_job(evaluate(args.project, args.run, cancel=cancel), as_json=args.json,
+            on_finish=lambda r: print(format_report(r)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.export import export
+
+    run_job(export(args.project, args.run, args.format, args.out, cancel=cancel), as_json=args.json,
+            on_finish=lambda r: print(f"exported run #{r.run} as {r.format} to {r.out}"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.demo import demo, format_demo
+
+    run_job(demo(args.out, student=args.student, gold_per_class=args.gold_per_class, epochs=args.epochs,
+                 rows=args.rows, cancel=cancel),
+            as_json=args.json, on_finish=lambda r: print(format_demo(r)))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.doctor import diagnose, format_doctor
+
+    report = diagnose()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        try:
+            "✗".encode(encoding)
+            ascii_only = False
+        except (LookupError, UnicodeEncodeError):  # a console that cannot show the mark
+            ascii_only = True
+        print(format_doctor(report, ascii_only=ascii_only))
+    return 1 if report.failures else 0
+
+
+# -- parser ------------------------------------------------------------------------------------
