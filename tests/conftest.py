@@ -28,6 +28,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    from kdstudio.core import secrets
+
+    monkeypatch.setattr(secrets, "_session_key", None)  # a key typed in the app lasts one test
     yield home
 
 

@@ -301,6 +301,8 @@ def _api_key() -> list[Check]:
         return [Check("API key", "ok", f"from the {secrets.ENV_VAR} environment variable")]
     if source == "keyring":
         return [Check("API key", "ok", "saved in the OS keyring")]
+    if source == "session":
+        return [Check("API key", "ok", "typed in the app for this session only (not saved)")]
     if _keyring_usable():
         fix = (f"set the {secrets.ENV_VAR} environment variable, or type the key once on the app's Claude "
                "teacher page to keep it in the OS keyring")

@@ -1,5 +1,8 @@
 """The harvest panel: ask the teacher about every example, with pause, cancel, the cost so far
-against the budget, the failures with their reasons and "Retry failed"."""
+against the budget, the failures with their reasons as they arrive, and "Retry failed". For a
+Claude teacher it also sets the answer's size and keeps the estimated cost of the harvest in view
+(:mod:`kdstudio.gui.harvest_estimate`); the dialogs are :mod:`kdstudio.gui.harvest_dialogs`, the
+failures list :mod:`kdstudio.gui.harvest_failures`."""
 
 from __future__ import annotations
 
@@ -8,136 +11,35 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
-    QFormLayout,
+    QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSpinBox,
-    QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from kdstudio.core.events import Finished, Log, Progress
 from kdstudio.core.harvest import HarvestConfig, HarvestEstimate, HarvestResult
+from kdstudio.core.teachers.pricing import usd
+from kdstudio.gui.claude_options import AnswerOptions
+from kdstudio.gui.harvest_dialogs import AugmentDialog, TeacherDialog
+from kdstudio.gui.harvest_estimate import BudgetField, EstimateView, LiveEstimate, WrappedLabel, estimate_text
+from kdstudio.gui.harvest_failures import FailuresView
 from kdstudio.gui.job_host import JobHost
-from kdstudio.gui.teacher_picker import TeacherPicker
-from kdstudio.gui.widgets import (
-    Card,
-    EmptyState,
-    StatTile,
-    button,
-    format_count,
-    format_duration,
-    label,
-)
+from kdstudio.gui.widgets import Card, StatTile, button, format_count, format_duration, label, restyle
 from kdstudio.gui.worker import Worker
 
 SPLITS = ("train", "valid", "test", "unlabeled")
-
-
-class AugmentDialog(QDialog):
-    """The settings of ``kdstudio augment``, and a way to take the variants out again."""
-
-    def __init__(self, n_variants: int, n_texts: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Add variants of the texts")
-        self.remove_requested = False
-        layout = QVBoxLayout(self)
-        layout.setSpacing(10)
-        layout.addWidget(label(
-            "A distilled student learns from whatever the teacher labels. Variants of your train and unlabeled "
-            "texts — a few words masked or swapped for other words of the project, sometimes only a short run of "
-            "words kept — give it more of the teacher's answers to learn from (after Tang et al. 2019). Valid and "
-            "test are never changed. Harvest the teacher afterwards: the variants are in the unlabeled split.",
-            "muted", wrap=True))
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
-        self.per_example = QSpinBox()
-        self.per_example.setRange(1, 100)
-        self.per_example.setValue(4)
-        self.per_example.setToolTip("How many variants each text gets (duplicates are dropped)")
-        form.addRow("Variants per text", self.per_example)
-        self.p_mask = self._chance(0.10, "Chance each word becomes [MASK]")
-        form.addRow("Mask a word", self.p_mask)
-        self.p_replace = self._chance(0.10, "Chance each word is replaced by another word seen in the project")
-        form.addRow("Replace a word", self.p_replace)
-        self.p_ngram = self._chance(0.25, "Chance a variant keeps only 1 to 5 consecutive words")
-        form.addRow("Keep only a few words", self.p_ngram)
-        layout.addLayout(form)
-        self.n_texts, self.n_variants = n_texts, n_variants
-        self.status = label("", "muted", wrap=True)
-        self.per_example.valueChanged.connect(self._update_status)
-        self._update_status()
-        layout.addWidget(self.status)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.add_button = buttons.addButton("Add variants", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.add_button.setProperty("role", "primary")
-        self.remove_button = buttons.addButton("Remove all variants", QDialogButtonBox.ButtonRole.DestructiveRole)
-        self.remove_button.setEnabled(n_variants > 0)
-        self.remove_button.clicked.connect(self._remove)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-    def _update_status(self) -> None:
-        most = self.n_texts * self.per_example.value()
-        already = (f"The project has {self.n_variants:,} variants already; texts that have some are skipped."
-                   if self.n_variants else "The project has no variants yet.")
-        self.status.setText(f"{self.n_texts:,} texts can be varied (up to {most:,} variants). {already}")
-
-    @staticmethod
-    def _chance(value: float, tip: str) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(0.0, 1.0)
-        box.setSingleStep(0.05)
-        box.setDecimals(2)
-        box.setValue(value)
-        box.setToolTip(tip)
-        return box
-
-    def _remove(self) -> None:
-        self.remove_requested = True
-        self.accept()
-
-    def config(self) -> dict[str, Any]:
-        """``AugmentConfig`` fields."""
-        return {"per_example": self.per_example.value(), "p_mask": self.p_mask.value(),
-                "p_replace": self.p_replace.value(), "p_ngram": self.p_ngram.value()}
-
-
-class TeacherDialog(QDialog):
-    """The wizard's teacher step, on its own."""
-
-    def __init__(self, task: str, spec: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Choose a teacher")
-        self.resize(760, 560)
-        layout = QVBoxLayout(self)
-        self.picker = TeacherPicker()
-        self.picker.set_task(task)
-        if spec:
-            self.picker.set_spec(spec)
-        layout.addWidget(self.picker, 1)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-    def _accept(self) -> None:
-        if self.picker.validate() is None:
-            self.accept()
+#: How a budget stop's message starts (``BudgetExceeded`` from the harvest job).
+BUDGET_REACHED = "budget reached"
 
 
 class HarvestPanel(QWidget):
@@ -155,13 +57,23 @@ class HarvestPanel(QWidget):
         self.worker: Worker | None = None
         self._estimate_worker: Worker | None = None
         self._progress_shown_at = 0.0
+        self._running_teacher: int | None = None  # the teacher the running harvest asks
+        self._failures_seen = 0
         self.task = project.task
         plan = project.settings().get("plan", {})
         self._stats: dict[str, Any] = {}
 
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()  # on a small screen the panel scrolls rather than squeezing its text
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        page = QWidget()
+        scroll.setWidget(page)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(page)
         layout.setContentsMargins(20, 16, 20, 16)
-        layout.setSpacing(12)
+        layout.setSpacing(10)
 
         # teacher and options
         card = Card()
@@ -170,11 +82,16 @@ class HarvestPanel(QWidget):
         self.spec = QLineEdit(plan.get("teacher") or self._default_spec())
         self.spec.setToolTip("embed:minilm, hf:PATH_OR_ID, claude:MODEL_ID or lm:PATH_OR_ID")
         self.spec.textChanged.connect(self._spec_changed)
-        change = button("Change…")
-        change.clicked.connect(self.choose_teacher)
+        self.change_button = button("Change…")
+        self.change_button.clicked.connect(self.choose_teacher)
         head.addWidget(self.spec, 1)
-        head.addWidget(change)
+        head.addWidget(self.change_button)
         card.layout_.addLayout(head)
+        body = QHBoxLayout()
+        body.setSpacing(24)
+        settings = QVBoxLayout()
+        settings.setSpacing(8)
+        body.addLayout(settings, 1)
         opts = QHBoxLayout()
         opts.setSpacing(8)
         opts.addWidget(label("Splits", "muted"))
@@ -183,6 +100,7 @@ class HarvestPanel(QWidget):
             box = QCheckBox(split)
             box.setChecked(True)
             box.setToolTip(f"Ask the teacher about the {split} examples")
+            box.toggled.connect(self._settings_changed)
             self.split_boxes[split] = box
             opts.addWidget(box)
         opts.addSpacing(12)
@@ -191,36 +109,63 @@ class HarvestPanel(QWidget):
         self.limit.setRange(0, 10**8)
         self.limit.setSpecialValueText("all")
         self.limit.setToolTip("Ask about at most this many examples (all = every pending one)")
+        self.limit.valueChanged.connect(self._settings_changed)
+        self.limit.setMinimumWidth(100)
         opts.addWidget(self.limit)
-        opts.addSpacing(12)
+        opts.addStretch(1)
+        settings.addLayout(opts)
+
+        # Claude: requests, budget, batch lane, answer size, estimate
+        self.claude_box = QWidget()
+        claude = QVBoxLayout(self.claude_box)
+        claude.setContentsMargins(0, 0, 0, 0)
+        claude.setSpacing(8)
+        paid = QHBoxLayout()
+        paid.setSpacing(8)
         self.concurrency_label = label("Parallel requests", "muted")
-        opts.addWidget(self.concurrency_label)
+        paid.addWidget(self.concurrency_label)
         self.concurrency = QSpinBox()
         self.concurrency.setRange(1, 64)
         self.concurrency.setValue(8)
         self.concurrency.setToolTip("Requests in flight at once (Claude)")
-        opts.addWidget(self.concurrency)
-        self.budget_label = label("Budget $", "muted")
-        opts.addWidget(self.budget_label)
-        self.budget = QDoubleSpinBox()
-        self.budget.setRange(0, 1e6)
-        self.budget.setDecimals(2)
-        self.budget.setSpecialValueText("none")
-        self.budget.setToolTip("Stop before spending more than this many US dollars (none = no limit)")
-        opts.addWidget(self.budget)
+        self.concurrency.valueChanged.connect(self._settings_changed)
+        self.concurrency.setMinimumWidth(64)
+        paid.addWidget(self.concurrency)
+        paid.addSpacing(12)
+        self.budget_label = label("Budget", "muted")
+        paid.addWidget(self.budget_label)
+        self.budget = BudgetField()
+        self.budget.changed.connect(self._budget_changed)
+        paid.addWidget(self.budget)
+        paid.addSpacing(12)
         self.batch_api = QCheckBox("Batch API (50% off, slower)")
         self.batch_api.setToolTip("Send the requests through the Message Batches API; survives a restart")
-        opts.addWidget(self.batch_api)
-        opts.addStretch(1)
-        card.layout_.addLayout(opts)
+        self.batch_api.toggled.connect(self._settings_changed)
+        paid.addWidget(self.batch_api)
+        paid.addStretch(1)
+        claude.addLayout(paid)
+        self.answer = AnswerOptions()
+        self.answer.changed.connect(self._settings_changed)
+        claude.addWidget(self.answer)
+        settings.addWidget(self.claude_box)
+        settings.addStretch(1)
+        self.estimate_view = EstimateView(title="Estimated cost")
+        self.estimate_view.setFixedWidth(380)
+        body.addWidget(self.estimate_view)
+        card.layout_.addLayout(body)
         layout.addWidget(card)
+        self.live = LiveEstimate(self.project_path, self._live_config, self)
+        self.live.started.connect(lambda: self.estimate_view.show_message("Estimating the cost of the harvest…"))
+        self.live.estimated.connect(self._live_estimated)
+        self.live.failed.connect(lambda message: self.estimate_view.show_message(f"No estimate: {message}", "error"))
 
         # controls and progress
         controls = QHBoxLayout()
         self.start_button = button("Start harvest", "primary")
         self.pause_button = button("Pause")
         self.cancel_button = button("Cancel", "danger")
-        self.retry_button = button("Retry failed", tooltip="Ask again about the examples that failed")
+        self.retry_button = button("Retry failed", tooltip="Ask again about the examples that failed (answers cut "
+                                                           "off at max_tokens get twice the limit)")
         self.estimate_button = button("Estimate cost", tooltip="Count the requests and price them; sends nothing")
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(lambda: self.worker and self.worker.toggle_pause())
@@ -253,33 +198,23 @@ class HarvestPanel(QWidget):
         for t in (self.done_tile, self.failed_tile, self.cost_tile, self.tokens_tile):
             tiles.addWidget(t)
         layout.addLayout(tiles)
-        self.log_line = label("", "muted", wrap=True)
+        # what the person must know about this run (a budget stop, a failure, a raised limit)
+        self.notice = WrappedLabel("", "warning")
+        self.notice.hide()
+        layout.addWidget(self.notice)
+        self.log_line = WrappedLabel("", "muted", hide_when_empty=True)
         layout.addWidget(self.log_line)
 
-        self.failures_title = label("Failures", "subheading")
-        layout.addWidget(self.failures_title)
-        self.failures_stack = QStackedWidget()
-        self.failures = QTableWidget(0, 3)
-        self.failures.setHorizontalHeaderLabels(["Example", "Text", "Reason"])
-        self.failures.verticalHeader().hide()
-        self.failures.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.failures.setAlternatingRowColors(True)
-        self.failures.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = self.failures.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.no_failures = EmptyState("No failures", "Examples the teacher could not answer (refusals, timeouts, "
-                                      "unparseable replies) are listed here with the reason, ready for Retry failed.")
-        # what to do first, while the project has no data or this teacher has not answered yet
-        self.first_step = EmptyState("No teacher answers yet", "")
-        self.failures_stack.addWidget(self.no_failures)
-        self.failures_stack.addWidget(self.failures)
-        self.failures_stack.addWidget(self.first_step)
-        layout.addWidget(self.failures_stack, 1)
+        self.failures_view = FailuresView()
+        self.failures_title = self.failures_view.title
+        self.failures_stack = self.failures_view.stack
+        self.failures = self.failures_view.table
+        self.no_failures = self.failures_view.empty
+        self.first_step = self.failures_view.first_step
+        self.failures_view.setMinimumHeight(180)
+        layout.addWidget(self.failures_view, 1)
 
         self._spec_changed()
-        self.refresh()
         self._set_running(False)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -287,23 +222,73 @@ class HarvestPanel(QWidget):
         teachers = self.project.teachers()
         return teachers[-1]["spec"] if teachers else ("embed:minilm" if self.task == "classification" else "")
 
+    def is_claude(self) -> bool:
+        return self.spec.text().strip().startswith("claude:")
+
     def _spec_changed(self) -> None:
-        claude = self.spec.text().startswith("claude:")
-        for w in (self.concurrency_label, self.concurrency, self.budget_label, self.budget, self.batch_api,
-                  self.estimate_button):
+        claude = self.is_claude()
+        for w in (self.claude_box, self.estimate_view, self.estimate_button):
             w.setVisible(claude)
+        if claude:
+            labels = self.project.labels() if self.task == "classification" else []
+            self.answer.set_context(self.task, labels, self.spec.text().strip().partition(":")[2])
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        """A setting that changes what the harvest asks (or which stored answers count) changed."""
+        self.refresh()
+        if self.is_claude():
+            self.estimate_view.show_message("Estimating the cost of the harvest…")
+            self.live.schedule()
+        else:
+            self.live.stop()
+
+    def _budget_changed(self) -> None:
+        if self.estimate_view.result is not None:
+            self.estimate_view.show_estimate(self.estimate_view.result, self.budget.value())
         self.refresh()
 
+    def _live_config(self) -> HarvestConfig | None:
+        return self.config(dry_run=True) if self.is_claude() and self.worker is None else None
+
+    def _live_estimated(self, result: HarvestEstimate) -> None:
+        self.estimate_view.show_estimate(result, self.budget.value())
+
     def choose_teacher(self) -> None:
-        dialog = TeacherDialog(self.task, self.spec.text(), self)
+        labels = self.project.labels() if self.task == "classification" else []
+        dialog = TeacherDialog(self.task, self.spec.text(), self, project_path=self.project_path, labels=labels,
+                               base_config=self.config)
+        dialog.picker.set_answer_options(self.answer.top_k(), self.answer.max_tokens())
         if dialog.exec() == QDialog.DialogCode.Accepted:
+            top_k, max_tokens = dialog.picker.answer_options()
+            self.answer.set_values(top_k, max_tokens)
             self.spec.setText(dialog.picker.spec())
+        dialog.deleteLater()
+
+    def _answer_setting(self, spec: str) -> str | None:
+        """The ``answer`` setting a Claude classification teacher with these options stores
+        (``full`` or ``top-K``): it is part of the teacher's fingerprint."""
+        if not spec.startswith("claude:") or self.task != "classification":
+            return None
+        from kdstudio.core.teachers.claude import answer_shape
+
+        try:
+            shape = answer_shape(self.task, self.project.labels(), spec.partition(":")[2], top_k=self.answer.top_k())
+        except Exception:
+            return None
+        return "full" if shape.full else f"top-{shape.top_k}"
 
     def teacher_id(self) -> int | None:
-        """The project's teacher with the current spec (the newest one), if it was used before."""
+        """The project's teacher the current settings ask (the newest one with this spec and, for
+        Claude, this answer size), if it was used before; the running harvest's while it runs."""
+        if self.worker is not None and self._running_teacher is not None:
+            return self._running_teacher
         spec = self.spec.text().strip()
-        ids = [t["id"] for t in self.project.teachers() if t["spec"] == spec]
-        return max(ids) if ids else None
+        teachers = [t for t in self.project.teachers() if t["spec"] == spec]
+        answer = self._answer_setting(spec)
+        if answer is not None:
+            teachers = [t for t in teachers if t["settings"].get("answer") == answer]
+        return max((t["id"] for t in teachers), default=None)
 
     def config(self, *, retry_failed: bool = False, dry_run: bool = False) -> HarvestConfig:
         """The harvest the widgets describe (the Claude settings only for a Claude teacher)."""
@@ -314,7 +299,9 @@ class HarvestPanel(QWidget):
         if spec.startswith("claude:"):
             config.concurrency = self.concurrency.value()
             config.batch_api = self.batch_api.isChecked()
-            config.budget_usd = self.budget.value() or None
+            config.budget_usd = self.budget.value()
+            config.top_k = self.answer.top_k()
+            config.max_tokens = self.answer.max_tokens()
         return config
 
     def refresh(self) -> None:
@@ -329,57 +316,28 @@ class HarvestPanel(QWidget):
         total = sum(self.project.split_counts().values())
         self._show_counts(counts["n_ok"], counts["n_failed"], counts["cost_usd"], counts["input_tokens"],
                           counts["output_tokens"], total)
-        self._show_failures(failures)
+        self.failures_view.show_failures(failures, counts["n_failed"])
+        self._failures_seen = counts["n_failed"]
         self.retry_button.setEnabled(bool(failures) and not self.jobs.busy)
         if not total:
-            self._show_first_step(
-                "No data in this project yet",
-                "Import a data file first (CSV, TSV, JSON Lines or Parquet): a text column, and a label column "
-                "where you have gold labels. Then the teacher answers every example here.",
-                "Import data…", self.import_requested.emit)
+            self.failures_view.show_no_data(self.import_requested.emit)
         elif not counts["n_ok"] and not failures and self.worker is None:
-            self._show_no_answers()
-
-    def _show_no_answers(self) -> None:
-        """The teacher has not answered yet: say what a harvest does and offer to start it."""
-        spec = self.spec.text().strip()
-        if not spec:
-            self._show_first_step(
-                "No teacher answers yet",
-                "Choose a teacher: the offline MiniLM, a local model, or Claude. It answers every example; the "
-                "student then learns from those answers.",
-                "Choose a teacher…", self.choose_teacher)
-            return
-        others = self.project.default_teacher() is not None
-        self._show_first_step(
-            "No answers from this teacher yet" if others else "No teacher answers yet",
-            f"Start the harvest: {spec} answers every example of the ticked splits, and the student learns from "
-            "those answers. Answers are kept in the project, so a stopped harvest continues where it stopped.",
-            "Start harvest", self.start)
-
-    def _show_first_step(self, title: str, text: str, action: str, on_action: Any) -> None:
-        self.first_step.set_state(title, text, action, on_action)
-        self.failures_title.hide()
-        self.failures_stack.setCurrentWidget(self.first_step)
+            self.failures_view.show_no_answers(self.spec.text().strip(), self.project.default_teacher() is not None,
+                                               choose=self.choose_teacher, start=self.start)
 
     def _show_counts(self, ok: int, failed: int, cost: float, tin: int, tout: int, total: int | None = None) -> None:
         self.done_tile.set(f"{ok:,}", f"answered of {total:,} examples" if total else "answered")
         self.failed_tile.set(f"{failed:,}")
-        budget = self.budget.value()
-        self.cost_tile.set(f"${cost:,.2f}", f"spent of ${budget:,.2f} budget" if budget else "spent so far")
+        budget = self.budget.value() if self.is_claude() else None
+        self.cost_tile.set(usd(cost), f"spent of {usd(budget)} budget" if budget is not None else "spent so far")
         self.tokens_tile.set(f"{format_count(tin)} / {format_count(tout)}")
 
-    def _show_failures(self, failures: list[tuple]) -> None:
-        self.failures.setRowCount(len(failures))
-        for r, (ex, text, reason) in enumerate(failures):
-            for c, value in enumerate((str(ex), (text or "")[:300], reason or "")):
-                item = QTableWidgetItem(value)
-                item.setToolTip(value)
-                if c == 0:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.failures.setItem(r, c, item)
-        self.failures_title.show()
-        self.failures_stack.setCurrentWidget(self.failures if failures else self.no_failures)
+    def _show_notice(self, text: str, kind: str = "warning") -> None:
+        self.notice.setText(text)
+        if self.notice.objectName() != kind:
+            self.notice.setObjectName(kind)
+            restyle(self.notice)
+        self.notice.setVisible(bool(text))
 
     def _set_running(self, running: bool) -> None:
         if running:
@@ -390,39 +348,60 @@ class HarvestPanel(QWidget):
         self.estimate_button.setEnabled(not running)
         self.augment_button.setEnabled(not running)
         self.first_step.action.setEnabled(not running)
-        self.spec.setEnabled(not running)
+        for w in (self.spec, self.change_button, self.concurrency, self.budget, self.batch_api, self.answer,
+                  *self.split_boxes.values(), self.limit):
+            w.setEnabled(not running)
         if not running:
             self.pause_button.setText("Pause")
 
     # -- jobs ---------------------------------------------------------------------------------
+    def _budget_problem(self) -> bool:
+        """True (after saying so) when a Claude harvest has no amount and no "No limit" ticked."""
+        if self.is_claude() and not self.budget.is_valid():
+            QMessageBox.information(self, "Budget", "Type a budget in US dollars (for example 0.05), or tick "
+                                                    "No limit.")
+            return True
+        return False
+
     def start(self, *, retry_failed: bool = False, confirm_cost: bool = True) -> bool:
         """Start the harvest (for Claude, after showing the estimated cost)."""
         spec = self.spec.text().strip()
         if not spec:
             QMessageBox.information(self, "Choose a teacher", "Choose a teacher first.")
             return False
+        if self._budget_problem():
+            return False
         if spec.startswith("claude:") and confirm_cost:
-            self.estimate(then_start=True, retry_failed=retry_failed)
+            shown = self.estimate_view.result
+            if shown is not None and self.live.is_current(self.config(retry_failed=retry_failed)):
+                self._confirm(shown, True, retry_failed)  # the estimate on screen is for these settings
+            else:
+                self.estimate(then_start=True, retry_failed=retry_failed)
             return True
         return self._start(self.config(retry_failed=retry_failed), "Harvest")
 
     def _start(self, config: HarvestConfig, name: str) -> bool:
         from kdstudio.core.harvest import harvest
 
+        if self._budget_problem():
+            return False
         worker = Worker(harvest, str(self.project_path), config, name=name, parent=self, limit_threads=True)
         worker.yielded.connect(self.on_event)
         worker.paused_changed.connect(self._paused)
         worker.finished.connect(self._finished)
         if not self.jobs.start(worker, self):
             return False
+        self.live.stop()
         self.worker = worker
+        self._running_teacher = None
         self.progress.setRange(0, 0)
         self.progress_text.setText("Loading the teacher…")
         self.log_line.setText("")
+        self._show_notice("")
         self._set_running(True)
         self.retry_button.setEnabled(False)
-        if self.failures_stack.currentWidget() is self.first_step:
-            self._show_failures([])  # the answers come in now; failures, if any, are listed here
+        if self.failures_view.showing_first_step:
+            self.failures_view.show_failures([])  # the answers come in now; failures, if any, are listed here
         return True
 
     def _paused(self, paused: bool) -> None:
@@ -456,7 +435,13 @@ class HarvestPanel(QWidget):
             if status == "failed":
                 QMessageBox.warning(self, "Cost estimate", worker.message)
             return
-        text = estimate_text(worker.result, self.budget.value() or None)
+        if not retry_failed:
+            self._live_estimated(worker.result)
+        self._confirm(worker.result, then_start, retry_failed)
+
+    def _confirm(self, result: HarvestEstimate, then_start: bool, retry_failed: bool) -> None:
+        """Show the estimate; with ``then_start``, ask whether to start and start on Yes."""
+        text = estimate_text(result, self.budget.value())
         if not then_start:
             QMessageBox.information(self, "Cost estimate", text)
             return
@@ -521,7 +506,7 @@ class HarvestPanel(QWidget):
             self.progress_text.setText("Cancelled · the variants added so far are kept")
         else:
             self.progress_text.setText("Failed")
-        self.refresh()
+        self._settings_changed()
         self.augment_finished.emit(status)
 
     def _on_augment_event(self, event: object) -> None:
@@ -545,18 +530,33 @@ class HarvestPanel(QWidget):
                 self.progress_text.setText(f"{event.done:,} / {event.total:,}{eta}")
                 info = event.info
                 self._stats = info
+                if info.get("teacher") is not None:
+                    self._running_teacher = int(info["teacher"])
                 failed = int(info.get("failed", 0))
                 self._show_counts(max(0, event.done - failed), failed, float(info.get("cost_usd", 0.0)),
                                   int(info.get("input_tokens", 0)), int(info.get("output_tokens", 0)), event.total)
+                if failed and self._running_teacher is not None:
+                    self._show_new_failures()
             else:
                 self.progress_text.setText(f"{event.stage.replace('_', ' ').capitalize()}…")
         elif isinstance(event, Log):
             self.log_line.setText(event.message)
+            if "cut off at max_tokens" in event.message or event.level in ("warning", "error"):
+                lines = [t for t in (self.notice.text(), event.message) if t]
+                self._show_notice("\n".join(lines[-3:]))
         elif isinstance(event, Finished):
             self.log_line.setText(summary_text(event.result))
 
+    def _show_new_failures(self) -> None:
+        """List the failed rows as they are saved (the stored ones, earlier runs' included)."""
+        n = self.project.count_outputs(self._running_teacher)["n_failed"]
+        if n != self._failures_seen:
+            self._failures_seen = n
+            self.failures_view.show_failures(self.project.failures(self._running_teacher, limit=500), n)
+
     def _finished(self, status: str) -> None:
-        self.worker = None
+        worker, self.worker = self.worker, None
+        message = worker.message if worker is not None else ""
         self._set_running(False)
         self.progress.setRange(0, 1000)
         if status == "finished":
@@ -564,29 +564,18 @@ class HarvestPanel(QWidget):
             self.progress_text.setText("Done")
         elif status == "cancelled":
             self.progress_text.setText("Cancelled · answers so far are kept")
+        elif message.startswith(BUDGET_REACHED):
+            self.progress_text.setText("Budget reached")
+            self.log_line.setText("")
+            self._show_notice(f"{message[0].upper()}{message[1:]}. Raise the budget (or tick No limit) and start "
+                              "the harvest again to go on: the answers saved are not asked again.")
         else:
             self.progress_text.setText("Failed")
-        self.refresh()
+            self.log_line.setText("")
+            self._show_notice(message, "error")
+        self._running_teacher = None
+        self._settings_changed()
         self.harvest_finished.emit(status)
-
-
-def estimate_text(result: HarvestEstimate, budget: float | None) -> str:
-    """A dry run's result in words."""
-    if not result.n:
-        return "Nothing to ask: every example of the chosen splits has an answer from this teacher."
-    parts = [f"{result.n:,} examples to ask the teacher about"
-             + (f" in {result.requests:,} requests." if result.requests and result.requests != result.n else ".")]
-    if result.cost_usd or result.input_tokens:
-        parts.append(f"Estimated cost: {format_usd(result.cost_usd)} (about {format_count(result.input_tokens)} "
-                     f"input and {format_count(result.output_tokens)} output tokens"
-                     + (", Batch API price)." if result.batch else ")."))
-    else:
-        parts.append("The teacher runs on this computer: it costs nothing.")
-    if result.estimated_seconds is not None:
-        parts.append(f"About {format_duration(result.estimated_seconds)}, judged from its earlier answers.")
-    if budget:
-        parts.append(f"Budget: ${budget:,.2f}; the harvest stops before going over it.")
-    return " ".join(parts)
 
 
 def summary_text(result: HarvestResult) -> str:
@@ -595,10 +584,11 @@ def summary_text(result: HarvestResult) -> str:
     if result.answered_before:
         parts.append(f"{result.answered_before:,} answered before")
     if result.cost_usd:
-        parts.append(f"{format_usd(result.cost_usd)} spent")
+        parts.append(f"{usd(result.cost_usd)} spent")
     return "Harvest finished: " + ", ".join(parts)
 
 
-def format_usd(amount: float) -> str:
-    """Dollars with cents, or with four decimals below a cent (one Claude answer costs about that)."""
-    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+#: Dollars as the panels show them (kept for callers of the old name).
+format_usd = usd
+
+__all__ = ["AugmentDialog", "HarvestPanel", "TeacherDialog", "estimate_text", "format_usd", "summary_text"]

@@ -38,7 +38,7 @@ DESIGN_KEYS = {
 EVAL_JSON_KEYS = [
     "run", "student", "teacher", "teacher_spec", "labels", "n_test", "n_gold", "reviews_applied", "n_teacher",
     "teacher_accuracy", "student_accuracy", "agreement", "retention", "kl", "student_ece", "teacher_ece",
-    "reliability", "per_class", "student_macro_f1", "teacher_macro_f1", "confusion", "device", "student_params",
+    "teacher_ece_calibrated", "teacher_calibration", "reliability", "per_class", "student_macro_f1", "teacher_macro_f1", "confusion", "device", "student_params",
     "student_size_mb", "student_latency_ms_p50", "student_latency_ms_p95", "student_throughput_per_s", "threads",
     "teacher_params", "teacher_size_mb", "teacher_latency_ms_p50", "teacher_latency_ms_p95",
     "teacher_throughput_per_s", "teacher_cost_per_1m_usd", "teacher_timing", "speedup", "cascade", "seconds",

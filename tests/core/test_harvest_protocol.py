@@ -26,7 +26,7 @@ TEXTS = ["a positive review", "so negative", "neutral words"]
 #: ``kdstudio harvest --json`` before the harvest returned a typed result: the contract.
 RESULT_KEYS = ["teacher", "spec", "fingerprint", "n_ok", "n_failed", "input_tokens", "output_tokens",
                "cache_read_tokens", "cache_write_tokens", "cost_usd", "answered_total", "failed_total",
-               "cost_usd_total", "seconds"]
+               "cost_usd_total", "seconds", "calibration"]
 ESTIMATE_KEYS = ["dry_run", "teacher", "spec", "n", "input_tokens", "output_tokens", "cost_usd", "model", "batch",
                  "sampled", "counted_with", "prices_updated", "price_per_mtok", "requests", "seconds"]
 
@@ -81,7 +81,7 @@ def test_a_local_teacher_and_claude_go_through_the_same_code_path(tmp_path, fake
         assert isinstance(evs[-1], Finished) and isinstance(result, HarvestResult)
         assert (result.spec, result.n_ok, result.n_failed, result.answered_total) == (spec, 3, 0, 3)
         assert [e.done for e in evs if isinstance(e, Progress) and e.stage == "harvest"][-1] == 3
-    assert spied[local_spec] == spied[claude.teacher] == ["settings", "prepare", "answer", "metered", "close"]
+    assert spied[local_spec] == spied[claude.teacher] == ["settings", "prepare", "answer", "metered", "close", "verbalized"]
     local_result, claude_result = (e[-1].result for e in events.values())
     assert local_result.cost_usd == 0 and claude_result.cost_usd > 0
     progress = [e for e in events[claude.teacher] if isinstance(e, Progress) and e.stage == "harvest"]

@@ -145,3 +145,42 @@ def test_empty_or_broken_keys_are_refused(memory_keyring):
 def test_mask_shows_only_the_ends_of_the_key():
     assert secrets.mask("sk-ant-api03-abcdefghijklmnop") == "sk-ant-…mnop"
     assert secrets.mask(None) == "(none)"
+
+
+def test_the_price_table_orders_models_cheapest_first_and_recommends_the_cheapest_current_one():
+    models = pricing.models_by_price()
+    assert models[0] == pricing.RECOMMENDED_MODEL == "claude-haiku-5-5"
+    outputs = [pricing.price(m).output for m in models]
+    assert outputs == sorted(outputs) and models[-1] == "claude-fable-5-1"
+    assert pricing.price_order(None) > pricing.price_order(pricing.price("claude-fable-5-1").as_dict())
+
+
+def test_amounts_under_a_cent_keep_their_digits():
+    assert [pricing.usd(x) for x in (0.0009, 0.049, 0.05, 0.001, 12.345, 0)] == [
+        "$0.0009", "$0.049", "$0.05", "$0.001", "$12.35", "$0.00"]
+
+
+def test_a_key_typed_for_the_session_comes_first_and_is_never_saved(monkeypatch, memory_keyring):
+    secrets.set_api_key("sk-ant-from-keyring")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env")
+    secrets.use_for_session("  sk-ant-typed-here  ")
+    assert secrets.get_api_key() == "sk-ant-typed-here" and secrets.key_source() == "session"
+    assert memory_keyring.store == {("kdstudio", "anthropic_api_key"): "sk-ant-from-keyring"}
+    assert not secrets.saved_in_keyring("sk-ant-typed-here") and secrets.saved_in_keyring("sk-ant-from-keyring")
+    secrets.forget_session_key()
+    assert secrets.key_source() == "environment"
+    assert secrets.describe_source("environment") == "the ANTHROPIC_API_KEY environment variable"
+    assert secrets.describe_source("keyring") == "the OS keyring (service kdstudio)"
+    with pytest.raises(ConfigError, match="spaces"):
+        secrets.use_for_session("sk-ant two")
+
+
+def test_the_no_key_message_names_the_environment_variable_and_the_keyring():
+    from kdstudio.core.errors import TeacherError
+    from kdstudio.core.teachers.claude.client import client_kwargs
+
+    with pytest.raises(TeacherError) as info:
+        client_kwargs(None, None, 0, 5.0)
+    message = str(info.value)
+    assert message.startswith("no Anthropic API key: set the ANTHROPIC_API_KEY environment variable")
+    assert "OS keyring (service kdstudio)" in message and "settings" not in message

@@ -9,10 +9,21 @@ thread) that speaks the JSON shapes of:
 - Message Batches: create, retrieve, list, cancel, delete, and the JSONL results at the
   ``results_url`` the batch points to (on this server).
 
-Answers are deterministic. For classification the label is the first label name that appears in
-the text as a word (else one picked from a hash of the text); it gets probability ``0.8`` (or the
-value of a ``[[conf:0.55]]`` marker), the rest is shared out evenly. ``[[votes:a,b,a]]`` makes the
-n-th request about the same text answer the n-th label of the list (for k-sample tests).
+Answers are deterministic. A simulated teacher (``distribution``, default :meth:`FakeAnthropic.belief`)
+says how likely each label is for a text; the answer writes that belief in whatever shape the
+request's JSON schema asks for (every label's probability, or the K most likely), rounded to two
+decimals as a model writes numbers. ``[[conf:0.55]]`` sets the top label's probability and
+``[[votes:a,b,a]]`` makes the n-th request about the same text believe the n-th label (for
+k-sample tests).
+
+Where the client depends on it, the server does what the API does: output tokens are counted from
+the text it returns (:func:`count_tokens`, about 3.5 characters a token for JSON with label
+names), ``max_tokens`` is enforced (the text is cut there and ``stop_reason`` is ``max_tokens``),
+the prompt cache holds only prefixes at least the model's minimum long (``MIN_CACHEABLE``; below
+it both cache counters are 0, silently) and only once the response that wrote one was sent, and
+every reply carries ``anthropic-ratelimit-*`` headers for input and output tokens that count down
+within the minute (output charged up front from ``max_tokens``), with a 429 and ``retry-after``
+past a limit.
 
 Faults are keyed on markers in the user text, ``[[fault:NAME]]`` (every time) or
 ``[[fault:NAME*N]]`` (the first N requests with that text), or queued with
@@ -35,8 +46,7 @@ Faults are keyed on markers in the user text, ``[[fault:NAME]]`` (every time) or
 results obey ``[[batch:errored*N]]``, ``[[batch:expired*N]]`` and ``[[batch:invalid]]``.
 
 Every request is recorded (``server.requests``), so a test can assert that no example was asked
-twice (``server.asked_texts()``). Usage counts tokens as characters/4 and reports a cache write
-for the first request with a given cached system block and cache reads afterwards.
+twice (``server.asked_texts()``).
 
 Run ``python tests/fakes/anthropic_server.py`` to serve on a free port (the URL is printed).
 """
@@ -75,8 +85,52 @@ def _iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The pieces a BPE tokenizer tends to make: a word (with its leading space), a number, a run of
+#: punctuation, a run of whitespace. Long pieces count as several tokens.
+_PIECE = re.compile(r" ?[A-Za-z_]+| ?\d+(?:\.\d+)?| ?[^\sA-Za-z\d_]+|\s+")
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in ``text`` the way a tokenizer counts them, roughly: 3.3–3.6 characters a token for
+    JSON with label names (a banking77 answer with all 77 probabilities is about 680 tokens), about
+    4 for English prose. Used for every count this server reports and for the ``max_tokens`` cut."""
+    n = 0
+    for m in _PIECE.finditer(text):
+        core = m.group().strip()
+        if not core:
+            n += 1
+        elif core[0].isalpha() or core[0] == "_":
+            n += -(-len(core) // 5)
+        elif core[0].isdigit():
+            n += -(-len(core) // 4)
+        else:
+            n += -(-len(core) // 3)
+    return n
+
+
 def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)
+    return max(1, count_tokens(text))
+
+
+def cut_to_tokens(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` that is at most ``limit`` tokens (where generation stops at
+    ``max_tokens``)."""
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
+#: The shortest prompt prefix each model caches; below it caching silently does nothing (both
+#: usage counters 0, the whole prompt billed as input), as the real API does.
+MIN_CACHEABLE = {
+    "claude-haiku-5-5": 512, "claude-opus-5-5": 512, "claude-fable-5-1": 512, "claude-fable-5-2": 512,
+    "claude-sonnet-5-5": 1024, "claude-sonnet-4-5": 1024, "claude-haiku-4-5": 4096,
+}
 
 
 def _error(kind: str, message: str, error_code: str | None = None) -> dict[str, Any]:
@@ -123,6 +177,8 @@ class FakeAnthropic:
         no_output_config: tuple[str, ...] = (),
         models: list[tuple[str, str, str]] | None = None,
         ratelimit: tuple[int, float] | None = None,
+        token_limits: tuple[int, int] = (4_000_000, 800_000),
+        distribution: Any = None,
         record_bodies: bool = True,
     ) -> None:
         self.latency_s = latency_s
@@ -137,6 +193,13 @@ class FakeAnthropic:
         #: (requests per window, window seconds): sends anthropic-ratelimit-requests-* headers
         #: and answers 429 past the limit.
         self.ratelimit = ratelimit
+        #: (input tokens, output tokens) per minute: the ``anthropic-ratelimit-{input,output}-tokens-*``
+        #: headers count down from these, output charged up front from ``max_tokens`` and settled
+        #: with what was written, as the real API does; a request past either gets a 429.
+        self.token_limits = token_limits
+        #: ``distribution(text, labels, seen) -> {label: p}``: the simulated teacher's belief about a
+        #: text (default: :meth:`belief`); the answer renders it in whatever shape the schema asks.
+        self.distribution = distribution or self.belief
         self.record_bodies = record_bodies
         self.requests: list[Recorded] = []
         self.batches: dict[str, dict[str, Any]] = {}
@@ -146,6 +209,7 @@ class FakeAnthropic:
         self._batch_text_counts: Counter[str] = Counter()
         self._cached_prefixes: set[str] = set()
         self._window: tuple[float, int] = (0.0, 0)
+        self._token_window: list[float] = [0.0, 0.0, 0.0]  # window start, input used, output used
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -243,33 +307,97 @@ class FakeAnthropic:
             "anthropic-ratelimit-requests-reset": _iso(reset),
         }, ok
 
-    def _usage(self, body: dict[str, Any], output: str) -> dict[str, Any]:
+    def _charge_tokens(self, input_tokens: int, output_tokens: int) -> tuple[dict[str, str], str | None]:
+        """Take tokens from this minute's buckets; the headers after it, and which limit a request
+        that does not fit would pass (None when it fits)."""
+        in_limit, out_limit = self.token_limits
+        with self._lock:
+            now = time.time()
+            w = self._token_window
+            if now - w[0] >= 60.0:
+                w[:] = [now, 0.0, 0.0]
+            over = None
+            if w[1] + input_tokens > in_limit:
+                over = "input tokens per minute"
+            elif w[2] + output_tokens > out_limit:
+                over = "output tokens per minute"
+            else:
+                w[1] += input_tokens
+                w[2] += output_tokens
+            start, used_in, used_out = w
+        reset = _iso(datetime.fromtimestamp(start + 60.0, timezone.utc))
+        headers = {
+            "anthropic-ratelimit-input-tokens-limit": str(in_limit),
+            "anthropic-ratelimit-input-tokens-remaining": str(int(max(0, in_limit - used_in))),
+            "anthropic-ratelimit-input-tokens-reset": reset,
+            "anthropic-ratelimit-output-tokens-limit": str(out_limit),
+            "anthropic-ratelimit-output-tokens-remaining": str(int(max(0, out_limit - used_out))),
+            "anthropic-ratelimit-output-tokens-reset": reset,
+            "anthropic-ratelimit-tokens-limit": str(in_limit + out_limit),
+            "anthropic-ratelimit-tokens-remaining": str(int(max(0, in_limit + out_limit - used_in - used_out))),
+            "anthropic-ratelimit-tokens-reset": reset,
+        }
+        if over is not None:
+            headers["retry-after"] = str(max(1, int(start + 60.0 - now + 0.999)))
+        return headers, over
+
+    def _settle_output(self, reserved: int, used: int) -> None:
+        """Give back the part of the up-front ``max_tokens`` charge that was not written."""
+        with self._lock:
+            self._token_window[2] = max(0.0, self._token_window[2] - (reserved - used))
+
+    def _prefix(self, body: dict[str, Any]) -> tuple[str, bool]:
+        """The text up to the last ``cache_control`` breakpoint, and whether the request marks
+        one: the tools, the output format's schema (a change of ``output_config.format``
+        invalidates the cache, so it belongs to the prefix) and the system prompt."""
         system = body.get("system") or []
         if isinstance(system, str):
             system = [{"type": "text", "text": system}]
+        tools = json.dumps(body.get("tools")) if body.get("tools") else ""
+        fmt = (body.get("output_config") or {}).get("format")
+        schema = json.dumps(fmt) if fmt else ""
         sys_text = "".join(b.get("text", "") for b in system)
-        cached = any(b.get("cache_control") for b in system)
-        extra = json.dumps(body.get("output_config") or body.get("tools") or "")
-        prompt = _tokens(_user_text(body)) + _tokens(extra)
-        write = read = 0
-        if cached:
-            key = hashlib.sha256((body.get("model", "") + sys_text).encode()).hexdigest()
-            with self._lock:
-                first = key not in self._cached_prefixes
-                self._cached_prefixes.add(key)
-            write, read = (_tokens(sys_text), 0) if first else (0, _tokens(sys_text))
-        else:
-            prompt += _tokens(sys_text) if sys_text else 0
+        marked = any(b.get("cache_control") for b in system) or bool(body.get("cache_control"))
+        return tools + schema + sys_text, marked
+
+    def cache_state(self, body: dict[str, Any]) -> str:
+        """``read``, ``write`` or ``none`` for a request arriving now. A prefix is readable only
+        after the response that wrote it has been sent, so requests in flight together all write,
+        and a prefix under the model's minimum is never cached."""
+        prefix, marked = self._prefix(body)
+        model = body.get("model", "")
+        if not marked or _tokens(prefix) < MIN_CACHEABLE.get(model, 1024):
+            return "none"
+        key = hashlib.sha256((model + prefix).encode()).hexdigest()
+        with self._lock:
+            return "read" if key in self._cached_prefixes else "write"
+
+    def _cache_written(self, body: dict[str, Any]) -> None:
+        prefix, _ = self._prefix(body)
+        key = hashlib.sha256((body.get("model", "") + prefix).encode()).hexdigest()
+        with self._lock:
+            self._cached_prefixes.add(key)
+
+    def input_tokens(self, body: dict[str, Any]) -> int:
+        """Every input token of the request (what ``count_tokens`` answers)."""
+        prefix, _ = self._prefix(body)
+        return (_tokens(prefix) if prefix else 0) + _tokens(_user_text(body)) + 4
+
+    def _usage(self, body: dict[str, Any], output: str, cache: str = "none") -> dict[str, Any]:
+        total = self.input_tokens(body)
+        prefix, _ = self._prefix(body)
+        cached = _tokens(prefix) if cache != "none" else 0
+        write, read = (cached, 0) if cache == "write" else (0, cached)
         return {
-            "input_tokens": prompt,
-            "output_tokens": _tokens(output),
+            "input_tokens": total - cached,
+            "output_tokens": count_tokens(output),
             "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read,
             "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
             "service_tier": "standard",
         }
 
-    def answer(self, body: dict[str, Any], fault: str | None, *, seen: int = 1) -> _Reply:
+    def answer(self, body: dict[str, Any], fault: str | None, *, seen: int = 1, cache: str | None = None) -> _Reply:
         """The reply to one Messages request (also used for batch results)."""
         model = body.get("model", "")
         for banned in ("temperature", "top_p", "top_k"):
@@ -300,35 +428,38 @@ class FakeAnthropic:
             return _Reply(500, _error("api_error", "Internal server error"), {"retry-after-ms": str(self.retry_after_ms)})
 
         text = _user_text(body)
-        labels = _schema_labels(body)
-        stop_reason = "end_turn"
+        schema = _schema(body)
+        labels = _schema_labels(schema)
+        max_tokens = int(body.get("max_tokens") or 0)
         content: list[dict[str, Any]] = []
         if model in self.thinking_models:
             content.append({"type": "thinking", "thinking": "", "signature": "c2ln"})
+        payload: Any = None
         if labels is None:
             out_text = "Summary: " + FAULT.sub("", text).strip()[:60]
-            if fault == "max_tokens":
-                out_text, stop_reason = out_text[:10], "max_tokens"
-            content.append({"type": "text", "text": out_text})
         else:
-            payload = self._classify(text, labels, seen)
+            payload = self.render(schema, labels, text, seen)
             if fault == "unknown_label":
-                payload["label"] = "no-such-label"
+                _rename_label(payload, "no-such-label")
             out_text = json.dumps(payload)
             if fault == "malformed":
-                out_text = "Sure! The label is " + payload["label"]
-            elif fault == "max_tokens":
-                out_text, stop_reason = out_text[: len(out_text) // 2], "max_tokens"
-            if forced and "tools" in body and fault not in ("malformed", "max_tokens"):
-                name = body["tools"][0]["name"]
-                content.append({"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name,
-                                "input": payload})
-                stop_reason = "tool_use"
-            else:
-                content.append({"type": "text", "text": out_text})
+                out_text = "Sure! The label is " + _first_label(payload)
+        stop_reason = "end_turn"
+        if fault == "max_tokens":
+            out_text, stop_reason = out_text[: max(1, len(out_text) // 2)], "max_tokens"
+        elif max_tokens and count_tokens(out_text) > max_tokens:  # generation stops at the limit
+            out_text, stop_reason = cut_to_tokens(out_text, max_tokens), "max_tokens"
+        if payload is not None and forced and "tools" in body and stop_reason != "max_tokens" and fault != "malformed":
+            content.append({"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20],
+                            "name": body["tools"][0]["name"], "input": payload})
+            stop_reason = "tool_use"
+        else:
+            content.append({"type": "text", "text": out_text})
         if fault == "refusal":
             content = [{"type": "text", "text": ""}]
             stop_reason, out_text = "refusal", ""
+        if cache is None:
+            cache = self.cache_state(body)
         message = {
             "id": "msg_" + uuid.uuid4().hex[:24],
             "type": "message",
@@ -337,11 +468,16 @@ class FakeAnthropic:
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": self._usage(body, out_text),
+            "usage": self._usage(body, out_text, cache),
         }
+        if cache == "write":
+            self._cache_written(body)
         return _Reply(200, message)
 
-    def _classify(self, text: str, labels: list[str], seen: int) -> dict[str, Any]:
+    def belief(self, text: str, labels: list[str], seen: int) -> dict[str, float]:
+        """The default simulated teacher: the first label named in the text as a word (else one
+        picked from a hash of the text) gets 0.8 (or ``[[conf:P]]``); the rest is shared out
+        evenly. ``[[votes:a,b]]``: the n-th request about a text believes the n-th label."""
         votes = VOTES.search(text)
         if votes:
             choices = [v.strip() for v in votes.group(1).split(",")]
@@ -354,8 +490,24 @@ class FakeAnthropic:
         conf = CONF.search(text)
         top = float(conf.group(1)) if conf else 0.8
         rest = (1.0 - top) / max(1, len(labels) - 1)
-        probs = {lab: (top if lab == label else rest) for lab in labels}
-        return {"label": label, "probabilities": probs, "rationale": f"mentions {label}"}
+        return {lab: (top if lab == label else rest) for lab in labels}
+
+    def render(self, schema: dict[str, Any], labels: list[str], text: str, seen: int) -> dict[str, Any]:
+        """The teacher's belief written in the shape ``schema`` asks for, with probabilities rounded
+        to two decimals as a model writes them: a ``probabilities`` object with every label, or
+        ``labels``/``probs`` arrays of the K most likely (K read from the schema's description)."""
+        belief = self.distribution(_unwrap(text), labels, seen)
+        ranked = sorted(labels, key=lambda lab: -belief.get(lab, 0.0))
+        best = ranked[0]
+        rationale = f"The text reads most like {best.replace('_', ' ')}, more than the other labels."
+        props = schema.get("properties", {})
+        if "probabilities" in props:
+            return {"label": best, "probabilities": {lab: round(belief.get(lab, 0.0), 2) for lab in labels},
+                    "rationale": rationale}
+        m = re.search(r"(\d+)", props.get("labels", {}).get("description", ""))
+        k = int(m.group(1)) if m else 3
+        top = ranked[:k]
+        return {"labels": top, "probs": [round(belief.get(lab, 0.0), 2) for lab in top], "rationale": rationale}
 
     def batch_result(self, custom_id: str, params: dict[str, Any]) -> dict[str, Any]:
         text = _user_text(params)
@@ -451,13 +603,30 @@ def _unwrap(text: str) -> str:
     return m.group(1) if m else text
 
 
-def _schema_labels(body: dict[str, Any]) -> list[str] | None:
+def _schema(body: dict[str, Any]) -> dict[str, Any]:
     schema = ((body.get("output_config") or {}).get("format") or {}).get("schema")
     if schema is None and body.get("tools"):
         schema = body["tools"][0].get("input_schema")
-    if not schema:
-        return None
-    return list(schema.get("properties", {}).get("label", {}).get("enum") or []) or None
+    return schema or {}
+
+
+def _schema_labels(schema: dict[str, Any]) -> list[str] | None:
+    """The label names a classification schema allows (an enum on ``label`` or on the items of
+    ``labels``); None for a schema that asks for no label."""
+    props = schema.get("properties", {})
+    enum = props.get("label", {}).get("enum") or props.get("labels", {}).get("items", {}).get("enum")
+    return list(enum) if enum else None
+
+
+def _first_label(payload: dict[str, Any]) -> str:
+    return payload["label"] if "label" in payload else payload["labels"][0]
+
+
+def _rename_label(payload: dict[str, Any], name: str) -> None:
+    if "label" in payload:
+        payload["label"] = name
+    else:
+        payload["labels"][0] = name
 
 
 class _Server(ThreadingHTTPServer):
@@ -513,8 +682,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/v1/messages":
             return self._messages(body or {})
         if method == "POST" and path == "/v1/messages/count_tokens":
-            usage = fake._usage({**(body or {}), "system": _uncached(body)}, "")
-            return _Reply(200, {"input_tokens": usage["input_tokens"]})
+            return _Reply(200, {"input_tokens": fake.input_tokens(body or {})})
         if method == "GET" and path == "/v1/models":
             data = [{"type": "model", "id": i, "display_name": n, "created_at": c, "lifecycle": "active",
                      "max_input_tokens": 200000, "max_tokens": 64000} for i, n, c in fake.models]
@@ -566,6 +734,13 @@ class _Handler(BaseHTTPRequestHandler):
             reply = fake.answer(body, "429")
             reply.headers.update(headers)
             return reply
+        reserved = int(body.get("max_tokens") or 0)
+        token_headers, over = fake._charge_tokens(fake.input_tokens(body), reserved)
+        headers.update(token_headers)
+        if over is not None:
+            return _Reply(429, _error("rate_limit_error", f"This request would exceed your rate limit of {over}"),
+                          headers)
+        cache = fake.cache_state(body)  # decided on arrival: a prefix being written is not yet readable
         fault = fake._take_fault(text, seen)
         delay = fake.latency_s
         m = LATENCY.search(text)
@@ -575,7 +750,9 @@ class _Handler(BaseHTTPRequestHandler):
             delay = fake.hang_s
         if delay and fake._stopping.wait(delay):
             return _Reply(503, _error("api_error", "server stopping"))
-        reply = fake.answer(body, fault, seen=seen)
+        reply = fake.answer(body, fault, seen=seen, cache=cache)
+        used = reply.body["usage"]["output_tokens"] if reply.status == 200 else 0
+        fake._settle_output(reserved, used)
         reply.headers.update(headers)
         return reply
 
@@ -587,13 +764,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")
-
-
-def _uncached(body: Any) -> Any:
-    system = (body or {}).get("system") or []
-    if isinstance(system, str):
-        return system
-    return [{k: v for k, v in b.items() if k != "cache_control"} for b in system]
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual helper and the benchmark's server

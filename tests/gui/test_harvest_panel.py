@@ -40,7 +40,7 @@ def test_estimate_text_tells_examples_from_requests_and_shows_the_cost():
                              output_tokens=14_000, cost_usd=0.0111, estimated_seconds=95.0, seconds=0.4)
     text = estimate_text(claude, budget=5.0)
     assert text.startswith("200 examples to ask the teacher about in 230 requests.")
-    assert "Estimated cost: $0.01 (about 41.0k input and 14.0k output tokens)" in text
+    assert "Estimated cost: $0.011 (about 41.0k input and 14.0k output tokens)" in text
     assert "About 01:35" in text and "Budget: $5.00" in text
     local = HarvestEstimate(teacher=2, spec="embed:minilm", n=90, seconds=0.1)
     assert estimate_text(local, None) == "90 examples to ask the teacher about. The teacher runs on this computer: " \

@@ -6,7 +6,8 @@ The report, a typed :class:`~kdstudio.core.evaluate.result.EvalReport` whose ``t
 
 - quality: ``teacher_accuracy``, ``student_accuracy`` (vs gold), ``agreement`` (student top-1 =
   teacher top-1), ``retention`` (student / teacher accuracy), ``kl`` (mean KL(teacher ‖ student)),
-  ``student_ece`` / ``teacher_ece`` (15 bins) with ``reliability`` bins, ``per_class`` precision,
+  ``student_ece`` / ``teacher_ece`` (15 bins) with ``reliability`` bins (and, for a teacher
+  calibrated by its harvest, ``teacher_ece_calibrated`` and ``teacher_calibration``), ``per_class`` precision,
   recall, F1 and support, and the ``confusion`` matrices student × teacher and student × gold;
 - speed and size: ``student_params`` / ``teacher_params``, ``student_size_mb`` /
   ``teacher_size_mb``, p50/p95 latency at batch 1 and throughput at batch 64 of both on
@@ -66,6 +67,10 @@ def format_report(report: EvalReport) -> str:
         f"{'accuracy':22}{_num(r.student_accuracy):>12}{_num(r.teacher_accuracy):>12}",
         f"{'macro F1':22}{_num(r.student_macro_f1):>12}{_num(r.teacher_macro_f1):>12}",
         f"{'ECE (15 bins)':22}{_num(r.student_ece):>12}{_num(r.teacher_ece):>12}",
+        *([f"{'  calibrated teacher':22}{'':>12}{_num(r.teacher_ece_calibrated):>12}"
+           f"   (v{r.teacher_calibration['version']}: temperature {r.teacher_calibration['temperature']:.2f}"
+           + (", not applied" if not r.teacher_calibration.get("applied", True) else "") + ")"]
+          if r.teacher_calibration else []),
         f"{'parameters':22}{_num(r.student_params, ','):>12}{_num(r.teacher_params, ','):>12}",
         f"{'size on disk (MB)':22}{_num(r.student_size_mb, '.2f'):>12}{_num(r.teacher_size_mb, '.2f'):>12}",
         f"{'latency p50 (ms)':22}{_num(r.student_latency_ms_p50, '.2f'):>12}"

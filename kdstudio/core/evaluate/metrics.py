@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from kdstudio.core.calibration import expected_calibration_error  # shared with the harvest's fit
 from kdstudio.core.predict import kl_from_probs as kl_divergence  # the one KL (see predict)
-
-ECE_BINS = 15
 
 
 def accuracy(
@@ -26,50 +25,6 @@ def accuracy(
     if predicted.size == 0:
         return None
     return float(np.mean(predicted == gold))
-
-
-def expected_calibration_error(
-    probs: np.ndarray, gold: Sequence[int] | np.ndarray, n_bins: int = ECE_BINS
-) -> tuple[float | None, list[dict[str, Any]]]:
-    """ECE with ``n_bins`` equal-width confidence bins (Guo et al. 2017, "On Calibration of Modern
-    Neural Networks"): ``Σ_b |B_b|/n · |acc(B_b) − conf(B_b)|``, where confidence is the top
-    probability and bin ``b`` holds confidences in ``(b/n_bins, (b+1)/n_bins]`` (0 goes to the
-    first bin).
-
-    Returns ``(ece, bins)``; each bin is ``{lo, hi, count, confidence, accuracy}`` with mean
-    confidence and accuracy None for an empty bin — the points of a reliability diagram.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    gold = np.asarray(gold)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    if probs.size == 0:
-        return None, [_bin(edges, b, 0, None, None) for b in range(n_bins)]
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == gold
-    index = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
-    bins, ece = [], 0.0
-    for b in range(n_bins):
-        member = index == b
-        count = int(member.sum())
-        if count == 0:
-            bins.append(_bin(edges, b, 0, None, None))
-            continue
-        conf, acc = float(confidence[member].mean()), float(correct[member].mean())
-        ece += count / len(confidence) * abs(acc - conf)
-        bins.append(_bin(edges, b, count, conf, acc))
-    return float(ece), bins
-
-
-def _bin(
-    edges: np.ndarray, b: int, count: int, conf: float | None, acc: float | None
-) -> dict[str, Any]:
-    return {
-        "lo": float(edges[b]),
-        "hi": float(edges[b + 1]),
-        "count": count,
-        "confidence": conf,
-        "accuracy": acc,
-    }
 
 
 def confusion_matrix(

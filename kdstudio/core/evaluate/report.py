@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from kdstudio.core.calibration import Calibration, calibrated
 from kdstudio.core.errors import ConfigError, KDStudioError
 from kdstudio.core.evaluate import metrics
 from kdstudio.core.evaluate.cascade import cascade
@@ -124,12 +125,15 @@ def quality_report(
     corrected = reviewed.corrected
     texts_of = {ex: t for ex, t, _ in project.examples("test")}
     teacher_of: dict[int, list[float]] = {}
+    calibrated_of: dict[int, list[float]] = {}
+    calibration = None
     if teacher_id is not None:
-        teacher_of = {
-            o["id"]: o["probs"]
-            for o in project.teacher_outputs(teacher_id, ["test"])
-            if o["probs"] is not None and len(o["probs"]) == k
-        }
+        rows = [o for o in project.teacher_outputs(teacher_id, ["test"]) if o["probs"] is not None
+                and len(o["probs"]) == k]
+        teacher_of = {o["id"]: o["probs"] for o in rows}
+        calibration = Calibration.from_dict(project.calibration(teacher_id))
+        if calibration is not None:
+            calibrated_of = {o["id"]: calibrated(o, calibration) for o in rows}
 
     ids = np.array([p["example"] for p in predictions])
     student = np.array([p["probs"] for p in predictions], dtype=np.float64)
@@ -148,6 +152,10 @@ def quality_report(
         student[has_gold], gold[has_gold]
     )
     teacher_ece, teacher_bins = metrics.expected_calibration_error(teacher[both], gold[both])
+    teacher_ece_calibrated = None
+    if calibration is not None:
+        fitted = np.array([calibrated_of.get(int(i), [1.0 / k] * k) for i in ids], dtype=np.float64)
+        teacher_ece_calibrated = metrics.expected_calibration_error(fitted[both], gold[both])[0]
     student_prf = metrics.per_class_prf(student_label[has_gold], gold[has_gold], labels)
     teacher_prf = metrics.per_class_prf(teacher_label[both], gold[both], labels)
     kl = metrics.kl_divergence(teacher[has_teacher], student[has_teacher])
@@ -170,6 +178,8 @@ def quality_report(
         "kl": float(kl.mean()) if kl.size else None,
         "student_ece": student_ece,
         "teacher_ece": teacher_ece,
+        "teacher_ece_calibrated": teacher_ece_calibrated,
+        "teacher_calibration": calibration.as_dict() if calibration is not None else None,
         "reliability": {"student": student_bins, "teacher": teacher_bins},
         "per_class": {"student": student_prf, "teacher": teacher_prf},
         "student_macro_f1": metrics.macro_f1(student_prf),

@@ -132,6 +132,9 @@ class EvalReport(JobResult):
     kl: float | None
     student_ece: float | None
     teacher_ece: float | None
+    #: with a calibrated teacher: its ECE on test through the calibration, and the calibration
+    teacher_ece_calibrated: float | None = None
+    teacher_calibration: dict[str, Any] | None = None
     reliability: Reliability | None
     per_class: PerClass | None
     student_macro_f1: float | None

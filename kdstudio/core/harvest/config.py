@@ -65,7 +65,13 @@ class HarvestConfig:
     )
     max_tokens: int | None = field(
         default=None,
-        metadata={"help": "Claude: output token limit per answer (default 512; 1024 for generation)"},
+        metadata={"help": "Claude: output token limit per answer (default: the longest valid answer, "
+                          "from the schema; 1024 for generation)"},
+    )
+    top_k: int | None = field(
+        default=None,
+        metadata={"help": "Claude: each answer names the K most likely labels (default: every label "
+                          "up to 10 labels, else 5; 0 = every label)"},
     )
     trust_remote_code: bool = field(
         default=False, metadata={"help": "allow custom model code from the model folder"}
@@ -87,6 +93,10 @@ class HarvestConfig:
             raise ConfigError("--concurrency must be at least 1")
         if self.budget_usd is not None and self.budget_usd < 0:
             raise ConfigError("--budget-usd must be >= 0")
+        if self.top_k is not None and self.top_k < 0:
+            raise ConfigError("--top-k must be 0 (every label) or a number of labels")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError("--max-tokens must be at least 1")
         return self
 
     def teacher_options(self) -> dict[str, Any]:
@@ -99,6 +109,8 @@ class HarvestConfig:
             "k_samples": self.k_samples or None,
             "uncertain_fraction": self.uncertain_fraction,
             "max_tokens": self.max_tokens or None,
+            "top_k": self.top_k,
+            "retry_failed": self.retry_failed or None,
             "trust_remote_code": self.trust_remote_code or None,
         }
         return {

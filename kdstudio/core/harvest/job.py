@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kdstudio.core.errors import ConfigError
+from kdstudio.core.errors import BudgetExceeded, ConfigError
 from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Log, Progress
+from kdstudio.core.harvest.calibrate import calibrate_teacher
 from kdstudio.core.harvest.config import HarvestConfig
 from kdstudio.core.harvest.results import HarvestEstimate, HarvestResult
 from kdstudio.core.harvest.tasks import task_of
 from kdstudio.core.store import SPLITS, Project, TeacherOutput
 from kdstudio.core.teachers import TeacherContext, fingerprint, load_teacher, parse_spec
+from kdstudio.core.teachers.pricing import usd
 from kdstudio.core.teachers.registry import batch_kinds
 
 
@@ -64,9 +66,10 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
             ) -> Iterator[Event]:
     """Harvest ``config.teacher``'s answers for the examples of ``config.splits`` that have none yet.
 
-    Yields Log and Progress(stage="harvest", info={failed, and for a metered teacher cost_usd,
-    budget_usd, input_tokens, output_tokens}) events and finally ``Finished(HarvestResult)``, or
-    ``Finished(HarvestEstimate)`` for a dry run (nothing is asked).
+    Yields Log and Progress(stage="harvest", info={failed, teacher (its id), and for a metered
+    teacher cost_usd, budget_usd, input_tokens, output_tokens}) events and finally
+    ``Finished(HarvestResult)``, or ``Finished(HarvestEstimate)`` for a dry run (nothing is asked,
+    nothing is stored).
     """
     cancel = cancel or CancelToken()
     config.validate()
@@ -81,19 +84,24 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
         kind, model = parse_spec(spec)
         settings = teacher.settings()
         fp = fingerprint(spec, settings, context)
-        teacher_id = project.upsert_teacher(spec, kind, model, fp, settings)
-        pending = project.pending_examples(teacher_id, splits, retry_failed=config.retry_failed, limit=config.limit)
         if config.batch_api and not teacher.batch_lane:
             lanes = " or ".join(f"{k}:" for k in batch_kinds())
             raise ConfigError(f"--batch-api needs a {lanes} teacher, not {spec}")
-        before = project.count_outputs(teacher_id)
-        context.options["spent_usd"] = before["cost_usd"]
 
-        if config.dry_run:
-            estimate = teacher.estimate(pending, ms_per_item=_ms_per_answer(project, teacher_id))
-            yield Finished(HarvestEstimate.of(estimate, teacher=teacher_id, spec=spec,
+        if config.dry_run:  # stores nothing: a teacher not used before has no id yet
+            known = next((t["id"] for t in project.teachers() if t["fingerprint"] == fp), None)
+            pending = project.pending_examples(known if known is not None else -1, splits,
+                                               retry_failed=config.retry_failed, limit=config.limit)
+            ms = _ms_per_answer(project, known) if known is not None else None
+            estimate = teacher.estimate(pending, ms_per_item=ms)
+            yield Finished(HarvestEstimate.of(estimate, teacher=known, spec=spec,
                                               seconds=round(time.monotonic() - t0, 3)))
             return
+
+        teacher_id = project.upsert_teacher(spec, kind, model, fp, settings)
+        pending = project.pending_examples(teacher_id, splits, retry_failed=config.retry_failed, limit=config.limit)
+        before = project.count_outputs(teacher_id)
+        context.options["spent_usd"] = before["cost_usd"]
 
         yield Log(f"teacher #{teacher_id} {spec}: {len(pending)} to ask, {before['n_ok']} answered before")
         totals = _Totals()
@@ -105,20 +113,32 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
             else:
                 stream = teacher.answer(pending, cancel=cancel)
             try:
-                for outputs in stream:
-                    outputs = [task.check_answer(o, context) for o in outputs]
-                    project.save_outputs(teacher_id, outputs)
-                    totals.add(outputs)
-                    info: dict[str, Any] = {"failed": totals.n_failed}
-                    if teacher.metered:
-                        info.update(cost_usd=round(before["cost_usd"] + totals.cost_usd, 6),
-                                    budget_usd=config.budget_usd, input_tokens=totals.input_tokens,
-                                    output_tokens=totals.output_tokens)
-                    done = totals.done
-                    yield Progress("harvest", done, max(len(pending), done), clock.eta(done), info)
+                try:
+                    for outputs in stream:
+                        outputs = [task.check_answer(o, context) for o in outputs]
+                        project.save_outputs(teacher_id, outputs)
+                        totals.add(outputs)
+                        info: dict[str, Any] = {"failed": totals.n_failed, "teacher": teacher_id}
+                        if teacher.metered:
+                            info.update(cost_usd=round(before["cost_usd"] + totals.cost_usd, 6),
+                                        budget_usd=config.budget_usd, input_tokens=totals.input_tokens,
+                                        output_tokens=totals.output_tokens)
+                        done = totals.done
+                        yield Progress("harvest", done, max(len(pending), done), clock.eta(done), info)
+                except BudgetExceeded as exc:  # the lane says why; the totals are known here
+                    spent = before["cost_usd"] + totals.cost_usd
+                    why = str(exc).partition(" reached: ")[2] or str(exc)
+                    raise BudgetExceeded(
+                        f"budget reached: {usd(spent)} of {usd(config.budget_usd or 0.0)} spent, "
+                        f"{totals.n_ok} answers saved this run ({why})") from None
             finally:
                 stream.close()
                 teacher.close()
+        calibration = None
+        if teacher.verbalized:
+            calibration, new = calibrate_teacher(project, teacher_id)
+            if new:
+                yield Log(calibration.summary())
         after = project.count_outputs(teacher_id, splits)
     yield Finished(HarvestResult(
         teacher=teacher_id, spec=spec, fingerprint=fp, n_ok=totals.n_ok, n_failed=totals.n_failed,
@@ -126,6 +146,7 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
         cache_read_tokens=totals.cache_read_tokens, cache_write_tokens=totals.cache_write_tokens,
         cost_usd=round(totals.cost_usd, 6), answered_total=after["n_ok"], failed_total=after["n_failed"],
         cost_usd_total=round(after["cost_usd"], 6), seconds=round(time.monotonic() - t0, 3),
+        calibration=calibration.as_dict() if calibration else None,
     ))
 
 

@@ -33,6 +33,9 @@ class HarvestResult(JobResult):
     failed_total: int
     cost_usd_total: float
     seconds: float
+    #: a teacher with verbalized distributions: its calibration on the gold training rows (the
+    #: fields of ``kdstudio.core.calibration.Calibration``), None when there are too few
+    calibration: dict[str, Any] | None = None
 
     @property
     def answered_before(self) -> int:
@@ -49,10 +52,13 @@ class HarvestEstimate(JobResult):
     examples were measured ``counted_with`` and the rest extrapolated, at the prices of
     ``prices_updated``. ``estimated_seconds``: the time the answers would take, judged from the
     teacher's earlier answers (None when it has none); ``seconds``: how long the dry run took.
+    The cache fields, the answer length, ``max_tokens`` and ``notes`` (what the figures assume)
+    come from metered teachers. ``teacher`` is None for a teacher the project has not used yet
+    (a dry run stores nothing).
     """
 
     dry_run: bool = True
-    teacher: int
+    teacher: int | None
     spec: str
     n: int
     input_tokens: int = 0
@@ -66,10 +72,18 @@ class HarvestEstimate(JobResult):
     price_per_mtok: dict[str, Any] | None = None
     requests: int | None = None
     estimated_seconds: float | None = None
+    max_tokens: int | None = None
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens_per_answer: int | None = None
+    cached_prefix_tokens: int | None = None
+    min_cache_tokens: int | None = None
+    cost_per_example: float | None = None
+    notes: tuple[str, ...] = ()
     seconds: float
 
     @classmethod
-    def of(cls, estimate: TeacherEstimate, *, teacher: int, spec: str, seconds: float) -> HarvestEstimate:
+    def of(cls, estimate: TeacherEstimate, *, teacher: int | None, spec: str, seconds: float) -> HarvestEstimate:
         """The dry run's result from the teacher's estimate."""
         return cls(teacher=teacher, spec=spec, seconds=seconds,
                    **{f.name: getattr(estimate, f.name) for f in fields(estimate)})

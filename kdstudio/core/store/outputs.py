@@ -29,6 +29,8 @@ class TeacherOutput:
     latency_ms: float | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: k-sample answers: {"verbalized": mean distribution, "votes": vote frequencies}, mixed into ``probs``
+    components: dict[str, list[float]] | None = None
 
     def __post_init__(self) -> None:
         if self.probs is not None and self.label is None:
@@ -68,6 +70,22 @@ class OutputsMixin:
     def set_teacher_state(self, teacher_id: int, state: bytes) -> None:
         with self.transaction():
             self.conn.execute("UPDATE teachers SET state = ? WHERE id = ?", (state, teacher_id))
+
+    def save_calibration(self, teacher_id: int, fit: dict[str, Any]) -> int:
+        """Store a new calibration of the teacher's distributions (``fit``: the fields of a
+        ``kdstudio.core.calibration.Calibration``); returns its version (1, 2, ...)."""
+        with self.transaction():
+            last = self.conn.execute("SELECT MAX(version) FROM calibrations WHERE teacher = ?", (teacher_id,))
+            version = (last.fetchone()[0] or 0) + 1
+            self.conn.execute("INSERT INTO calibrations (teacher, version, fit, created) VALUES (?, ?, ?, ?)",
+                              (teacher_id, version, json.dumps({**fit, "version": version}), now()))
+        return version
+
+    def calibration(self, teacher_id: int) -> dict[str, Any] | None:
+        """The teacher's latest calibration (its fields, ``version`` included), or None."""
+        row = self.conn.execute("SELECT fit FROM calibrations WHERE teacher = ? ORDER BY version DESC LIMIT 1",
+                                (teacher_id,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def default_teacher(self) -> int | None:
         """The teacher with the most successful outputs (the one a student trains on by default)."""
@@ -120,12 +138,13 @@ class OutputsMixin:
                 o.example, teacher_id, json.dumps([round(p, 7) for p in o.probs]) if o.probs else None,
                 o.label, confidence, o.completion, o.rationale, o.method, o.input_tokens, o.output_tokens,
                 o.cache_write_tokens, o.cache_read_tokens, o.cost_usd, o.latency_ms, o.status, o.error, now(),
+                json.dumps(o.components) if o.components else None,
             ))
         with self.transaction():
             self.conn.executemany(
                 "INSERT INTO teacher_outputs (example, teacher, probs, label, confidence, completion, rationale, "
                 "method, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, latency_ms, "
-                "status, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "status, error, created, components) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (example, teacher) DO UPDATE SET probs = excluded.probs, label = excluded.label, "
                 "confidence = excluded.confidence, completion = excluded.completion, rationale = excluded.rationale, "
                 "method = excluded.method, input_tokens = input_tokens + excluded.input_tokens, "
@@ -133,7 +152,8 @@ class OutputsMixin:
                 "cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, "
                 "cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, "
                 "cost_usd = cost_usd + excluded.cost_usd, latency_ms = excluded.latency_ms, "
-                "status = excluded.status, error = excluded.error, attempts = attempts + 1, created = excluded.created",
+                "status = excluded.status, error = excluded.error, attempts = attempts + 1, "
+                "created = excluded.created, components = excluded.components",
                 rows,
             )
 
@@ -143,7 +163,7 @@ class OutputsMixin:
         """Stored answers joined with their examples: id, text, gold, split, probs, label, ..."""
         sql = (
             "SELECT e.id, e.text, e.label AS gold, e.split, o.probs, o.label, o.confidence, o.completion, o.rationale, "
-            "o.status, o.error, o.cost_usd, o.latency_ms, o.attempts, o.method "
+            "o.status, o.error, o.cost_usd, o.latency_ms, o.attempts, o.method, o.components "
             "FROM teacher_outputs o JOIN examples e ON e.id = o.example WHERE o.teacher = ?"
         )
         args: list[Any] = [teacher_id]
@@ -156,6 +176,7 @@ class OutputsMixin:
         out = list(self.db.query(sql + " ORDER BY e.id", args))
         for d in out:
             d["probs"] = json.loads(d["probs"]) if d["probs"] else None
+            d["components"] = json.loads(d["components"]) if d["components"] else None
         return out
 
     def failures(self, teacher_id: int, limit: int = 1000) -> list[tuple[int, str, str]]:

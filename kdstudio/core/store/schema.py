@@ -196,7 +196,21 @@ _V3 = """
         CREATE INDEX compare_rows_split ON compare_rows (run, teacher, split, kl, example);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+# Calibrations of a teacher's verbalized distributions (kdstudio.core.calibration), numbered per
+# teacher; and a k-sample answer's parts (mean verbalized distribution, vote frequencies), so that a
+# calibration applies to the verbalized part before the two are mixed.
+_V4 = """
+        CREATE TABLE calibrations (
+            teacher INTEGER NOT NULL REFERENCES teachers(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            fit TEXT NOT NULL,                 -- JSON: the Calibration's fields
+            created TEXT NOT NULL,
+            PRIMARY KEY (teacher, version)
+        );
+        ALTER TABLE teacher_outputs ADD COLUMN components TEXT;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

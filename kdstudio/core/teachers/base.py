@@ -53,6 +53,9 @@ class TeacherEstimate:
     measured ``counted_with`` (``count_tokens``, ``characters``) and the rest extrapolated;
     ``requests`` counts the API requests (more than ``n`` when some examples are asked again);
     ``estimated_seconds`` is the time the answers would take, when the teacher can tell.
+    ``input_tokens`` are billed at the full input price, ``cache_write_tokens`` and
+    ``cache_read_tokens`` at the cache prices; ``notes`` say what the figures assume (answer
+    length, caching) in a line each.
     """
 
     n: int
@@ -67,6 +70,14 @@ class TeacherEstimate:
     price_per_mtok: dict[str, Any] | None = None
     requests: int | None = None
     estimated_seconds: float | None = None
+    max_tokens: int | None = None
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens_per_answer: int | None = None
+    cached_prefix_tokens: int | None = None
+    min_cache_tokens: int | None = None
+    cost_per_example: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -75,7 +86,9 @@ class Teacher(Protocol):
 
     ``batch_lane``: the teacher also answers through :meth:`answer_batch` (asynchronous,
     cheaper, resumable from what it records in the project). ``metered``: its answers cost
-    money, so the harvest reports tokens, cost and the budget while it runs.
+    money, so the harvest reports tokens, cost and the budget while it runs. ``verbalized``: its
+    distributions are stated, not computed (no log-probabilities), so the harvest calibrates them
+    on the project's gold labels (``kdstudio.core.calibration``).
     """
 
     spec: str
@@ -83,6 +96,7 @@ class Teacher(Protocol):
     model: str
     batch_lane: bool
     metered: bool
+    verbalized: bool
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the answers (prompt, mode, temperature...), JSON-able."""

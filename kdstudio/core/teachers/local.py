@@ -38,6 +38,7 @@ class LocalTeacher:
     model: str
     batch_lane = False
     metered = False
+    verbalized = False
 
     def estimate(self, items: Sequence[Item], *, ms_per_item: float | None = None) -> TeacherEstimate:
         """No tokens and no cost; the time from the teacher's earlier answers, when it has some."""

@@ -17,6 +17,7 @@ The cost of a request is::
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ class ModelPrice:
     batch_discount: float = 0.5
     long_prompt_above: int | None = None
     long_prompt: ModelPrice | None = None
+    min_cache_tokens: int | None = None  #: the shortest prefix the model caches (None: not known)
 
     def cost(self, usage: Any, batch: bool = False) -> float:
         """USD for one request with this ``usage`` (see :func:`cost`)."""
@@ -140,6 +142,7 @@ def _build(model: str, fields: dict[str, Any], discount: float) -> ModelPrice:
         cache_write_1h=_number(model, fields, "cache_write_1h", 2.0 * p_in),
         cache_read=_number(model, fields, "cache_read", 0.1 * p_in),
         batch_discount=discount,
+        min_cache_tokens=int(fields["min_cache_tokens"]) if isinstance(fields.get("min_cache_tokens"), int) else None,
     )
 
 
@@ -168,9 +171,53 @@ def price(model: str) -> ModelPrice:
     return base
 
 
+def usd(amount: float) -> str:
+    """Dollars with enough digits to read (two significant ones under a dollar, never rounded to
+    $0.00 when it is not zero): ``$12.35``, ``$0.05``, ``$0.049``, ``$0.0009``."""
+    if amount == 0:
+        return "$0.00"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    digits = max(2, 1 - math.floor(math.log10(abs(amount))))
+    text = f"{amount:.{digits}f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text = f"{amount:.2f}"
+    return "$" + text
+
+
+#: The model the README recommends for labelling: the cheapest current one.
+RECOMMENDED_MODEL = "claude-haiku-5-5"
+
+
 def known_models() -> list[str]:
     """Model ids with a price in the merged table."""
     return sorted(load_table()["models"])
+
+
+def price_order(price: ModelPrice | dict[str, Any] | None) -> tuple[float, float, int]:
+    """A sort key that puts the cheapest model first (output price, then input price; models
+    with no known price last). ``price`` is a ModelPrice, its :meth:`~ModelPrice.as_dict`, or None."""
+    if price is None:
+        return (math.inf, math.inf, 1)
+    if isinstance(price, ModelPrice):
+        return (price.output, price.input, 0)
+    try:
+        return (float(price["output"]), float(price["input"]), 0)
+    except (KeyError, TypeError, ValueError):
+        return (math.inf, math.inf, 1)
+
+
+def models_by_price() -> list[str]:
+    """The models of the price table, cheapest first."""
+    table = load_table()["models"]
+
+    def key(model: str) -> tuple[tuple[float, float, int], str]:
+        try:
+            return price_order(price(model)), model
+        except ConfigError:
+            return price_order(None), model
+
+    return sorted(table, key=key)
 
 
 def _get(usage: Any, name: str) -> int:

@@ -60,6 +60,10 @@ class TrainConfig:
         default=False,
         metadata={"help": "train on gold labels only (the baseline a KD run is compared with)"},
     )
+    uncalibrated: bool = field(
+        default=False,
+        metadata={"help": "train on the teacher's distributions as stated, not through its calibration"},
+    )
     seed: int = field(default=0, metadata={"help": "random seed (runs on CPU are deterministic)"})
     max_length: int = field(
         default=128, metadata={"help": "longest input in tokens; longer ones are cut"}

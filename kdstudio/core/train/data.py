@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from kdstudio.core.calibration import Calibration, calibrated
 from kdstudio.core.errors import ConfigError
 
 NO_LABEL = -100
@@ -67,6 +68,7 @@ class TrainingData:
     valid: Rows
     reviews_used: int
     notes: list[str]
+    calibration: int | None = None  #: the version of the teacher's calibration its soft labels went through
 
 
 def _rows(records: list[tuple[int, str, int | None, list[float] | None]], n_labels: int) -> Rows:
@@ -81,7 +83,7 @@ def _rows(records: list[tuple[int, str, int | None, list[float] | None]], n_labe
 
 
 def load_training_data(
-    project: Any, *, teacher_id: int | None, hard_labels: bool, seed: int
+    project: Any, *, teacher_id: int | None, hard_labels: bool, seed: int, calibrate: bool = True
 ) -> TrainingData:
     """Read the rows a run trains and validates on from the project (see the module docstring)."""
     labels = project.labels()
@@ -91,13 +93,20 @@ def load_training_data(
     if n_labels < 2:
         raise ConfigError("the project needs at least two labels to train a classifier")
     outputs: dict[int, list[float]] = {}
+    notes: list[str] = []
+    calibration = None
     if teacher_id is not None:
+        if calibrate and not hard_labels:
+            calibration = Calibration.from_dict(project.calibration(teacher_id))
+            if calibration is not None and not calibration.applied:
+                calibration = None
         outputs = {
-            o["id"]: o["probs"]
+            o["id"]: calibrated(o, calibration)
             for o in project.teacher_outputs(teacher_id, ["train", "unlabeled", "valid"])
             if o["probs"] is not None and len(o["probs"]) == n_labels
         }
-    notes: list[str] = []
+        if calibration is not None:
+            notes.append(f"soft labels through the teacher's {calibration.summary()}")
     used = 0
     records = []
     for split in ("train", "unlabeled"):
@@ -145,7 +154,7 @@ def load_training_data(
     else:
         valid = _rows([], n_labels)
         notes.append("no valid split and too few examples to hold some out: no early stopping")
-    return TrainingData(train, valid, used, notes)
+    return TrainingData(train, valid, used, notes, calibration.version if calibration else None)
 
 
 class LengthBucketBatcher:

@@ -225,6 +225,7 @@ def finish(s: Session) -> Iterator[Event]:
         "examples_per_s": round(s.state.seen / max(seconds, 1e-9), 2),
         "stopped_early": s.state.stopped_early,
         "reviews_used": s.reviews_used,
+        "teacher_calibration": s.calibration,
         "n_train": len(s.train_rows),
         "n_valid": len(s.valid_rows),
         "hard_labels": s.cfg.hard_labels,

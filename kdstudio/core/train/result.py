@@ -28,6 +28,7 @@ class TrainResult(JobResult):
     examples_per_s: float
     stopped_early: bool
     reviews_used: int
+    teacher_calibration: int | None  #: version of the teacher's calibration the soft labels went through
     n_train: int
     n_valid: int
     hard_labels: bool

@@ -66,6 +66,7 @@ class Session:
         data = self.task.load(project, teacher_id=self.teacher_id)
         self.train_rows, self.valid_rows = data.train, data.valid
         self.reviews_used = data.reviews_used
+        self.calibration = data.calibration
         self.notes += data.notes
         self.labels = project.labels()
         self.run_id = resume_run

@@ -65,7 +65,8 @@ class ClassificationTask:
 
     def load(self, project: Any, *, teacher_id: int | None) -> TrainingData:
         return load_training_data(
-            project, teacher_id=teacher_id, hard_labels=self.cfg.hard_labels, seed=self.cfg.seed
+            project, teacher_id=teacher_id, hard_labels=self.cfg.hard_labels, seed=self.cfg.seed,
+            calibrate=not self.cfg.uncalibrated,
         )
 
     def build_student(self, tokenizer: Any, *, teacher_path: str | None) -> Any:

@@ -98,8 +98,12 @@ class ReliabilityCard(Card):
             xs, ys = [b.confidence for b in rows], [b.accuracy for b in rows]
             self.points[who] = (xs, ys)
             curve.setData(xs, ys)
+        calibrated = ""
+        if report.teacher_ece_calibrated is not None and report.teacher_calibration:
+            calibrated = (f" → {report.teacher_ece_calibrated:.3f} calibrated"
+                          f" (T {report.teacher_calibration['temperature']:.2f})")
         self.legend.setText(
-            f"<span style='color:{TEACHER_COLOR}'>●</span> teacher, ECE {report.teacher_ece or 0:.3f}"
+            f"<span style='color:{TEACHER_COLOR}'>●</span> teacher, ECE {report.teacher_ece or 0:.3f}{calibrated}"
             f" &nbsp; <span style='color:{STUDENT_COLOR}'>●</span> student, ECE {report.student_ece or 0:.3f}"
             " &nbsp; dashed: perfectly calibrated"
         )

@@ -50,6 +50,7 @@ from kdstudio.core.teachers.claude.client import (
     list_models,
     test_connection,
 )
+from kdstudio.core.teachers.claude.messages import AnswerShape, answer_shape
 from kdstudio.core.teachers.claude.prompt import MIN_PROB, PROMPT_VERSION, TOOL_NAME
 from kdstudio.core.teachers.claude.realtime import CANCEL_GRACE_S, TRANSIENT_STREAK_LIMIT
 from kdstudio.core.teachers.claude.teacher import ClaudeTeacher
@@ -63,10 +64,12 @@ __all__ = [
     "SPEND_LIMIT_CODES",
     "TOOL_NAME",
     "TRANSIENT_STREAK_LIMIT",
+    "AnswerShape",
     "ClaudeCheck",
     "ClaudeModel",
     "ClaudeModels",
     "ClaudeTeacher",
+    "answer_shape",
     "check_claude",
     "list_claude_models",
     "list_models",

@@ -20,6 +20,7 @@ from kdstudio.core.store.outputs import TeacherOutput
 from kdstudio.core.teachers.base import Answers, Item
 from kdstudio.core.teachers.claude.client import raise_if_fatal, short_message
 from kdstudio.core.teachers.claude.messages import ClaudeMessages
+from kdstudio.core.teachers.pricing import usd
 
 if TYPE_CHECKING:
     from kdstudio.core.store import Project
@@ -72,8 +73,9 @@ class BatchLane(ClaudeMessages):
                 for i, (_, text) in enumerate(fresh):
                     total += self.estimate_request_cost(text, batch=True)
                     if total > self.budget_usd:
-                        over_budget = (f"budget ${self.budget_usd:.2f} reached: {len(fresh) - i} examples were not "
-                                       f"submitted (${self.spent_usd:.4f} spent before this harvest)")
+                        over_budget = (f"budget {usd(self.budget_usd)} reached: {len(fresh) - i} examples were not "
+                                       "submitted: a batch is paid for before its answers are seen, so each "
+                                       "request is reserved at max_tokens")
                         fresh = fresh[:i]
                         break
             for chunk in batch_chunks(fresh, self.request_params):

@@ -34,10 +34,7 @@ def client_kwargs(api_key: str | None, base_url: str | None, max_retries: int, t
 
     key = api_key or secrets.get_api_key()
     if not key and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-        raise TeacherError(
-            "no Anthropic API key: set the ANTHROPIC_API_KEY environment variable or save a key in "
-            "KD Studio's settings"
-        )
+        raise TeacherError(f"no Anthropic API key: {secrets.WHERE_TO_PUT_A_KEY}")
     kwargs: dict[str, Any] = {
         "max_retries": max_retries,
         "timeout": anthropic.Timeout(timeout_s, connect=min(5.0, timeout_s)),
@@ -79,14 +76,14 @@ def raise_if_fatal(exc: BaseException, model: str) -> None:
         ) from None
     if status == 401:
         raise TeacherError(
-            "ANTHROPIC_API_KEY rejected by the Anthropic API (401 authentication_error): check the key, or save "
-            "a new one in KD Studio's settings"
+            "API key rejected by the Anthropic API (401 authentication_error): check the key, then "
+            + secrets.WHERE_TO_PUT_A_KEY
         ) from None
     if status == 403:
         raise TeacherError(f"the Anthropic API refused access (403 permission_error): {short_message(exc)}; check that "
                            f"the key's workspace may use {model}") from None
     if isinstance(exc, TypeError) and "authentication" in str(exc):
-        raise TeacherError("no Anthropic API key: set the ANTHROPIC_API_KEY environment variable") from None
+        raise TeacherError(f"no Anthropic API key: {secrets.WHERE_TO_PUT_A_KEY}") from None
 
 
 def raise_for_setup(exc: BaseException, model: str, client: Any) -> None:
@@ -169,13 +166,13 @@ def test_connection(model: str, api_key: str | None = None, base_url: str | None
         raise TeacherError(f"the test request failed: {short_message(exc)}") from None
     finally:
         client.close()
-    source = "given key" if api_key else (secrets.key_source() or "environment")
+    source = secrets.describe_source("option" if api_key else secrets.key_source())
     try:
         p = pricing.price(model)
         price = f"${p.input:g}/${p.output:g} per MTok in/out"
     except ConfigError:
         price = "no price known: add it to " + str(pricing.override_path())
-    return f"Connected to {client.base_url} with the {source} key: {model} answers ({ms:.0f} ms; {price})"
+    return f"Connected to {client.base_url} with the key from {source}: {model} answers ({ms:.0f} ms; {price})"
 
 
 test_connection.__test__ = False  # a public API name, not a test for pytest to collect

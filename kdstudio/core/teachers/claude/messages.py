@@ -9,6 +9,7 @@ are never sent (API version 2026-10-21 rejects them).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from kdstudio.core.errors import ConfigError
@@ -19,7 +20,37 @@ from kdstudio.core.teachers.claude.client import client_kwargs, raise_if_fatal
 from kdstudio.core.teachers.claude.prompt import AnswerError, prompt_for
 
 # Models with thinking always on: effort "low" keeps labelling cheap (thinking counts as output).
-_LOW_EFFORT_PREFIXES = ("claude-opus-5-5", "claude-fable-5")
+_LOW_EFFORT_PREFIXES = ("claude-opus-5-5", "claude-fable-5")  # they think: room for it in max_tokens
+
+
+def thinks(model: str) -> bool:
+    """Whether ``model`` always thinks (its ``max_tokens`` makes room for the thinking)."""
+    return model.startswith(_LOW_EFFORT_PREFIXES)
+
+
+@dataclass(frozen=True)
+class AnswerShape:
+    """What one answer holds with some options, before any request: ``labels`` in the label set,
+    ``top_k`` of them named in each answer (all of them for a full answer; 0 for generation) and
+    the ``max_tokens`` the teacher sets when none is given."""
+
+    labels: int
+    top_k: int
+    max_tokens: int
+
+    @property
+    def full(self) -> bool:
+        """Every label's probability is in the answer."""
+        return self.top_k >= self.labels > 0
+
+
+def answer_shape(task: str, labels: list[str], model: str, *, top_k: int | None = None) -> AnswerShape:
+    """The answer a ``claude:MODEL`` teacher asks for on ``labels`` with the ``top_k`` option
+    (None: the default), and its automatic ``max_tokens`` (what the app shows as "auto")."""
+    prompt = prompt_for(TeacherContext(task, list(labels), options={"top_k": top_k}), [])
+    k = int(getattr(prompt, "top_k", 0))
+    return AnswerShape(labels=len(labels) if prompt.distribution else 0, top_k=k,
+                       max_tokens=prompt.max_tokens(thinking=thinks(model)))
 
 
 class ClaudeMessages:
@@ -36,7 +67,9 @@ class ClaudeMessages:
         self.k_samples = max(0, int(opts.get("k_samples") or 0)) if self.prompt.distribution else 0
         self.uncertain_fraction = float(opts.get("uncertain_fraction", 0.15) if opts.get("uncertain_fraction")
                                         is not None else 0.15)
-        self.max_tokens = max(1, int(opts.get("max_tokens") or self.prompt.default_max_tokens))
+        self.thinking = thinks(model)
+        #: from the option, else from the schema: the longest valid answer with a margin
+        self.max_tokens = max(1, int(opts.get("max_tokens") or self.prompt.max_tokens(thinking=self.thinking)))
         self._api_key: str | None = opts.get("api_key") or None
         self.base_url: str | None = opts.get("base_url") or None
         self.timeout_s = float(opts.get("timeout_s") or 120.0)
@@ -44,7 +77,7 @@ class ClaudeMessages:
         self.batch_api = bool(opts.get("batch_api"))
         effort = opts.get("effort", "default")
         if effort == "default":
-            effort = "low" if model.startswith(_LOW_EFFORT_PREFIXES) else None
+            effort = "low" if thinks(model) else None
         self._effort: str | None = effort or None
         mode = opts.get("output_mode") or "json"
         if mode not in ("json", "tool"):
@@ -52,8 +85,8 @@ class ClaudeMessages:
         self._mode = mode
         # everything but the example
         self._prompt_chars = len(self.prompt.system_text) + self.prompt.overhead_chars() + 60
-        self._observed = 0  # answers seen, and the longest output among them (for the budget estimate)
-        self._longest_out = 0
+        self._observed = 0  # billed answers seen, and what they cost (for the budget's reservation)
+        self._observed_cost = 0.0
         self._price: pricing.ModelPrice | None = None
 
     # Read live from the options: the harvest fills in ``spent_usd`` after building the teacher.
@@ -121,10 +154,10 @@ class ClaudeMessages:
         """A TeacherOutput (example 0, to be filled in) from a Messages API response. A reply
         that was billed but holds no answer keeps its tokens and cost on the failed row."""
         fields = self._usage_fields(getattr(message, "usage", None), batch)
-        extra = {"stop_reason": message.stop_reason}
+        extra = {"stop_reason": message.stop_reason, "max_tokens": self.max_tokens}
         if fields.get("output_tokens"):
             self._observed += 1
-            self._longest_out = max(self._longest_out, fields["output_tokens"])
+            self._observed_cost += fields["cost_usd"]
 
         def failed(reason: str) -> TeacherOutput:
             return TeacherOutput(0, status="failed", error=reason, extra=extra, **fields)
@@ -134,7 +167,7 @@ class ClaudeMessages:
             return failed("refusal: the model declined to answer (stop_reason refusal)")
         if stop == "max_tokens":
             return failed(f"answer cut off at max_tokens={self.max_tokens} (stop_reason max_tokens); "
-                          "raise max_tokens and retry failed examples")
+                          "retrying failed examples raises the limit")
         if stop == "model_context_window_exceeded":
             return failed("the text is too long for the model's context window")
         blocks = list(getattr(message, "content", None) or [])
@@ -164,12 +197,19 @@ class ClaudeMessages:
     def _estimate_input_tokens(self, text: str) -> int:
         return math.ceil((self._prompt_chars + len(text)) / 3.0)
 
+    def expected_request_cost(self, text: str, *, batch: bool = False) -> float:
+        """What the next request is expected to cost (the budget reserves it while the request is
+        in flight): the mean cost of the answers billed so far, once there are a few, else the
+        whole prompt at the input price and a typical answer's length of output."""
+        if self._observed >= 3:
+            return self._observed_cost / self._observed
+        out = math.ceil(len(self.prompt.typical_answer()) / 3.5)
+        usage = {"input_tokens": self._estimate_input_tokens(text), "output_tokens": min(out, self.max_tokens)}
+        return self.price.cost(usage, batch=batch)
+
     def estimate_request_cost(self, text: str, *, batch: bool = False) -> float:
-        """A cautious cost of the next request (used by the budget check): the whole prompt at
-        the input price and ``max_tokens`` of output, or twice the longest output seen once a few
-        answers are in."""
-        out = self.max_tokens
-        if self._observed >= 5:
-            out = min(self.max_tokens, 2 * self._longest_out)
-        usage = {"input_tokens": self._estimate_input_tokens(text), "output_tokens": out}
+        """The most the next request can cost: the whole prompt at the input price and
+        ``max_tokens`` of output (what a batch reserves, since it is paid for before any answer
+        is seen)."""
+        usage = {"input_tokens": self._estimate_input_tokens(text), "output_tokens": self.max_tokens}
         return self.price.cost(usage, batch=batch)

@@ -2,18 +2,33 @@
 
 A prompt holds the system text (task instructions, labels with their descriptions, few-shot
 examples; sent with ``cache_control: ephemeral`` so every request after the first reads it from
-the prompt cache), the user message for one example, what makes the reply structured, and the
-parse of the reply text into the answer fields of a ``TeacherOutput``:
+the prompt cache when it is long enough for the model to cache), the user message for one
+example, what makes the reply structured, how long a reply can be, and the parse of the reply text
+into the answer fields of a ``TeacherOutput``:
 
-- :class:`ClassificationPrompt`: JSON with the chosen ``label`` (an enum of the project's
-  labels), a ``probabilities`` object with one number property per label and a one-line
-  ``rationale``, through JSON outputs (``output_config.format``) or a forced tool call with the
-  same schema. The API has no log-probabilities, so the soft label is the model's *verbalized*
-  distribution, clipped to [1e-6, 1] and renormalised.
+- :class:`ClassificationPrompt`: JSON through JSON outputs (``output_config.format``) or a forced
+  tool call with the same schema. The API has no log-probabilities, so the soft label is the
+  model's *verbalized* distribution. Its length must not grow with the label set (output tokens
+  cost five times input ones, and 77 spelled-out probabilities are ~700 tokens), so:
+
+  * up to ``FULL_UP_TO`` labels the answer gives every label's probability (``label``,
+    ``probabilities`` with one number property per label, ``rationale``);
+  * above that it gives the ``top_k`` most likely labels, most likely first, with their
+    probabilities (``labels``, ``probs``, ``rationale``; K = ``TOP_K`` unless the ``top_k``
+    option says otherwise). The first label is the answer. The probability the answer leaves
+    over (1 minus the named ones' sum) is spread evenly over the labels it did not name; when the
+    named ones already sum to 1 or more, they are scaled down and the others get ``MIN_PROB``.
+
+  In a full answer the labels written as 0 (most of them: models write two decimals) are treated
+  like the labels a top-K answer does not name: they share the leftover mass evenly. Every
+  distribution is clipped to [MIN_PROB, 1] and renormalised.
 - :class:`GenerationPrompt`: the completion text, unstructured.
 
-:func:`prompt_for` picks the class for the project's task; the rest of the teacher never asks
-which task it serves.
+``max_tokens`` follows from the schema: the longest valid answer (every named label the longest
+one, every probability written with 4 decimals, a ``RATIONALE_CHARS`` rationale) at a cautious
+``CHARS_PER_TOKEN`` characters a token, plus a margin, plus room for thinking on models that
+always think. :func:`prompt_for` picks the class for the project's task; the rest of the teacher
+never asks which task it serves.
 """
 
 from __future__ import annotations
@@ -26,8 +41,14 @@ from kdstudio.core.errors import ConfigError
 from kdstudio.core.teachers.base import TeacherContext
 
 TOOL_NAME = "record_label"
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2
 MIN_PROB = 1e-6
+FULL_UP_TO = 10  #: label sets up to this size: every label's probability in the answer
+TOP_K = 5  #: larger sets: the K most likely labels (measured in tests/bench/bench_claude_answers.py)
+RATIONALE_CHARS = 200  #: the longest rationale ``max_tokens`` makes room for (asked for: one short line)
+CHARS_PER_TOKEN = 2.5  #: cautious: JSON with label names is 3–4 characters a token
+TOKEN_MARGIN = 24
+THINKING_TOKENS = 1024  #: room for thinking (effort low) on models that always think
 
 
 class AnswerError(ValueError):
@@ -36,9 +57,11 @@ class AnswerError(ValueError):
 
 class Prompt(Protocol):
     method: str  #: stored with each plain answer (``verbalized``, ``completion``)
-    default_max_tokens: int
     distribution: bool  #: answers are label distributions (k-sample mode applies)
     system_text: str
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes the answer, for the teacher's settings (a change makes a new teacher)."""
 
     def user_content(self, text: str) -> str: ...
 
@@ -48,22 +71,39 @@ class Prompt(Protocol):
     def overhead_chars(self) -> int:
         """Characters sent with every request besides the system text and the example."""
 
-    def expected_output_tokens(self, max_tokens: int) -> int:
-        """A typical answer's length, for the dry run's estimate."""
+    def max_tokens(self, *, thinking: bool) -> int:
+        """The output limit that fits the longest valid answer, with a margin."""
+
+    def typical_answer(self) -> str:
+        """A reply of typical length, for the dry run's output-token estimate."""
 
     def parse(self, text: str, blocks: list[Any]) -> dict[str, Any]:
         """``TeacherOutput`` fields from the reply's text and content blocks; AnswerError if unusable."""
 
 
+def _limit(longest_answer: str, thinking: bool) -> int:
+    return math.ceil(len(longest_answer) / CHARS_PER_TOKEN) + TOKEN_MARGIN + (THINKING_TOKENS if thinking else 0)
+
+
 class ClassificationPrompt:
     method = "verbalized"
-    default_max_tokens = 512
     distribution = True
 
     def __init__(self, context: TeacherContext, few_shot: list[tuple[str, str]]) -> None:
         self.labels: list[str] = list(context.labels or [])
         if len(self.labels) < 2:
             raise ConfigError("a classification project needs at least two labels before Claude can label it")
+        n = len(self.labels)
+        requested = (context.options or {}).get("top_k")
+        if requested is None:
+            k = n if n <= FULL_UP_TO else TOP_K
+        else:
+            k = int(requested)
+            if k < 0:
+                raise ConfigError(f"top_k must be 0 (every label) or a number of labels, not {k}")
+            k = n if k == 0 or k >= n else k
+        self.top_k = k
+        self.full = k >= n
         instructions = (context.instructions or "").strip()
         descriptions = context.descriptions or {}
         lines = ["You are a careful annotator for a text classification task."]
@@ -73,35 +113,63 @@ class ClassificationPrompt:
         for name in self.labels:
             desc = (descriptions.get(name) or "").strip()
             lines.append(f"- {name}: {desc}" if desc else f"- {name}")
-        lines += [
-            "",
-            "The user gives one text between <text> tags. Answer with JSON only:",
-            '- "label": the single best label, written exactly as above;',
-            '- "probabilities": for every label, the probability (0 to 1) that it is the right one. '
-            "They sum to 1 and show your real uncertainty: when the text is ambiguous, spread the "
-            "probability over the plausible labels instead of answering 1 and 0;",
-            '- "rationale": one short line saying why.',
-        ]
+        lines += ["", "The user gives one text between <text> tags. Answer with JSON only:"]
+        if self.full:
+            lines += [
+                '- "label": the single best label, written exactly as above;',
+                '- "probabilities": for every label, the probability (0 to 1) that it is the right one. '
+                "They sum to 1 and show your real uncertainty: when the text is ambiguous, spread the "
+                "probability over the plausible labels instead of answering 1 and 0;",
+            ]
+        else:
+            lines += [
+                f'- "labels": the {k} most likely labels, most likely first, each written exactly as above;',
+                f'- "probs": the probability (0 to 1) that each of those {k} labels is the right one, in the same '
+                "order. Show your real uncertainty: when the text is ambiguous, spread the probability over the "
+                "plausible labels instead of answering 1 and 0. What is left over (1 minus their sum) is the "
+                "probability of all the other labels together;",
+            ]
+        lines.append('- "rationale": one short line (at most 15 words) saying why.')
         if few_shot:
             lines += ["", "Examples:"]
             for text, label in few_shot:
                 lines.append(f"<example>\n<text>\n{text}\n</text>\n<label>{label}</label>\n</example>")
         self.system_text = "\n".join(lines)
 
+    def settings(self) -> dict[str, Any]:
+        return {"answer": "full" if self.full else f"top-{self.top_k}"}
+
     def schema(self) -> dict[str, Any]:
+        rationale = {"type": "string", "description": "one short line"}
+        if self.full:
+            return {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["label", "probabilities", "rationale"],
+                "properties": {
+                    "label": {"type": "string", "enum": list(self.labels)},
+                    "probabilities": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": list(self.labels),
+                        "properties": {name: {"type": "number"} for name in self.labels},
+                    },
+                    "rationale": rationale,
+                },
+            }
+        k = self.top_k
         return {
             "type": "object",
             "additionalProperties": False,
-            "required": ["label", "probabilities", "rationale"],
+            "required": ["labels", "probs", "rationale"],
             "properties": {
-                "label": {"type": "string", "enum": list(self.labels)},
-                "probabilities": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": list(self.labels),
-                    "properties": {name: {"type": "number"} for name in self.labels},
-                },
-                "rationale": {"type": "string", "description": "one short line"},
+                "labels": {"type": "array", "minItems": 1,
+                           "description": f"the {k} most likely labels, most likely first",
+                           "items": {"type": "string", "enum": list(self.labels)}},
+                "probs": {"type": "array", "minItems": 1,
+                          "description": f"the probability of each of the {k} labels, in the same order",
+                          "items": {"type": "number"}},
+                "rationale": rationale,
             },
         }
 
@@ -114,7 +182,7 @@ class ClassificationPrompt:
         return {
             "tools": [{
                 "name": TOOL_NAME,
-                "description": "Record the label, the probability of every label and a one-line rationale.",
+                "description": "Record the most likely labels with their probabilities and a one-line rationale.",
                 "input_schema": self.schema(),
                 "strict": True,
             }],
@@ -124,8 +192,23 @@ class ClassificationPrompt:
     def overhead_chars(self) -> int:
         return len(json.dumps(self.schema()))
 
-    def expected_output_tokens(self, max_tokens: int) -> int:
-        return min(max_tokens, 40 + 10 * len(self.labels))
+    def _answer(self, named: list[str], prob: str, rationale: str) -> str:
+        if self.full:
+            body = ", ".join(f'"{name}": {prob}' for name in self.labels)
+            return f'{{"label": "{named[0]}", "probabilities": {{{body}}}, "rationale": "{rationale}"}}'
+        names = ", ".join(f'"{name}"' for name in named)
+        probs = ", ".join([prob] * len(named))
+        return f'{{"labels": [{names}], "probs": [{probs}], "rationale": "{rationale}"}}'
+
+    def max_tokens(self, *, thinking: bool) -> int:
+        longest = sorted(self.labels, key=len, reverse=True)[: self.top_k]
+        return _limit(self._answer(longest, "0.0001", "x" * RATIONALE_CHARS), thinking)
+
+    def typical_answer(self) -> str:
+        mean = round(sum(len(n) for n in self.labels) / len(self.labels))
+        by_length = sorted(self.labels, key=lambda n: abs(len(n) - mean))
+        return self._answer(by_length[: self.top_k], "0.05",
+                            "The text asks about this directly, so it matches the first label best.")
 
     def parse(self, text: str, blocks: list[Any]) -> dict[str, Any]:
         data: Any = next((b.input for b in blocks if getattr(b, "type", None) == "tool_use"
@@ -137,20 +220,64 @@ class ClassificationPrompt:
                 raise AnswerError(f"invalid JSON in the answer: {text[:80]!r}") from None
         if not isinstance(data, dict):
             raise AnswerError(f"the answer is not a JSON object: {str(data)[:80]!r}")
-        label = data.get("label")
-        if label not in self.labels:
-            raise AnswerError(f"unknown label {str(label)[:40]!r} (expected one of: {', '.join(self.labels)})")
-        probs = probability_vector(data.get("probabilities"), self.labels)
-        if probs is None:
-            raise AnswerError("the answer has no probabilities")
+        if "labels" in data or "probs" in data:
+            label, probs = self._parse_top(data)
+        else:
+            label = data.get("label")
+            if label not in self.labels:
+                raise AnswerError(f"unknown label {str(label)[:40]!r} (expected one of: {self._names()})")
+            given = data.get("probabilities")
+            if not isinstance(given, dict) or not any(name in given for name in self.labels):
+                raise AnswerError("the answer has no probabilities")
+            # labels written as 0 (most of them, at two decimals) share what the others leave, as
+            # the labels a top-K answer does not name do
+            named = {name: p for name in self.labels if (p := _number(given.get(name))) > 0}
+            probs = spread_rest(named, self.labels)
         rationale = " ".join(str(data.get("rationale") or "").split())[:300] or None
         return {"probs": probs, "label": self.labels.index(label), "rationale": rationale, "method": self.method}
+
+    def _names(self) -> str:
+        shown = ", ".join(self.labels[:12])
+        return shown + (f" and {len(self.labels) - 12} more" if len(self.labels) > 12 else "")
+
+    def _parse_top(self, data: dict[str, Any]) -> tuple[str, list[float]]:
+        names, values = data.get("labels"), data.get("probs")
+        if not isinstance(names, list) or not names:
+            raise AnswerError("the answer names no labels")
+        if not isinstance(values, list) or not values:
+            raise AnswerError("the answer has no probabilities")
+        named: dict[str, float] = {}
+        for name, value in zip(names, values, strict=False):
+            if name not in self.labels:
+                raise AnswerError(f"unknown label {str(name)[:40]!r} (expected one of: {self._names()})")
+            if name not in named:
+                named[name] = _number(value)
+        return names[0], spread_rest(named, self.labels)
+
+
+def spread_rest(named: dict[str, float], labels: list[str]) -> list[float]:
+    """A distribution over ``labels`` from the probabilities of some of them: the named ones as
+    given (clipped to [0, 1]), the mass left over spread evenly over the rest (see the module
+    docstring), clipped to [MIN_PROB, 1] and renormalised."""
+    clipped = {name: min(1.0, max(0.0, p)) for name, p in named.items()}
+    others = [name for name in labels if name not in clipped]
+    rest = max(0.0, 1.0 - sum(clipped.values()))
+    share = rest / len(others) if others else 0.0
+    return renormalise([clipped.get(name, share) for name in labels])
+
+
+def _number(value: Any) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return f if math.isfinite(f) else 0.0
 
 
 class GenerationPrompt:
     method = "completion"
-    default_max_tokens = 1024
     distribution = False
+    default_max_tokens = 1024
 
     def __init__(self, context: TeacherContext, few_shot: list[tuple[str, str]]) -> None:
         instructions = (context.instructions or "").strip()
@@ -159,6 +286,9 @@ class GenerationPrompt:
         for text, completion in few_shot:
             parts.append(f"<example>\n<input>\n{text}\n</input>\n<output>\n{completion}\n</output>\n</example>")
         self.system_text = "\n\n".join(parts)
+
+    def settings(self) -> dict[str, Any]:
+        return {}
 
     def user_content(self, text: str) -> str:
         return text
@@ -169,8 +299,11 @@ class GenerationPrompt:
     def overhead_chars(self) -> int:
         return 0
 
-    def expected_output_tokens(self, max_tokens: int) -> int:
-        return max(1, max_tokens // 2)
+    def max_tokens(self, *, thinking: bool) -> int:
+        return self.default_max_tokens + (THINKING_TOKENS if thinking else 0)
+
+    def typical_answer(self) -> str:
+        return "x" * (self.default_max_tokens * 2)  # half the limit at ~4 characters a token
 
     def parse(self, text: str, blocks: list[Any]) -> dict[str, Any]:
         if not text.strip():
@@ -197,23 +330,6 @@ def renormalise(values: list[float]) -> list[float]:
     clipped = [min(1.0, max(MIN_PROB, v)) for v in values]
     total = sum(clipped)
     return [v / total for v in clipped]
-
-
-def probability_vector(probs: Any, labels: list[str]) -> list[float] | None:
-    """The answer's probabilities in label order, renormalised; None when it names no label."""
-    if isinstance(probs, list):  # [{"label": ..., "p": ...}] answers
-        probs = {d.get("label"): d.get("p", d.get("probability")) for d in probs if isinstance(d, dict)}
-    if not isinstance(probs, dict) or not any(name in probs for name in labels):
-        return None
-    values = []
-    for name in labels:
-        v = probs.get(name)
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            f = 0.0
-        values.append(f if math.isfinite(f) else 0.0)
-    return renormalise(values)
 
 
 def _strip_fences(text: str) -> str:

@@ -28,6 +28,7 @@ from kdstudio.core.teachers.base import Answers, Item
 from kdstudio.core.teachers.claude.client import short_message
 from kdstudio.core.teachers.claude.messages import ClaudeMessages
 from kdstudio.core.teachers.claude.prompt import renormalise
+from kdstudio.core.teachers.pricing import usd
 
 CANCEL_GRACE_S = 1.0  # requests in flight when a job stops get this long to finish
 TRANSIENT_STREAK_LIMIT = 25  # this many failures in a row (after SDK retries) stop the harvest
@@ -198,6 +199,7 @@ class Mix:
             first.example, probs=mix, rationale=first.rationale,
             method="k-sample" if self.samples else first.method, cost_usd=self.cost, latency_ms=latency,
             extra={"k": len(self.samples), "asked": self.asked}, **dict(self.tokens),
+            components={"verbalized": renormalise(mean), "votes": freq} if self.samples else None,
         )
 
 
@@ -338,15 +340,13 @@ class RealtimeJob:
         for example, text, mix in jobs:
             if not await self._ready():
                 return
-            estimate = self.t.estimate_request_cost(text)
+            estimate = self.t.expected_request_cost(text)
             budget = self.t.budget_usd
             if budget is not None and self.t.spent_usd + self.done_cost + self.reserved + estimate > budget:
                 if not self.budget_hit:
                     self.budget_hit = True
                     self.error = BudgetExceeded(
-                        f"budget ${budget:.2f} reached: ${self.t.spent_usd + self.done_cost:.4f} spent and the next "
-                        f"request would cost about ${estimate:.4f}; the answers so far are saved"
-                    )
+                        f"budget {usd(budget)} reached: the next request would cost about {usd(estimate)}")
                 return
             self.reserved += estimate
             started = time.monotonic()
