@@ -146,7 +146,8 @@ def cmd_train(args: argparse.Namespace, cancel: CancelToken) -> int:
 
     def show(r: TrainResult) -> None:
         print(f"run #{r.run}: best step {r.best_step}, valid accuracy {r.valid_accuracy}, "
-              f"agreement with teacher {r.valid_agreement}, {r.seconds} s")
+              f"agreement with teacher {r.valid_agreement}, {r.seconds} s"
+              + (f"; {r.stop_reason}" if r.stop_reason else ""))
 
     run_job(train(args.project, config, resume_run=args.resume, cancel=cancel), as_json=args.json, on_finish=show)
     return 0

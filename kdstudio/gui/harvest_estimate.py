@@ -13,6 +13,8 @@ amount to $0.00.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -214,7 +216,10 @@ class LiveEstimate(QObject):
                  parent: QObject | None = None, *, delay_ms: int = DEBOUNCE_MS) -> None:
         super().__init__(parent)
         self.project_path = str(project_path)
-        self._config = config
+        # a bound method (the owner's ``config``) is held weakly: its widget owns this object, and
+        # a strong reference back would keep both in a reference cycle
+        self._config: Callable[[], Callable[[], HarvestConfig | None] | None] = (
+            weakref.WeakMethod(config) if inspect.ismethod(config) else (lambda: config))
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(delay_ms)
@@ -250,7 +255,8 @@ class LiveEstimate(QObject):
         if self.worker is not None and self.worker.is_running:
             self._again = True
             return
-        config = self._config()
+        config_of = self._config()
+        config = config_of() if config_of is not None else None
         if config is None:
             return
         self._asked = dataclasses.replace(config, dry_run=True)

@@ -30,6 +30,7 @@ from kdstudio.core.events import Finished, Log, Progress
 from kdstudio.core.harvest import HarvestConfig, HarvestEstimate, HarvestResult
 from kdstudio.core.teachers.pricing import usd
 from kdstudio.gui.claude_options import AnswerOptions
+from kdstudio.gui.failure_banner import FailureBanner, is_budget_stop
 from kdstudio.gui.harvest_dialogs import AugmentDialog, TeacherDialog
 from kdstudio.gui.harvest_estimate import BudgetField, EstimateView, LiveEstimate, WrappedLabel, estimate_text
 from kdstudio.gui.harvest_failures import FailuresView
@@ -38,8 +39,6 @@ from kdstudio.gui.widgets import Card, StatTile, button, format_count, format_du
 from kdstudio.gui.worker import Worker
 
 SPLITS = ("train", "valid", "test", "unlabeled")
-#: How a budget stop's message starts (``BudgetExceeded`` from the harvest job).
-BUDGET_REACHED = "budget reached"
 
 
 class HarvestPanel(QWidget):
@@ -189,6 +188,8 @@ class HarvestPanel(QWidget):
         self.progress_text.setMinimumWidth(220)
         controls.addWidget(self.progress_text)
         layout.addLayout(controls)
+        self.failure = FailureBanner()
+        layout.addWidget(self.failure)
 
         tiles = QHBoxLayout()
         self.done_tile = StatTile("answered")
@@ -398,6 +399,7 @@ class HarvestPanel(QWidget):
         self.progress_text.setText("Loading the teacher…")
         self.log_line.setText("")
         self._show_notice("")
+        self.failure.dismiss()
         self._set_running(True)
         self.retry_button.setEnabled(False)
         if self.failures_view.showing_first_step:
@@ -433,7 +435,7 @@ class HarvestPanel(QWidget):
         self.progress_text.setText("")
         if status != "finished":
             if status == "failed":
-                QMessageBox.warning(self, "Cost estimate", worker.message)
+                self.failure.show_failure(worker.message, "The cost estimate")
             return
         if not retry_failed:
             self._live_estimated(worker.result)
@@ -483,6 +485,7 @@ class HarvestPanel(QWidget):
         self.worker = worker
         self.progress.setRange(0, 0)
         self.progress_text.setText("Adding variants…" if config is not None else "Removing variants…")
+        self.failure.dismiss()
         self._set_running(True)
         return True
 
@@ -506,6 +509,7 @@ class HarvestPanel(QWidget):
             self.progress_text.setText("Cancelled · the variants added so far are kept")
         else:
             self.progress_text.setText("Failed")
+            self.failure.show_failure(worker.message if worker is not None else "", "Changing the variants")
         self._settings_changed()
         self.augment_finished.emit(status)
 
@@ -564,7 +568,7 @@ class HarvestPanel(QWidget):
             self.progress_text.setText("Done")
         elif status == "cancelled":
             self.progress_text.setText("Cancelled · answers so far are kept")
-        elif message.startswith(BUDGET_REACHED):
+        elif is_budget_stop(message):
             self.progress_text.setText("Budget reached")
             self.log_line.setText("")
             self._show_notice(f"{message[0].upper()}{message[1:]}. Raise the budget (or tick No limit) and start "
@@ -572,7 +576,7 @@ class HarvestPanel(QWidget):
         else:
             self.progress_text.setText("Failed")
             self.log_line.setText("")
-            self._show_notice(message, "error")
+            self.failure.show_failure(message, "The harvest")
         self._running_teacher = None
         self._settings_changed()
         self.harvest_finished.emit(status)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from kdstudio import __version__
 from kdstudio.core.events import Finished, Log, Progress
+from kdstudio.gui.failure_banner import ended_words
 from kdstudio.gui.icons import icon
 from kdstudio.gui.job_host import JobHost, progress_text
 from kdstudio.gui.settings import (
@@ -418,8 +419,7 @@ class MainWindow(QMainWindow):
         self.job_label.setText("")
         self.pause_action.setText("&Pause")
         self.pause_action.setIcon(icon("pause"))
-        words = {"finished": "finished", "cancelled": "cancelled — what was done is kept", "failed": "failed"}
-        self.statusBar().showMessage(f"{worker.name} {words.get(status, status)}", 8000)
+        self.statusBar().showMessage(f"{worker.name} {ended_words(status, worker.message)}", 8000)
         self._update_actions()
 
     def _update_actions(self) -> None:

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -25,10 +24,11 @@ from PySide6.QtWidgets import (
 
 from kdstudio.gui.compare import ComparisonViewer
 from kdstudio.gui.evaluate import EvaluationDashboard
+from kdstudio.gui.failure_banner import FailureBanner
 from kdstudio.gui.harvest_panel import HarvestPanel
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.settings import sample_project_path
-from kdstudio.gui.training_panel import TrainingPanel
+from kdstudio.gui.training_panel import TrainingPanel, run_title
 from kdstudio.gui.widgets import Card, EmptyState, StatTile, button, label
 from kdstudio.gui.worker import Worker
 
@@ -132,7 +132,7 @@ class OverviewPanel(QWidget):
         runs_card.layout_.addWidget(label("Runs", "subheading"))
         runs = self.project.runs()
         if runs:
-            rows = [[r["id"], r["student"], r["status"], (r.get("started") or "")[:16].replace("T", " ")]
+            rows = [[run_title(r), r["student"], r["status"], (r.get("started") or "")[:16].replace("T", " ")]
                     for r in reversed(runs)]
             runs_card.layout_.addWidget(_table(["Run", "Student", "Status", "Started"], rows), 1)
         else:
@@ -229,6 +229,18 @@ class ProjectView(QWidget):
             w.addWidget(banner)
             layout.addWidget(wrap)
 
+        # a failed import (started from any tab) says why here, above the tabs
+        self.failure = FailureBanner()
+        self.failure.action_requested.connect(self.go)
+        banner_wrap = QWidget()
+        wrap_layout = QVBoxLayout(banner_wrap)
+        wrap_layout.setContentsMargins(20, 4, 20, 6)
+        wrap_layout.addWidget(self.failure)
+        self.failure.dismissed.connect(banner_wrap.hide)
+        banner_wrap.hide()
+        self._failure_wrap = banner_wrap
+        layout.addWidget(banner_wrap)
+
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.overview = OverviewPanel(self.project)
@@ -246,9 +258,11 @@ class ProjectView(QWidget):
         layout.addWidget(self.tabs, 1)
         self.harvest.harvest_finished.connect(lambda _s: self.refresh())
         self.training.run_finished.connect(lambda _s: self.refresh())
-        # an empty state's button that leads to another step goes through here
+        # an empty state's or a failure's button that leads to another step goes through here
         for panel in (self.overview, self.training, self.evaluate, self.compare):
-            panel.tab_requested.connect(self.show_tab)
+            panel.tab_requested.connect(self.go)
+        for panel in (self.harvest, self.training, self.evaluate):
+            panel.failure.action_requested.connect(self.go)
         self.overview.import_requested.connect(self.import_data)
         self.harvest.import_requested.connect(self.import_data)
         self._overview_stale = False
@@ -274,6 +288,16 @@ class ProjectView(QWidget):
         """Show the tab ``name`` (one of ``TABS``)."""
         self.tabs.setCurrentIndex(TABS.index(name))
 
+    def go(self, target: str) -> None:
+        """Where a button that leads to another step goes: a tab (one of ``TABS``), ``import``
+        (the import dialog) or ``import-valid`` (the same, into the valid split)."""
+        if target == "import":
+            self.import_data()
+        elif target == "import-valid":
+            self.import_data(split="valid")
+        else:
+            self.show_tab(target)
+
     def _tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.overview and self._overview_stale:
             self.overview.refresh()
@@ -283,35 +307,43 @@ class ProjectView(QWidget):
         self.evaluate.refresh()
         self._overview_stale = True  # its review counts are read again when it is shown
 
-    def import_data(self) -> bool:
-        """Ask for a data file and import it into the project in the background (``kdstudio import``)."""
+    def import_data(self, split: str = "auto") -> bool:
+        """Ask for a data file and import it into the project in the background (``kdstudio import``),
+        into ``split`` (``auto``: the file's own split column, else the project's split)."""
         from kdstudio.gui.wizard import DATA_FILTER
 
-        path, _ = QFileDialog.getOpenFileName(self, "Import data", str(self.path.parent), DATA_FILTER)
+        title = "Import a validation file" if split == "valid" else "Import data"
+        path, _ = QFileDialog.getOpenFileName(self, title, str(self.path.parent), DATA_FILTER)
         if not path:
             return False
-        return self.start_import(path)
+        return self.start_import(path, split=split)
 
-    def start_import(self, file: str | Path) -> bool:
+    def start_import(self, file: str | Path, *, split: str = "auto") -> bool:
         from kdstudio.core.data import import_file
 
-        worker = Worker(import_file, str(self.path), str(file), name="Importing data", parent=self)
+        worker = Worker(import_file, str(self.path), str(file), split=split, name="Importing data", parent=self)
         worker.finished.connect(self._imported)
         if not self.jobs.start(worker, self):
             return False
         self._import_worker = worker
+        self.failure.dismiss()
         self.status_message.emit(f"Importing {Path(file).name}…")
         return True
 
     def _imported(self, status: str) -> None:
         worker, self._import_worker = self._import_worker, None
         if status == "failed" and worker is not None:
-            QMessageBox.warning(self, "Import failed", worker.message)
+            self.show_failure(worker.message, "The import")
         elif status == "finished" and worker is not None and worker.result is not None:
             self.status_message.emit(f"Imported {worker.result.inserted:,} examples")
         self.harvest.refresh()
         self.training.refresh_runs()
         self.refresh()
+
+    def show_failure(self, message: str, what: str) -> None:
+        """Say above the tabs why ``what`` failed, until dismissed."""
+        self._failure_wrap.show()
+        self.failure.show_failure(message, what)
 
     def run_sample_again(self) -> None:
         """Train the sample's student again with the settings of its last run."""

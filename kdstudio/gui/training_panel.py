@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import Finished, Log, Metric, Progress
 from kdstudio.gui.config_form import ConfigForm
+from kdstudio.gui.failure_banner import FailureBanner
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.plots import MetricsView
 from kdstudio.gui.student_picker import StudentPicker
@@ -35,10 +36,23 @@ STATUS_WORDS = {"finished": "finished", "running": "running", "cancelled": "canc
                 "queued": "queued"}
 
 
+#: The project setting that keeps the panel's training settings ("Change…") between sessions.
+SETTINGS_KEY = "training"
+
+
 def default_config() -> dict[str, Any]:
     from kdstudio.core.train.config import TrainConfig
 
     return TrainConfig().to_dict()
+
+
+def run_title(run: dict[str, Any]) -> str:
+    """How a run is named on screen: ``#1 cnn KD``, ``#2 cnn hard labels``, or ``#3`` and the
+    name it was given."""
+    if run.get("name"):
+        return f"#{run['id']} {run['name']}"
+    kind = "hard labels" if (run.get("config") or {}).get("hard_labels") else "KD"
+    return f"#{run['id']} {run['student']} {kind}"
 
 
 class StudentDialog(QDialog):
@@ -157,6 +171,8 @@ class TrainingPanel(QWidget):
         self.progress_text.setMinimumWidth(240)
         controls.addWidget(self.progress_text)
         main.addLayout(controls)
+        self.failure = FailureBanner()
+        main.addWidget(self.failure)
         # one line that is always there: a message arriving mid-run must not resize the plots
         # below it (a resize repaints every plot at once)
         self.log_line = ElidedLabel("", "muted")
@@ -175,8 +191,15 @@ class TrainingPanel(QWidget):
 
     # -- configuration ------------------------------------------------------------------------
     def _initial_config(self) -> dict[str, Any]:
+        """The settings last chosen with "Change…" in this project, else the wizard's plan, else
+        the newest distillation run's."""
         config = default_config()
-        plan = self.project.settings().get("plan", {})
+        settings = self.project.settings()
+        saved = settings.get(SETTINGS_KEY)
+        if isinstance(saved, dict) and saved:
+            config.update({k: v for k, v in saved.items() if k in config})
+            return config
+        plan = settings.get("plan", {})
         runs = self.project.runs()
         # the newest distillation run (a gold-labels-only baseline is not what "again" means)
         previous = next((r for r in reversed(runs) if not r["config"].get("hard_labels")), runs[-1] if runs else None)
@@ -202,15 +225,23 @@ class TrainingPanel(QWidget):
                 epochs = default_epochs(c.get("student", ""))
             except ConfigError:
                 epochs = "?"
+        patience = f" · patience {c['patience']}" if c.get("patience") else ""
+        name = f"\nrun name: {c['name']}" if c.get("name") else ""
         self.settings_label.setText(
-            f"{mode}\n{epochs} epochs · batch {c.get('batch_size')} · lr {lr if lr is not None else 'auto'}")
+            f"{mode}\n{epochs} epochs{patience} · batch {c.get('batch_size')} · "
+            f"lr {lr if lr is not None else 'auto'}{name}")
 
     def choose_student(self) -> None:
         dialog = StudentDialog(self.task, self.config, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            self.config = dialog.config
-            self._show_config()
-            self.update_empty_state()
+            self.set_config(dialog.config)
+
+    def set_config(self, config: dict[str, Any]) -> None:
+        """Use ``config`` for the next runs and keep it in the project for the next session."""
+        self.config = dict(config)
+        self.project.update_settings(**{SETTINGS_KEY: self.config})
+        self._show_config()
+        self.update_empty_state()
 
     # -- what to do first ---------------------------------------------------------------------
     def has_teacher_answers(self) -> bool:
@@ -250,8 +281,7 @@ class TrainingPanel(QWidget):
             metrics = run.get("summary", {})
             score = metrics.get("best_valid_accuracy") or metrics.get("valid_accuracy") or metrics.get("best_score")
             extra = f" · valid {score:.3f}" if isinstance(score, float) else ""
-            kind = " · gold only" if run.get("config", {}).get("hard_labels") else ""
-            text = f"Run {run['id']} · {run['student']}{kind}\n{STATUS_WORDS.get(run['status'], run['status'])}" \
+            text = f"{run_title(run)}\n{STATUS_WORDS.get(run['status'], run['status'])}" \
                    f"{extra} · {(run.get('started') or '')[5:16].replace('T', ' ')}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, run["id"])
@@ -318,7 +348,7 @@ class TrainingPanel(QWidget):
             train_config = TrainConfig.from_dict(config or self.config).validate()
         except ConfigError as exc:
             self.progress_text.setText("Failed")
-            self.log_line.setText(str(exc))
+            self.failure.show_failure(str(exc), "Training")
             return False
         before = max((r["id"] for r in self.project.runs()), default=0)
         path = str(self.project_path)
@@ -335,6 +365,7 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress_text.setText("Preparing the data and the student…")
         self.log_line.setText("")
+        self.failure.dismiss()
         self._set_running(True)
         self.stack.setCurrentWidget(self.view)
         return True
@@ -386,11 +417,17 @@ class TrainingPanel(QWidget):
 
             result = worker.result if worker else None
             acc = result.valid_accuracy if isinstance(result, TrainResult) else None  # best checkpoint's
-            self.progress_text.setText("Done" + (f" · valid accuracy {acc:.3f}" if acc is not None else ""))
+            reason = result.stop_reason if isinstance(result, TrainResult) else None
+            self.progress_text.setText("Done" + (f" · valid accuracy {acc:.3f}" if acc is not None else "")
+                                       + (" · stopped early" if reason else ""))
+            self.log_line.setText(f"{reason[0].upper()}{reason[1:]}" if reason else "")
         elif status == "cancelled":
             self.progress_text.setText("Cancelled · the best checkpoint so far is kept")
+            self.log_line.setText("")
         else:
             self.progress_text.setText("Failed")
+            self.log_line.setText("")
+            self.failure.show_failure(worker.message if worker else "", "Training")
         self.view.live = False
         self.view._mark_all()
         self.view.redraw()

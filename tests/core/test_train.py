@@ -259,6 +259,14 @@ def test_early_stopping_after_patience_evaluations(toy):
     result = events[-1].result
     assert result.stopped_early and result.steps == 3 and result.best_step == 1
     assert any("early stop" in e.message for e in events if isinstance(e, Log))
+    assert result.stop_reason == (
+        "stopped at epoch 1 of 5: validation loss did not improve for 2 evaluations (best at step 1)"
+    )
+
+
+def test_a_run_that_trains_to_its_last_epoch_has_no_stop_reason(toy):
+    result = run_to_end(train(toy, TrainConfig(student="cnn", epochs=1, batch_size=8, num_threads=1)))
+    assert not result.stopped_early and result.stop_reason is None
 
 
 def test_the_checkpoint_metric_picks_what_counts_as_better():

@@ -299,8 +299,8 @@ def test_without_a_key_the_harvest_says_where_to_put_one(qtbot, fake_anthropic, 
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.url)
     panel = open_panel(qtbot, banking_project(tmp_path, 5))
     assert run_harvest(qtbot, panel) == "failed"
-    assert panel.progress_text.text() == "Failed" and panel.notice.objectName() == "error"
-    message = panel.notice.text()
+    assert panel.progress_text.text() == "Failed" and not panel.failure.isHidden()
+    message = panel.failure.reason.text()
     assert message.startswith("no Anthropic API key") and "ANTHROPIC_API_KEY" in message
     assert "OS keyring" in message and "settings" not in message
 

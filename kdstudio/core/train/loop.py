@@ -138,15 +138,33 @@ def selection_score(metrics: dict[str, float], cfg: TrainConfig) -> float:
     row) still falls steadily; choosing by accuracy stops a KD run on a lucky evaluation. A
     metric the valid split cannot give (no gold labels, no teacher answers) falls back to the
     next of accuracy, agreement, loss."""
+    name = selection_metric(metrics, cfg)
+    if name is None:
+        return 0.0
+    value = metrics[f"valid/{name}"]
+    return -value if name == "loss" else value
+
+
+def selection_metric(metrics: dict[str, float], cfg: TrainConfig) -> str | None:
+    """The valid metric :func:`selection_score` reads (``accuracy``, ``agreement``, ``loss``);
+    None when ``metrics`` has none of them."""
     wanted = cfg.checkpoint_metric
     if wanted == "auto":
         wanted = "accuracy" if cfg.hard_labels else "loss"
     order = [wanted] + [m for m in ("accuracy", "agreement", "loss") if m != wanted]
-    for name in order:
-        value = metrics.get(f"valid/{name}")
-        if value is not None:
-            return -value if name == "loss" else value
-    return 0.0
+    return next((name for name in order if metrics.get(f"valid/{name}") is not None), None)
+
+
+def stop_reason(s: Session) -> str | None:
+    """Why the run stopped before its last epoch, in one sentence; None when it did not:
+    ``stopped at epoch 15 of 40: validation loss did not improve for 3 evaluations``."""
+    if not s.state.stopped_early:
+        return None
+    metric = selection_metric(s.state.best_metrics, s.cfg) or "score"
+    return (
+        f"stopped at epoch {s.state.epoch + 1} of {s.epochs}: validation {metric} did not improve for "
+        f"{s.cfg.patience} evaluations (best at step {s.state.best_step})"
+    )
 
 
 def eval_due(s: Session, *, end_of_epoch: bool) -> bool:
@@ -172,10 +190,7 @@ def evaluate_and_save(s: Session) -> Iterator[Event]:
         s.state.bad_evals += 1
         if s.cfg.patience and s.state.bad_evals >= s.cfg.patience:
             s.state.stopped_early = True
-            yield Log(
-                f"early stop at step {s.state.step}: no better valid score in {s.cfg.patience} "
-                f"evaluations (best at step {s.state.best_step})"
-            )
+            yield Log(f"early stop at step {s.state.step}: {stop_reason(s)}")
     s.save("last")
 
 
@@ -224,6 +239,7 @@ def finish(s: Session) -> Iterator[Event]:
         "device": str(s.rt.device),
         "examples_per_s": round(s.state.seen / max(seconds, 1e-9), 2),
         "stopped_early": s.state.stopped_early,
+        "stop_reason": stop_reason(s),
         "reviews_used": s.reviews_used,
         "teacher_calibration": s.calibration,
         "n_train": len(s.train_rows),

@@ -27,6 +27,7 @@ class TrainResult(JobResult):
     device: str
     examples_per_s: float
     stopped_early: bool
+    stop_reason: str | None  #: why it stopped before its last epoch (None when it did not)
     reviews_used: int
     teacher_calibration: int | None  #: version of the teacher's calibration the soft labels went through
     n_train: int

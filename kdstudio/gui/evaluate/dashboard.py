@@ -36,6 +36,7 @@ from kdstudio.gui.evaluate.export_dialog import ExportDialog
 from kdstudio.gui.evaluate.pareto import ParetoCard
 from kdstudio.gui.evaluate.plots import money, ms, pct, theme_plot
 from kdstudio.gui.evaluate.sweep_dialog import SweepDialog
+from kdstudio.gui.failure_banner import FailureBanner
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.theme import Theme, ThemeManager
 from kdstudio.gui.widgets import EmptyState, button, label
@@ -67,6 +68,14 @@ class EvaluationDashboard(QWidget):
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        self.failure = FailureBanner()  # why an evaluation or a sweep failed
+        self._failure_wrap = QWidget()
+        wrap = QVBoxLayout(self._failure_wrap)
+        wrap.setContentsMargins(20, 10, 20, 0)
+        wrap.addWidget(self.failure)
+        self.failure.dismissed.connect(self._failure_wrap.hide)
+        self._failure_wrap.hide()
+        outer.addWidget(self._failure_wrap)
         self.stack = QStackedWidget()
         outer.addWidget(self.stack)
         self.empty = EmptyState("No evaluation yet", "")
@@ -270,10 +279,14 @@ class EvaluationDashboard(QWidget):
         started = self.jobs.start(worker, self)
         if started:
             self.empty.action.setEnabled(False)
+            self.failure.dismiss()
         return started
 
     def _job_done(self, worker: Worker, status: str) -> None:
         self.empty.action.setEnabled(True)
+        if status == "failed":
+            self._failure_wrap.show()
+            self.failure.show_failure(worker.message, worker.name)
         if status == "finished" and self.run_id is not None:
             self.evaluated.emit(self.run_id)
         self.refresh()
