@@ -278,11 +278,16 @@ class ClaudeOptions(QWidget):
         self.answer.show()
         if self._live is None:
             self._live = LiveEstimate(project_path, self.config, self)
-            self._live.started.connect(lambda: self.estimate.show_message("Estimating the cost…"))
+            self._live.started.connect(self._estimating)  # bound slots: a lambda over self is a cycle
             self._live.estimated.connect(self._estimated)
-            self._live.failed.connect(lambda message: self.estimate.show_message(f"No estimate: {message}",
-                                                                                 "error"))
+            self._live.failed.connect(self._not_estimated)
         self._estimate_again()
+
+    def _estimating(self) -> None:
+        self.estimate.show_message("Estimating the cost…")
+
+    def _not_estimated(self, message: str) -> None:
+        self.estimate.show_message(f"No estimate: {message}", "error")
 
     def set_active(self, active: bool) -> None:
         """Claude is (or is no longer) the chosen teacher: estimate now, or stop estimating."""

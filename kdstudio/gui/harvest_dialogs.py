@@ -122,7 +122,10 @@ class TeacherDialog(QDialog):
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.finished.connect(lambda _code: self.picker.claude.set_active(False))
+        self.finished.connect(self._closed)
+
+    def _closed(self, _code: int) -> None:
+        self.picker.claude.set_active(False)
 
     def _accept(self) -> None:
         if self.picker.validate() is None:

@@ -22,7 +22,7 @@ from PySide6.QtCore import QLocale, QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator, QResizeEvent
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from kdstudio.core.harvest import HarvestConfig, HarvestEstimate
+from kdstudio.core.harvest import HarvestConfig, HarvestEstimate, HarvestResult
 from kdstudio.core.teachers.pricing import usd
 from kdstudio.gui.widgets import format_count, format_duration, label, restyle
 from kdstudio.gui.worker import Worker
@@ -337,3 +337,13 @@ class BudgetField(QWidget):
             return
         self.amount.setText(f"{value:.8f}".rstrip("0").rstrip(".") or "0")
         self.no_limit.setChecked(False)
+
+
+def summary_text(result: HarvestResult) -> str:
+    """The end of a harvest in one line."""
+    parts = [f"{result.n_ok:,} answered", f"{result.n_failed:,} failed"]
+    if result.answered_before:
+        parts.append(f"{result.answered_before:,} answered before")
+    if result.cost_usd:
+        parts.append(f"{usd(result.cost_usd)} spent")
+    return "Harvest finished: " + ", ".join(parts)

@@ -27,12 +27,19 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio.core.events import Finished, Log, Progress
-from kdstudio.core.harvest import HarvestConfig, HarvestEstimate, HarvestResult
+from kdstudio.core.harvest import HarvestConfig, HarvestEstimate
 from kdstudio.core.teachers.pricing import usd
 from kdstudio.gui.claude_options import AnswerOptions
 from kdstudio.gui.failure_banner import FailureBanner, is_budget_stop
 from kdstudio.gui.harvest_dialogs import AugmentDialog, TeacherDialog
-from kdstudio.gui.harvest_estimate import BudgetField, EstimateView, LiveEstimate, WrappedLabel, estimate_text
+from kdstudio.gui.harvest_estimate import (
+    BudgetField,
+    EstimateView,
+    LiveEstimate,
+    WrappedLabel,
+    estimate_text,
+    summary_text,
+)
 from kdstudio.gui.harvest_failures import FailuresView
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.widgets import Card, StatTile, button, format_count, format_duration, label, restyle
@@ -154,9 +161,9 @@ class HarvestPanel(QWidget):
         card.layout_.addLayout(body)
         layout.addWidget(card)
         self.live = LiveEstimate(self.project_path, self._live_config, self)
-        self.live.started.connect(lambda: self.estimate_view.show_message("Estimating the cost of the harvest…"))
+        self.live.started.connect(self._live_estimating)  # bound slots: a lambda over self is a cycle
         self.live.estimated.connect(self._live_estimated)
-        self.live.failed.connect(lambda message: self.estimate_view.show_message(f"No estimate: {message}", "error"))
+        self.live.failed.connect(self._live_not_estimated)
 
         # controls and progress
         controls = QHBoxLayout()
@@ -167,7 +174,7 @@ class HarvestPanel(QWidget):
                                                            "off at max_tokens get twice the limit)")
         self.estimate_button = button("Estimate cost", tooltip="Count the requests and price them; sends nothing")
         self.start_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(lambda: self.worker and self.worker.toggle_pause())
+        self.pause_button.clicked.connect(self._toggle_pause)
         self.cancel_button.clicked.connect(self.cancel)
         self.retry_button.clicked.connect(self.retry_failed)
         self.estimate_button.clicked.connect(self.estimate)
@@ -251,6 +258,16 @@ class HarvestPanel(QWidget):
 
     def _live_config(self) -> HarvestConfig | None:
         return self.config(dry_run=True) if self.is_claude() and self.worker is None else None
+
+    def _live_estimating(self) -> None:
+        self.estimate_view.show_message("Estimating the cost of the harvest…")
+
+    def _live_not_estimated(self, message: str) -> None:
+        self.estimate_view.show_message(f"No estimate: {message}", "error")
+
+    def _toggle_pause(self) -> None:
+        if self.worker is not None:
+            self.worker.toggle_pause()
 
     def _live_estimated(self, result: HarvestEstimate) -> None:
         self.estimate_view.show_estimate(result, self.budget.value())
@@ -582,17 +599,4 @@ class HarvestPanel(QWidget):
         self.harvest_finished.emit(status)
 
 
-def summary_text(result: HarvestResult) -> str:
-    """The end of a harvest in one line."""
-    parts = [f"{result.n_ok:,} answered", f"{result.n_failed:,} failed"]
-    if result.answered_before:
-        parts.append(f"{result.answered_before:,} answered before")
-    if result.cost_usd:
-        parts.append(f"{usd(result.cost_usd)} spent")
-    return "Harvest finished: " + ", ".join(parts)
-
-
-#: Dollars as the panels show them (kept for callers of the old name).
-format_usd = usd
-
-__all__ = ["AugmentDialog", "HarvestPanel", "TeacherDialog", "estimate_text", "format_usd", "summary_text"]
+__all__ = ["AugmentDialog", "HarvestPanel", "TeacherDialog", "estimate_text", "summary_text"]
