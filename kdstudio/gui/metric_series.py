@@ -24,6 +24,13 @@ SHORT_NAMES = {
 }
 
 
+def smoothed(metric: str) -> bool:
+    """Whether the smoothing slider bends ``metric``: the noisy per-step training values only.
+    Validation points are few and exact, and the learning rate is a schedule, not a measurement
+    (smoothing would lower its peak)."""
+    return not metric.startswith("valid/") and plot_for(metric) != "lr"
+
+
 def plot_for(metric: str) -> str:
     """Which plot a metric name belongs to."""
     for key, (_, _, names) in PLOTS.items():
