@@ -87,3 +87,15 @@ def test_the_wheel_over_a_plot_scrolls_the_page_until_the_plot_is_clicked(qtbot)
     wheel()
     assert area.verticalScrollBar().value() == scrolled  # a clicked plot takes the wheel: it zooms
     assert plot.getPlotItem().getViewBox().viewRange() != before
+
+
+def test_the_run_list_shows_the_best_checkpoints_accuracy_labelled_so():
+    from kdstudio.core.train import TrainResult
+    from kdstudio.gui.metric_series import run_score_text
+
+    fields = {f: 0 for f in TrainResult.__dataclass_fields__}
+    summary = TrainResult(**{**fields, "valid_accuracy": 0.84, "student": "cnn", "device": "cpu"}).to_json()
+    assert run_score_text(summary) == " · valid acc 0.840 (best checkpoint)"
+    assert run_score_text({**summary, "valid_accuracy": 0.0}) == " · valid acc 0.000 (best checkpoint)"
+    assert run_score_text({**summary, "valid_accuracy": None, "best_score": -0.42}) == ""  # never another metric
+    assert run_score_text({}) == ""
