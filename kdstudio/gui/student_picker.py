@@ -185,6 +185,7 @@ class StudentPicker(QWidget):
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget() is not None and item.widget() not in (self.pretrained_path, self.layers):
+                item.widget().hide()  # not drawn again while it waits to be deleted
                 item.widget().deleteLater()
         self.cards = {}
         presets = preset_names(task)
