@@ -118,6 +118,7 @@ class StudentPicker(QWidget):
         layout.addWidget(self.error)
         layout.addStretch(1)
         self._measuring = None
+        self._measuring_key: tuple = ()
         self.project_path: str | None = None
         self.size_settings: dict[str, Any] = {}
         self._build("classification")
@@ -161,12 +162,14 @@ class StudentPicker(QWidget):
 
             worker = Worker(measure_for_project, missing, self.project_path, TrainConfig.from_dict(self.size_settings),
                             name="Measuring students", parent=self, limit_threads=True)
-        worker.yielded.connect(lambda event: self._measured(event, key))
+        self._measuring_key = key  # a bound method, not a lambda over self: no reference cycle
+        worker.yielded.connect(self._measured)
         worker.finished.connect(self._measuring_ended)
         self._measuring = worker.start()
 
-    def _measured(self, event: object, key: tuple = ()) -> None:
+    def _measured(self, event: object) -> None:
         if isinstance(event, Finished):
+            key = self._measuring_key
             result = event.result
             target = PRESET_FIGURES if not key else PROJECT_FIGURES.setdefault(key, {})
             target.update({f.name: f for f in result.students})
