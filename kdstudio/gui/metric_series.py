@@ -24,6 +24,13 @@ SHORT_NAMES = {
 }
 
 
+def smoothed(metric: str) -> bool:
+    """Whether the smoothing slider bends ``metric``: the noisy per-step training values only.
+    Validation points are few and exact, and the learning rate is a schedule, not a measurement
+    (smoothing would lower its peak)."""
+    return not metric.startswith("valid/") and plot_for(metric) != "lr"
+
+
 def plot_for(metric: str) -> str:
     """Which plot a metric name belongs to."""
     for key, (_, _, names) in PLOTS.items():
@@ -131,3 +138,15 @@ class RunSeries:
         if name not in self.series:
             self.series[name] = Series()
         return self.series[name]
+
+
+def run_score_text(summary: dict) -> str:
+    """The score a run list shows for a run's stored summary (``TrainResult.to_json()``): the
+    validation accuracy of the best checkpoint, the one the run keeps and evaluates, labelled so.
+    The checkpoint is chosen by the run's checkpoint metric (the valid loss for a distillation
+    run), so this can be below the highest point of the validation accuracy curve. Empty when the
+    run has no accuracy (no gold labels on the valid split, or not finished)."""
+    accuracy = summary.get("valid_accuracy")
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
+        return ""
+    return f" · valid acc {accuracy:.3f} (best checkpoint)"

@@ -13,12 +13,13 @@ from a pixmap cache. Panning or zooming a plot stops it following; "Fit" resumes
 from __future__ import annotations
 
 import csv
+import html
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QTextDocument
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -33,8 +34,9 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio.gui.icons import icon
-from kdstudio.gui.metric_series import PLOTS, SHORT_NAMES, X_AXES, RunSeries, plot_for
+from kdstudio.gui.metric_series import PLOTS, SHORT_NAMES, X_AXES, RunSeries, plot_for, smoothed
 from kdstudio.gui.theme import SERIES_COLORS, Theme, ThemeManager, current_theme
+from kdstudio.gui.wheel_guard import guard_view_wheel
 from kdstudio.gui.widgets import Card, label
 
 #: Redraw interval: several times a second.
@@ -45,6 +47,22 @@ WIDE_LINES = False  # wide lines cost the raster engine a lot; thin ones keep re
 #: not move the plots
 LEGEND_STRUT = '<span style="color:transparent">━━</span>'
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+
+
+def plot_picture(item: pg.PlotItem, width: int, background: str) -> QImage:
+    """``item`` drawn ``width`` pixels wide (pyqtgraph's ImageExporter draws the same, but
+    leaves its settings tree in reference cycles)."""
+    source = item.sceneBoundingRect()
+    height = max(1, round(source.height() * width / max(source.width(), 1.0)))
+    image = QImage(width, height, QImage.Format.Format_ARGB32)
+    image.fill(QColor(background))
+    painter = QPainter(image)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        item.scene().render(painter, QRectF(0, 0, width, height), source)
+    finally:
+        painter.end()
+    return image
 
 
 class PlotCard(Card):
@@ -72,6 +90,7 @@ class PlotCard(Card):
         self.layout_.addLayout(header)
         self.widget = pg.PlotWidget()
         self.widget.setMinimumHeight(130)
+        guard_view_wheel(self.widget)  # the wheel zooms only a clicked plot; otherwise it scrolls the page
         self.plot: pg.PlotItem = self.widget.getPlotItem()
         self.plot.setLabel("left", ylabel)
         for axis in ("left", "bottom"):
@@ -390,7 +409,7 @@ class MetricsView(QWidget):
                 smooth.hide()
                 continue
             x = series.x(self.axis)
-            smoothing = self.weight > 0 and not name.startswith("valid/") and series.n > 2
+            smoothing = self.weight > 0 and smoothed(name) and series.n > 2
             if smoothing:
                 raw.setData(x, series.y)
                 raw.show()
@@ -436,6 +455,10 @@ class MetricsView(QWidget):
                 card.fit((*self._x_bounds, b[2], b[3]) if b else None, tight=not self.live)
 
     def _legend(self, card: PlotCard) -> None:
+        card.legend.setText(self.legend_html(card) or LEGEND_STRUT)
+
+    def legend_html(self, card: PlotCard) -> str:
+        """The legend of ``card``'s visible curves: each one's line, in its colour and dash, and name."""
         multi = sum(r.visible for r in self.runs.values()) > 1
         parts = []
         for (run, name), (_raw, smooth) in sorted(card.curves.items()):
@@ -444,20 +467,42 @@ class MetricsView(QWidget):
                 continue
             colour = smooth.opts["pen"].color().name()
             dash = {Qt.PenStyle.DashLine: "╌╌", Qt.PenStyle.DotLine: "┈┈"}.get(smooth.opts["pen"].style(), "━━")
-            text = SHORT_NAMES.get(name, name)
-            text = f"{rs.label} · {text}" if multi else text
+            text = html.escape(SHORT_NAMES.get(name, name))
+            text = f"{html.escape(rs.label)} · {text}" if multi else text
             parts.append(f'<span style="color:{colour}; font-weight:700">{dash}</span>&nbsp;{text}')
-        card.legend.setText("&nbsp;&nbsp;&nbsp; ".join(parts) or LEGEND_STRUT)
+        return "&nbsp;&nbsp;&nbsp; ".join(parts)
 
     # -- export -------------------------------------------------------------------------------
     def export_png(self, key: str, path: str | Path, width: int = 1200) -> Path:
-        """Save one plot as a PNG image."""
-        import pyqtgraph.exporters as exporters
-
+        """Save one plot as a PNG image: its title, its legend, then the plot."""
         self.redraw()
-        exporter = exporters.ImageExporter(self.cards[key].plot)
-        exporter.parameters()["width"] = width
-        exporter.export(str(path))
+        card = self.cards[key]
+        theme = current_theme()
+        plot_image = plot_picture(card.plot, width, theme.plot_bg)
+        pad = 16
+        title = QTextDocument()
+        title.setDocumentMargin(0)
+        title.setHtml(f'<div style="color:{theme.plot_fg}; font-size:20px; font-weight:700">'
+                      f"{html.escape(PLOTS[key][0])}</div>")
+        title.setTextWidth(width - 2 * pad)
+        legend = QTextDocument()
+        legend.setDocumentMargin(0)
+        legend.setHtml(f'<div style="color:{theme.plot_fg}; font-size:14px">{self.legend_html(card)}</div>')
+        legend.setTextWidth(width - 2 * pad)
+        top = pad + round(title.size().height()) + 6 + round(legend.size().height()) + 8
+        image = QImage(plot_image.width(), top + plot_image.height(), QImage.Format.Format_ARGB32)
+        image.fill(QColor(theme.plot_bg))
+        painter = QPainter(image)
+        try:
+            painter.translate(pad, pad)
+            title.drawContents(painter)
+            painter.translate(0, round(title.size().height()) + 6)
+            legend.drawContents(painter)
+            painter.resetTransform()
+            painter.drawImage(0, top, plot_image)
+        finally:
+            painter.end()
+        image.save(str(path), "PNG")
         return Path(path)
 
     def export_csv(self, key: str, path: str | Path) -> Path:

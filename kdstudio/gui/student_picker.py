@@ -3,7 +3,8 @@ a pretrained checkpoint."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
@@ -17,8 +18,17 @@ if TYPE_CHECKING:
     from kdstudio.core.students import StudentFigure
 
 #: Filled once per session by :func:`kdstudio.core.students.measure_students` (in a worker): each
-#: preset's parameters, size and the time of one batch, for orientation only.
+#: preset's parameters, size and the time of one batch, for an 8,000-piece vocabulary and two
+#: labels (when the picker knows no project), for orientation only.
 PRESET_FIGURES: dict[str, StudentFigure] = {}
+#: The same, measured for a project (:func:`kdstudio.core.student_sizes.measure_for_project`):
+#: the vocabulary and labels of a run on it, so the counts are the run's. Keyed by the project
+#: and the settings that choose the vocabulary.
+PROJECT_FIGURES: dict[tuple, dict[str, StudentFigure]] = {}
+#: What the figures were measured for, by the same keys (None: the stand-in vocabulary).
+FIGURES_BASIS: dict[tuple, str] = {}
+#: The settings of a training run that change a preset's parameter count.
+SIZE_SETTINGS = ("teacher", "vocab_size", "max_length", "hard_labels", "uncalibrated", "seed")
 PRETRAINED = "pretrained"
 TEACHER_LAYERS = "teacher-layers"
 
@@ -42,11 +52,41 @@ def describe(name: str) -> str:
     return ""
 
 
+def fastest_preset(figures: dict[str, StudentFigure], names: list[str]) -> str | None:
+    """The one fastest of ``names`` that has figures; a tie goes to the one listed first."""
+    known = [(figures[n].latency_ms, i, n) for i, n in enumerate(names) if n in figures]
+    return min(known)[2] if known else None
+
+
+def relative_speed(ms: float, fastest: float, is_fastest: bool) -> str:
+    """``fastest`` for the one fastest preset, else how many times its time the others take."""
+    if is_fastest:
+        return "fastest"
+    ratio = ms / fastest if fastest > 0 else 1.0
+    return f"{ratio:.1f}× the fastest" if ratio < 9.95 else f"{ratio:.0f}× the fastest"
+
+
 def speed_bar(ms: float, fastest: float) -> str:
     """Five dots, more for faster students (relative to the fastest preset)."""
     ratio = fastest / ms
     filled = max(1, min(5, round(5 * ratio ** 0.5)))
     return "●" * filled + "○" * (5 - filled)
+
+
+def format_mb(size_mb: float) -> str:
+    """A size on disk as a card shows it: ``16.4 MB``, ``120 MB``."""
+    return f"{size_mb:.1f} MB" if size_mb < 100 else f"{size_mb:.0f} MB"
+
+
+def basis_text(result: Any) -> str:
+    """What the cards' parameter counts were measured for, in words (a ``StudentFigures``)."""
+    labels = f"{result.labels} labels"
+    if result.tokenizer == "teacher":
+        return f"Sizes for this project: the teacher's vocabulary of {result.vocabulary:,} pieces, {labels}."
+    if result.tokenizer == "wordpiece":
+        return f"Sizes for this project: a WordPiece vocabulary of {result.vocabulary:,} pieces, {labels}."
+    return (f"Sizes for a vocabulary of {result.vocabulary:,} pieces and {labels}; a run's own count, which "
+            "depends on its tokenizer, is in its log.")
 
 
 class StudentPicker(QWidget):
@@ -72,35 +112,74 @@ class StudentPicker(QWidget):
         self.layers.setValue(3)
         self.layers.setToolTip("How many of the teacher's layers to keep (every other one)")
         self.layers.valueChanged.connect(lambda _v: self.set_choice(TEACHER_LAYERS))
+        self.basis = label("", "muted", wrap=True)
+        layout.addWidget(self.basis)
         self.error = label("", "error", wrap=True)
         layout.addWidget(self.error)
         layout.addStretch(1)
         self._measuring = None
+        self._measuring_key: tuple = ()
+        self.project_path: str | None = None
+        self.size_settings: dict[str, Any] = {}
         self._build("classification")
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.measure()
 
+    def set_project(self, path: str | Path, config: dict[str, Any] | None = None) -> None:
+        """Measure the presets as a run on the project at ``path`` with the training settings
+        ``config`` builds them (its teacher's tokenizer or a WordPiece, its labels), so the
+        cards' parameter counts and sizes are the run's."""
+        self.project_path = str(path)
+        self.size_settings = {k: v for k, v in (config or {}).items() if k in SIZE_SETTINGS and v is not None}
+        self._build(self.task)
+        if self.isVisible():
+            self.measure()
+
+    def figures_key(self) -> tuple:
+        """The key of the figures that fit this picker's project and settings."""
+        if self.project_path is None:
+            return ()
+        return (self.project_path, *sorted(self.size_settings.items()))
+
+    def figures(self) -> dict[str, StudentFigure]:
+        return PRESET_FIGURES if self.project_path is None else PROJECT_FIGURES.setdefault(self.figures_key(), {})
+
     def measure(self) -> None:
-        """Measure the presets once per session, in a worker (it loads torch)."""
-        missing = [n for n in preset_names(self.task) if n not in PRESET_FIGURES]
+        """Measure the presets once per session (per project and settings), in a worker (it loads torch)."""
+        missing = [n for n in preset_names(self.task) if n not in self.figures()]
         if not missing or self._measuring is not None:
             return
-        from kdstudio.core.students import measure_students
+        key = self.figures_key()
+        if self.project_path is None:
+            from kdstudio.core.students import measure_students
 
-        worker = Worker(measure_students, missing, name="Measuring students", parent=self, limit_threads=True)
+            worker = Worker(measure_students, missing, name="Measuring students", parent=self, limit_threads=True)
+        else:
+            from kdstudio.core.student_sizes import measure_for_project
+            from kdstudio.core.train.config import TrainConfig
+
+            worker = Worker(measure_for_project, missing, self.project_path, TrainConfig.from_dict(self.size_settings),
+                            name="Measuring students", parent=self, limit_threads=True)
+        self._measuring_key = key  # a bound method, not a lambda over self: no reference cycle
         worker.yielded.connect(self._measured)
         worker.finished.connect(self._measuring_ended)
         self._measuring = worker.start()
 
     def _measured(self, event: object) -> None:
         if isinstance(event, Finished):
-            PRESET_FIGURES.update({f.name: f for f in event.result.students})
+            key = self._measuring_key
+            result = event.result
+            target = PRESET_FIGURES if not key else PROJECT_FIGURES.setdefault(key, {})
+            target.update({f.name: f for f in result.students})
+            FIGURES_BASIS[key] = basis_text(result)
             self._build(self.task)
 
     def _measuring_ended(self, _status: str) -> None:
         self._measuring = None
+        if self.isVisible() and any(n not in self.figures() for n in preset_names(self.task)):
+            self.measure()  # the project or settings changed while measuring
 
     def _build(self, task: str) -> None:
         for keep in (self.pretrained_path, self.layers):  # they outlive the cards that hold them
@@ -109,31 +188,34 @@ class StudentPicker(QWidget):
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget() is not None and item.widget() not in (self.pretrained_path, self.layers):
+                item.widget().hide()  # not drawn again while it waits to be deleted
                 item.widget().deleteLater()
         self.cards = {}
         presets = preset_names(task)
-        known = [PRESET_FIGURES[n].latency_ms for n in presets if n in PRESET_FIGURES]
-        fastest = min(known) if known else 1.0
+        figures = self.figures()
+        fastest_name = fastest_preset(figures, presets)
+        fastest = figures[fastest_name].latency_ms if fastest_name else 1.0
         for i, name in enumerate(presets):
             card = Card(clickable=True)
             head = QHBoxLayout()
             head.addWidget(label(name, "subheading"))
             head.addStretch(1)
-            figure = PRESET_FIGURES.get(name)
+            figure = figures.get(name)
             if figure is not None:
                 head.addWidget(label(f"{figure.params / 1e6:.1f}M params", "badge"))
             card.layout_.addLayout(head)
             card.layout_.addWidget(label(describe(name), "muted", wrap=True))
             if figure is not None:
                 ms = figure.latency_ms
-                relative = f"{ms / fastest:.0f}× the fastest" if ms > fastest * 1.5 else "fastest"
+                relative = relative_speed(ms, fastest, name == fastest_name)
                 card.layout_.addWidget(label(
-                    f"≈ {figure.size_mb:.0f} MB · speed {speed_bar(ms, fastest)}  ({relative})", "muted"))
+                    f"≈ {format_mb(figure.size_mb)} · speed {speed_bar(ms, fastest)}  ({relative})", "muted"))
             else:
                 card.layout_.addWidget(label("measuring size and speed…", "muted"))
             card.clicked.connect(lambda n=name: self.set_choice(n))
             self.grid.addWidget(card, i // 2, i % 2)
             self.cards[name] = card
+        self.basis.setText(FIGURES_BASIS.get(self.figures_key(), "") if figures else "")
         row = (len(presets) + 1) // 2
         pre = Card(clickable=True)
         pre.layout_.addWidget(label("Pretrained checkpoint", "subheading"))

@@ -1,16 +1,24 @@
-"""Combo and spin boxes that take the mouse wheel only when they have focus.
+"""Combo and spin boxes, and plots, that take the mouse wheel only when they have focus.
 
 On a long scrolling form a QComboBox or QSpinBox under the pointer otherwise swallows the wheel
 and changes its value while the person only meant to scroll the page (a file's split silently
 became "unlabeled" that way). A guarded box takes focus by click or Tab only, and while it has no
-focus the wheel scrolls the nearest scroll area around it that can scroll.
+focus the wheel scrolls the nearest scroll area around it that can scroll. A plot (a graphics
+view, whose wheel zooms) is guarded the same way: it takes focus when clicked.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QGraphicsView,
+    QWidget,
+)
 
 GUARDED = (QComboBox, QAbstractSpinBox)
 
@@ -22,6 +30,21 @@ class WheelGuard(QObject):
         if event.type() == QEvent.Type.Wheel and isinstance(obj, QWidget) and not _focused(obj):
             _scroll_around(obj, event)
             event.accept()  # handled: Qt offers it to no one else, so nothing scrolls twice
+            return True
+        return False
+
+
+class ViewWheelGuard(QObject):
+    """The event filter on a graphics view's viewport: while the view has no focus, the wheel
+    scrolls the scroll area around the view instead of zooming."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget):
+            return False
+        view = obj.parentWidget()
+        if isinstance(view, QGraphicsView) and not _focused(view):
+            _scroll_around(view, event)
+            event.accept()
             return True
         return False
 
@@ -47,6 +70,20 @@ def _focused(widget: QWidget) -> bool:
 
 
 _GUARD: WheelGuard | None = None
+_VIEW_GUARD: ViewWheelGuard | None = None
+
+
+def guard_view_wheel(*views: QGraphicsView) -> None:
+    """Let each of ``views`` (a pyqtgraph ``PlotWidget``...) take the wheel only once clicked."""
+    global _VIEW_GUARD
+    if _VIEW_GUARD is None:
+        _VIEW_GUARD = ViewWheelGuard()
+    for view in views:
+        if view.property("wheelGuarded"):
+            continue
+        view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        view.viewport().installEventFilter(_VIEW_GUARD)
+        view.setProperty("wheelGuarded", True)
 
 
 def guard_wheel(*widgets: QWidget) -> None:

@@ -422,6 +422,30 @@ def test_harvest_end_to_end_records_failures_cost_and_a_dry_run_estimate(tmp_pat
     assert len(fake_anthropic.asked_texts()) == 5  # four examples, one 529 retried by the SDK
 
 
+def test_k_sample_harvest_counts_each_example_once_though_its_mix_is_saved_again(tmp_path, fake_anthropic):
+    from kdstudio.core.events import Progress, run_to_end
+    from kdstudio.core.harvest import HarvestConfig, harvest
+
+    texts = ["sure positive", "[[votes:positive,negative,negative]] [[conf:0.5]] unsure", "plain negative",
+             "another neutral"]
+    project = project_with_texts(tmp_path / "p.kdproj", texts)
+    project.close()
+    options = {"api_key": "test-key", "base_url": fake_anthropic.url, "max_retries": 2, "timeout_s": 5,
+               "k_samples": 2, "uncertain_fraction": 0.25}
+    events = list(harvest(tmp_path / "p.kdproj", HarvestConfig(teacher=f"claude:{MODEL}", options=options)))
+    result = run_to_end(iter(events))
+    with Project(tmp_path / "p.kdproj") as p:
+        stored = p.count_outputs(result.teacher)
+        rows = p.teacher_outputs(result.teacher)
+    assert len(fake_anthropic.asked_texts()) == 6  # four first answers, two more for the unsure one
+    assert result.n_ok == stored["n_ok"] == len(rows) == result.answered_total == 4
+    assert result.answered_before == 0
+    assert result.summary().startswith("Harvest finished: 4 answered, 0 failed, $")
+    assert result.cost_usd == pytest.approx(stored["cost_usd"], abs=1e-6)  # every answer paid for is counted
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert all(e.done <= e.total == 4 for e in progress)
+
+
 def test_harvest_budget_counts_what_the_teacher_spent_in_earlier_runs(tmp_path, fake_anthropic):
     from kdstudio.core.events import run_to_end
     from kdstudio.core.harvest import HarvestConfig, harvest

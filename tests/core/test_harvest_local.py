@@ -124,6 +124,7 @@ def test_embedding_probe_is_fitted_once_and_reused(toy, tmp_path):
     with Project(project) as p:
         counts = p.split_counts()
         assert first.n_ok == first.answered_total == counts["train"] + counts["valid"]  # each answered once
+        assert first.n_ok == len(p.teacher_outputs(first.teacher))  # n_ok counts the rows stored
         teacher = p.teacher(first.teacher)
         assert teacher["settings"]["mode"] == "probe"
         state = p.teacher_state(first.teacher)

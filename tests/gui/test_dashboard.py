@@ -173,3 +173,25 @@ def test_size_sweep_trains_presets_in_one_job_uses_reviews_and_feeds_the_pareto_
     qtbot.waitUntil(lambda: len(dash.data.points) == 3, timeout=5000)
     assert any(p.frontier for p in dash.data.points)
     assert run in [p.run for p in dash.data.points]
+
+
+def test_the_cascade_card_states_its_rule_and_lets_the_person_choose_the_target(qtbot):
+    from kdstudio.core.evaluate.result import CascadePlan, CascadeRow
+    from kdstudio.gui.evaluate.cards import CascadeCard
+
+    rows = (CascadeRow(0.0, 0.0, 0.895, 0.0, 1.0), CascadeRow(0.5, 0.15, 0.905, 0.0, 2.0),
+            CascadeRow(0.8, 0.4, 0.902, 0.0, 4.0), CascadeRow(1.0, 1.0, 0.90, 0.0, 9.0))
+    plan = CascadePlan(rows=rows, best=rows[0], teacher_accuracy=0.90, tolerance=0.01, n=200)
+    card = CascadeCard()
+    qtbot.addWidget(card)
+    card.set_plan(plan)
+    assert card.target.currentText() == "within 1 point" and card.current() == rows[0]
+    note = card.note.text()
+    assert note.startswith("Best = the fewest cases sent to the teacher with accuracy within 1 point of the "
+                           "teacher's (90.0% alone): the student answers everything, for 89.5% accuracy.")
+    assert "The most accurate: 90.5% with 15% sent (+1.0 points)." in note
+    card.target.setCurrentIndex(card.target.findText("the teacher's or better"))
+    assert card.current() == rows[1]  # the slider moves to the new best
+    assert "at least the teacher's (90.0% alone): below 0.50 confidence, 15% of cases go to the teacher" in card.note.text()
+    assert "most accurate" not in card.note.text()
+    assert plan.best_within(0.0) == rows[1] and plan.best_within(0.005) == plan.best_within(0.02) == rows[0]

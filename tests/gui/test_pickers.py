@@ -53,5 +53,41 @@ def test_the_student_cards_show_each_presets_measured_size_and_speed(qtbot, monk
     assert set(student_picker.PRESET_FIGURES) == set(presets) and set(presets) <= {i.name for i in STUDENTS.values()}
     bilstm = student_picker.PRESET_FIGURES["bilstm"]
     text = card_text(picker, "bilstm")
-    assert f"{bilstm.params / 1e6:.1f}M params" in text and f"≈ {bilstm.size_mb:.0f} MB · speed" in text
+    assert f"{bilstm.params / 1e6:.1f}M params" in text and f"≈ {student_picker.format_mb(bilstm.size_mb)} · speed" in text
     assert "measuring" not in text
+    assert picker.basis.text().startswith("Sizes for a vocabulary of 8,000 pieces and 2 labels")
+    fastest = [n for n in presets if "(fastest)" in card_text(picker, n)]
+    assert len(fastest) == 1  # only the one fastest preset says so
+
+
+def test_only_the_single_fastest_preset_is_called_fastest_and_ties_go_to_the_first_listed():
+    from kdstudio.core.students import StudentFigure
+
+    figures = {"bilstm": StudentFigure("bilstm", 1, 0.1, 2.0), "cnn": StudentFigure("cnn", 1, 0.1, 2.0),
+               "transformer-tiny": StudentFigure("transformer-tiny", 1, 0.1, 2.9)}
+    names = ["bilstm", "cnn", "transformer-tiny"]
+    assert student_picker.fastest_preset(figures, names) == "bilstm"
+    assert student_picker.fastest_preset(figures, names[::-1]) == "cnn"
+    assert student_picker.relative_speed(2.0, 2.0, False) == "1.0× the fastest"
+    assert student_picker.relative_speed(2.9, 2.0, False) == "1.4× the fastest"
+
+
+def test_a_picker_given_a_project_shows_the_parameters_its_run_will_train(qtbot, tmp_path):
+    from fakes.tiny_models import build_toy_project
+
+    from kdstudio.core.events import run_to_end
+    from kdstudio.core.train import TrainConfig, train
+
+    project, _ = build_toy_project(tmp_path / "toy.kdproj")
+    project.close()
+    config = {"student": "cnn", "vocab_size": 500, "epochs": 1, "batch_size": 8, "num_threads": 1}
+    picker = StudentPicker()
+    qtbot.addWidget(picker)
+    picker.set_project(tmp_path / "toy.kdproj", config)
+    picker.show()
+    qtbot.waitUntil(lambda: picker._measuring is None and "cnn" in picker.figures(), timeout=120_000)
+    run = run_to_end(train(tmp_path / "toy.kdproj", TrainConfig.from_dict(config)))
+    assert picker.figures()["cnn"].params == run.params
+    assert f"{run.params / 1e6:.1f}M params" in card_text(picker, "cnn")
+    assert picker.basis.text().startswith("Sizes for this project: a WordPiece vocabulary of ")
+    assert "cnn" not in student_picker.PRESET_FIGURES or student_picker.PRESET_FIGURES["cnn"] is not picker.figures()["cnn"]

@@ -22,6 +22,29 @@ def default_thresholds(step: float = 0.05) -> list[float]:
     return [round(x, 4) for x in np.arange(0.0, 1.0 + step / 2, step)]
 
 
+#: The accuracy targets a person can choose for the cascade's "best" threshold: within this many
+#: points (fractions) of the teacher's accuracy. 0 means the teacher's accuracy or better.
+TARGETS = (0.0, 0.005, 0.01, 0.02)
+
+
+def cheapest_within(rows: Sequence[Any], teacher_accuracy: float | None, tolerance: float) -> Any:
+    """The rule for the best threshold: of the rows whose accuracy is at least the teacher's
+    accuracy minus ``tolerance``, the one that sends the smallest share to the teacher (then the
+    more accurate, then the lower threshold); None when no row gets there. ``rows`` are dicts or
+    objects with ``share_to_teacher``, ``accuracy`` and ``threshold``."""
+    if teacher_accuracy is None:
+        return None
+
+    def get(r: Any, name: str) -> Any:
+        return r[name] if isinstance(r, dict) else getattr(r, name)
+
+    good = [r for r in rows
+            if get(r, "accuracy") is not None and get(r, "accuracy") >= teacher_accuracy - tolerance - 1e-12]
+    if not good:
+        return None
+    return min(good, key=lambda r: (get(r, "share_to_teacher"), -get(r, "accuracy"), get(r, "threshold")))
+
+
 def cascade(
     confidence: Sequence[float] | np.ndarray,
     student_label: Sequence[int] | np.ndarray,
@@ -64,15 +87,7 @@ def cascade(
                 "mean_ms": mean_ms,
             }
         )
-    best = None
-    if teacher_accuracy is not None:
-        good = [
-            r
-            for r in rows
-            if r["accuracy"] is not None and r["accuracy"] >= teacher_accuracy - tolerance - 1e-12
-        ]
-        if good:
-            best = min(good, key=lambda r: (r["share_to_teacher"], -r["accuracy"], r["threshold"]))
+    best = cheapest_within(rows, teacher_accuracy, tolerance)
     return {
         "rows": rows,
         "best": best,

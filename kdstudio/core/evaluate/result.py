@@ -96,6 +96,18 @@ class CascadePlan:
     tolerance: float
     n: int
 
+    def best_within(self, tolerance: float) -> CascadeRow | None:
+        """The best row for another target: the fewest cases sent to the teacher with an accuracy
+        within ``tolerance`` of the teacher's (the rule ``best`` was chosen by)."""
+        from kdstudio.core.evaluate.cascade import cheapest_within
+
+        return cheapest_within(self.rows, self.teacher_accuracy, tolerance)
+
+    def most_accurate(self) -> CascadeRow | None:
+        """The row with the highest accuracy (the fewest sent among equals)."""
+        known = [r for r in self.rows if r.accuracy is not None]
+        return max(known, key=lambda r: (r.accuracy, -r.share_to_teacher)) if known else None
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CascadePlan:
         best = data.get("best")

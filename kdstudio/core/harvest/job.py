@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,15 @@ def teacher_context(project: Project, spec: str, options: dict[str, Any]) -> Tea
 
 @dataclass
 class _Totals:
-    """What this run's answers added up to."""
+    """What this run's answers added up to.
 
-    n_ok: int = 0
-    n_failed: int = 0
+    ``n_ok`` and ``n_failed`` count examples, not answers: a lane may send an example's answer
+    again (the realtime lane's k-sample mix replaces the first answer it stored), and the store
+    keeps one row per example, so the later answer replaces the earlier one here too. Tokens and
+    cost add up every answer.
+    """
+
+    status: dict[int, str] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -46,15 +51,20 @@ class _Totals:
     cost_usd: float = 0.0
 
     @property
+    def n_ok(self) -> int:
+        return sum(1 for s in self.status.values() if s == "ok")
+
+    @property
+    def n_failed(self) -> int:
+        return len(self.status) - self.n_ok
+
+    @property
     def done(self) -> int:
-        return self.n_ok + self.n_failed
+        return len(self.status)
 
     def add(self, outputs: Sequence[TeacherOutput]) -> None:
         for o in outputs:
-            if o.status == "ok":
-                self.n_ok += 1
-            else:
-                self.n_failed += 1
+            self.status[o.example] = "ok" if o.status == "ok" else "failed"
             self.input_tokens += o.input_tokens
             self.output_tokens += o.output_tokens
             self.cache_read_tokens += o.cache_read_tokens

@@ -11,6 +11,7 @@ from typing import Any
 
 from kdstudio.core.events import JobResult
 from kdstudio.core.teachers.base import TeacherEstimate
+from kdstudio.core.teachers.pricing import usd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,17 @@ class HarvestResult(JobResult):
     def answered_before(self) -> int:
         """Answers in the harvested splits that earlier runs had stored (not asked again)."""
         return max(0, self.answered_total - self.n_ok)
+
+    def summary(self) -> str:
+        """The end of the harvest in one line, for a log. Its counts are examples, as stored:
+        ``n_ok`` plus the answers from before make ``answered_total``, the count the project
+        shows for the teacher's answers in these splits."""
+        parts = [f"{self.n_ok:,} answered", f"{self.n_failed:,} failed"]
+        if self.answered_before:
+            parts.append(f"{self.answered_before:,} answered before")
+        if self.cost_usd:
+            parts.append(f"{usd(self.cost_usd)} spent")
+        return "Harvest finished: " + ", ".join(parts)
 
 
 @dataclass(frozen=True, kw_only=True)

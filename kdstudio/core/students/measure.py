@@ -1,6 +1,8 @@
 """How big and how fast each preset student is, for the student picker's cards: parameters, size
-on disk and the time of one forward pass. For orientation only: the figures are for an 8,000-piece
-vocabulary and two labels, and the training log reports the real count for a project."""
+on disk and the time of one forward pass. The parameters depend on the vocabulary and the labels:
+give the ones the run will use (``kdstudio.core.student_sizes.measure_for_project`` finds them for a
+project) and the figures are the run's; without them they are for an 8,000-piece vocabulary and two
+labels, for orientation only."""
 
 from __future__ import annotations
 
@@ -28,23 +30,34 @@ class StudentFigure:
 
 @dataclass(frozen=True)
 class StudentFigures(JobResult):
-    """What :func:`measure_students` finishes with, in the order the names were given."""
+    """What :func:`measure_students` finishes with, in the order the names were given; the
+    students were built for ``vocabulary`` word pieces (from ``tokenizer``: ``teacher``,
+    ``wordpiece`` or ``stand-in``), ``labels`` labels and ``max_length`` tokens."""
 
     students: tuple[StudentFigure, ...]
+    vocabulary: int = VOCABULARY
+    labels: int = LABELS
+    max_length: int = 128
+    tokenizer: str = "stand-in"
 
 
+@dataclass(frozen=True)
 class _Vocabulary:
     """Stands in for a tokenizer when a student is built only to be measured."""
 
-    pad_token_id = 0
+    size: int
+    pad_token_id: int = 0
 
     def __len__(self) -> int:
-        return VOCABULARY
+        return self.size
 
 
-def measure_students(names: Sequence[str], *, cancel: CancelToken | None = None) -> Iterator[Event]:
-    """Build each preset student in ``names`` and time one forward pass (after a warm-up pass),
-    on all cores but one: ``Progress("measure")`` per student, then ``Finished(StudentFigures)``."""
+def measure_students(names: Sequence[str], *, vocabulary: int = VOCABULARY, labels: int = LABELS,
+                     max_length: int = 128, tokenizer: str = "stand-in",
+                     cancel: CancelToken | None = None) -> Iterator[Event]:
+    """Build each preset student in ``names`` for ``vocabulary`` word pieces and ``labels``
+    labels and time one forward pass (after a warm-up pass), on all cores but one:
+    ``Progress("measure")`` per student, then ``Finished(StudentFigures)``."""
     import torch
 
     from kdstudio.core.students import build_student, count_parameters
@@ -52,12 +65,12 @@ def measure_students(names: Sequence[str], *, cancel: CancelToken | None = None)
 
     figures = []
     with torch_threads():
-        ids = torch.randint(5, VOCABULARY, (BATCH, TOKENS))
+        ids = torch.randint(5, max(6, vocabulary), (BATCH, min(TOKENS, max_length)))
         mask = torch.ones_like(ids)
         for i, name in enumerate(names):
             if cancel is not None:
                 cancel.check()
-            model = build_student(name, LABELS, _Vocabulary()).eval()
+            model = build_student(name, labels, _Vocabulary(vocabulary), max_length=max_length).eval()
             with torch.inference_mode():
                 model(ids, mask)
                 start = time.perf_counter()
@@ -66,7 +79,7 @@ def measure_students(names: Sequence[str], *, cancel: CancelToken | None = None)
             params = count_parameters(model)
             figures.append(StudentFigure(name, params, params * BYTES_PER_PARAM / 1e6, ms))
             yield Progress("measure", i + 1, len(names))
-    yield Finished(StudentFigures(tuple(figures)))
+    yield Finished(StudentFigures(tuple(figures), vocabulary, labels, max_length, tokenizer))
 
 
 __all__ = ["StudentFigure", "StudentFigures", "measure_students"]

@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kdstudio.core.evaluate.cascade import TARGETS
 from kdstudio.core.evaluate.dashboard import GoldenScore
 from kdstudio.core.evaluate.result import CascadePlan, CascadeRow, EvalReport
 from kdstudio.gui.evaluate.plots import (
@@ -28,6 +30,7 @@ from kdstudio.gui.evaluate.plots import (
     plot_widget,
 )
 from kdstudio.gui.theme import current_theme
+from kdstudio.gui.wheel_guard import guard_wheel
 from kdstudio.gui.widgets import Card, button, label
 
 
@@ -109,6 +112,14 @@ class ReliabilityCard(Card):
         )
 
 
+def target_text(tolerance: float) -> str:
+    """A cascade target in words: ``within 1 point of the teacher``."""
+    if tolerance <= 0:
+        return "at least the teacher's"
+    points = tolerance * 100
+    return f"within {points:g} point{'s' if points != 1 else ''} of the teacher's"
+
+
 class CascadeCard(Card):
     """The student answers first and sends cases under a confidence threshold to the teacher:
     a slider over the report's thresholds shows the share sent, accuracy, cost and time."""
@@ -118,8 +129,19 @@ class CascadeCard(Card):
         head = QHBoxLayout()
         head.addWidget(label("Cascade: student first, teacher when unsure", "subheading"))
         head.addStretch(1)
+        head.addWidget(label("Target", "muted"))
+        self.target = QComboBox()
+        for tolerance in TARGETS:
+            self.target.addItem(target_text(tolerance).removesuffix(" of the teacher's") if tolerance
+                                else "the teacher's or better", tolerance)
+        self.target.setCurrentIndex(TARGETS.index(0.01))
+        self.target.setToolTip("The accuracy the best threshold must keep, against the teacher alone")
+        self.target.currentIndexChanged.connect(self._target_changed)
+        guard_wheel(self.target)
+        head.addWidget(self.target)
         self.best_button = button(
-            "Best", "link", tooltip="the cheapest threshold within a point of the teacher"
+            "Best", "link", tooltip="Go to the threshold that sends the fewest cases to the teacher "
+            "while keeping the target accuracy"
         )
         self.best_button.clicked.connect(self.go_to_best)
         head.addWidget(self.best_button)
@@ -168,14 +190,47 @@ class CascadeCard(Card):
         self.layout_.addWidget(self.widget, 1)
         self.rows: list[CascadeRow] = []
         self.best_index: int | None = None
+        self.plan: CascadePlan | None = None
 
-    def set_plan(self, plan: CascadePlan | None) -> None:
-        self.rows = list(plan.rows) if plan is not None else []
-        best = plan.best if plan is not None else None
+    def tolerance(self) -> float:
+        return float(self.target.currentData())
+
+    def _target_changed(self, _index: int) -> None:
+        self._choose_best()
+        self.go_to_best()
+
+    def _choose_best(self) -> None:
+        """Find the best row for the chosen target and say, in words, by which rule."""
+        plan = self.plan
+        best = plan.best_within(self.tolerance()) if plan is not None else None
         self.best_index = next(
             (i for i, r in enumerate(self.rows) if best is not None and r.threshold == best.threshold),
             None,
         )
+        self.best_button.setEnabled(self.best_index is not None)
+        if plan is None or not self.rows:
+            self.note.setText("No cascade: the test split has no gold labels or no teacher answers.")
+            return
+        teacher_acc = plan.teacher_accuracy
+        rule = (f"Best = the fewest cases sent to the teacher with accuracy "
+                f"{target_text(self.tolerance())} ({pct(teacher_acc)} alone)")
+        if best is None:
+            self.note.setText(f"{rule}: no threshold gets there.")
+            return
+        sent = ("the student answers everything" if best.share_to_teacher == 0
+                else f"below {best.threshold:.2f} confidence, {best.share_to_teacher:.0%} of cases go to the teacher")
+        text = f"{rule}: {sent}, for {pct(best.accuracy)} accuracy."
+        top = plan.most_accurate()
+        if top is not None and best.accuracy is not None and top.accuracy is not None \
+                and top.accuracy > best.accuracy + 1e-9:
+            text += (f" The most accurate: {pct(top.accuracy)} with {top.share_to_teacher:.0%} sent "
+                     f"({(top.accuracy - best.accuracy) * 100:+.1f} points).")
+        self.note.setText(text)
+
+    def set_plan(self, plan: CascadePlan | None) -> None:
+        self.plan = plan
+        self.rows = list(plan.rows) if plan is not None else []
+        self._choose_best()
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, len(self.rows) - 1))
         self.slider.blockSignals(False)
@@ -187,19 +242,6 @@ class CascadeCard(Card):
         self.teacher_line.setVisible(teacher_acc is not None)
         if teacher_acc is not None:
             self.teacher_line.setValue(teacher_acc)
-        if best is not None:
-            self.note.setText(
-                f"Best: below {best.threshold:.2f} confidence, {best.share_to_teacher:.0%} of "
-                f"cases go to the teacher for {best.accuracy:.1%} accuracy (teacher alone "
-                f"{pct(teacher_acc)})."
-            )
-        elif self.rows:
-            self.note.setText("No threshold reaches the teacher's accuracy within a point.")
-        else:
-            self.note.setText(
-                "No cascade: the test split has no gold labels or no teacher answers."
-            )
-        self.best_button.setEnabled(self.best_index is not None)
         start = self.best_index if self.best_index is not None else 0
         self.slider.setValue(start)
         self._moved(start)

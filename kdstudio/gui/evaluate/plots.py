@@ -6,6 +6,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 
 from kdstudio.gui.theme import SERIES_COLORS, Theme, current_theme
+from kdstudio.gui.wheel_guard import guard_view_wheel
 
 STUDENT_COLOR, TEACHER_COLOR = SERIES_COLORS[1], SERIES_COLORS[0]
 LINE_COLOR = SERIES_COLORS[2]  # the cascade curve and the Pareto frontier
@@ -24,6 +25,7 @@ def plot_widget(title_x: str, title_y: str) -> pg.PlotWidget:
     for axis in ("left", "bottom"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
     theme_plot(widget, current_theme())
+    guard_view_wheel(widget)  # the page scrolls under the pointer
     return widget
 
 
