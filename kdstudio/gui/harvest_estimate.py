@@ -340,10 +340,5 @@ class BudgetField(QWidget):
 
 
 def summary_text(result: HarvestResult) -> str:
-    """The end of a harvest in one line."""
-    parts = [f"{result.n_ok:,} answered", f"{result.n_failed:,} failed"]
-    if result.answered_before:
-        parts.append(f"{result.answered_before:,} answered before")
-    if result.cost_usd:
-        parts.append(f"{usd(result.cost_usd)} spent")
-    return "Harvest finished: " + ", ".join(parts)
+    """The end of a harvest in one line: the same line as the harvest's log."""
+    return result.summary()

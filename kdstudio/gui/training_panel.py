@@ -26,6 +26,7 @@ from kdstudio.core.events import Finished, Log, Metric, Progress
 from kdstudio.gui.config_form import ConfigForm
 from kdstudio.gui.failure_banner import FailureBanner
 from kdstudio.gui.job_host import JobHost
+from kdstudio.gui.metric_series import run_score_text
 from kdstudio.gui.plots import MetricsView
 from kdstudio.gui.student_picker import StudentPicker
 from kdstudio.gui.widgets import Card, ElidedLabel, EmptyState, button, format_duration, label
@@ -233,6 +234,7 @@ class TrainingPanel(QWidget):
 
     def choose_student(self) -> None:
         dialog = StudentDialog(self.task, self.config, self)
+        dialog.picker.set_project(self.project.path, self.config)  # cards measured for this project's run
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.set_config(dialog.config)
 
@@ -279,8 +281,7 @@ class TrainingPanel(QWidget):
         self.runs.clear()
         for run in reversed(runs):
             metrics = run.get("summary", {})
-            score = metrics.get("best_valid_accuracy") or metrics.get("valid_accuracy") or metrics.get("best_score")
-            extra = f" · valid {score:.3f}" if isinstance(score, float) else ""
+            extra = run_score_text(metrics)
             text = f"{run_title(run)}\n{STATUS_WORDS.get(run['status'], run['status'])}" \
                    f"{extra} · {(run.get('started') or '')[5:16].replace('T', ' ')}"
             item = QListWidgetItem(text)

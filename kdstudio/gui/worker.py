@@ -147,6 +147,8 @@ class _Runner(QThread):
         w, self.worker = self.worker, None
         if w is not None:
             self._run(w)
+        # a frame kept after the run (something that records stacks) must not pin a Qt object
+        del w, self
 
     @staticmethod
     def _run(w: Worker) -> None:
@@ -183,6 +185,7 @@ class _Runner(QThread):
             except BaseException:
                 details += "\n(stop hook failed)\n" + traceback.format_exc()
         queue.append(("end", (status, message, details)))
+        del w, gen, queue  # as in run(): the frame, if something keeps it, holds no Qt object
 
 
 class Worker(QObject):
