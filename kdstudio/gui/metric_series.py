@@ -149,4 +149,4 @@ def run_score_text(summary: dict) -> str:
     accuracy = summary.get("valid_accuracy")
     if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
         return ""
-    return f" · valid acc {accuracy:.3f} (best checkpoint)"
+    return f" · best valid acc {accuracy:.3f}"  # "best": of the best checkpoint; short, for a narrow list

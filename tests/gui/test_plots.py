@@ -95,7 +95,7 @@ def test_the_run_list_shows_the_best_checkpoints_accuracy_labelled_so():
 
     fields = {f: 0 for f in TrainResult.__dataclass_fields__}
     summary = TrainResult(**{**fields, "valid_accuracy": 0.84, "student": "cnn", "device": "cpu"}).to_json()
-    assert run_score_text(summary) == " · valid acc 0.840 (best checkpoint)"
-    assert run_score_text({**summary, "valid_accuracy": 0.0}) == " · valid acc 0.000 (best checkpoint)"
+    assert run_score_text(summary) == " · best valid acc 0.840"
+    assert run_score_text({**summary, "valid_accuracy": 0.0}) == " · best valid acc 0.000"
     assert run_score_text({**summary, "valid_accuracy": None, "best_score": -0.42}) == ""  # never another metric
     assert run_score_text({}) == ""
