@@ -94,8 +94,16 @@ def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
 
     def show(r: HarvestResult | HarvestEstimate) -> None:
         if isinstance(r, HarvestEstimate):
-            print(f"estimate for {r.n} examples: ~{r.input_tokens:,} input and ~{r.output_tokens:,} output "
-                  f"tokens, ~${r.cost_usd:.4f} (no request was sent)")
+            from kdstudio.core.teachers.pricing import usd
+
+            cached = r.cache_read_tokens + r.cache_write_tokens
+            print(f"estimate for {r.n} examples: ~{r.input_tokens + cached:,} input"
+                  + (f" ({cached:,} through the prompt cache)" if cached else "")
+                  + f" and ~{r.output_tokens:,} output tokens, ~{usd(r.cost_usd)}"
+                  + (f" (~{usd(r.cost_per_example)} per example)" if r.cost_per_example else "")
+                  + " (no request was sent)")
+            for note in r.notes:
+                print(f"  assumes {note}")
             return
         print(f"harvest done: {r.n_ok} ok, {r.n_failed} failed, {r.input_tokens:,} input / "
               f"{r.output_tokens:,} output tokens, ${r.cost_usd:.4f}, {r.seconds:.1f} s")
