@@ -199,6 +199,11 @@ def cmd_review(args: argparse.Namespace, cancel: CancelToken) -> int:
                     raise KDStudioError(f"unknown label {args.label!r}; the project's labels are "
                                         f"{', '.join(project.labels()[:20])}{' …' if len(ids) > 20 else ''}")
                 changes["corrected_label"] = ids[args.label]
+            if args.completion is not None:
+                if project.task != "generation":
+                    raise KDStudioError("--completion corrects a generation project's completion; "
+                                        "use --label in a classification project")
+                changes["corrected_completion"] = args.completion or None
             for key in ("exclude", "golden", "note"):
                 if getattr(args, key) is not None:
                     changes[key] = getattr(args, key)
@@ -209,7 +214,8 @@ def cmd_review(args: argparse.Namespace, cancel: CancelToken) -> int:
         print(f"example #{args.example}: review cleared")
     else:
         print(f"example #{args.example}: " + ("not reviewed" if review is None else
-              ", ".join(k for k in ("corrected_label", "exclude", "golden") if review.get(k) not in (None, False))
+              ", ".join(k for k in ("corrected_label", "corrected_completion", "exclude", "golden")
+                        if review.get(k) not in (None, False))
               or "reviewed"))
     return 0
 

@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("example", type=int, help="example id (shown by the viewer and in exports)")
     p.add_argument("--label", help="the correct label (the teacher was wrong)")
+    p.add_argument("--completion", help="generation: the correct completion; it replaces the teacher's in the next "
+                                        "training run ('' removes it)")
     p.add_argument("--exclude", action=argparse.BooleanOptionalAction,
                    help="leave this example out of training and evaluation (--no-exclude: use it again)")
     p.add_argument("--golden", action=argparse.BooleanOptionalAction,

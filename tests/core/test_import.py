@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import subprocess
@@ -108,6 +109,25 @@ def test_generation_task_keeps_references(tmp_path):
     with Project(project) as p:
         assert p.references("train") == [(1, "2+2?", "4"), (2, "capital of France?", None)]
         assert p.labels() == []
+
+
+def test_a_repeated_prompt_gathers_its_references_and_e2e_keeps_every_one(tmp_path, datasets):
+    project = new_project(tmp_path, "generation")
+    f = write(tmp_path, "gen.csv", "prompt,completion\nhi,hello\nhi,hey there\nhi,hello\nbye,\n")
+    result = run_to_end(import_file(project, f, split="train"))
+    assert (result.inserted, result.duplicates, result.references) == (2, 2, 2)
+    with Project(project) as p:
+        assert p.references_of(split="train") == {1: ["hello", "hey there"]}
+        assert p.references("train")[0] == (1, "hi", "hello")
+    e2e = datasets / "e2e_nlg" / "devset.csv"
+    result = run_to_end(import_file(project, e2e, split="test"))
+    with Project(project) as p:
+        refs = p.references_of(split="test")
+    assert result.inserted == len(refs) == 547  # one example per meaning representation
+    with e2e.open(encoding="utf-8", newline="") as fh:
+        pairs = {(row["mr"], row["ref"]) for row in csv.DictReader(fh)}
+    assert sum(map(len, refs.values())) == result.references == len(pairs)  # a pair that repeats is kept once
+    assert max(map(len, refs.values())) == 43
 
 
 @pytest.mark.parametrize(

@@ -96,10 +96,10 @@ def test_a_review_is_merged_by_one_rule_whatever_the_order_of_the_changes(tmp_pa
             project.set_review(ex, **step)
         finals.append(project.review(ex))
     assert len(finals) == 24
-    assert all(f == {"corrected_label": 2, "exclude": True, "golden": True, "note": "sarcasm"} for f in finals)
+    assert all(f == {"corrected_label": 2, "corrected_completion": None, "exclude": True, "golden": True, "note": "sarcasm"} for f in finals)
     ex = examples[0]
     assert project.set_review(ex, exclude=False, golden=False) == {
-        "corrected_label": 2, "exclude": False, "golden": False, "note": "sarcasm"}
+        "corrected_label": 2, "corrected_completion": None, "exclude": False, "golden": False, "note": "sarcasm"}
     assert project.set_review(ex, corrected_label=None, note="") is None  # nothing left: no review
     assert ex not in project.reviews() and project.review(ex) is None
     assert project.set_review(ex) is None and ex not in project.reviews()  # nothing given, nothing stored
@@ -116,13 +116,13 @@ def test_the_review_command_merges_into_the_stored_review_as_the_viewer_does(tmp
         assert main(["review", str(path), "3", *flags, "--json"]) == 0
         return json.loads(capsys.readouterr().out)["review"]
 
-    assert review("--golden") == {"corrected_label": None, "exclude": False, "golden": True, "note": None}
-    assert review("--label", "money") == {"corrected_label": 2, "exclude": False, "golden": True, "note": None}
+    assert review("--golden") == {"corrected_label": None, "corrected_completion": None, "exclude": False, "golden": True, "note": None}
+    assert review("--label", "money") == {"corrected_label": 2, "corrected_completion": None, "exclude": False, "golden": True, "note": None}
     with Project(path) as project:  # what the viewer's X does: only that flag changes
         project.set_review(3, exclude=True)
     assert review("--note", "sarcasm", "--no-golden") == {
-        "corrected_label": 2, "exclude": True, "golden": False, "note": "sarcasm"}
-    assert review() == {"corrected_label": 2, "exclude": True, "golden": False, "note": "sarcasm"}  # no flags: shown
+        "corrected_label": 2, "corrected_completion": None, "exclude": True, "golden": False, "note": "sarcasm"}
+    assert review() == {"corrected_label": 2, "corrected_completion": None, "exclude": True, "golden": False, "note": "sarcasm"}  # no flags: shown
     assert review("--clear") is None
     assert main(["review", str(path), "3", "--exclude"]) == 0 and "exclude" in capsys.readouterr().out
     assert main(["review", str(path), "3", "--no-exclude"]) == 0

@@ -154,7 +154,7 @@ def test_correcting_the_teacher_stores_a_review_kept_with_other_flags(viewer):
     viewer.detail.correct_combo.setCurrentIndex(wrong)
     viewer.detail.correct_button.click()
     review = viewer.project.reviews()[row["example"]]
-    assert review == {"corrected_label": wrong, "exclude": False, "golden": True, "note": None}
+    assert review == {"corrected_label": wrong, "corrected_completion": None, "exclude": False, "golden": True, "note": None}
     assert viewer.model.row_at(2)["corrected_label"] == wrong
     viewer.detail.clear_button.click()
     assert row["example"] not in viewer.project.reviews()
@@ -173,10 +173,10 @@ def test_a_review_changes_the_next_runs_training_data(viewer):
         )
     corrected, excluded = train_ids[0], train_ids[1]
     viewer.save_review(
-        corrected, {"corrected_label": 2, "exclude": False, "golden": False, "note": None}
+        corrected, {"corrected_label": 2, "corrected_completion": None, "exclude": False, "golden": False, "note": None}
     )
     viewer.save_review(
-        excluded, {"corrected_label": None, "exclude": True, "golden": False, "note": None}
+        excluded, {"corrected_label": None, "corrected_completion": None, "exclude": True, "golden": False, "note": None}
     )
     with Project(viewer.project_path) as project:
         after = load_training_data(project, teacher_id=viewer.teacher_id, hard_labels=False, seed=0)
@@ -205,7 +205,7 @@ def test_a_review_in_the_viewer_and_one_on_the_command_line_merge_in_either_orde
     select(0)
     select(1)  # the viewer's cached reviews do not have the command line's yet
     viewer.detail.golden_box.toggle()
-    expected = {"corrected_label": 2, "exclude": False, "golden": True, "note": None}
+    expected = {"corrected_label": 2, "corrected_completion": None, "exclude": False, "golden": True, "note": None}
     assert viewer.project.review(first) == viewer.project.review(second) == expected
     assert viewer.reviews[second] == expected and viewer.detail.review == expected
     assert "corrected to money" in viewer.detail.review_state.text()

@@ -27,10 +27,11 @@ from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, JobResu
 from kdstudio.core.store import SPLITS, Project
 
 TEXT_NAMES = ("text", "sentence", "content", "message", "question", "query", "utterance", "review",
-              "document", "input", "prompt", "body", "sms", "tweet")
+              "document", "input", "prompt", "body", "sms", "tweet", "mr", "source")
 LABEL_NAMES = ("label", "labels", "category", "class", "intent", "target", "sentiment", "y", "gold",
                "coarse")
-REFERENCE_NAMES = ("reference", "target", "completion", "output", "response", "answer", "summary", "label")
+REFERENCE_NAMES = ("reference", "ref", "references", "target", "completion", "output", "response", "answer",
+                   "summary", "label")
 CHUNK = 5000
 #: ``label_col`` for "this file has no label column" (None means: guess it from the names).
 NO_LABEL_COLUMN = ""
@@ -67,6 +68,7 @@ class ImportResult(JobResult):
     splits: dict[str, int]  # the project's split sizes after the import
     n_labels: int
     seconds: float
+    references: int = 0  # generation: references added (a repeated prompt's further completions included)
 
 
 def text_hash(text: str) -> str:
@@ -190,7 +192,8 @@ def import_file(
         t0 = time.monotonic()
         size = file.stat().st_size
         clock = EtaClock(size)
-        stats = {"rows": 0, "inserted": 0, "duplicates": 0, "skipped_empty": 0, "skipped_too_long": 0}
+        stats = {"rows": 0, "inserted": 0, "duplicates": 0, "skipped_empty": 0, "skipped_too_long": 0,
+                 "references": 0}
         per_split = dict.fromkeys(SPLITS, 0)
         yield Log(f"importing {file.name} as {fmt} (text: {text_key}, "
                   f"{'reference' if task == 'generation' else 'label'}: {label_key or 'none'}) into {target}")
@@ -206,6 +209,9 @@ def import_file(
                 new = project.insert_examples(chunk)
                 stats["inserted"] += new
                 stats["duplicates"] += len(chunk) - new
+                if task == "generation":  # a repeated prompt with another completion: one more reference
+                    stats["references"] += project.add_references(
+                        [(split_, digest, ref) for _t, _l, ref, split_, _s, _n, digest in chunk if ref])
                 chunk.clear()
 
             for line, record in records:

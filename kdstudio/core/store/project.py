@@ -208,6 +208,51 @@ class ProjectBase:
         )
         return self.conn.total_changes - before
 
+    def add_references(self, rows: Sequence[tuple[str, str, str]]) -> int:
+        """Add (split, hash, reference) rows to the references of the example with that split and
+        hash (generation: a prompt that repeats in a file with another completion has several
+        references), skipping a text the example already has. Returns how many were added. Call
+        inside ``transaction()``, after ``insert_examples``."""
+        before = self.conn.total_changes
+        for split, digest, text in rows:
+            self.conn.execute(
+                "INSERT INTO example_references (example, position, text) "
+                "SELECT e.id, (SELECT COALESCE(MAX(r.position), -1) + 1 FROM example_references r "
+                "WHERE r.example = e.id), ? FROM examples e WHERE e.split = ? AND e.hash = ? "
+                "AND NOT EXISTS (SELECT 1 FROM example_references r WHERE r.example = e.id AND r.text = ?)",
+                (text, split, digest, text),
+            )
+        added = self.conn.total_changes - before
+        self.conn.execute(
+            "UPDATE examples SET reference = (SELECT r.text FROM example_references r WHERE r.example = examples.id "
+            "ORDER BY r.position LIMIT 1) WHERE reference IS NULL "
+            "AND EXISTS (SELECT 1 FROM example_references r WHERE r.example = examples.id)"
+        )
+        return added
+
+    def references_of(self, ids: Sequence[int] | None = None, *, split: str | None = None) -> dict[int, list[str]]:
+        """Example id → its references in import order (generation), for ``ids`` or a ``split``;
+        examples without one are left out."""
+        sql = "SELECT r.example, r.text FROM example_references r"
+        args: list[Any] = []
+        if split is not None:
+            sql += " JOIN examples e ON e.id = r.example WHERE e.split = ?"
+            args.append(split)
+        out: dict[int, list[str]] = {}
+        if ids is None:
+            for ex, text in self.conn.execute(sql + " ORDER BY r.example, r.position", args):
+                out.setdefault(ex, []).append(text)
+            return out
+        where = " AND" if split is not None else " WHERE"
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start : start + 900])
+            for ex, text in self.conn.execute(
+                sql + f"{where} r.example IN ({','.join('?' * len(chunk))}) ORDER BY r.example, r.position",
+                [*args, *chunk],
+            ):
+                out.setdefault(ex, []).append(text)
+        return out
+
     def max_example_id(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM examples").fetchone()[0]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from kdstudio.core.store.project import now
 
-REVIEW_FIELDS = ("corrected_label", "exclude", "golden", "note")
+REVIEW_FIELDS = ("corrected_label", "corrected_completion", "exclude", "golden", "note")
 
 
 class _Keep(enum.Enum):
@@ -66,30 +66,35 @@ class ReviewsMixin:
         example: int,
         *,
         corrected_label: int | _Keep | None = KEEP,
+        corrected_completion: str | _Keep | None = KEEP,
         exclude: bool | _Keep = KEEP,
         golden: bool | _Keep = KEEP,
         note: str | _Keep | None = KEEP,
     ) -> dict[str, Any] | None:
         """Merge the fields given into ``example``'s review and return the review as stored (None
         when nothing is left in it, and then no review is stored)."""
-        changes = {"corrected_label": corrected_label, "exclude": exclude, "golden": golden, "note": note}
+        changes = {"corrected_label": corrected_label, "corrected_completion": corrected_completion,
+                   "exclude": exclude, "golden": golden, "note": note}
         with self.transaction():
-            review = self.review(example) or {"corrected_label": None, "exclude": False, "golden": False, "note": None}
+            review = self.review(example) or {"corrected_label": None, "corrected_completion": None,
+                                              "exclude": False, "golden": False, "note": None}
             review.update({k: v for k, v in changes.items() if v is not KEEP})
             review = {
                 "corrected_label": None if review["corrected_label"] is None else int(review["corrected_label"]),
+                "corrected_completion": review["corrected_completion"] or None,
                 "exclude": bool(review["exclude"]),
                 "golden": bool(review["golden"]),
                 "note": review["note"] or None,
             }
-            if review["corrected_label"] is None and not (review["exclude"] or review["golden"] or review["note"]):
+            if review["corrected_label"] is None and not (review["corrected_completion"] or review["exclude"]
+                                                          or review["golden"] or review["note"]):
                 self.conn.execute("DELETE FROM reviews WHERE example = ?", (example,))
                 return None
             self.conn.execute(
-                "INSERT OR REPLACE INTO reviews (example, corrected_label, exclude, golden, note, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (example, review["corrected_label"], int(review["exclude"]), int(review["golden"]),
-                 review["note"], now()),
+                "INSERT OR REPLACE INTO reviews (example, corrected_label, corrected_completion, exclude, golden, "
+                "note, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (example, review["corrected_label"], review["corrected_completion"], int(review["exclude"]),
+                 int(review["golden"]), review["note"], now()),
             )
         return review
 
@@ -99,14 +104,22 @@ class ReviewsMixin:
 
     def review(self, example: int) -> dict[str, Any] | None:
         row = self.conn.execute(
-            "SELECT corrected_label, exclude, golden, note FROM reviews WHERE example = ?", (example,)
+            "SELECT corrected_label, corrected_completion, exclude, golden, note FROM reviews WHERE example = ?",
+            (example,)
         ).fetchone()
         return None if row is None else _review(*row)
 
     def reviews(self) -> dict[int, dict[str, Any]]:
-        """Example id → review (``corrected_label``, ``exclude``, ``golden``, ``note``)."""
-        return {ex: _review(cl, x, g, n) for ex, cl, x, g, n in self.conn.execute(
-            "SELECT example, corrected_label, exclude, golden, note FROM reviews")}
+        """Example id → review (``corrected_label``, ``corrected_completion``, ``exclude``, ``golden``,
+        ``note``)."""
+        return {ex: _review(cl, cc, x, g, n) for ex, cl, cc, x, g, n in self.conn.execute(
+            "SELECT example, corrected_label, corrected_completion, exclude, golden, note FROM reviews")}
+
+    def corrected_completions(self) -> dict[int, str]:
+        """Example id → a person's corrected completion (generation): it replaces the teacher's
+        completion in training, and scoring against the teacher scores against it."""
+        return dict(self.conn.execute(
+            "SELECT example, corrected_completion FROM reviews WHERE corrected_completion IS NOT NULL"))
 
     def reviewed_examples(self, split: str | None = None, *, ids: Sequence[int] | None = None) -> ReviewedExamples:
         """The examples of ``split`` (or ``ids``) as training and evaluation see them: excluded ones
@@ -125,8 +138,10 @@ class ReviewsMixin:
         return ReviewedExamples(rows, frozenset(corrected), frozenset(excluded))
 
 
-def _review(corrected_label: int | None, exclude: int, golden: int, note: str | None) -> dict[str, Any]:
-    return {"corrected_label": corrected_label, "exclude": bool(exclude), "golden": bool(golden), "note": note}
+def _review(corrected_label: int | None, corrected_completion: str | None, exclude: int, golden: int,
+            note: str | None) -> dict[str, Any]:
+    return {"corrected_label": corrected_label, "corrected_completion": corrected_completion,
+            "exclude": bool(exclude), "golden": bool(golden), "note": note}
 
 
 __all__ = ["KEEP", "REVIEW_FIELDS", "ReviewedExamples", "ReviewsMixin", "is_excluded", "reviewed_label"]

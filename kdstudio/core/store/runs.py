@@ -106,19 +106,23 @@ class RunsMixin:
 
     # -- predictions --------------------------------------------------------------------------
     def save_predictions(self, run_id: int, rows: Sequence[dict[str, Any]]) -> None:
-        """Rows with example, probs, label, confidence, margin, entropy, kl, completion, latency_ms."""
+        """Rows with example, probs, label, confidence, margin, entropy, kl, completion, latency_ms
+        and, for generation, scores (a JSON-able dict) and score (the viewer's sort key)."""
         with self.transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO predictions (run, example, probs, label, confidence, margin, entropy, kl, "
-                "completion, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "completion, latency_ms, scores, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, r["example"], json.dumps(r["probs"]) if r.get("probs") is not None else None,
                   r.get("label"), r.get("confidence"), r.get("margin"), r.get("entropy"), r.get("kl"),
-                  r.get("completion"), r.get("latency_ms")) for r in rows],
+                  r.get("completion"), r.get("latency_ms"),
+                  json.dumps(r["scores"]) if r.get("scores") is not None else None, r.get("score"))
+                 for r in rows],
             )
 
     def predictions(self, run_id: int, split: str | None = None) -> list[dict[str, Any]]:
         """A run's predictions in example order, of one split (``test``...) or of all."""
-        keys = ("example", "probs", "label", "confidence", "margin", "entropy", "kl", "completion", "latency_ms")
+        keys = ("example", "probs", "label", "confidence", "margin", "entropy", "kl", "completion", "latency_ms",
+                "scores", "score")
         sql = f"SELECT {', '.join('p.' + k for k in keys)} FROM predictions p"
         args: tuple = (run_id,)
         if split:
@@ -129,6 +133,7 @@ class RunsMixin:
         out = list(self.db.query(sql + " ORDER BY p.example", args))
         for d in out:
             d["probs"] = json.loads(d["probs"]) if d["probs"] else None
+            d["scores"] = json.loads(d["scores"]) if d["scores"] else None
         return out
 
     # -- evaluations --------------------------------------------------------------------------

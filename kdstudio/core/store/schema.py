@@ -210,7 +210,27 @@ _V4 = """
         ALTER TABLE teacher_outputs ADD COLUMN components TEXT;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+# Generation: every reference a prompt has (E2E has up to 45 per meaning representation; the
+# ``examples.reference`` column keeps the first, for readers that want one); a person's corrected
+# completion, which replaces the teacher's in the next run; and a prediction's scores (JSON:
+# ``{"teacher": {metric: value}, "references": {metric: value}}``) with ``score``, the one number the
+# comparison viewer sorts by (ROUGE-L against the teacher's completion, else against the references).
+_V5 = """
+        CREATE TABLE example_references (
+            example INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,         -- 0: the first reference the import saw
+            text TEXT NOT NULL,
+            PRIMARY KEY (example, position)
+        );
+        INSERT INTO example_references (example, position, text)
+            SELECT id, 0, reference FROM examples WHERE reference IS NOT NULL;
+        ALTER TABLE reviews ADD COLUMN corrected_completion TEXT;
+        ALTER TABLE predictions ADD COLUMN scores TEXT;
+        ALTER TABLE predictions ADD COLUMN score REAL;
+        CREATE INDEX predictions_score ON predictions (run, score);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
