@@ -12,6 +12,7 @@ The pipeline, stage by stage (lower stages never import higher ones; import-lint
     students/    the student registry, presets, pretrained students, size and speed
     train/       the loop, the session, checkpoints, tasks, losses, data, the result
     predict.py   a student's predictions and the one KL; calibration.py: ECE and calibration
+    generate.py  a causal LM writing completions (greedy; the one routine eval, cascade and export use)
     evaluate/    the report, metrics, cascade, speed, golden set, the comparison and dashboard data
     export/      ONNX and Hugging Face exports with their parity check, the comparison export
     demo.py, train_sweep.py, doctor.py   whole-pipeline jobs and the install check

@@ -241,3 +241,40 @@ def make_long_label_compare_project(
     project.save_outputs(teacher_id, outputs)
     project.close()
     return path, add_stored_run(path)
+
+
+GEN_TEXTS = [f"name[{n}], food[{f}]\n{n} serves {f} food." for n in ("Alimentum", "Cotto", "Zizzi", "Aromi")
+             for f in ("Chinese", "English", "French", "Italian")]
+
+
+def tiny_bpe_tokenizer(texts: list[str] | None = None, vocab_size: int = 300) -> Any:
+    """A byte-level BPE (GPT-2 style) trained on ``texts``, with ``<|endoftext|>`` as end-of-text
+    and padding token, wrapped as a fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts or GEN_TEXTS, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                   pad_token="<|endoftext|>", unk_token="<|endoftext|>", model_max_length=128)
+
+
+def save_tiny_causal_lm(folder: str | Path, *, texts: list[str] | None = None, layers: int = 2, hidden: int = 32,
+                        seed: int = 0) -> Path:
+    """Save a tiny GPT-2 (random weights) with :func:`tiny_bpe_tokenizer` to ``folder``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    tok = tiny_bpe_tokenizer(texts)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=hidden, n_layer=layers,
+                                       n_head=2, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                                       pad_token_id=tok.eos_token_id))
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    tok.save_pretrained(str(folder))
+    return folder
