@@ -55,3 +55,15 @@ def test_pipeline_with_the_same_settings_writes_the_same_text(tmp_path):
     theirs = [pipe(format_prompt(p), return_full_text=False, **generation_settings(tok, 9))[0]["generated_text"]
               for p in PROMPTS]
     assert [c.text for c in ours] == [t.strip() for t in theirs]
+
+
+def test_a_causal_student_folder_saves_and_loads_as_it_writes(tmp_path, lm):
+    from kdstudio.core.students import load_student, save_student
+
+    model, tok, _ = lm
+    folder = save_student(model, tok, tmp_path / "best", {"template": "{prompt}\n", "max_new_tokens": 5})
+    loaded, loaded_tok, meta = load_student(tmp_path)
+    assert meta["arch"] == "causal" and meta["task"] == "generation" and meta["max_new_tokens"] == 5
+    assert (folder / "model" / "model.safetensors").is_file()
+    before = [c.text for c in generate_all(model, tok, PROMPTS, max_new_tokens=5)]
+    assert [c.text for c in generate_all(loaded, loaded_tok, PROMPTS, max_new_tokens=5)] == before

@@ -10,7 +10,12 @@ A saved student is a folder::
     model.safetensors          bilstm / cnn weights      (or)   model/  HF save_pretrained folder
     tokenizer/                 HF fast tokenizer (AutoTokenizer.from_pretrained works on it)
 
-``load_student(folder)`` gives back ``(model, tokenizer, meta)``; ``predict_probs`` runs it.
+A generation student (arch ``causal``) is a Hugging Face causal language model: ``model/`` is its
+``save_pretrained`` folder, ``student.json`` has ``task: generation``, the prompt ``template`` and
+``max_new_tokens`` it writes with (:mod:`kdstudio.core.generate`).
+
+``load_student(folder)`` gives back ``(model, tokenizer, meta)``; ``predict_probs`` runs a
+classifier, :func:`kdstudio.core.generate.generate` a causal student.
 ``measure_students(names)`` reports the presets' size and speed (:mod:`.measure`).
 Every model maps ``(input_ids, attention_mask)`` to logits, so it exports to ONNX as is.
 Nothing heavy is imported until a function needs it.
@@ -38,6 +43,7 @@ from kdstudio.core.students.registry import (
 )
 
 META_FILE = "student.json"
+CAUSAL = "causal"  #: the arch of a generation student: a Hugging Face causal LM
 
 
 def input_embeddings(model: Any) -> Any:
@@ -114,6 +120,13 @@ def save_student(model: Any, tokenizer: Any, folder: str | Path, meta: dict[str,
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    if getattr(model, "arch", None) is None and hasattr(model, "generate"):  # a causal LM (generation)
+        with quiet_hf():
+            model.save_pretrained(folder / "model")
+        tokenizer.save_pretrained(str(folder / "tokenizer"))
+        meta = {"task": "generation", **meta, "arch": CAUSAL, "arch_config": {"model_type": model.config.model_type}}
+        (folder / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
+        return folder
     if model.arch == "hf":
         with quiet_hf():
             model.model.save_pretrained(folder / "model")
@@ -150,7 +163,12 @@ def load_student(path: str | Path, *, device: str | None = None) -> tuple[Any, A
     folder = student_folder(path)
     meta = json.loads((folder / META_FILE).read_text())
     tokenizer = load_tokenizer(folder / "tokenizer")
-    if meta["arch"] == "hf":
+    if meta["arch"] == CAUSAL:
+        from transformers import AutoModelForCausalLM
+
+        with quiet_hf():
+            model = AutoModelForCausalLM.from_pretrained(str(folder / "model"))
+    elif meta["arch"] == "hf":
         from transformers import AutoModelForSequenceClassification
 
         with quiet_hf():
