@@ -36,7 +36,8 @@ The package, along its seams (each module imports only those listed before it):
 - :mod:`.prompt`: what the model is told and how its reply becomes an answer, one class per task;
 - :mod:`.messages`: one teacher's options and single requests (parameters, price, parse, cost);
 - :mod:`.realtime` and :mod:`.batch`: the two lanes;
-- :mod:`.teacher`: :class:`ClaudeTeacher`, both lanes behind the Teacher protocol.
+- :mod:`.teacher`: :class:`ClaudeTeacher`, both lanes behind the Teacher protocol;
+- :mod:`.terms`: the one line on Anthropic's terms for training on Claude's outputs.
 """
 
 from kdstudio.core.teachers.claude.batch import BATCH_MAX_BYTES, BATCH_MAX_REQUESTS
@@ -54,11 +55,13 @@ from kdstudio.core.teachers.claude.messages import AnswerShape, answer_shape
 from kdstudio.core.teachers.claude.prompt import MIN_PROB, PROMPT_VERSION, TOOL_NAME
 from kdstudio.core.teachers.claude.realtime import CANCEL_GRACE_S, TRANSIENT_STREAK_LIMIT
 from kdstudio.core.teachers.claude.teacher import ClaudeTeacher
+from kdstudio.core.teachers.claude.terms import CLAUDE_TERMS_LINE, teaches_with_claude
 
 __all__ = [
     "BATCH_MAX_BYTES",
     "BATCH_MAX_REQUESTS",
     "CANCEL_GRACE_S",
+    "CLAUDE_TERMS_LINE",
     "MIN_PROB",
     "PROMPT_VERSION",
     "SPEND_LIMIT_CODES",
@@ -73,5 +76,6 @@ __all__ = [
     "check_claude",
     "list_claude_models",
     "list_models",
+    "teaches_with_claude",
     "test_connection",
 ]
