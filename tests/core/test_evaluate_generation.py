@@ -67,6 +67,7 @@ def test_missing_per_example_scores_are_computed_and_stored(evaluated):
     for p in predictions:
         assert set(p["scores"]) == {"teacher", "references"}
         assert p["scores"]["references"]["rouge_l"] == rouge_l(p["completion"], references[p["example"]])
+        assert p["scores"]["teacher"]["rouge_l"] == rouge_l(p["completion"], [teacher[p["example"]]])
         assert p["score"] == primary_score(p["scores"])
 
 

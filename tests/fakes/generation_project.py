@@ -43,9 +43,9 @@ def make_generation_project(
 ) -> GenerationProject:
     """See the module docstring. ``teacher_spec`` defaults to ``lm:<a tiny causal LM folder>``;
     ``latency_ms`` / ``output_tokens``: what the teacher's harvest recorded per answer."""
-    from fakes.tiny_models import GEN_TEXTS, save_tiny_causal_lm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from fakes.tiny_models import GEN_TEXTS, save_tiny_causal_lm
     from kdstudio.core.evaluate.text_metrics import primary_score, score_completion
     from kdstudio.core.generate import generate_all
     from kdstudio.core.store import Project, TeacherOutput

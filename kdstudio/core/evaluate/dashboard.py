@@ -132,9 +132,8 @@ def load_dashboard(
     """Read what the dashboard shows for ``run_id`` (default: the project's preferred finished
     run) and finish with :class:`DashboardData`. Reads only; evaluates nothing."""
     from kdstudio.core.evaluate.golden import golden_report
-    from kdstudio.core.store import Project
-
     from kdstudio.core.evaluate.tasks import report_from_json
+    from kdstudio.core.store import Project
 
     with Project(project_path) as project:
         task = project.task
