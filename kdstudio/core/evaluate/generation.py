@@ -95,7 +95,7 @@ def pick_generation_run(project: Project, run_id: int | None) -> tuple[int, dict
     return run_id, run
 
 
-def test_targets(project: Project, teacher_id: int | None) -> tuple[dict[int, str], dict[int, list[str]], set[int]]:
+def held_out_targets(project: Project, teacher_id: int | None) -> tuple[dict[int, str], dict[int, list[str]], set[int]]:
     """What the test completions are scored against: the teacher's completion per prompt (a
     person's corrected completion replaces it), the references per prompt, and the test prompts a
     person excluded."""
@@ -123,7 +123,7 @@ def generation_quality(
     """The quality part of the report and the per-prompt numbers the cascade and the timing need.
     Writes the per-example scores of test predictions stored without them."""
     teacher_id = run["teacher"] if run["teacher"] is not None else project.default_teacher()
-    teacher_text, references, excluded = test_targets(project, teacher_id)
+    teacher_text, references, excluded = held_out_targets(project, teacher_id)
     predictions = [p for p in project.predictions(run_id, split="test")
                    if p["completion"] is not None and p["example"] not in excluded]
     if not predictions:
@@ -302,5 +302,12 @@ def _load_lm_teacher(project: Project, teacher: dict[str, Any], device: str) -> 
             "kwargs": {"template": "{prompt}", "max_new_tokens": int(options.get("max_new_tokens", 64))}}
 
 
-__all__ = ["SPEED_PROMPTS", "evaluate_generation", "generation_quality", "generation_speed", "pick_generation_run",
-           "recorded_teacher_speed", "test_targets"]
+__all__ = [
+    "SPEED_PROMPTS",
+    "evaluate_generation",
+    "generation_quality",
+    "generation_speed",
+    "held_out_targets",
+    "pick_generation_run",
+    "recorded_teacher_speed",
+]
