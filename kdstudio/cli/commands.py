@@ -250,10 +250,11 @@ def cmd_compare(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.evaluate import evaluate, format_report
+    from kdstudio.core.evaluate import evaluate
+    from kdstudio.core.evaluate.tasks import format_any
 
     run_job(evaluate(args.project, args.run, cancel=cancel), as_json=args.json,
-            on_finish=lambda r: print(format_report(r)))
+            on_finish=lambda r: print(format_any(r)))
     return 0
 
 
@@ -261,7 +262,9 @@ def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.export import export
 
     run_job(export(args.project, args.run, args.format, args.out, cancel=cancel), as_json=args.json,
-            on_finish=lambda r: print(f"exported run #{r.run} as {r.format} to {r.out}"))
+            on_finish=lambda r: print(f"exported run #{r.run} as {r.format} to {r.out}"
+                                      + (f"; pipeline parity: {r.identical}/{r.checked_examples} identical"
+                                         if r.identical is not None else "")))
     return 0
 
 

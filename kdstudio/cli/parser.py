@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         for end, word in (("min", "least"), ("max", "most")):
             p.add_argument(f"--{end}-{key}", type=float, metavar="X", help=f"only rows with {what} at {word} X")
     p.add_argument("--text", help=compare_help["text"])
-    p.add_argument("--sort", choices=SORTS, default="kl", help="order of the rows (default: kl, largest first)")
+    p.add_argument("--sort", choices=(*SORTS, "score"), default="kl",
+                   help="order of the rows (default: kl, largest first; a generation run: lowest score first)")
     p.add_argument("--ascending", action="store_true", help="smallest first")
     p.add_argument("--json", action="store_true", help="print run, teacher, out, format, rows, filters, seconds")
     p.set_defaults(func=cmd_compare)
@@ -216,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "outputs.")
     p.add_argument("project")
     p.add_argument("--run", type=int, required=True, help="run id")
-    p.add_argument("--format", choices=("hf", "onnx"), required=True, help="hf: transformers folder; onnx: ONNX model")
+    p.add_argument("--format", choices=("hf", "onnx"), required=True,
+                   help="hf: transformers folder (a generation student: text-generation pipeline, checked for "
+                        "parity); onnx: ONNX model (classifiers)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_export)

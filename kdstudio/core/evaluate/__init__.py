@@ -16,6 +16,12 @@ The report, a typed :class:`~kdstudio.core.evaluate.result.EvalReport` whose ``t
 - ``cascade``: per confidence threshold the share sent to the teacher, accuracy, $ per 1M
   predictions and mean time, and ``best`` (the cheapest threshold within 1 point of the teacher).
 
+A generation project's report is a
+:class:`~kdstudio.core.evaluate.generation_report.GenerationReport` (:mod:`.generation`: ROUGE-L,
+chrF, BLEU, exact match and length ratio against the teacher and the references, latency per
+completion and tokens/s, the cascade on the student's mean token log-probability);
+:mod:`kdstudio.core.evaluate.tasks` is the one table that picks the evaluation by task.
+
 The dashboard's data (the stored report, golden-set scores, the runs' Pareto points) and the job
 that evaluates several runs in turn are in :mod:`kdstudio.core.evaluate.dashboard`.
 
@@ -41,15 +47,21 @@ def evaluate(
 ) -> Iterator[Event]:
     """Evaluate run ``run_id`` (default: the latest finished run) on the test split.
 
+    The project's task picks the evaluation (:mod:`kdstudio.core.evaluate.tasks`): this docstring
+    describes classification's; a generation project finishes with a
+    :class:`~kdstudio.core.evaluate.generation_report.GenerationReport` instead.
     Opens its own ``Project``; yields ``Progress(stage="eval")`` events, a ``Log`` warning when
     the teacher cannot be loaded for timing, and ``Finished(EvalReport)``. The report is saved
     with ``Project.save_evaluation`` (its ``to_json()``). ``speed=False`` skips the timing
     (latencies are None).
     Raises ``ConfigError`` for a project without such a run or a run without test predictions.
     """
-    from kdstudio.core.evaluate.report import evaluate_run
+    from kdstudio.core.evaluate.tasks import evaluation_for
+    from kdstudio.core.store import Project
 
-    return evaluate_run(project_path, run_id, speed=speed, cancel=cancel)
+    with Project(project_path) as project:
+        task = project.task
+    yield from evaluation_for(task).job(project_path, run_id, speed=speed, cancel=cancel)
 
 
 def _num(value: Any, spec: str = ".3f", suffix: str = "") -> str:

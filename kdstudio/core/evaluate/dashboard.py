@@ -13,13 +13,15 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from kdstudio.core.evaluate.generation_report import GenerationReport
 from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Log
 
 
 @dataclass(frozen=True)
 class ParetoPoint:
-    """One evaluated run on the accuracy-vs-latency plot. ``frontier``: no other run is at least
+    """One evaluated run on the accuracy-vs-latency plot (a generation run's ``accuracy`` is its
+    ROUGE-L: see ``DashboardData.quality_name``). ``frontier``: no other run is at least
     as fast and as accurate and strictly better in one (see :func:`pareto_points`)."""
 
     run: int
@@ -90,6 +92,12 @@ class DashboardData(JobResult):
     teacher_point: TeacherPoint | None
     unevaluated: tuple[int, ...]
     golden_floor: float | None
+    #: the project's task; a generation project's runs have ``generation`` (the shown run's report)
+    #: instead of ``report``, and their points' ``accuracy`` is the score named by ``quality_name``
+    #: (ROUGE-L against the references, else against the teacher)
+    task: str = "classification"
+    generation: GenerationReport | None = None
+    quality_name: str = "accuracy"
 
 
 @dataclass(frozen=True)
@@ -124,14 +132,18 @@ def load_dashboard(
     """Read what the dashboard shows for ``run_id`` (default: the project's preferred finished
     run) and finish with :class:`DashboardData`. Reads only; evaluates nothing."""
     from kdstudio.core.evaluate.golden import golden_report
+    from kdstudio.core.evaluate.tasks import report_from_json
     from kdstudio.core.store import Project
 
     with Project(project_path) as project:
+        task = project.task
         finished = [r for r in project.runs() if r["status"] == "finished"]
         if run_id is None and finished:
             run_id = project.preferred_run()
         stored = project.evaluation(run_id) if run_id is not None else None
-        report = EvalReport.from_json(stored) if stored is not None else None
+        shown = report_from_json(stored) if stored is not None else None
+        report = shown if isinstance(shown, EvalReport) else None
+        generation = shown if isinstance(shown, GenerationReport) else None
         golden = GoldenScore.from_json(golden_report(project, run_id)) if report is not None else None
         points, unevaluated = [], []
         for r in finished:
@@ -139,24 +151,24 @@ def load_dashboard(
             if stored_run is None:
                 unevaluated.append(r["id"])
                 continue
-            rep = report if r["id"] == run_id and report is not None else EvalReport.from_json(stored_run)
+            rep = shown if r["id"] == run_id and shown is not None else report_from_json(stored_run)
             points.append(
                 ParetoPoint(
                     run=r["id"],
                     name=r.get("name") or r["student"],
                     student=r["student"],
-                    accuracy=rep.student_accuracy,
+                    accuracy=_quality(rep),
                     latency_ms=rep.student_latency_ms_p50,
                     params=rep.student_params,
                     size_mb=rep.student_size_mb,
                 )
             )
         teacher_point = None
-        if report is not None and report.teacher_latency_ms_p50 is not None:
+        if shown is not None and shown.teacher_latency_ms_p50 is not None:
             teacher_point = TeacherPoint(
-                name=f"teacher {report.teacher_spec or ''}".strip(),
-                accuracy=report.teacher_accuracy,
-                latency_ms=report.teacher_latency_ms_p50,
+                name=f"teacher {shown.teacher_spec or ''}".strip(),
+                accuracy=shown.teacher_quality if generation is not None else shown.teacher_accuracy,
+                latency_ms=shown.teacher_latency_ms_p50,
             )
         runs = tuple(
             RunChoice(
@@ -178,8 +190,17 @@ def load_dashboard(
             teacher_point=teacher_point,
             unevaluated=tuple(unevaluated),
             golden_floor=floor,
+            task=task,
+            generation=generation,
+            quality_name=generation.quality_name if generation is not None
+            else "ROUGE-L" if task == "generation" else "accuracy",
         )
     )
+
+
+def _quality(report: EvalReport | GenerationReport) -> float | None:
+    """A run's height on the quality-vs-latency plot: accuracy, or a generation run's ROUGE-L."""
+    return report.quality if isinstance(report, GenerationReport) else report.student_accuracy
 
 
 def evaluate_runs(

@@ -62,6 +62,11 @@ def score_text(text: str, targets: Sequence[str]) -> dict[str, float]:
             "length_ratio": round(ratio, 6)}
 
 
+def rouge_l(text: str, targets: Sequence[str]) -> float:
+    """ROUGE-L F-measure of ``text`` against the best of ``targets`` (at least one)."""
+    return round(float(_rouge().score_multi(list(targets), text)["rougeL"].fmeasure), 6)
+
+
 def score_completion(text: str, *, teacher: str | None, references: Sequence[str] = ()) -> dict[str, dict[str, float]]:
     """``{"teacher": scores, "references": scores}``; a part is left out when there is nothing to
     score against (no teacher completion, no references)."""
@@ -109,4 +114,4 @@ def corpus_scores(texts: Sequence[str], targets: Sequence[Sequence[str]]) -> dic
     }
 
 
-__all__ = ["METRICS", "corpus_scores", "primary_score", "score_completion", "score_text"]
+__all__ = ["METRICS", "corpus_scores", "primary_score", "rouge_l", "score_completion", "score_text"]

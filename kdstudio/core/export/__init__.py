@@ -10,6 +10,11 @@
   sequence axes dynamic; output ``logits``), checked against torch with onnxruntime on up to
   100 project texts (max abs difference of the logits ≤ 1e-4), with the tokenizer files beside it.
 
+A generation student (a causal language model) exports as ``hf`` only: the model, its tokenizer and
+``generation_config.json`` (KD Studio's greedy settings), checked by running
+``transformers.pipeline("text-generation", model=out_dir)`` on test prompts against KD Studio's own
+completions (:mod:`.generation`); asking for ``onnx`` gives a one-line refusal.
+
 Both also hold ``README.md`` (the model card: teacher, data, metrics, intended use and limits),
 ``kdstudio.json`` (labels, maximum length, run and teacher) and ``teacher_outputs.jsonl``.
 """
@@ -39,6 +44,7 @@ ONNX_TOLERANCE = 1e-4
 CHECK_EXAMPLES = 100
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MARKER = "kdstudio.json"
+CAUSAL = "causal"  #: a generation student's arch (kdstudio.core.students.CAUSAL)
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,8 @@ class ExportResult(JobResult):
     seconds: float
     teacher_outputs: int | None = None  # rows in teacher_outputs.jsonl (None: the run has no teacher)
     max_abs_diff: float | None = None  # ONNX: the largest logit difference from torch
-    checked_examples: int | None = None  # ONNX: how many texts the parity check ran on
+    checked_examples: int | None = None  # ONNX / generation: how many texts the parity check ran on
+    identical: int | None = None  # generation: prompts on which transformers' pipeline wrote KD Studio's text
 
 
 def csv_safe(cell: Any) -> Any:
@@ -137,7 +144,10 @@ def export_teacher_outputs(
 
 def formats_for(arch: str) -> tuple[str, ...]:
     """The formats a student of architecture ``arch`` (its checkpoint's ``arch``) exports to:
-    ONNX always, ``hf`` only for a transformers model (``transformer-*``, ``hf:``, ``teacher-layers:``)."""
+    ONNX always, ``hf`` only for a transformers model (``transformer-*``, ``hf:``, ``teacher-layers:``);
+    a generation student (``causal``) only ``hf``."""
+    if arch == CAUSAL:
+        return ("hf",)
     return FORMATS if arch == "hf" else tuple(f for f in FORMATS if f != "hf")
 
 
@@ -191,6 +201,12 @@ def export(
                 f"run #{run_id} has no saved student (status: {run['status']}); train it to the end first"
             ) from None
         meta = json.loads((folder / META_FILE).read_text())
+        generation = meta["arch"] == CAUSAL
+        if generation and fmt not in formats_for(CAUSAL):
+            raise ConfigError(
+                f"run #{run_id} is a generation student (a causal language model); it exports as a Hugging Face "
+                "folder for transformers' text-generation pipeline (--format hf), not as ONNX"
+            )
         if fmt not in formats_for(meta["arch"]):
             raise ConfigError(
                 f"run #{run_id} is a {meta['arch']} student, which is not a transformers architecture; "
@@ -201,7 +217,17 @@ def export(
         yield Progress("export", 0, total)
         yield Log(f"exporting run #{run_id} ({meta['spec']}) as {fmt} to {out}")
         parity: dict[str, Any] = {}
-        if fmt == "hf":
+        if generation:
+            from kdstudio.core.export.generation import parity_prompts, pipeline_parity, write_generation_hf
+
+            write_generation_hf(folder, meta, out)
+            cancel.check()
+            check = pipeline_parity(out, folder, meta, parity_prompts(project))
+            parity = {"checked_examples": check["checked_examples"], "identical": check["identical"]}
+            yield Log(f"transformers' text-generation pipeline on the export writes KD Studio's text on "
+                      f"{check['identical']}/{check['checked_examples']} test prompts",
+                      "info" if check["first_difference"] is None else "warning")
+        elif fmt == "hf":
             _write_hf(folder, meta, out)
         else:
             cancel.check()
@@ -215,9 +241,9 @@ def export(
         teacher = project.teacher(run["teacher"]) if run["teacher"] is not None else None
         stored = project.evaluation(run_id)
         info = project.info()
-    from kdstudio.core.evaluate import EvalReport
+    from kdstudio.core.evaluate.tasks import report_from_json
 
-    report = EvalReport.from_json(stored) if stored is not None else None
+    report = report_from_json(stored) if stored is not None else None
     if report is None:
         from kdstudio.core.evaluate import evaluate
         from kdstudio.core.events import run_to_end
@@ -239,19 +265,21 @@ def export(
                 "run": run_id,
                 "student": meta["spec"],
                 "arch": meta["arch"],
-                "labels": meta["labels"],
-                "max_length": meta["max_length"],
+                "labels": meta.get("labels", []),
+                "max_length": meta.get("max_length"),
                 "teacher": teacher["spec"] if teacher else None,
                 "project": info["name"],
+                **({"task": "generation", "template": meta.get("template"),
+                    "max_new_tokens": meta.get("max_new_tokens")} if generation else {}),
             },
             indent=1,
         )
     )
-    from kdstudio.core.export.card import model_card
+    from kdstudio.core.export.card import generation_model_card, model_card
 
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     files = sorted({*files, "README.md"})
-    card = model_card(
+    card = (generation_model_card if generation else model_card)(
         name=f"{info['name']} — run {run_id} ({meta['spec']})",
         fmt=fmt,
         run=run,

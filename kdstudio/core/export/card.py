@@ -1,10 +1,12 @@
-"""The model card (README.md) written beside an exported student."""
+"""The model card (README.md) written beside an exported student: :func:`model_card` for a
+classifier, :func:`generation_model_card` for a generation student."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kdstudio.core.evaluate.generation_report import CorpusScores, GenerationReport
     from kdstudio.core.evaluate.result import EvalReport
 
 
@@ -149,6 +151,137 @@ def model_card(
         "may score lower. Check a sample of your own traffic before relying on it.",
         f"- Inputs longer than {meta['max_length']} tokens are cut.",
         "- Confidence values are calibrated only as well as the ECE above says.",
+        "",
+        "## Files",
+        "",
+        *[f"- `{f}`" for f in files],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _scores_row(name: str, scores: CorpusScores | None) -> str:
+    if scores is None:
+        return f"| {name} | n/a | n/a | n/a | n/a | n/a |"
+    return (f"| {name} | {_fmt(scores.rouge_l)} | {_fmt(scores.chrf)} | {_fmt(scores.bleu)} | {_fmt(scores.exact)} "
+            f"| {_fmt(scores.length_ratio, '.2f')} |")
+
+
+def generation_model_card(
+    *,
+    name: str,
+    fmt: str,
+    run: dict[str, Any],
+    meta: dict[str, Any],
+    teacher: dict[str, Any] | None,
+    project: dict[str, Any],
+    report: GenerationReport | None,
+    files: list[str],
+) -> str:
+    """Markdown for a generation student: task, data, teacher, student, scores against the teacher
+    and the references, latency, how to call it with ``pipeline``, its limits; and, for a Claude
+    teacher, the line on Anthropic's terms (:data:`~kdstudio.core.teachers.claude.terms.CLAUDE_TERMS_LINE`)."""
+    from kdstudio.core.export.generation import student_max_new_tokens, student_template
+    from kdstudio.core.teachers.claude.terms import CLAUDE_TERMS_LINE, teaches_with_claude
+
+    config = run.get("config") or {}
+    summary = run.get("summary") or {}
+    template, max_new = student_template(meta), student_max_new_tokens(meta)
+    layout = "the prompt followed by a newline" if template == "{prompt}\n" else f"`{template!r}` with the prompt in it"
+    splits = project["splits"]
+    teacher_line = f"`{teacher['spec']}` (teacher #{teacher['id']})" if teacher else "none (trained on references)"
+    params = report.student_params if report else summary.get("params")
+    lines = [
+        f"# {name}",
+        "",
+        f"A `{meta['spec']}` text generator (a causal language model) distilled with KD Studio from project "
+        f"**{project['name']}** (run #{run['id']}): it learned to write the teacher's completions for the "
+        "project's prompts. Format: Hugging Face transformers folder.",
+        "",
+        "## Teacher and training",
+        "",
+        f"- Teacher: {teacher_line}",
+        f"- Student: `{meta['spec']}` ({_fmt(params, ',')} parameters)",
+        f"- Training: {config.get('epochs')} epochs, batch size {config.get('batch_size')}, learning rate "
+        f"{config.get('lr') or 'default'}, seed {config.get('seed')}; best checkpoint at step "
+        f"{summary.get('best_step')}",
+        f"- Decoding: greedy, at most {max_new} new tokens, stops at the end-of-text token "
+        "(`generation_config.json`)",
+        "",
+        "## Data",
+        "",
+        f"- Prompts: {splits.get('train', 0)} train, {splits.get('valid', 0)} valid, {splits.get('test', 0)} test, "
+        f"{splits.get('unlabeled', 0)} unlabeled",
+        f"- Sources: {', '.join(sorted({i.get('file', '?') for i in project.get('imports', [])})) or 'n/a'}",
+        "",
+        "## Evaluation (test split)",
+        "",
+    ]
+    if report:
+        lines += [
+            "| | ROUGE-L | chrF | BLEU | exact match | length ratio |",
+            "|---|---|---|---|---|---|",
+            _scores_row("student vs teacher", report.student_vs_teacher),
+            _scores_row("student vs references", report.student_vs_references),
+            _scores_row("teacher vs references", report.teacher_vs_references),
+            "",
+            "| | student | teacher |",
+            "|---|---|---|",
+            f"| parameters | {_fmt(report.student_params, ',')} | {_fmt(report.teacher_params, ',')} |",
+            f"| size on disk (MB) | {_fmt(report.student_size_mb, '.2f')} | {_fmt(report.teacher_size_mb, '.2f')} |",
+            f"| latency per completion, p50 (ms) | {_fmt(report.student_latency_ms_p50, '.1f')} "
+            f"| {_fmt(report.teacher_latency_ms_p50, '.1f')} |",
+            f"| tokens/s | {_fmt(report.student_tokens_per_s, '.0f')} | {_fmt(report.teacher_tokens_per_s, '.0f')} |",
+            "",
+            f"- {report.n_test} test prompts ({report.n_references} with references); retention (student / teacher "
+            f"ROUGE-L against the references) {_fmt(report.retention)}; student timed at batch 1 on "
+            f"{report.device or 'n/a'}, teacher {report.teacher_timing or 'not timed'}",
+        ]
+        plan = report.best_cascade
+        if plan and report.cascade is not None:
+            lines.append(
+                f"- Cascade: sending the prompts where the student's mean token log-probability is below "
+                f"{plan.threshold:.3f} to the teacher ({plan.share_to_teacher:.0%} of traffic) gives ROUGE-L "
+                f"{_fmt(plan.score)} against the {report.cascade.against}"
+            )
+    else:
+        lines.append("Not evaluated yet (run `kdstudio eval`).")
+    lines += [
+        "",
+        "## How to use",
+        "",
+        f"The student reads {layout}, and writes the completion:",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        'generate = pipeline("text-generation", model="PATH/TO/THIS/FOLDER")',
+        'prompt = "your prompt\\n"' if template == "{prompt}\n"
+        else f"prompt = {template!r}.replace(\"{{prompt}}\", \"your prompt\")",
+        'completion = generate(prompt, return_full_text=False)[0]["generated_text"].strip()',
+        "```",
+        "",
+        "`generation_config.json` holds the decoding settings KD Studio evaluated it with (greedy); passing "
+        "other settings changes what it writes.",
+        "",
+        "## Intended use",
+        "",
+        "Writing completions for prompts like the project's, in the same domain and language, where the "
+        "teacher's completions were good enough to learn from; the student replaces the teacher where speed and "
+        "cost matter, and the cascade figure above shows how much traffic to route back to it.",
+    ]
+    if teacher and teaches_with_claude(teacher.get("spec")):
+        lines += ["", CLAUDE_TERMS_LINE]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- The student imitates the teacher's completions, mistakes and biases included; it is no better than the "
+        "teacher and the prompts it saw, and it can write fluent text that is wrong.",
+        "- Scores come from the project's test prompts only; prompts from another domain, language or format "
+        "may fare worse. Check a sample of your own traffic before relying on it.",
+        f"- It writes at most {max_new} new tokens; a longer completion is cut.",
+        "- Its mean token log-probability is a rough confidence, not a calibrated one.",
         "",
         "## Files",
         "",

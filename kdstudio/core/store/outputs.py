@@ -163,7 +163,7 @@ class OutputsMixin:
         """Stored answers joined with their examples: id, text, gold, split, probs, label, ..."""
         sql = (
             "SELECT e.id, e.text, e.label AS gold, e.split, o.probs, o.label, o.confidence, o.completion, o.rationale, "
-            "o.status, o.error, o.cost_usd, o.latency_ms, o.attempts, o.method, o.components "
+            "o.status, o.error, o.cost_usd, o.latency_ms, o.output_tokens, o.attempts, o.method, o.components "
             "FROM teacher_outputs o JOIN examples e ON e.id = o.example WHERE o.teacher = ?"
         )
         args: list[Any] = [teacher_id]
