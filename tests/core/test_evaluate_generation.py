@@ -21,7 +21,8 @@ from kdstudio.core.store import Project
 
 GEN_EVAL_JSON_KEYS = [
     "task", "run", "student", "teacher", "teacher_spec", "n_test", "n_teacher", "n_references", "reviews_applied",
-    "student_vs_teacher", "student_vs_references", "teacher_vs_references", "retention", "student_mean_logprob",
+    "rouge_l", "chrf", "exact_match", "length_ratio", "rouge_l_reference", "chrf_reference", "exact_match_reference",
+    "length_ratio_reference", "student_vs_teacher", "student_vs_references", "teacher_vs_references", "retention", "student_mean_logprob",
     "scores_written", "device", "threads", "speed_prompts", "student_params", "student_size_mb",
     "student_latency_ms_p50", "student_latency_ms_p95", "student_tokens_per_s", "teacher_params", "teacher_size_mb",
     "teacher_latency_ms_p50", "teacher_latency_ms_p95", "teacher_tokens_per_s", "teacher_timing",
@@ -96,6 +97,8 @@ def test_cascade_sends_more_as_the_threshold_rises_and_all_of_it_scores_as_the_t
 def test_json_keys_are_pinned_and_the_stored_report_reads_back(evaluated):
     gen, report = evaluated
     assert list(report.to_json()) == GEN_EVAL_JSON_KEYS
+    assert report.rouge_l == report.student_vs_teacher.rouge_l is not None
+    assert report.exact_match_reference == report.student_vs_references.exact is not None
     with Project(gen.path) as project:
         again = report_from_json(project.evaluation(gen.run))
     assert again == report

@@ -89,6 +89,19 @@ class GenerationCascadePlan:
         )
 
 
+#: The flat ``--json`` keys (DESIGN's contract) → (the nested scores, the metric) they repeat.
+FLAT = {
+    "rouge_l": ("student_vs_teacher", "rouge_l"),
+    "chrf": ("student_vs_teacher", "chrf"),
+    "exact_match": ("student_vs_teacher", "exact"),
+    "length_ratio": ("student_vs_teacher", "length_ratio"),
+    "rouge_l_reference": ("student_vs_references", "rouge_l"),
+    "chrf_reference": ("student_vs_references", "chrf"),
+    "exact_match_reference": ("student_vs_references", "exact"),
+    "length_ratio_reference": ("student_vs_references", "length_ratio"),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerationReport(JobResult):
     """One generation run evaluated on the test split.
@@ -106,6 +119,7 @@ class GenerationReport(JobResult):
     latencies and output tokens its harvest stored) or None. ``speedup``: teacher p50 / student p50.
 
     ``scores_written``: test predictions that had no per-example scores and got them now.
+    ``rouge_l`` … ``length_ratio_reference`` repeat the headline scores flat (:data:`FLAT`).
     """
 
     task: str = "generation"
@@ -118,6 +132,15 @@ class GenerationReport(JobResult):
     n_teacher: int
     n_references: int
     reviews_applied: dict[str, int] | None
+    # the headline scores, flat (student vs the teacher's completions; ``*_reference``: vs the references)
+    rouge_l: float | None = None
+    chrf: float | None = None
+    exact_match: float | None = None
+    length_ratio: float | None = None
+    rouge_l_reference: float | None = None
+    chrf_reference: float | None = None
+    exact_match_reference: float | None = None
+    length_ratio_reference: float | None = None
     # quality
     student_vs_teacher: CorpusScores | None
     student_vs_references: CorpusScores | None
@@ -149,7 +172,7 @@ class GenerationReport(JobResult):
     @classmethod
     def of(cls, parts: Mapping[str, Any]) -> GenerationReport:
         """The report from the parts the evaluation assembled; every field but ``task`` must be there."""
-        names = {f.name for f in fields(cls)} - {"task"}
+        names = {f.name for f in fields(cls)} - {"task"} - set(FLAT)
         missing, unknown = names - set(parts), set(parts) - names - {"task"}
         if missing or unknown:
             raise ValueError(f"generation report: missing {sorted(missing)}, unknown {sorted(unknown)}")
@@ -168,6 +191,9 @@ class GenerationReport(JobResult):
         for name in ("student_vs_teacher", "student_vs_references", "teacher_vs_references"):
             value = values[name]
             values[name] = value if isinstance(value, CorpusScores) or value is None else CorpusScores.of(value)
+        for key, (part, metric) in FLAT.items():
+            scores = values[part]
+            values[key] = getattr(scores, metric) if scores is not None else None
         if isinstance(values["cascade"], Mapping):
             values["cascade"] = GenerationCascadePlan.from_json(values["cascade"])
         return cls(**values)
