@@ -17,6 +17,7 @@ from kdstudio.cli.commands import (
     cmd_export,
     cmd_harvest,
     cmd_import,
+    cmd_import_completions,
     cmd_info,
     cmd_new,
     cmd_review,
@@ -86,6 +87,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the import summary as JSON")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("import-completions", help="import completions a teacher already wrote as a recorded teacher",
+                       description="Store the completions in a file (a production log, distillation_train.jsonl) as "
+                                   "the answers of the teacher recorded:NAME, so nothing is paid twice: prompt and "
+                                   "completion columns (auto-detected), or chat lines with a user and an assistant "
+                                   "message. One transaction: on any error the project is left as it was.")
+    p.add_argument("project")
+    p.add_argument("file")
+    p.add_argument("--teacher", required=True, metavar="NAME", help="the teacher's name: its answers become those of "
+                                                                    "recorded:NAME")
+    p.add_argument("--prompt-col", help="column with the prompt, or A+B for A then B on a new line (default: auto)")
+    p.add_argument("--completion-col", help="column with the completion (default: auto)")
+    p.add_argument("--add-prompts", nargs="?", const="train", choices=("train", "valid", "test", "unlabeled"),
+                   metavar="SPLIT", help="add the prompts that are not examples of the project to SPLIT (default "
+                                         "without the flag: count them as unmatched; with it: train)")
+    p.add_argument("--format", choices=FORMATS, help="file layout (default: guessed from name and content)")
+    p.add_argument("--encoding", help="text encoding (default: UTF-8)")
+    p.add_argument("--json", action="store_true", help="print matched, added_prompts, unmatched, the skipped counts "
+                                                       "and recorded as JSON")
+    p.set_defaults(func=cmd_import_completions)
+
     p = sub.add_parser("info", help="summarise a project", description="Summarise a project: labels, splits, "
                                                                         "teachers, runs.")
     p.add_argument("project")
@@ -102,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help=harvest_help["teacher"])
     p.add_argument("--split", help="comma-separated " + harvest_help["splits"])
     p.add_argument("--label-map", help=harvest_help["label_map"])
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a further teacher option, repeatable; VALUE read as JSON when it is (e.g. lm: teachers: "
+                        "temperature=0.7, top_p=0.9, seed=1, batch_size=16, keep_cut_off=true)")
     _add_dataclass_args(p, HarvestConfig, skip=HARVEST_OWN_FLAGS)
     p.add_argument("--json", action="store_true", help="print n_ok, n_failed, tokens, cost_usd, seconds as JSON")
     p.set_defaults(func=cmd_harvest)

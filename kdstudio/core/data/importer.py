@@ -105,7 +105,7 @@ def detect_columns(columns: list[str], task: str = "classification") -> tuple[st
     return text, label
 
 
-def _require_column(name: str, columns: list[str], file: Path, option: str) -> str:
+def require_column(name: str, columns: list[str], file: Path, option: str) -> str:
     if name in columns:
         return name
     folded = {c.lower(): c for c in columns}
@@ -121,16 +121,16 @@ def resolve_columns(
 ) -> tuple[str, str | None]:
     auto_text, auto_label = detect_columns(columns, task)
     if text_col and text_col not in columns and JOIN in text_col:
-        text = JOIN.join(_require_column(part.strip(), columns, file, "--text-col") for part in text_col.split(JOIN))
+        text = JOIN.join(require_column(part.strip(), columns, file, "--text-col") for part in text_col.split(JOIN))
     else:
-        text = _require_column(text_col, columns, file, "--text-col") if text_col else auto_text
+        text = require_column(text_col, columns, file, "--text-col") if text_col else auto_text
     if text is None:
         raise DataError(f"cannot tell which column holds the text; pass --text-col (columns: {', '.join(columns)})",
                         file=str(file))
     if label_col == NO_LABEL_COLUMN:
         label = None
     elif label_col:
-        label = _require_column(label_col, columns, file, "--label-col")
+        label = require_column(label_col, columns, file, "--label-col")
     else:
         label = auto_label if auto_label != text else None
     if label is not None and (label == text or label in text.split(JOIN)):
