@@ -176,3 +176,119 @@ def test_a_classification_project_has_no_recorded_teacher(tmp_path):
         p.add_labels(["a", "b"])
     with pytest.raises(ConfigError, match="recorded:log holds completions"):
         run_to_end(harvest(project, HarvestConfig(teacher="recorded:log")))
+
+
+# -- lm: teachers --------------------------------------------------------------------------------
+
+PAIRS = [("name[Cotto], food[Chinese]", "Cotto serves Chinese food."),
+         ("name[Zizzi], area[riverside]", "Zizzi is by the riverside."),
+         ("name[Aromi], food[French]", "Aromi serves French food."),
+         ("name[Alimentum], area[city centre]", "Alimentum is in the city centre.")]
+
+
+@pytest.fixture(scope="module")
+def trained_lm(tmp_path_factory):
+    """A tiny GPT-2 that has learnt the four pairs laid out as a KD Studio student sees them
+    (prompt, newline, completion, end-of-text), saved as a student folder (run folder layout)."""
+    import torch
+    from fakes.tiny_models import tiny_bpe_tokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from kdstudio.core.generate import DEFAULT_TEMPLATE, format_prompt
+    from kdstudio.core.students import save_student
+
+    torch.manual_seed(0)
+    tok = tiny_bpe_tokenizer([f"{p}\n{c}" for p, c in PAIRS])
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=64, n_layer=2, n_head=2,
+                                       bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                                       pad_token_id=tok.eos_token_id))
+    seqs = [tok(format_prompt(p) + c, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for p, c in PAIRS]
+    width = max(map(len, seqs))
+    ids = torch.tensor([s + [tok.eos_token_id] * (width - len(s)) for s in seqs])
+    labels = torch.tensor([s + [-100] * (width - len(s)) for s in seqs])
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(100):
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    run = tmp_path_factory.mktemp("run")
+    save_student(model.eval(), tok, run / "best", {"template": DEFAULT_TEMPLATE, "max_new_tokens": 24})
+    return run
+
+
+def generation_project(tmp_path: Path, instructions: str = "") -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "lm.kdproj"
+    Project.create(path, "generation", settings={"instructions": instructions} if instructions else None).close()
+    f = write(tmp_path, "pairs.csv", "prompt\n" + "".join(f'"{p}"\n' for p, _ in PAIRS))
+    run_to_end(import_file(path, f, split="train"))
+    return path
+
+
+def completions(path: Path, teacher: int) -> dict[str, dict]:
+    with Project(path) as p:
+        return {r["text"]: r for r in p.teacher_outputs(teacher, status=None)}
+
+
+def test_an_lm_teacher_writes_what_it_learnt_greedily_from_a_student_folder_and_a_plain_folder(tmp_path, trained_lm):
+    path = generation_project(tmp_path)
+    result = run_to_end(harvest(path, HarvestConfig(teacher=f"lm:{trained_lm}", options={"batch_size": 3})))
+    assert (result.n_ok, result.n_failed, result.cost_usd) == (4, 0, 0)
+    rows = completions(path, result.teacher)
+    assert {p: rows[p]["completion"] for p, _ in PAIRS} == dict(PAIRS)  # the student's own layout: it writes them
+    assert {r["method"] for r in rows.values()} == {"greedy"}
+    # the same weights as a plain Hugging Face folder: the default prompt "{text}\n" is the same layout
+    plain = tmp_path / "plain"
+    (plain).mkdir()
+    for sub in ("model", "tokenizer"):
+        for f in (trained_lm / "best" / sub).iterdir():
+            (plain / f.name).write_bytes(f.read_bytes())
+    again = run_to_end(harvest(path, HarvestConfig(teacher=f"lm:{plain}", max_tokens=24)))
+    assert again.teacher != result.teacher and again.n_ok == 4
+    assert {p: r["completion"] for p, r in completions(path, again.teacher).items()} == dict(PAIRS)
+
+
+def test_an_lm_teacher_samples_reproducibly_and_fails_cut_off_completions(tmp_path, trained_lm):
+    path = generation_project(tmp_path)
+    sampled = {"temperature": 1.5, "top_p": 0.95, "seed": 3}
+    first = run_to_end(harvest(path, HarvestConfig(teacher=f"lm:{trained_lm}", options={**sampled,
+                                                                                       "keep_cut_off": True})))
+    with Project(path) as p:
+        settings = p.teacher(first.teacher)["settings"]
+    assert settings["decoding"] == {"temperature": 1.5, "top_p": 0.95, "seed": 3}
+    rows = completions(path, first.teacher)
+    assert {r["method"] for r in rows.values()} <= {"sampled", "sampled-cut-off"} and first.n_ok + first.n_failed == 4
+    path2 = generation_project(tmp_path / "b")
+    second = run_to_end(harvest(path2, HarvestConfig(teacher=f"lm:{trained_lm}", options={**sampled,
+                                                                                         "keep_cut_off": True})))
+    assert {p: r["completion"] for p, r in completions(path2, second.teacher).items()} == {
+        p: r["completion"] for p, r in rows.items()}  # same seed, same text
+
+    # greedy with room for 3 tokens: every completion is cut off, stored as failed with the reason
+    cut = run_to_end(harvest(path, HarvestConfig(teacher=f"lm:{trained_lm}", max_tokens=3)))
+    assert (cut.n_ok, cut.n_failed, cut.n_cut_off, cut.max_tokens_hit) == (0, 4, 4, 3)
+    reasons = {r["error"] for r in completions(path, cut.teacher).values()}
+    assert reasons == {"completion cut off at max_new_tokens=3 without an end-of-text token; a partial completion "
+                       "is not kept: raise --max-tokens, or --retry-failed asks again with twice the limit "
+                       "(--option keep_cut_off=true keeps it)"}
+    assert "4 answer(s) were cut off at max_tokens=3" in cut.summary()
+    # a longer limit is the same teacher (the limit is not in the fingerprint): retrying asks again with twice the limit hit, at least the default
+    events = list(harvest(path, HarvestConfig(teacher=f"lm:{trained_lm}", retry_failed=True)))
+    retry = events[-1].result
+    assert retry.teacher == cut.teacher and retry.n_ok == 4 and retry.n_cut_off == 0
+    assert any(isinstance(e, Log) and "cut off at max_new_tokens=3; asking again with max_new_tokens=24" in e.message for e in events)
+
+
+def test_instructions_go_before_the_text_of_a_plain_lm_but_not_of_a_student(tmp_path, trained_lm):
+    from kdstudio.core.teachers import TeacherContext, load_teacher
+
+    context = TeacherContext("generation", [], instructions="Describe the restaurant.")
+    plain = load_teacher("lm:gpt2-like-folder", context)
+    assert plain._prompt("name[Cotto]") == "Describe the restaurant.\nname[Cotto]\n"
+    assert load_teacher("lm:x", TeacherContext("generation", []))._prompt("name[Cotto]") == "name[Cotto]\n"
+    student = load_teacher(f"lm:{trained_lm}", context)
+    assert student._prompt("name[Cotto]") == "name[Cotto]\n" and student.max_new_tokens == 24
+    with pytest.raises(ConfigError, match="temperature must be >= 0"):
+        load_teacher("lm:x", TeacherContext("generation", [], options={"temperature": -1}))
