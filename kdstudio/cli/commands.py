@@ -16,8 +16,8 @@ from kdstudio.core.events import CancelToken
 if TYPE_CHECKING:
     from kdstudio.core.harvest import HarvestConfig
 
-COMMANDS = ("new", "import", "import-completions", "info", "augment", "harvest", "train", "sweep", "eval", "review", "compare", "export",
-            "demo", "doctor")
+COMMANDS = ("new", "import", "import-completions", "info", "augment", "harvest", "train", "sweep", "eval", "review",
+            "compare", "export", "demo", "sample", "doctor")
 #: HarvestConfig fields whose flags are spelled or parsed their own way (``--split a,b``,
 #: ``--label-map A=x``), or that have no flag (``options``).
 HARVEST_OWN_FLAGS = ("teacher", "splits", "label_map", "options")
@@ -311,6 +311,21 @@ def cmd_demo(args: argparse.Namespace, cancel: CancelToken) -> int:
     run_job(demo(args.out, student=args.student, gold_per_class=args.gold_per_class, epochs=args.epochs,
                  rows=args.rows, cancel=cancel),
             as_json=args.json, on_finish=lambda r: print(format_demo(r)))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.generation_sample import GenerationSampleResult, generation_sample
+
+    def show(r: GenerationSampleResult) -> None:
+        s = r.splits
+        print(f"generation sample {r.project}: {r.meaning_representations:,} meaning representations "
+              f"(train {s['train']}, valid {s['valid']}, test {s['test']}, split by meaning representation, "
+              f"seed {r.seed}) with {r.references:,} references; {r.teacher_spec} (teacher #{r.teacher}) answers "
+              "each with its first reference")
+        print(f"train a student on it with no teacher to pay: kdstudio train {r.project} --teacher {r.teacher} --student gpt-tiny")
+
+    run_job(generation_sample(args.project, seed=args.seed, cancel=cancel), as_json=args.json, on_finish=show)
     return 0
 
 

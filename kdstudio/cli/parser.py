@@ -21,6 +21,7 @@ from kdstudio.cli.commands import (
     cmd_info,
     cmd_new,
     cmd_review,
+    cmd_sample,
     cmd_sweep,
     cmd_train,
 )
@@ -262,6 +263,21 @@ def build_parser() -> argparse.ArgumentParser:
                                             "test rows) for a quick check of an install (default: all 10,003)")
     p.add_argument("--json", action="store_true", help="print the evaluation keys, hard_label_accuracy, seconds")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sample", help="build the bundled generation sample project (E2E NLG, offline)",
+                       description="Build the generation sample: the bundled E2E NLG data (restaurant meaning "
+                                   "representation → description, CC BY-SA 4.0), dev and test combined and split by "
+                                   "meaning representation with a fixed seed (80/10/10), every reference kept, and "
+                                   "the first reference of each recorded as the answers of recorded:e2e-references "
+                                   "(no teacher to run, nothing to pay). The classification sample (banking77) is "
+                                   "the one `kdstudio demo` builds.")
+    p.add_argument("project", help="path of the new *.kdproj file (an existing sample is reported, not rebuilt)")
+    p.add_argument("--task", choices=("generation",), default="generation",
+                   help="which sample (default: generation)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split by meaning representation (default 0)")
+    p.add_argument("--json", action="store_true", help="print project, pairs, meaning_representations, splits, "
+                                                       "references, teacher, seed as JSON")
+    p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("doctor", help="what is installed and configured here, and what to fix",
                        description="Check this machine for KD Studio: versions of Python, torch and the other "

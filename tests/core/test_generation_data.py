@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kdstudio.core.data import import_file, sniff_format
-from kdstudio.core.errors import ConfigError, DataError
+from kdstudio.core.errors import ConfigError, DataError, KDStudioError
 from kdstudio.core.events import Log, run_to_end
 from kdstudio.core.harvest import HarvestConfig, harvest
 from kdstudio.core.harvest.recorded import import_completions
@@ -292,3 +292,62 @@ def test_instructions_go_before_the_text_of_a_plain_lm_but_not_of_a_student(tmp_
     assert student._prompt("name[Cotto]") == "name[Cotto]\n" and student.max_new_tokens == 24
     with pytest.raises(ConfigError, match="temperature must be >= 0"):
         load_teacher("lm:x", TeacherContext("generation", [], options={"temperature": -1}))
+
+
+# -- the E2E sample -------------------------------------------------------------------------------
+
+def test_the_e2e_files_are_shipped_unchanged_with_their_attribution():
+    from kdstudio.core.generation_sample import e2e_dir
+
+    folder = e2e_dir()
+    source = (folder / "SOURCE.md").read_text(encoding="utf-8")
+    for name in ("devset.csv", "testset_w_refs.csv", "README.md"):
+        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        assert f"`{name}` `{digest}`" in source, name
+    assert "CC BY-SA 4.0" in source and "https://creativecommons.org/licenses/by-sa/4.0/" in source
+    assert "Novikova" in source and "Dušek" in source and "Rieser" in source
+    assert (folder / "devset.csv").read_bytes().startswith(b"mr,ref\r\n")  # CRLF kept, byte for byte
+
+
+def test_the_generation_sample_splits_by_meaning_representation_with_every_reference(tmp_path):
+    from kdstudio.core.generation_sample import TEACHER, build_generation_sample, e2e_dir, read_e2e
+
+    path = tmp_path / "e2e.kdproj"
+    result = build_generation_sample(path, seed=0)
+    assert (result.pairs, result.meaning_representations) == (9365, 1177)
+    assert result.splits == {"train": 941, "valid": 118, "test": 118}
+    assert result.teacher_spec == TEACHER and result.max_references == 45
+    _, refs = read_e2e(e2e_dir())
+    with Project(path) as p:
+        by_split = {s: {text for _ex, text, _l in p.examples(s)} for s in ("train", "valid", "test")}
+        stored = p.references_of()
+        texts = {ex: text for ex, text, _l in p.examples()}
+        outputs = {r["text"]: r for r in p.teacher_outputs(result.teacher)}
+        assert p.teacher(result.teacher)["kind"] == "recorded" and p.count_outputs(result.teacher)["cost_usd"] == 0
+        assert p.settings()["instructions"]
+    assert not (by_split["train"] & by_split["valid"] or by_split["train"] & by_split["test"]
+                or by_split["valid"] & by_split["test"])  # no meaning representation in two splits
+    assert set().union(*by_split.values()) == set(refs)
+    assert {texts[ex]: r for ex, r in stored.items()} == {mr: [t for t, _f, _l in found] for mr, found in refs.items()}
+    assert result.references == sum(map(len, stored.values())) == 9098  # 267 pairs repeat within their MR
+    assert len(outputs) == 1177 and all(outputs[mr]["completion"] == refs[mr][0][0] for mr in refs)
+    # dev had only coffee shops: split by meaning representation, pubs and restaurants reach every split
+    assert all(any("eatType[pub]" in mr for mr in by_split[s]) for s in by_split)
+
+    again = build_generation_sample(path, seed=0)  # built already: reported, not rebuilt
+    assert (again.splits, again.teacher, again.references) == (result.splits, result.teacher, result.references)
+    other = build_generation_sample(tmp_path / "seed1.kdproj", seed=1)
+    with Project(tmp_path / "seed1.kdproj") as p:
+        assert {text for _ex, text, _l in p.examples("test")} != by_split["test"]
+    assert other.splits == result.splits
+
+
+def test_the_sample_command_and_a_path_that_is_not_the_sample(tmp_path):
+    from kdstudio.cli import main
+    from kdstudio.core.generation_sample import generation_sample
+
+    taken = new_project(tmp_path)
+    with pytest.raises(KDStudioError, match="not the generation sample"):
+        run_to_end(generation_sample(taken))
+    assert main(["sample", str(tmp_path / "s.kdproj"), "--task", "generation", "--seed", "2", "--json"]) == 0
+    assert not list(tmp_path.glob("*.part"))

@@ -129,6 +129,21 @@ def _columns(columns: list[str], file: Path, prompt_col: str | None, completion_
     return prompt, completion
 
 
+def save_recorded(project: Project, name: str, answers: dict[int, str]) -> tuple[int, int]:
+    """Store ``answers`` (example id → completion) as the answers of ``recorded:NAME``; return
+    the teacher's id and how many stored answers changed. Call inside ``project.transaction()``."""
+    spec = f"{KIND}:{name}"
+    context = teacher_context(project, spec, {})
+    settings = RecordedTeacher(name, context).settings()
+    teacher_id = project.upsert_teacher(spec, KIND, name, fingerprint(spec, settings, context), settings)
+    before = {ex: c for ex, c, status in project.conn.execute(
+        "SELECT example, completion, status FROM teacher_outputs WHERE teacher = ?", (teacher_id,)) if status == "ok"}
+    replaced = sum(1 for ex, c in answers.items() if ex in before and before[ex] != c)
+    project.save_outputs(teacher_id, [TeacherOutput(ex, completion=c, method=METHOD)
+                                      for ex, c in sorted(answers.items())])
+    return teacher_id, replaced
+
+
 def import_completions(
     project_path: str | Path,
     file: str | Path,
@@ -232,15 +247,7 @@ def import_completions(
             if not answers:
                 raise DataError(f"none of the file's {len(pairs):,} prompts is an example of the project; import "
                                 "the prompts first (kdstudio import) or pass --add-prompts SPLIT", file=str(file))
-            context = teacher_context(project, spec, {})
-            settings = RecordedTeacher(name, context).settings()
-            teacher_id = project.upsert_teacher(spec, KIND, name, fingerprint(spec, settings, context), settings)
-            before = {ex: c for ex, c, status in project.conn.execute(
-                "SELECT example, completion, status FROM teacher_outputs WHERE teacher = ?", (teacher_id,))
-                if status == "ok"}
-            replaced = sum(1 for ex, c in answers.items() if ex in before and before[ex] != c)
-            project.save_outputs(teacher_id, [TeacherOutput(ex, completion=c, method=METHOD)
-                                              for ex, c in sorted(answers.items())])
+            teacher_id, replaced = save_recorded(project, name, answers)
             total = project.count_outputs(teacher_id)["n_ok"]
         yield Progress("import", n["rows"], n["rows"], 0.0, {"rows": n["rows"]})
         result = CompletionsImportResult(
