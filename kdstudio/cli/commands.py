@@ -27,7 +27,8 @@ def cmd_new(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.store import Project
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
-    with Project.create(args.project, args.task, labels=labels, name=args.name) as project:
+    settings = {"instructions": args.instructions} if args.instructions else None
+    with Project.create(args.project, args.task, labels=labels, name=args.name, settings=settings) as project:
         info = project.info()
     if args.json:
         print(json.dumps(info, indent=2))

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the student learns (default: classification)")
     p.add_argument("--labels", help="comma-separated label names (default: taken from the imported data)")
     p.add_argument("--name", help="display name (default: the file name)")
+    p.add_argument("--instructions", help="the task's instructions: every teacher's system prompt (Claude) or the "
+                                          "start of its prompt (lm:)")
     p.add_argument("--json", action="store_true", help="print the project summary as JSON")
     p.set_defaults(func=cmd_new)
 

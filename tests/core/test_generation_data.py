@@ -351,3 +351,13 @@ def test_the_sample_command_and_a_path_that_is_not_the_sample(tmp_path):
         run_to_end(generation_sample(taken))
     assert main(["sample", str(tmp_path / "s.kdproj"), "--task", "generation", "--seed", "2", "--json"]) == 0
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_new_with_instructions_gives_them_to_every_teacher(tmp_path):
+    from kdstudio.cli import main
+    from kdstudio.core.harvest import teacher_context
+
+    path = tmp_path / "i.kdproj"
+    assert main(["new", str(path), "--task", "generation", "--instructions", "Describe the restaurant."]) == 0
+    with Project(path) as p:
+        assert teacher_context(p, "lm:x", {}).instructions == "Describe the restaurant."
