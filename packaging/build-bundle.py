@@ -135,6 +135,8 @@ def check_contents(bundle: Path) -> Path:
         internal / "resources" / "style.qss",
         internal / "resources" / "prices.json",
         internal / "resources" / "sample" / "train.csv",
+        internal / "resources" / "sample-e2e" / "devset.csv",
+        internal / "resources" / "sample-e2e" / "SOURCE.md",
         internal / "resources" / "icons" / "kdstudio.svg",
         *(
             internal / "resources" / "icons" / "hicolor" / f"{n}x{n}" / "apps" / f"{APP_ID}.png"

@@ -16,8 +16,8 @@ from kdstudio.core.events import CancelToken
 if TYPE_CHECKING:
     from kdstudio.core.harvest import HarvestConfig
 
-COMMANDS = ("new", "import", "info", "augment", "harvest", "train", "sweep", "eval", "review", "compare", "export",
-            "demo", "doctor")
+COMMANDS = ("new", "import", "import-completions", "info", "augment", "harvest", "train", "sweep", "eval", "review",
+            "compare", "export", "demo", "sample", "doctor")
 #: HarvestConfig fields whose flags are spelled or parsed their own way (``--split a,b``,
 #: ``--label-map A=x``), or that have no flag (``options``).
 HARVEST_OWN_FLAGS = ("teacher", "splits", "label_map", "options")
@@ -27,7 +27,8 @@ def cmd_new(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.store import Project
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else []
-    with Project.create(args.project, args.task, labels=labels, name=args.name) as project:
+    settings = {"instructions": args.instructions} if args.instructions else None
+    with Project.create(args.project, args.task, labels=labels, name=args.name, settings=settings) as project:
         info = project.info()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -61,6 +62,30 @@ def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
                         split=args.split, format=args.format, encoding=args.encoding,
                         valid_fraction=args.valid_fraction, seed=args.seed, max_chars=args.max_chars,
                         label_names=label_names, cancel=cancel),
+            as_json=args.json, on_finish=show)
+    return 0
+
+
+def cmd_import_completions(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.harvest.recorded import CompletionsImportResult, import_completions
+
+    def show(r: CompletionsImportResult) -> None:
+        print(f"{r.spec} (teacher #{r.teacher}): {r.recorded} completions recorded for {r.matched} matching prompts"
+              + (f" and {r.added_prompts} prompts added to {r.add_split}" if r.added_prompts else "")
+              + f"; {r.recorded_total} in all")
+        skipped = [(r.unmatched, "prompts not in the project (--add-prompts SPLIT adds them)"),
+                   (r.empty_completions, "empty completions"), (r.empty_prompts, "empty prompts"),
+                   (r.unusable, "chat lines without one user and one assistant turn"),
+                   (r.duplicates, "repeated rows"), (r.conflicts, "repeated prompts with another completion (the "
+                                                                  "first was kept)"),
+                   (r.replaced, "earlier answers replaced")]
+        for count, what in skipped:
+            if count:
+                print(f"  {count:,} {what}")
+
+    run_job(import_completions(args.project, args.file, teacher=args.teacher, prompt_col=args.prompt_col,
+                               completion_col=args.completion_col, add_prompts=args.add_prompts,
+                               format=args.format, encoding=args.encoding, cancel=cancel),
             as_json=args.json, on_finish=show)
     return 0
 
@@ -107,6 +132,12 @@ def cmd_harvest(args: argparse.Namespace, cancel: CancelToken) -> int:
             return
         print(f"harvest done: {r.n_ok} ok, {r.n_failed} failed, {r.input_tokens:,} input / "
               f"{r.output_tokens:,} output tokens, ${r.cost_usd:.4f}, {r.seconds:.1f} s")
+        if r.n_cut_off:
+            print(f"  {r.cut_off_note()}")
+        if r.n_unanswered:
+            print(f"  {r.n_unanswered:,} example(s) got no answer from {r.spec}"
+                  + (" (it has no recorded completion for them; add them with kdstudio import-completions)"
+                     if r.spec.startswith("recorded:") else ""))
 
     run_job(harvest(args.project, _harvest_config(args), cancel=cancel), as_json=args.json, on_finish=show)
     return 0
@@ -122,7 +153,17 @@ def _harvest_config(args: argparse.Namespace) -> HarvestConfig:
         if any(not sep for _, sep, _ in pairs):
             raise KDStudioError("--label-map takes MODEL_LABEL=PROJECT_LABEL pairs, e.g. POS=positive,NEG=negative")
         label_map = {k.strip(): v.strip() for k, _, v in pairs}
-    parsed = {"splits": tuple(args.split.split(",")) if args.split else None, "label_map": label_map}
+    options: dict[str, Any] = {}
+    for pair in args.option or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise KDStudioError(f"--option takes KEY=VALUE, e.g. temperature=0.7 (got {pair!r})")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    parsed = {"splits": tuple(args.split.split(",")) if args.split else None, "label_map": label_map,
+              "options": options}
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(HarvestConfig) if hasattr(args, f.name)}
     return HarvestConfig(**{**given, **parsed})
 
@@ -274,6 +315,21 @@ def cmd_demo(args: argparse.Namespace, cancel: CancelToken) -> int:
     run_job(demo(args.out, student=args.student, gold_per_class=args.gold_per_class, epochs=args.epochs,
                  rows=args.rows, cancel=cancel),
             as_json=args.json, on_finish=lambda r: print(format_demo(r)))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace, cancel: CancelToken) -> int:
+    from kdstudio.core.generation_sample import GenerationSampleResult, generation_sample
+
+    def show(r: GenerationSampleResult) -> None:
+        s = r.splits
+        print(f"generation sample {r.project}: {r.meaning_representations:,} meaning representations "
+              f"(train {s['train']}, valid {s['valid']}, test {s['test']}, split by meaning representation, "
+              f"seed {r.seed}) with {r.references:,} references; {r.teacher_spec} (teacher #{r.teacher}) answers "
+              "each with its first reference")
+        print(f"train a student on it with no teacher to pay: kdstudio train {r.project} --teacher {r.teacher} --student gpt-tiny")
+
+    run_job(generation_sample(args.project, seed=args.seed, cancel=cancel), as_json=args.json, on_finish=show)
     return 0
 
 

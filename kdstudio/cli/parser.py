@@ -17,9 +17,11 @@ from kdstudio.cli.commands import (
     cmd_export,
     cmd_harvest,
     cmd_import,
+    cmd_import_completions,
     cmd_info,
     cmd_new,
     cmd_review,
+    cmd_sample,
     cmd_sweep,
     cmd_train,
 )
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the student learns (default: classification)")
     p.add_argument("--labels", help="comma-separated label names (default: taken from the imported data)")
     p.add_argument("--name", help="display name (default: the file name)")
+    p.add_argument("--instructions", help="the task's instructions: every teacher's system prompt (Claude) or the "
+                                          "start of its prompt (lm:)")
     p.add_argument("--json", action="store_true", help="print the project summary as JSON")
     p.set_defaults(func=cmd_new)
 
@@ -86,6 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the import summary as JSON")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("import-completions", help="import completions a teacher already wrote as a recorded teacher",
+                       description="Store the completions in a file (a production log, distillation_train.jsonl) as "
+                                   "the answers of the teacher recorded:NAME, so nothing is paid twice: prompt and "
+                                   "completion columns (auto-detected), or chat lines with a user and an assistant "
+                                   "message. One transaction: on any error the project is left as it was.")
+    p.add_argument("project")
+    p.add_argument("file")
+    p.add_argument("--teacher", required=True, metavar="NAME", help="the teacher's name: its answers become those of "
+                                                                    "recorded:NAME")
+    p.add_argument("--prompt-col", help="column with the prompt, or A+B for A then B on a new line (default: auto)")
+    p.add_argument("--completion-col", help="column with the completion (default: auto)")
+    p.add_argument("--add-prompts", nargs="?", const="train", choices=("train", "valid", "test", "unlabeled"),
+                   metavar="SPLIT", help="add the prompts that are not examples of the project to SPLIT (default "
+                                         "without the flag: count them as unmatched; with it: train)")
+    p.add_argument("--format", choices=FORMATS, help="file layout (default: guessed from name and content)")
+    p.add_argument("--encoding", help="text encoding (default: UTF-8)")
+    p.add_argument("--json", action="store_true", help="print matched, added_prompts, unmatched, the skipped counts "
+                                                       "and recorded as JSON")
+    p.set_defaults(func=cmd_import_completions)
+
     p = sub.add_parser("info", help="summarise a project", description="Summarise a project: labels, splits, "
                                                                         "teachers, runs.")
     p.add_argument("project")
@@ -102,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help=harvest_help["teacher"])
     p.add_argument("--split", help="comma-separated " + harvest_help["splits"])
     p.add_argument("--label-map", help=harvest_help["label_map"])
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a further teacher option, repeatable; VALUE read as JSON when it is (e.g. lm: teachers: "
+                        "temperature=0.7, top_p=0.9, seed=1, batch_size=16, keep_cut_off=true)")
     _add_dataclass_args(p, HarvestConfig, skip=HARVEST_OWN_FLAGS)
     p.add_argument("--json", action="store_true", help="print n_ok, n_failed, tokens, cost_usd, seconds as JSON")
     p.set_defaults(func=cmd_harvest)
@@ -241,6 +268,21 @@ def build_parser() -> argparse.ArgumentParser:
                                             "test rows) for a quick check of an install (default: all 10,003)")
     p.add_argument("--json", action="store_true", help="print the evaluation keys, hard_label_accuracy, seconds")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sample", help="build the bundled generation sample project (E2E NLG, offline)",
+                       description="Build the generation sample: the bundled E2E NLG data (restaurant meaning "
+                                   "representation → description, CC BY-SA 4.0), dev and test combined and split by "
+                                   "meaning representation with a fixed seed (80/10/10), every reference kept, and "
+                                   "the first reference of each recorded as the answers of recorded:e2e-references "
+                                   "(no teacher to run, nothing to pay). The classification sample (banking77) is "
+                                   "the one `kdstudio demo` builds.")
+    p.add_argument("project", help="path of the new *.kdproj file (an existing sample is reported, not rebuilt)")
+    p.add_argument("--task", choices=("generation",), default="generation",
+                   help="which sample (default: generation)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split by meaning representation (default 0)")
+    p.add_argument("--json", action="store_true", help="print project, pairs, meaning_representations, splits, "
+                                                       "references, teacher, seed as JSON")
+    p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("doctor", help="what is installed and configured here, and what to fix",
                        description="Check this machine for KD Studio: versions of Python, torch and the other "

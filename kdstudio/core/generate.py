@@ -60,13 +60,18 @@ def generate(
     template: str = DEFAULT_TEMPLATE,
     batch_size: int = 1,
     max_prompt_tokens: int | None = None,
+    sample: dict[str, Any] | None = None,
 ) -> Iterator[list[Completion]]:
     """Yield the completions of ``prompts``, a batch at a time, in order. Batches are left-padded;
     ``batch_size=1`` (the default) times each completion on its own, as a person serving the
-    model would see it. A prompt longer than ``max_prompt_tokens`` keeps its last tokens."""
+    model would see it. A prompt longer than ``max_prompt_tokens`` keeps its last tokens.
+    ``sample`` (``temperature``, ``top_p``...) samples instead of decoding greedily (a local
+    teacher's option; students always decode greedily)."""
     import torch
 
     settings = generation_settings(tokenizer, max_new_tokens)
+    if sample:
+        settings.update(do_sample=True, **sample)
     device = next(model.parameters()).device
     model.eval()
     side = tokenizer.padding_side

@@ -160,10 +160,13 @@ def test_lm_teacher_writes_completions_for_generation(tmp_path, tiny_lm):
     with Project.create(path, "generation") as p, p.transaction():
         p.insert_examples([(f"the team {w}", None, None, "train", "t", i, f"h{i}") for i, w in
                            enumerate(["won", "lost", "played"])])
-    result = run_to_end(harvest(path, HarvestConfig(teacher=f"lm:{tiny_lm}", options={"max_new_tokens": 5})))
+    result = run_to_end(harvest(path, HarvestConfig(teacher=f"lm:{tiny_lm}", options={"max_new_tokens": 5, "keep_cut_off": True})))
     with Project(path) as p:
-        rows = p.teacher_outputs(result.teacher)
-    assert result.n_ok == 3 and all(isinstance(r["completion"], str) for r in rows)
+        rows = p.teacher_outputs(result.teacher, status=None)
+    # a random model writes special tokens only: an empty completion is stored as failed, with the reason
+    assert result.n_ok + result.n_failed == 3 == len(rows)
+    assert all(isinstance(r["completion"], str) if r["status"] == "ok" else "empty completion" in r["error"]
+               for r in rows)
 
 
 def test_bad_spec_split_and_batch_api_on_a_local_teacher_are_clear_errors(toy, tmp_path, classifier):

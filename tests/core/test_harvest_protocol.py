@@ -26,7 +26,7 @@ TEXTS = ["a positive review", "so negative", "neutral words"]
 #: ``kdstudio harvest --json`` before the harvest returned a typed result: the contract.
 RESULT_KEYS = ["teacher", "spec", "fingerprint", "n_ok", "n_failed", "input_tokens", "output_tokens",
                "cache_read_tokens", "cache_write_tokens", "cost_usd", "answered_total", "failed_total",
-               "cost_usd_total", "seconds", "calibration"]
+               "cost_usd_total", "seconds", "calibration", "n_cut_off", "max_tokens_hit", "n_unanswered"]
 ESTIMATE_KEYS = ["dry_run", "teacher", "spec", "n", "input_tokens", "output_tokens", "cost_usd", "model", "batch",
                  "sampled", "counted_with", "prices_updated", "price_per_mtok", "requests", "seconds"]
 

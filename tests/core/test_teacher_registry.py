@@ -16,12 +16,13 @@ from kdstudio.core.teachers.registry import batch_kinds, kinds, parse_spec, teac
 
 
 def test_every_kind_resolves_to_a_class_that_keeps_the_protocol():
-    assert set(kinds()) == {"claude", "embed", "hf", "lm"}
+    assert set(kinds()) == {"claude", "embed", "hf", "lm", "recorded"}
     context = TeacherContext(task="classification", labels=["yes", "no"])
     for kind in kinds():
         cls = teacher_class(kind)
         assert cls.kind == kind
-        teacher = load_teacher(f"{kind}:some-model", context)  # builds only; nothing is loaded
+        # builds only; nothing is loaded (a recorded teacher holds completions: a generation project's)
+        teacher = load_teacher(f"{kind}:some-model", context if kind != "recorded" else TeacherContext("generation", []))
         assert isinstance(teacher, cls) and isinstance(teacher, Teacher)
         assert (teacher.spec, teacher.model) == (f"{kind}:some-model", "some-model")
         assert isinstance(teacher.batch_lane, bool) and isinstance(teacher.metered, bool)

@@ -180,6 +180,7 @@ class FakeAnthropic:
         token_limits: tuple[int, int] = (4_000_000, 800_000),
         distribution: Any = None,
         record_bodies: bool = True,
+        completion: Any = None,
     ) -> None:
         self.latency_s = latency_s
         self.api_keys = set(api_keys)
@@ -201,6 +202,10 @@ class FakeAnthropic:
         #: text (default: :meth:`belief`); the answer renders it in whatever shape the schema asks.
         self.distribution = distribution or self.belief
         self.record_bodies = record_bodies
+        #: ``completion(text) -> str``: what the simulated teacher writes for a plain-text request
+        #: (generation); default: ``"Summary: "`` and the text's first 60 characters. Its output
+        #: tokens are counted from the text, and ``max_tokens`` cuts it as the real API does.
+        self.completion = completion
         self.requests: list[Recorded] = []
         self.batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -436,7 +441,8 @@ class FakeAnthropic:
             content.append({"type": "thinking", "thinking": "", "signature": "c2ln"})
         payload: Any = None
         if labels is None:
-            out_text = "Summary: " + FAULT.sub("", text).strip()[:60]
+            clean = FAULT.sub("", text).strip()
+            out_text = self.completion(clean) if self.completion else "Summary: " + clean[:60]
         else:
             payload = self.render(schema, labels, text, seen)
             if fault == "unknown_label":

@@ -33,6 +33,8 @@ LABEL_NAMES = ("label", "labels", "category", "class", "intent", "target", "sent
 REFERENCE_NAMES = ("reference", "ref", "references", "target", "completion", "output", "response", "answer",
                    "summary", "label")
 CHUNK = 5000
+#: ``--text-col A+B``: the text is column A, then column B on a new line when B is not empty.
+JOIN = "+"
 #: ``label_col`` for "this file has no label column" (None means: guess it from the names).
 NO_LABEL_COLUMN = ""
 
@@ -80,9 +82,21 @@ def _pick(columns: list[str], names: tuple[str, ...], exclude: str | None = None
     return next((lower[n] for n in names if n in lower), None)
 
 
+def join_columns(record: dict[str, str], key: str) -> str:
+    """The text of ``key`` in ``record``: one column, or ``A+B``: the non-empty ones of A and B
+    joined by newlines (an instruction and its input)."""
+    if key in record or JOIN not in key:
+        return record.get(key, "")
+    return "\n".join(v for v in (record.get(part, "") for part in key.split(JOIN)) if v.strip())
+
+
 def detect_columns(columns: list[str], task: str = "classification") -> tuple[str | None, str | None]:
-    """Guess (text column, label column) from the column names."""
+    """Guess (text column, label column) from the column names. An ``instruction`` column makes
+    the text: ``instruction+input`` when there is an ``input`` column too (Alpaca, GPTeacher)."""
+    lower = {c.lower(): c for c in columns}
     text = _pick(columns, TEXT_NAMES)
+    if "instruction" in lower:
+        text = lower["instruction"] + (JOIN + lower["input"] if "input" in lower else "")
     if text is None and len(columns) == 1:
         text = columns[0]
     label = _pick(columns, REFERENCE_NAMES if task == "generation" else LABEL_NAMES, exclude=text)
@@ -91,7 +105,7 @@ def detect_columns(columns: list[str], task: str = "classification") -> tuple[st
     return text, label
 
 
-def _require_column(name: str, columns: list[str], file: Path, option: str) -> str:
+def require_column(name: str, columns: list[str], file: Path, option: str) -> str:
     if name in columns:
         return name
     folded = {c.lower(): c for c in columns}
@@ -106,17 +120,20 @@ def resolve_columns(
     columns: list[str], file: Path, task: str, text_col: str | None, label_col: str | None
 ) -> tuple[str, str | None]:
     auto_text, auto_label = detect_columns(columns, task)
-    text = _require_column(text_col, columns, file, "--text-col") if text_col else auto_text
+    if text_col and text_col not in columns and JOIN in text_col:
+        text = JOIN.join(require_column(part.strip(), columns, file, "--text-col") for part in text_col.split(JOIN))
+    else:
+        text = require_column(text_col, columns, file, "--text-col") if text_col else auto_text
     if text is None:
         raise DataError(f"cannot tell which column holds the text; pass --text-col (columns: {', '.join(columns)})",
                         file=str(file))
     if label_col == NO_LABEL_COLUMN:
         label = None
     elif label_col:
-        label = _require_column(label_col, columns, file, "--label-col")
+        label = require_column(label_col, columns, file, "--label-col")
     else:
         label = auto_label if auto_label != text else None
-    if label == text:
+    if label is not None and (label == text or label in text.split(JOIN)):
         raise DataError(f"--text-col and --label-col are the same column '{text}'", file=str(file))
     return text, label
 
@@ -216,7 +233,7 @@ def import_file(
 
             for line, record in records:
                 stats["rows"] += 1
-                text = record.get(text_key, "")
+                text = join_columns(record, text_key)
                 if not text.strip():
                     stats["skipped_empty"] += 1
                     continue

@@ -8,6 +8,7 @@ Layouts:
 ``csv``         comma-separated, header row, RFC 4180 quoting (``.csv``)
 ``tsv``         tab-separated, header row (``.tsv``; GLUE files such as SST-2)
 ``jsonl``       one JSON object per line (``.jsonl``, ``.ndjson``)
+``json``        one JSON array of objects (``.json`` starting with ``[``; GPTeacher, Alpaca)
 ``parquet``     Apache Parquet (``.parquet``; needs ``pyarrow``)
 ``label-tab``   ``label<TAB>text`` without a header (SMS Spam Collection)
 ``label-space`` ``label text`` without a header (``stsa.binary.*`` SST-2 sentence files)
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from kdstudio.core.errors import DataError
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "label-tab", "label-space", "trec")
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "label-tab", "label-space", "trec")
 DEFAULT_ENCODING = {"trec": "latin-1"}
 MAX_FIELD = 64 * 1024 * 1024
 csv.field_size_limit(MAX_FIELD)
@@ -61,7 +62,7 @@ def sniff_format(path: Path) -> str:
     if suffix in by_suffix:
         return by_suffix[suffix]
     if suffix == ".json":
-        return "jsonl"
+        return "json" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") else "jsonl"
     name = path.name.lower()
     if name.startswith("trec"):
         return "trec"
@@ -70,6 +71,8 @@ def sniff_format(path: Path) -> str:
     first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
     if first.startswith(b"{"):
         return "jsonl"
+    if first.strip() == b"[" or first.startswith(b"[{"):
+        return "json"
     if _TREC_LINE.match(first):
         return "trec"
     if b"\t" in first:
@@ -130,6 +133,8 @@ def read_records(
     encoding = encoding or DEFAULT_ENCODING.get(fmt, "utf-8")
     if fmt == "parquet":
         return _parquet(path, positions)
+    if fmt == "json":
+        return _json_array(path, encoding, positions)
     lines = _decoded_lines(path, encoding, positions)
     if fmt in ("csv", "tsv"):
         return _delimited(path, lines, "," if fmt == "csv" else "\t")
@@ -183,13 +188,15 @@ def _jsonl(path: Path, lines: Iterator[str]):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            hint = " (a JSON array? KD Studio reads JSON Lines: one object per line)" if line.lstrip().startswith(
-                "[") else ""
+            hint = " (a JSON array? pass --format json)" if line.lstrip().startswith("[") else ""
             raise DataError(f"not valid JSON: {exc.msg}{hint}", file=str(path), line=number) from None
+        if isinstance(obj, list):
+            raise DataError("the line is a JSON array, not an object; a .jsonl file is JSON Lines (one object per "
+                            "line); for one array of objects pass --format json", file=str(path), line=number)
         if not isinstance(obj, dict):
             raise DataError("each line must be a JSON object (KD Studio reads JSON Lines: one object per line)",
                             file=str(path), line=number)
-        return {k: "" if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in obj.items()}
+        return {k: _cell(v) for k, v in obj.items()}
 
     for number, line in enumerate(lines, start=1):
         if line.strip():
@@ -206,6 +213,43 @@ def _jsonl(path: Path, lines: Iterator[str]):
                 yield n, parse(n, line)
 
     return columns, rows()
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else (value if isinstance(value, str) else json.dumps(value))
+
+
+def _json_array(path: Path, encoding: str, positions: list[int]):
+    """A file holding one JSON array of objects, read whole (such files are written whole too).
+    The columns are every key of every object, in order of first appearance; an object without a
+    key has an empty cell there. A record's "line" is its position in the array (1-based)."""
+    raw = path.read_bytes()
+    positions[0] = len(raw)
+    try:
+        text = raw.decode(codecs.lookup(encoding).name)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not valid {encoding}; pass the "
+                        "file's encoding with --encoding", file=str(path)) from None
+    try:
+        data = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
+    if not isinstance(data, list):
+        raise DataError("a .json file must hold one array of objects (or be JSON Lines: one object per line)",
+                        file=str(path))
+    columns: dict[str, None] = {}
+    for number, obj in enumerate(data, start=1):
+        if not isinstance(obj, dict):
+            raise DataError(f"element {number} of the array is not a JSON object", file=str(path))
+        columns.update(dict.fromkeys(obj))
+    if not data:
+        raise DataError("the file has no rows (an empty array)", file=str(path))
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for number, obj in enumerate(data, start=1):
+            yield number, {c: _cell(obj.get(c)) for c in columns}
+
+    return list(columns), rows()
 
 
 def _fixed(path: Path, lines: Iterator[str], fmt: str):

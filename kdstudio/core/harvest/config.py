@@ -21,7 +21,8 @@ class HarvestConfig:
 
     teacher: str = field(
         default="",
-        metadata={"help": "embed:minilm | embed:PATH | hf:PATH_OR_ID | claude:MODEL_ID | lm:PATH_OR_ID"},
+        metadata={"help": "embed:minilm | embed:PATH | hf:PATH_OR_ID | claude:MODEL_ID | lm:PATH_OR_ID | "
+                          "recorded:NAME"},
     )
     splits: tuple[str, ...] | None = field(
         default=None, metadata={"help": "splits to ask about (default: train,valid,test,unlabeled)"}
@@ -65,8 +66,8 @@ class HarvestConfig:
     )
     max_tokens: int | None = field(
         default=None,
-        metadata={"help": "Claude: output token limit per answer (default: the longest valid answer, "
-                          "from the schema; 1024 for generation)"},
+        metadata={"help": "output token limit per answer (Claude: default the longest valid answer, "
+                          "from the schema, 1024 for generation; lm: max_new_tokens, default 128)"},
     )
     top_k: int | None = field(
         default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from kdstudio.core.store import SPLITS, Project, TeacherOutput
 from kdstudio.core.teachers import TeacherContext, fingerprint, load_teacher, parse_spec
 from kdstudio.core.teachers.pricing import usd
 from kdstudio.core.teachers.registry import batch_kinds
+
+_CUT_OFF = re.compile(r"cut off at max_(?:new_)?tokens=(\d+)")
 
 
 def teacher_context(project: Project, spec: str, options: dict[str, Any]) -> TeacherContext:
@@ -44,6 +47,7 @@ class _Totals:
     """
 
     status: dict[int, str] = field(default_factory=dict)
+    cut_off: dict[int, int] = field(default_factory=dict)  #: example → the max_tokens its answer hit
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -65,11 +69,25 @@ class _Totals:
     def add(self, outputs: Sequence[TeacherOutput]) -> None:
         for o in outputs:
             self.status[o.example] = "ok" if o.status == "ok" else "failed"
+            limit = cut_off_at(o)
+            if limit is None:
+                self.cut_off.pop(o.example, None)
+            else:
+                self.cut_off[o.example] = limit
             self.input_tokens += o.input_tokens
             self.output_tokens += o.output_tokens
             self.cache_read_tokens += o.cache_read_tokens
             self.cache_write_tokens += o.cache_write_tokens
             self.cost_usd += o.cost_usd
+
+
+def cut_off_at(output: TeacherOutput) -> int | None:
+    """The output limit a failed answer was cut off at (Claude's ``max_tokens``, a local
+    model's ``max_new_tokens``), or None for any other answer."""
+    if output.status == "ok":
+        return None
+    m = _CUT_OFF.search(output.error or "")
+    return int(m.group(1)) if m else None
 
 
 def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelToken | None = None
@@ -157,6 +175,8 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
         cost_usd=round(totals.cost_usd, 6), answered_total=after["n_ok"], failed_total=after["n_failed"],
         cost_usd_total=round(after["cost_usd"], 6), seconds=round(time.monotonic() - t0, 3),
         calibration=calibration.as_dict() if calibration else None,
+        n_cut_off=len(totals.cut_off), max_tokens_hit=max(totals.cut_off.values(), default=None),
+        n_unanswered=max(0, len(pending) - totals.done),
     ))
 
 

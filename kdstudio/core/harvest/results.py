@@ -37,6 +37,12 @@ class HarvestResult(JobResult):
     #: a teacher with verbalized distributions: its calibration on the gold training rows (the
     #: fields of ``kdstudio.core.calibration.Calibration``), None when there are too few
     calibration: dict[str, Any] | None = None
+    #: answers of this run that failed because they were cut off at the output limit (a partial
+    #: completion is never training data), and the highest limit they hit
+    n_cut_off: int = 0
+    max_tokens_hit: int | None = None
+    #: pending examples the teacher gave no answer at all (a ``recorded:`` teacher has none for them)
+    n_unanswered: int = 0
 
     @property
     def answered_before(self) -> int:
@@ -52,7 +58,18 @@ class HarvestResult(JobResult):
             parts.append(f"{self.answered_before:,} answered before")
         if self.cost_usd:
             parts.append(f"{usd(self.cost_usd)} spent")
-        return "Harvest finished: " + ", ".join(parts)
+        if self.n_unanswered:
+            parts.append(f"{self.n_unanswered:,} without an answer from {self.spec}")
+        line = "Harvest finished: " + ", ".join(parts)
+        return line + (f"; {self.cut_off_note()}" if self.n_cut_off else "")
+
+    def cut_off_note(self) -> str:
+        """What the answers cut off at the output limit mean, in one line ('' when none were)."""
+        if not self.n_cut_off:
+            return ""
+        return (f"{self.n_cut_off:,} answer(s) were cut off at max_tokens={self.max_tokens_hit} and stored as failed "
+                "(a partial completion is not training data): raise --max-tokens, or --retry-failed asks again "
+                "with twice the limit")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ them keyed by (example, teacher fingerprint); the fingerprint hashes the spec an
 that changes the answers, so a changed prompt or model is a new teacher, never a silent mix.
 
 This module knows no concrete teacher: :mod:`kdstudio.core.teachers.registry` maps spec kinds
-(``claude``, ``embed``, ``hf``, ``lm``) to their classes, and each of those imports this one.
+(``claude``, ``embed``, ``hf``, ``lm``, ``recorded``) to their classes, and each of those imports this one.
 """
 
 from __future__ import annotations

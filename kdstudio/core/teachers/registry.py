@@ -42,8 +42,15 @@ def _lm() -> type[Teacher]:
     return CausalLMTeacher
 
 
+def _recorded() -> type[Teacher]:
+    from kdstudio.core.teachers.recorded import RecordedTeacher
+
+    return RecordedTeacher
+
+
 #: Spec kind → a function that imports and returns the teacher class (in the order help texts list them).
-TEACHERS: dict[str, Callable[[], type[Teacher]]] = {"hf": _hf, "embed": _embed, "claude": _claude, "lm": _lm}
+TEACHERS: dict[str, Callable[[], type[Teacher]]] = {"hf": _hf, "embed": _embed, "claude": _claude, "lm": _lm,
+                                                     "recorded": _recorded}
 
 
 def kinds() -> tuple[str, ...]:
@@ -58,7 +65,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if not sep or kind not in TEACHERS or not model:
         raise ConfigError(
             f"teacher spec {spec!r} is not of the form KIND:MODEL with KIND one of {', '.join(TEACHERS)} "
-            "(e.g. embed:minilm, hf:./my-model, claude:claude-haiku-5-5, lm:gpt2)"
+            "(e.g. embed:minilm, hf:./my-model, claude:claude-haiku-5-5, lm:gpt2, recorded:prod-log)"
         )
     return kind, model
 

@@ -165,6 +165,10 @@ class ClaudeMessages:
         stop = message.stop_reason
         if stop == "refusal":
             return failed("refusal: the model declined to answer (stop_reason refusal)")
+        if stop == "max_tokens" and not self.prompt.distribution:
+            return failed(f"completion cut off at max_tokens={self.max_tokens} (stop_reason max_tokens); a partial "
+                          "completion is not kept: raise --max-tokens, or --retry-failed asks again with twice "
+                          "the limit")
         if stop == "max_tokens":
             return failed(f"answer cut off at max_tokens={self.max_tokens} (stop_reason max_tokens); "
                           "retrying failed examples raises the limit")
