@@ -40,6 +40,11 @@ def cmd_new(args: argparse.Namespace, cancel: CancelToken) -> int:
 def cmd_import(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.data import ImportResult, import_file
 
+    if args.as_teacher:  # a teacher's recorded answers: the same job as import-completions
+        args.teacher, args.prompt_col, args.completion_col = args.as_teacher, args.text_col, args.label_col
+        args.add_prompts = None if args.split == "auto" else args.split
+        return cmd_import_completions(args, cancel)
+
     label_names = None
     if args.label_names:
         pairs = [p.partition("=") for p in args.label_names.split(",")]

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-chars", type=int, default=100_000,
                    help="skip (and count) texts longer than this (default 100000)")
     p.add_argument("--label-names", help="rename raw labels, e.g. 0=negative,1=positive")
+    p.add_argument("--as-teacher", metavar="NAME",
+                   help="the file holds a teacher's recorded answers (prompt → completion): store them as "
+                        "recorded:NAME's, as import-completions does (--text-col/--label-col: prompt/completion "
+                        "columns; --split S adds prompts the project lacks to S)")
     p.add_argument("--json", action="store_true", help="print the import summary as JSON")
     p.set_defaults(func=cmd_import)
 

@@ -361,3 +361,23 @@ def test_new_with_instructions_gives_them_to_every_teacher(tmp_path):
     assert main(["new", str(path), "--task", "generation", "--instructions", "Describe the restaurant."]) == 0
     with Project(path) as p:
         assert teacher_context(p, "lm:x", {}).instructions == "Describe the restaurant."
+
+
+def test_import_as_teacher_is_the_recorded_completions_job(tmp_path, capsys):
+    from kdstudio.cli import main
+
+    path = tmp_path / "p.kdproj"
+    assert main(["new", str(path), "--task", "generation"]) == 0
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("prompt\nname[Cotto]\nname[Zizzi]\n", encoding="utf-8")
+    assert main(["import", str(path), str(prompts), "--split", "train"]) == 0
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"prompt": "name[Cotto]", "completion": "Cotto is a pub."}\n'
+                   '{"prompt": "name[Aromi]", "completion": "Aromi is a café."}\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["import", str(path), str(log), "--as-teacher", "log", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["spec"], out["matched"], out["unmatched"], out["recorded"]) == ("recorded:log", 1, 1, 1)
+    assert main(["import", str(path), str(log), "--as-teacher", "log", "--split", "test", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["matched"], out["added_prompts"], out["add_split"]) == (1, 1, "test")
