@@ -221,3 +221,12 @@ def test_cli_trains_a_generation_student_with_json(gen):
     assert result["task"] == "generation" and result["kd"] == "sequence" and result["n_test"] == 8
     assert {"test_rouge_l_teacher", "test_chrf_references", "valid_perplexity", "valid_accuracy"} <= set(result)
     assert load_student(result["checkpoint"])[2]["max_new_tokens"] == 12
+
+
+def test_student_cards_measure_the_generation_students_with_the_runs_vocabulary(gen):
+    from kdstudio.core.student_sizes import measure_for_project, run_vocabulary
+
+    vocabulary = run_vocabulary(gen, TrainConfig(student="gpt-tiny"))
+    assert vocabulary.tokenizer == "bpe" and 256 < vocabulary.size < 1000
+    figures = run_to_end(measure_for_project(["gpt-tiny"], gen))
+    assert figures.students[0].name == "gpt-tiny" and figures.students[0].params > 0

@@ -103,12 +103,8 @@ class GenerationTask:
         cfg, references_only = self.cfg, self.cfg.hard_labels
         corrected = project.corrected_completions()
         references = project.references_of()
-        teacher: dict[int, str] = {}
-        if teacher_id is not None:
-            teacher = {o["id"]: o["completion"] for o in project.teacher_outputs(teacher_id)
-                       if o["completion"] and o["completion"].strip()}
-        self.corpus = ([text for _, text, _ in project.examples()] + list(teacher.values())
-                       + [r for refs in references.values() for r in refs] + list(corrected.values()))
+        teacher = teacher_completions(project, teacher_id)
+        self.corpus = generation_corpus(project, teacher, references, corrected)
 
         def targets(ex: int, *, fall_back: bool = False) -> list[str]:
             if references_only:
@@ -369,6 +365,22 @@ class GenerationTask:
         return held_out_scores(test, teacher, references)
 
 
+def generation_corpus(project: Any, teacher: dict[int, str], references: dict[int, list[str]],
+                      corrected: dict[int, str]) -> list[str]:
+    """The texts a generation run's tokenizer is trained on: every prompt, the teacher's
+    completions, every reference and the corrected completions (all splits)."""
+    return ([text for _, text, _ in project.examples()] + list(teacher.values())
+            + [r for refs in references.values() for r in refs] + list(corrected.values()))
+
+
+def teacher_completions(project: Any, teacher_id: int | None) -> dict[int, str]:
+    """Example id → the teacher's non-empty completion (all splits)."""
+    if teacher_id is None:
+        return {}
+    return {o["id"]: o["completion"] for o in project.teacher_outputs(teacher_id)
+            if o["completion"] and o["completion"].strip()}
+
+
 def held_out_scores(test: list[tuple[int, Any]], teacher: dict[int, str],
                     references: dict[int, list[str]]) -> HeldOutScores:
     """The test split's corpus scores, mean latency and tokens/s from ``(example, Completion)`` pairs."""
@@ -388,4 +400,4 @@ def held_out_scores(test: list[tuple[int, Any]], teacher: dict[int, str],
     )
 
 
-__all__ = ["GenerationRows", "GenerationTask", "held_out_scores"]
+__all__ = ["GenerationRows", "GenerationTask", "generation_corpus", "held_out_scores", "teacher_completions"]
