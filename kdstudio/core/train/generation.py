@@ -346,7 +346,8 @@ class GenerationTask:
         if teacher_id is not None:
             teacher = {o["id"]: o["completion"] for o in project.teacher_outputs(teacher_id, list(HELD_OUT))
                        if o["completion"]}
-        teacher.update({ex: text for ex, text in project.corrected_completions().items() if ex in set(ids)})
+        held_out = set(ids)
+        teacher.update({ex: text for ex, text in project.corrected_completions().items() if ex in held_out})
         references = project.references_of(ids)
         yield Log(f"writing completions for {len(rows)} held-out prompts (valid and test) with the best checkpoint")
         clock, records, test = EtaClock(len(rows)), [], []
