@@ -199,6 +199,15 @@ def cmd_train(args: argparse.Namespace, cancel: CancelToken) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
     def show(r: TrainResult) -> None:
+        if r.task == "generation":
+            scores = [f"{name} {value:.3f}" for name, value in (
+                ("test ROUGE-L vs teacher", r.test_rouge_l_teacher),
+                ("vs references", r.test_rouge_l_references)) if value is not None]
+            print(f"run #{r.run} ({r.kd}): best step {r.best_step}, valid perplexity "
+                  f"{r.valid_perplexity if r.valid_perplexity is None else round(r.valid_perplexity, 3)}"
+                  + "".join(f", {s}" for s in scores) + f", {r.seconds} s"
+                  + (f"; {r.stop_reason}" if r.stop_reason else ""))
+            return
         print(f"run #{r.run}: best step {r.best_step}, valid accuracy {r.valid_accuracy}, "
               f"agreement with teacher {r.valid_agreement}, {r.seconds} s"
               + (f"; {r.stop_reason}" if r.stop_reason else ""))

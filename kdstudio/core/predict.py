@@ -75,11 +75,23 @@ def prediction_record(
 
 @dataclass(frozen=True)
 class HeldOutScores:
-    """How the student did on the test split, from the rows :func:`predict_examples` wrote."""
+    """How the student did on the test split, from the prediction rows a run wrote
+    (:func:`predict_examples`; a generation run's ``train.generation``). Every field is a
+    ``TrainResult`` field of the same name. Generation: corpus ROUGE-L and chrF (fractions) of the
+    student's completions against the teacher's (corrected where a person corrected it) and
+    against the references, corpus BLEU against the references, and the mean latency and
+    tokens/s of one completion (greedy, one prompt at a time)."""
 
     n_test: int
     test_accuracy: float | None
     test_agreement: float | None
+    test_rouge_l_teacher: float | None = None
+    test_chrf_teacher: float | None = None
+    test_rouge_l_references: float | None = None
+    test_chrf_references: float | None = None
+    test_bleu_references: float | None = None
+    test_latency_ms: float | None = None
+    test_tokens_per_s: float | None = None
 
 
 def predict_examples(

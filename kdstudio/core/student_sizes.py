@@ -4,7 +4,7 @@ a run on this project will use, so the card's parameter count is the run's.
 The vocabulary is chosen as a training run chooses it (``kdstudio.core.train.session``): the
 teacher's tokenizer when the teacher is a local model whose tokenizer loads, else a WordPiece
 of ``vocab_size`` pieces trained on the rows the run trains and validates on (a small project
-gives fewer pieces than asked).
+gives fewer pieces than asked); for a generation project, a byte-level BPE on its texts.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from pathlib import Path
 from kdstudio.core.events import CancelToken, Event
 from kdstudio.core.store import Project
 from kdstudio.core.students.measure import measure_students
-from kdstudio.core.students.tokenizer import load_tokenizer, teacher_model_path, train_wordpiece
+from kdstudio.core.students.tokenizer import (
+    causal_teacher_path,
+    load_tokenizer,
+    teacher_model_path,
+    train_bpe,
+    train_wordpiece,
+)
 from kdstudio.core.train.config import TrainConfig
 from kdstudio.core.train.data import load_training_data
 
@@ -36,12 +42,20 @@ def run_vocabulary(project_path: str | Path, config: TrainConfig) -> RunVocabula
         teacher_id = config.teacher if config.teacher is not None else project.default_teacher()
         teacher = project.teacher(teacher_id) if teacher_id is not None else None
         labels = len(project.labels())
-        teacher_path = teacher_model_path(teacher["spec"] if teacher else None)
+        spec = teacher["spec"] if teacher else None
+        generation = project.task == "generation"
+        teacher_path = causal_teacher_path(spec) if generation else teacher_model_path(spec)
         if teacher_path:
             try:
                 return RunVocabulary(len(load_tokenizer(teacher_path)), "teacher", labels)
             except (OSError, ValueError):
-                pass  # the run trains a WordPiece too
+                pass  # the run trains a WordPiece (a BPE) too
+        if generation:
+            from kdstudio.core.train.generation import generation_corpus, teacher_completions
+
+            corpus = generation_corpus(project, teacher_completions(project, teacher_id), project.references_of(),
+                                       project.corrected_completions())
+            return RunVocabulary(len(train_bpe(corpus, config.vocab_size)), "bpe", labels)
         data = load_training_data(project, teacher_id=teacher_id, hard_labels=config.hard_labels,
                                   seed=config.seed, calibrate=not config.uncalibrated)
     texts = data.train.texts + data.valid.texts

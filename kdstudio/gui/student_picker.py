@@ -35,12 +35,9 @@ TEACHER_LAYERS = "teacher-layers"
 
 def preset_names(task: str) -> list[str]:
     """The from-scratch students core offers for ``task``."""
-    from kdstudio.core.students import STUDENTS
+    from kdstudio.core.students import students_for
 
-    names = [info.name for info in STUDENTS.values() if ":" not in info.name]
-    if task == "generation":
-        return [n for n in names if n.startswith("gpt")]
-    return [n for n in names if not n.startswith("gpt")]
+    return [info.name for info in students_for(task) if ":" not in info.name]
 
 
 def describe(name: str) -> str:

@@ -12,7 +12,8 @@ A saved student is a folder::
 
 A generation student (arch ``causal``) is a Hugging Face causal language model: ``model/`` is its
 ``save_pretrained`` folder, ``student.json`` has ``task: generation``, the prompt ``template`` and
-``max_new_tokens`` it writes with (:mod:`kdstudio.core.generate`).
+``max_new_tokens`` it writes with (:mod:`kdstudio.core.generate`). ``model/`` holds a copy of the
+tokenizer too, so the folder (or its run folder) serves as a local ``lm:`` teacher as it is.
 
 ``load_student(folder)`` gives back ``(model, tokenizer, meta)``; ``predict_probs`` runs a
 classifier, :func:`kdstudio.core.generate.generate` a causal student.
@@ -39,6 +40,7 @@ from kdstudio.core.students.registry import (
     default_lr,
     parse_student_spec,
     resolve_student,
+    students_for,
     uses_own_tokenizer,
 )
 
@@ -124,6 +126,7 @@ def save_student(model: Any, tokenizer: Any, folder: str | Path, meta: dict[str,
         with quiet_hf():
             model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(str(folder / "tokenizer"))
+        tokenizer.save_pretrained(str(folder / "model"))  # so model/ alone serves as an ``lm:`` teacher
         meta = {"task": "generation", **meta, "arch": CAUSAL, "arch_config": {"model_type": model.config.model_type}}
         (folder / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
         return folder
@@ -272,5 +275,6 @@ __all__ = [
     "resolve_student",
     "save_student",
     "student_folder",
+    "students_for",
     "uses_own_tokenizer",
 ]

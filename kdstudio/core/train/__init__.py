@@ -8,7 +8,8 @@ The package, along its seams::
     loop.py        train() and the loop itself: step, report, validate, checkpoint, finish
     session.py     Session: what one run holds (task, rows, model, optimizer, schedule, position)
     checkpoint.py  run folders, the checkpoint format, save / load / resume
-    task.py        Task: what the loop needs to know about a kind of project
+    task.py        Task: what the loop needs to know about a kind of project; classification
+    generation.py  the generation task: causal LM students on prompts and completions
     losses.py      the registered loss terms and how a run's terms combine
     data.py        the rows a run trains on, and length-bucketed batches
     runtime.py     device, mixed precision, several processes
@@ -16,22 +17,17 @@ The package, along its seams::
     history.py     load_metrics(): a run's stored metrics, read back (RunMetrics)
 
 Tasks. The loop and the session never ask what kind of project they train. A ``Task``
-(``task.py``) provides the rows (``load``), the student (``build_student``, from the student
-registry; ``attach`` then hands it the run's tokenizer), the batches (``batch``, ``forward``:
-named tensors), the loss terms (``loss_terms``:
-names in ``losses.LOSSES`` with weights and options), the validation metrics (``validate``,
-``valid/loss`` at least, which picks the best checkpoint by default) and the predictions stored
-when a run finishes (``predict``, in ``kdstudio.core.predict``). ``TASKS`` maps a project's task
-to its implementation; only ``classification`` is there so far.
-
-Generation will plug in as one more entry: a ``GenerationTask`` whose ``load`` reads each
-prompt with the teacher's completion, whose ``build_student`` resolves a causal-LM spec
-(``gpt-tiny|mini``, ``hf:PATH``) in the student registry, whose ``batch`` tokenizes prompt +
-completion with labels ``-100`` on the prompt tokens (loss on completion tokens only), whose
-``loss_terms`` name a token-level term registered in ``losses`` (cross-entropy on the
-completion tokens, KD where the teacher gave token probabilities), whose ``validate`` reports
-the valid loss and token accuracy, and whose ``predict`` writes the student's completions for
-the test split. The session, the loop, checkpoints and resume stay as they are.
+(``task.py``) provides the rows (``load``), the teacher's local model (``teacher_path``), the
+tokenizer (``choose_tokenizer``) and how rows become token ids (``encode``), the student
+(``build_student``, from the student registry; ``attach`` then hands it the run's tokenizer), the
+batches (``batch``, ``forward``: named tensors), the loss terms (``loss_terms``: names in
+``losses.LOSSES`` with weights and options), the validation metrics (``validate``, ``valid/loss``
+at least, which picks the best checkpoint by default), what a checkpoint records
+(``checkpoint_meta``) and the predictions stored when a run finishes (``predict``, a generator of
+events that returns ``HeldOutScores``). ``TASKS`` maps a project's task to its implementation:
+``ClassificationTask`` (``task.py``) and ``GenerationTask`` (``generation.py``: prompt + completion
+with labels ``-100`` on the prompt, ``ce`` on the completion tokens, ``token_kd`` against a local
+``lm:`` teacher run alongside, held-out completions written with ``kdstudio.core.generate``).
 
 Importing this package is cheap (the GUI does it at start-up); torch loads on the first call.
 """

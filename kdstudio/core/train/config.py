@@ -15,6 +15,7 @@ SCHEDULES = ("linear", "cosine")
 EMBED_INITS = ("teacher", "random")
 CHECKPOINT_METRICS = ("auto", "loss", "accuracy", "agreement")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+KD_MODES = ("sequence", "token")
 
 
 @dataclass
@@ -24,7 +25,8 @@ class TrainConfig:
     student: str = field(
         default="bilstm",
         metadata={
-            "help": "student: bilstm, cnn, transformer-tiny|mini|small, hf:PATH_OR_ID or teacher-layers:K"
+            "help": "student: bilstm, cnn, transformer-tiny|mini|small, hf:PATH_OR_ID or teacher-layers:K; "
+            "generation: gpt-tiny|mini|small or hf:PATH_OR_ID (a causal LM)"
         },
     )
     teacher: int | None = field(
@@ -58,7 +60,8 @@ class TrainConfig:
     )
     hard_labels: bool = field(
         default=False,
-        metadata={"help": "train on gold labels only (the baseline a KD run is compared with)"},
+        metadata={"help": "train on gold labels only (the baseline a KD run is compared with); generation: on "
+                  "the references, no teacher"},
     )
     uncalibrated: bool = field(
         default=False,
@@ -120,7 +123,22 @@ class TrainConfig:
     vocab_size: int = field(
         default=8000,
         metadata={
-            "help": "size of the WordPiece vocabulary trained when the teacher has no tokenizer"
+            "help": "size of the vocabulary trained when the teacher has no tokenizer (a WordPiece; "
+            "generation: a byte-level BPE, smaller when the texts run out of merges)"
+        },
+    )
+    kd: str = field(
+        default="sequence",
+        metadata={
+            "help": "generation: sequence (learn the teacher's completions, black-box) or token (also match "
+            "a local lm: teacher's next-token distributions with --temperature and --alpha, white-box)"
+        },
+    )
+    max_new_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "generation: longest completion the student writes (default: 1.25 x the 99th percentile "
+            "of the training completions in tokens, at most 256)"
         },
     )
     log_every: int = field(
@@ -171,6 +189,15 @@ class TrainConfig:
             ),
             (self.vocab_size < 100, f"--vocab-size must be at least 100 (got {self.vocab_size})"),
             (self.log_every < 0, f"--log-every must be >= 0 (got {self.log_every})"),
+            (self.kd not in KD_MODES, f"--kd must be one of {', '.join(KD_MODES)} (got {self.kd!r})"),
+            (
+                self.max_new_tokens is not None and self.max_new_tokens < 1,
+                f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})",
+            ),
+            (
+                self.hard_labels and self.kd == "token",
+                "--kd token needs a teacher; it cannot go with --hard-labels",
+            ),
             (
                 self.hard_labels and self.hidden_mse > 0,
                 "--hidden-mse needs a teacher; it cannot go with --hard-labels",

@@ -4,6 +4,7 @@ drives (data, model, optimizer, checkpoints) is ``kdstudio.core.train.session``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -233,6 +234,10 @@ def finish(s: Session) -> Iterator[Event]:
         "valid_accuracy": best.get("valid/accuracy"),
         "valid_agreement": best.get("valid/agreement"),
         "valid_kl": best.get("valid/kl"),
+        "valid_loss": best.get("valid/loss"),
+        "valid_perplexity": best.get("valid/perplexity"),
+        "task": s.project.task,
+        "kd": None if s.project.task != "generation" else "references" if s.cfg.hard_labels else s.cfg.kd,
         "seconds": round(seconds, 3),
         "student": s.cfg.student,
         "params": count_parameters(s.model),
@@ -251,12 +256,11 @@ def finish(s: Session) -> Iterator[Event]:
         yield Finished(TrainResult(**summary))
         return
     folder = run_folder(s.project.path, s.run_id)
-    yield Log("predicting the test split with the best checkpoint")
-    scores = s.task.predict(
+    scores = yield from s.task.predict(
         s.project, s.run_id, folder / "best", teacher_id=s.teacher_id, device=str(s.rt.device)
     )
-    result = TrainResult(**summary, n_test=scores.n_test, test_accuracy=scores.test_accuracy,
-                         test_agreement=scores.test_agreement, checkpoint=str(folder / "best"))
+    held_out = {f.name: getattr(scores, f.name) for f in dataclasses.fields(scores)}
+    result = TrainResult(**summary, **held_out, checkpoint=str(folder / "best"))
     s.project.update_run(
         s.run_id,
         status="finished",

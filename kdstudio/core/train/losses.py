@@ -4,8 +4,9 @@ A run's loss is a weighted sum of registered terms. :func:`loss_terms` reads the
 config — ``kd`` (weight ``alpha``, temperature ``T``) + ``ce`` (weight ``1 − alpha``), ``ce``
 alone for a hard-label run, ``hidden_mse`` when its weight is set — and :func:`combined_loss`
 computes them on a batch, a dict of named tensors. ``register`` records which batch entries
-feed which argument, so a new term (a generation task's token-level KD, say) is one decorated
-function and needs no change to the loop.
+feed which argument, so a new term is one decorated function and needs no change to the loop.
+A generation run (``train.generation``) uses ``ce`` on the completion tokens, plus ``token_kd``
+(the teacher's next-token distributions, computed alongside) with ``--kd token``.
 
 Teachers are stored as probabilities, not logits, so black-box teachers (an API that returns a
 label distribution) distil exactly like local ones. For probabilities ``p = softmax(z)``,
@@ -82,11 +83,33 @@ def kd_loss(
 @register("ce", student_logits="logits", labels="gold")
 def ce_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy with gold labels, ``−log softmax(z)[y]`` averaged over rows; rows labelled
-    ``-100`` (no gold) are ignored; none gives 0."""
+    ``-100`` (no gold) are ignored; none gives 0. A generation batch gives next-token logits
+    ``(batch, positions, vocabulary)`` and the target token ids ``(batch, positions)``, ``-100``
+    on the prompt and the padding: the mean over the completion tokens."""
     known = labels >= 0
     if not bool(known.any()):
         return student_logits.sum() * 0.0
     return F.cross_entropy(student_logits.float()[known], labels[known])
+
+
+@register("token_kd", student_logits="logits", teacher_logits="teacher_logits", labels="gold")
+def token_kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Token-level KD for a causal LM (white-box): ``T² · KL(softmax(z_t / T) ‖ softmax(z_s / T))``
+    on the next-token distributions, averaged over the positions whose target is a completion
+    token (``labels`` ≠ -100): Hinton et al.'s (2015) loss at every position, the word-level KD of
+    Kim and Rush (2016, arXiv:1606.07947). Teacher and
+    student logits share the vocabulary axis; no completion token gives 0."""
+    known = labels >= 0
+    if not bool(known.any()):
+        return student_logits.sum() * 0.0
+    target = torch.softmax(teacher_logits[known].float() / temperature, dim=-1)
+    log_q = F.log_softmax(student_logits[known].float() / temperature, dim=-1)
+    return temperature * temperature * kl_divergence(target, log_q).mean()
 
 
 def hidden_mse_loss(
@@ -174,4 +197,5 @@ __all__ = [
     "loss_terms",
     "register",
     "temper",
+    "token_kd_loss",
 ]

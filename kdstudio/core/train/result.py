@@ -38,6 +38,19 @@ class TrainResult(JobResult):
     test_accuracy: float | None = None
     test_agreement: float | None = None
     checkpoint: str | None = None
+    task: str = "classification"  #: the project's task: classification or generation
+    kd: str | None = None  #: generation: "sequence", "token", or "references" (--hard-labels); else None
+    valid_loss: float | None = None  #: the best checkpoint's valid loss (its run's loss terms)
+    # generation runs (None for classification): the best checkpoint's valid perplexity (exp of the
+    # cross-entropy per target completion token) and its test scores (kdstudio.core.predict.HeldOutScores)
+    valid_perplexity: float | None = None
+    test_rouge_l_teacher: float | None = None
+    test_chrf_teacher: float | None = None
+    test_rouge_l_references: float | None = None
+    test_chrf_references: float | None = None
+    test_bleu_references: float | None = None
+    test_latency_ms: float | None = None
+    test_tokens_per_s: float | None = None
 
 
 __all__ = ["TrainResult"]

@@ -24,14 +24,7 @@ from kdstudio.core.students import (
     default_lr,
     init_embeddings_from_teacher,
     load_student,
-    parse_student_spec,
     uses_own_tokenizer,
-)
-from kdstudio.core.students.tokenizer import (
-    encode,
-    load_tokenizer,
-    teacher_model_path,
-    train_wordpiece,
 )
 from kdstudio.core.threads import set_torch_threads
 from kdstudio.core.train.checkpoint import (
@@ -71,18 +64,18 @@ class Session:
         self.labels = project.labels()
         self.run_id = resume_run
         torch.manual_seed(self.cfg.seed)
-        teacher_path = teacher_model_path(self._teacher_spec())
+        teacher_path = self.task.teacher_path(self._teacher_spec())
         if resume_run is not None:
             model, self.tokenizer, meta = load_student(run_folder(project.path, resume_run) / "last")
             self.tokenizer_source = meta.get("tokenizer_source", "checkpoint")
         else:
-            self.tokenizer, self.tokenizer_source = self._choose_tokenizer(teacher_path)
+            self.tokenizer, self.tokenizer_source = self.task.choose_tokenizer(teacher_path, data, self.notes)
             model = self.task.build_student(self.tokenizer, teacher_path=teacher_path)
             if (self.cfg.embed_init == "teacher" and self.tokenizer_source == "teacher"
-                    and not uses_own_tokenizer(self.cfg.student)):
+                    and self.task.embeds_from_teacher and not uses_own_tokenizer(self.cfg.student)):
                 self.notes.append(init_embeddings_from_teacher(model, teacher_path))
         for rows in (self.train_rows, self.valid_rows):
-            rows.tokens = encode(self.tokenizer, rows.texts, self.cfg.max_length)
+            self.task.encode(rows, self.tokenizer)
         hidden = self._hidden_state_teacher(model, teacher_path)
         self.task.attach(self.tokenizer, hidden)
         self.projection = hidden[1] if hidden is not None else None
@@ -137,34 +130,6 @@ class Session:
     def _teacher_spec(self) -> str | None:
         teacher = self.project.teacher(self.teacher_id) if self.teacher_id is not None else None
         return teacher["spec"] if teacher else None
-
-    def _choose_tokenizer(self, teacher_path: str | None) -> tuple[Any, str]:
-        """A pretrained student's own tokenizer, else the teacher's, else a WordPiece trained here."""
-        kind, arg = parse_student_spec(self.cfg.student)
-        if uses_own_tokenizer(self.cfg.student):
-            source = arg if kind == "hf" else teacher_path
-            if not source:
-                raise ConfigError(
-                    "teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)"
-                )
-            try:
-                return load_tokenizer(source), "student" if kind == "hf" else "teacher"
-            except (OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"cannot load the tokenizer of {source!r}: {str(exc).splitlines()[0]}"
-                ) from None
-        if teacher_path:
-            try:
-                return load_tokenizer(teacher_path), "teacher"
-            except (OSError, ValueError):
-                self.notes.append(
-                    f"the teacher's tokenizer ({teacher_path}) did not load; training a WordPiece instead"
-                )
-        texts = self.train_rows.texts + self.valid_rows.texts
-        self.notes.append(
-            f"training a WordPiece tokenizer ({self.cfg.vocab_size} pieces) on {len(texts)} texts"
-        )
-        return train_wordpiece(texts, self.cfg.vocab_size), "wordpiece"
 
     def _hidden_state_teacher(self, model: Any, teacher_path: str | None) -> tuple[Any, Any] | None:
         """For ``--hidden-mse``: the frozen teacher encoder and a learned projection from the
@@ -243,6 +208,7 @@ class Session:
             "alpha": self.cfg.alpha,
             "created": now(),
             "valid": self.state.best_metrics if which == "best" else {},
+            **self.task.checkpoint_meta(),
         }
         save_checkpoint(
             run_folder(self.project.path, self.run_id) / which,

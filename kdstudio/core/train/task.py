@@ -1,14 +1,14 @@
 """What training needs to know about a kind of project, behind one small interface.
 
 The loop and the session know nothing of labels or completions: a :class:`Task` gives them the
-rows, the student, the batches, the loss terms, the validation metrics and the final
-predictions. ``TASKS`` maps a project's task to its implementation; classification is the one
-there is. See the package docstring for how generation plugs in.
+rows, the tokenizer, the student, the batches, the loss terms, the validation metrics and the
+final predictions. ``TASKS`` maps a project's task to its implementation: classification here,
+generation in ``train.generation``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from kdstudio.core.errors import ConfigError
+from kdstudio.core.events import Event, Log
 from kdstudio.core.predict import HeldOutScores, kl_divergence, predict_examples
-from kdstudio.core.students import build_student, pad_batch
-from kdstudio.core.students.tokenizer import pad_id
+from kdstudio.core.students import build_student, pad_batch, parse_student_spec, resolve_student, uses_own_tokenizer
+from kdstudio.core.students.tokenizer import encode, load_tokenizer, pad_id, teacher_model_path, train_wordpiece
 from kdstudio.core.train.config import TrainConfig
 from kdstudio.core.train.data import Rows, TrainingData, load_training_data
 from kdstudio.core.train.losses import Term, combined_loss, loss_terms
@@ -28,8 +29,24 @@ from kdstudio.core.train.runtime import Runtime
 class Task(Protocol):
     """One kind of project, as training sees it."""
 
+    #: a from-scratch student sharing the teacher's tokenizer may start from its embeddings (--embed-init)
+    embeds_from_teacher: bool
+
     def load(self, project: Any, *, teacher_id: int | None) -> TrainingData:
         """The rows to train and validate on (texts; targets, as the task stores them)."""
+
+    def teacher_path(self, teacher_spec: str | None) -> str | None:
+        """The local model folder (or hub id) of the run's teacher, when this task can use it."""
+
+    def choose_tokenizer(self, teacher_path: str | None, data: TrainingData, notes: list[str]) -> tuple[Any, str]:
+        """``(tokenizer, source)`` for a new student: its own, the teacher's, or one trained on
+        ``data``; lines for the run's log go to ``notes``."""
+
+    def encode(self, rows: Any, tokenizer: Any) -> None:
+        """Set ``rows.tokens`` (token id lists; their lengths bucket the batches)."""
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What a checkpoint's ``student.json`` records for this task beyond the common fields."""
 
     def build_student(self, tokenizer: Any, *, teacher_path: str | None) -> Any:
         """A fresh student of ``config.student`` for this task's outputs."""
@@ -50,13 +67,16 @@ class Task(Protocol):
         """``valid/*`` metrics of ``model`` on ``rows``; ``valid/loss`` at least."""
 
     def predict(self, project: Any, run_id: int, checkpoint: Any, *, teacher_id: int | None,
-                device: str) -> HeldOutScores:
-        """Store the saved student's predictions on held-out data; return its test scores."""
+                device: str) -> Generator[Event, None, HeldOutScores]:
+        """Store the saved student's predictions on held-out data, yielding ``Log`` and
+        ``Progress`` events; return its test scores."""
 
 
 class ClassificationTask:
     """Texts with labels: the student learns the teacher's label distribution (``kd``) and the
     gold labels (``ce``); valid reports loss parts, gold accuracy, agreement and KL."""
+
+    embeds_from_teacher = True
 
     def __init__(self, config: TrainConfig, labels: Sequence[str], runtime: Runtime) -> None:
         self.cfg, self.labels, self.rt = config, list(labels), runtime
@@ -68,6 +88,41 @@ class ClassificationTask:
             project, teacher_id=teacher_id, hard_labels=self.cfg.hard_labels, seed=self.cfg.seed,
             calibrate=not self.cfg.uncalibrated,
         )
+
+    def teacher_path(self, teacher_spec: str | None) -> str | None:
+        return teacher_model_path(teacher_spec)
+
+    def choose_tokenizer(self, teacher_path: str | None, data: TrainingData, notes: list[str]) -> tuple[Any, str]:
+        """A pretrained student's own tokenizer, else the teacher's, else a WordPiece trained here."""
+        kind, arg = parse_student_spec(self.cfg.student)
+        if uses_own_tokenizer(self.cfg.student):
+            source = arg if kind == "hf" else teacher_path
+            if not source:
+                raise ConfigError(
+                    "teacher-layers:K needs a local transformer teacher (hf:PATH or embed:PATH)"
+                )
+            try:
+                return load_tokenizer(source), "student" if kind == "hf" else "teacher"
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"cannot load the tokenizer of {source!r}: {str(exc).splitlines()[0]}"
+                ) from None
+        if teacher_path:
+            try:
+                return load_tokenizer(teacher_path), "teacher"
+            except (OSError, ValueError):
+                notes.append(
+                    f"the teacher's tokenizer ({teacher_path}) did not load; training a WordPiece instead"
+                )
+        texts = data.train.texts + data.valid.texts
+        notes.append(f"training a WordPiece tokenizer ({self.cfg.vocab_size} pieces) on {len(texts)} texts")
+        return train_wordpiece(texts, self.cfg.vocab_size), "wordpiece"
+
+    def encode(self, rows: Rows, tokenizer: Any) -> None:
+        rows.tokens = encode(tokenizer, rows.texts, self.cfg.max_length)
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {}
 
     def build_student(self, tokenizer: Any, *, teacher_path: str | None) -> Any:
         return build_student(
@@ -152,23 +207,33 @@ class ClassificationTask:
         return out
 
     def predict(self, project: Any, run_id: int, checkpoint: Any, *, teacher_id: int | None,
-                device: str) -> HeldOutScores:
+                device: str) -> Generator[Event, None, HeldOutScores]:
+        yield Log("predicting the test split with the best checkpoint")
         return predict_examples(project, run_id, checkpoint, teacher_id=teacher_id, device=device)
+
+
+def _generation_task(config: TrainConfig, labels: Sequence[str], runtime: Runtime) -> Task:
+    from kdstudio.core.train.generation import GenerationTask
+
+    return GenerationTask(config, labels, runtime)
 
 
 #: A project's task → what builds its ``Task`` from ``(config, labels, runtime)``.
 TASKS: dict[str, Callable[[TrainConfig, Sequence[str], Runtime], Task]] = {
     "classification": ClassificationTask,
+    "generation": _generation_task,
 }
 
 
 def task_for(project: Any, config: TrainConfig, runtime: Runtime) -> Task:
-    """The :class:`Task` of the project's kind; a ``ConfigError`` for a kind training lacks."""
+    """The :class:`Task` of the project's kind; a ``ConfigError`` for a kind training lacks, or
+    for a student that does not serve it (one line naming the students that do)."""
     task = TASKS.get(project.task)
     if task is None:
         raise ConfigError(
             f"training a student is only available for {', '.join(TASKS)} projects so far"
         )
+    resolve_student(config.student, project.task)
     return task(config, project.labels(), runtime)
 
 
