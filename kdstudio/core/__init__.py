@@ -14,6 +14,7 @@ The pipeline, stage by stage (lower stages never import higher ones; import-lint
     train/       the loop, the session, checkpoints, tasks, losses, data, the result
     predict.py   a student's predictions and the one KL; calibration.py: ECE and calibration
     generate.py  a causal LM writing completions (greedy; the one routine eval, cascade and export use)
+    text_metrics.py  generation's scores: ROUGE-L, chrF, BLEU, exact match, length ratio
     evaluate/    the report, metrics, cascade, speed, golden set, the comparison and dashboard data
     export/      ONNX and Hugging Face exports with their parity check, the comparison export
     demo.py, train_sweep.py, doctor.py   whole-pipeline jobs and the install check

@@ -90,8 +90,8 @@ def run(path: Path, **settings) -> tuple[object, float]:
 
 def scores_vs(path: Path, run_id: int, teacher_id: int) -> dict[str, float]:
     """The run's test completions scored against the teacher's (corpus ROUGE-L, chrF)."""
-    from kdstudio.core.evaluate.text_metrics import corpus_scores
     from kdstudio.core.store import Project
+    from kdstudio.core.text_metrics import corpus_scores
 
     with Project(path) as project:
         teacher = {o["id"]: o["completion"] for o in project.teacher_outputs(teacher_id, ["test"])}

@@ -15,9 +15,9 @@ from kdstudio.core.evaluate import evaluate
 from kdstudio.core.evaluate.dashboard import load_dashboard
 from kdstudio.core.evaluate.generation_report import GenerationReport
 from kdstudio.core.evaluate.tasks import report_from_json
-from kdstudio.core.evaluate.text_metrics import corpus_scores, primary_score, rouge_l
 from kdstudio.core.events import run_to_end
 from kdstudio.core.store import Project
+from kdstudio.core.text_metrics import corpus_scores, primary_score, rouge_l
 
 GEN_EVAL_JSON_KEYS = [
     "task", "run", "student", "teacher", "teacher_spec", "n_test", "n_teacher", "n_references", "reviews_applied",

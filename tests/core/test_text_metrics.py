@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdstudio.core.evaluate.text_metrics import corpus_scores, primary_score, score_completion, score_text
+from kdstudio.core.text_metrics import corpus_scores, primary_score, score_completion, score_text
 
 
 def test_identical_text_scores_one_and_unrelated_text_scores_low():

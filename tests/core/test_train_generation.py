@@ -15,11 +15,11 @@ from fakes.gen_project import build_gen_project, gen_texts
 from fakes.tiny_models import save_tiny_causal_lm, tiny_bpe_tokenizer
 
 from kdstudio.core.errors import Cancelled, ConfigError
-from kdstudio.core.evaluate.text_metrics import primary_score, score_completion
 from kdstudio.core.events import CancelToken, Metric, Progress, run_to_end
 from kdstudio.core.generate import format_prompt
 from kdstudio.core.store import Project
 from kdstudio.core.students import load_student, resolve_student, students_for
+from kdstudio.core.text_metrics import primary_score, score_completion
 from kdstudio.core.train import TrainConfig, run_folder, train
 from kdstudio.core.train.generation import GenerationRows, GenerationTask
 from kdstudio.core.train.runtime import Runtime

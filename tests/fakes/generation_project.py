@@ -46,10 +46,10 @@ def make_generation_project(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from fakes.tiny_models import GEN_TEXTS, save_tiny_causal_lm
-    from kdstudio.core.evaluate.text_metrics import primary_score, score_completion
     from kdstudio.core.generate import generate_all
     from kdstudio.core.store import Project, TeacherOutput
     from kdstudio.core.students import save_student
+    from kdstudio.core.text_metrics import primary_score, score_completion
     from kdstudio.core.train import run_folder
 
     folder = Path(folder)

@@ -25,9 +25,9 @@ from kdstudio.core.evaluate.cascade import generation_cascade
 from kdstudio.core.evaluate.generation_report import GenerationReport
 from kdstudio.core.evaluate.metrics import percentile_ms
 from kdstudio.core.evaluate.speed import megabytes, weights_size_bytes
-from kdstudio.core.evaluate.text_metrics import corpus_scores, primary_score, rouge_l, score_completion
 from kdstudio.core.events import CancelToken, Event, Finished, Log, Progress
 from kdstudio.core.store import Project
+from kdstudio.core.text_metrics import corpus_scores, primary_score, rouge_l, score_completion
 from kdstudio.core.threads import torch_threads
 
 STAGES = 4  # quality, speed, cascade, saved

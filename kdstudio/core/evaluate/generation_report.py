@@ -3,7 +3,7 @@ generation project, what the project stores (``Project.save_evaluation``) and wh
 the model card and the export read.
 
 :class:`GenerationReport`'s fields are the ``--json`` keys in the order they are printed. Scores are
-fractions in [0, 1] (see :mod:`kdstudio.core.evaluate.text_metrics`) except ``length_ratio``. A
+fractions in [0, 1] (see :mod:`kdstudio.core.text_metrics`) except ``length_ratio``. A
 stored report carries ``"task": "generation"``, which is how
 :func:`kdstudio.core.evaluate.tasks.report_from_json` tells it from a classification report.
 Imports nothing heavy.
@@ -20,7 +20,7 @@ from kdstudio.core.events import JobResult
 
 @dataclass(frozen=True)
 class CorpusScores:
-    """A split's scores against one kind of target (:func:`~kdstudio.core.evaluate.text_metrics.corpus_scores`):
+    """A split's scores against one kind of target (:func:`~kdstudio.core.text_metrics.corpus_scores`):
     ``n`` examples scored, mean ROUGE-L and exact match, corpus chrF and BLEU, the length ratio."""
 
     n: int

@@ -33,13 +33,13 @@ import numpy as np
 import torch
 
 from kdstudio.core.errors import ConfigError
-from kdstudio.core.evaluate.text_metrics import corpus_scores, primary_score, score_completion
 from kdstudio.core.events import EtaClock, Event, Log, Progress
 from kdstudio.core.generate import DEFAULT_TEMPLATE, format_prompt, generate
 from kdstudio.core.predict import HeldOutScores
 from kdstudio.core.students import build_student, load_student, parse_student_spec
 from kdstudio.core.students.registry import MAX_NEW_TOKENS_CAP
 from kdstudio.core.students.tokenizer import causal_lm_folder, causal_teacher_path, load_tokenizer, train_bpe
+from kdstudio.core.text_metrics import corpus_scores, primary_score, score_completion
 from kdstudio.core.train.config import TrainConfig
 from kdstudio.core.train.data import TrainingData
 from kdstudio.core.train.losses import Term, combined_loss
