@@ -324,10 +324,17 @@ def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.demo import demo, format_demo
+    if args.task == "generation":
+        from kdstudio.core.demo_generation import DEFAULTS, demo_generation, format_generation_demo
 
-    run_job(demo(args.out, student=args.student, gold_per_class=args.gold_per_class, epochs=args.epochs,
-                 rows=args.rows, cancel=cancel),
+        run_job(demo_generation(args.out, student=args.student or DEFAULTS["student"],
+                                epochs=args.epochs or DEFAULTS["epochs"], rows=args.rows, cancel=cancel),
+                as_json=args.json, on_finish=lambda r: print(format_generation_demo(r)))
+        return 0
+    from kdstudio.core.demo import DEFAULTS, demo, format_demo
+
+    run_job(demo(args.out, student=args.student or DEFAULTS["student"], gold_per_class=args.gold_per_class,
+                 epochs=args.epochs or DEFAULTS["epochs"], rows=args.rows, cancel=cancel),
             as_json=args.json, on_finish=lambda r: print(format_demo(r)))
     return 0
 

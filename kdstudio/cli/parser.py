@@ -255,22 +255,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("demo", help="run the whole pipeline offline on the bundled sample",
-                       description="Run the whole pipeline offline on the bundled banking77 sample: import, "
-                                   "harvest with embed:minilm, train a KD student and the hard-label baseline, "
-                                   "evaluate, export.")
+    p = sub.add_parser("demo", help="run the whole pipeline offline on a bundled sample",
+                       description="Run the whole pipeline offline on a bundled sample. Classification (the "
+                                   "default): banking77 — import, harvest with embed:minilm, train a KD student and "
+                                   "the hard-label baseline, evaluate, export ONNX. Generation: E2E NLG — build the "
+                                   "sample (references recorded as the teacher's completions), train gpt-tiny, "
+                                   "evaluate against the teacher and the references, export a Hugging Face folder.")
     from kdstudio.core.demo import DEFAULTS as DEMO
+    from kdstudio.core.demo_generation import DEFAULTS as GEN
 
+    p.add_argument("--task", choices=("classification", "generation"), default="classification",
+                   help="which sample (default: classification)")
     p.add_argument("--out", default="kdstudio-demo", help="output folder (default: ./kdstudio-demo)")
-    p.add_argument("--student", default=DEMO["student"], help=f"student spec (default: {DEMO['student']})")
-    p.add_argument("--epochs", type=int, default=DEMO["epochs"],
-                   help=f"training epochs of both students (default: {DEMO['epochs']})")
+    p.add_argument("--student", help=f"student spec (default: {DEMO['student']}; generation: {GEN['student']})")
+    p.add_argument("--epochs", type=int,
+                   help=f"training epochs of the students (default: {DEMO['epochs']}; generation: {GEN['epochs']})")
     p.add_argument("--gold-per-class", type=int, default=DEMO["gold_per_class"],
-                   help=f"gold labels kept per intent; the rest of train becomes unlabeled "
+                   help=f"classification: gold labels kept per intent; the rest of train becomes unlabeled "
                         f"(default: {DEMO['gold_per_class']})")
     p.add_argument("--rows", type=int, help="use a seeded subset of this many train rows (and a third as many "
-                                            "test rows) for a quick check of an install (default: all 10,003)")
-    p.add_argument("--json", action="store_true", help="print the evaluation keys, hard_label_accuracy, seconds")
+                                            "test rows; generation: train prompts and a quarter as many valid and "
+                                            "test prompts) for a quick check of an install (default: all)")
+    p.add_argument("--json", action="store_true", help="print the evaluation keys, hard_label_accuracy (generation: "
+                                                       "export, identical, checked), seconds")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sample", help="build the bundled generation sample project (E2E NLG, offline)",

@@ -1,8 +1,9 @@
 """Generation students on E2E NLG: held-out meaning representations, several references each.
 
-The E2E dev and test sets (../shared/datasets/e2e_nlg) share no meaning representation (MR); they
-are combined and split by MR, seeded: 10% of the MRs to valid, 15% to test, the rest to train.
-Every reference of an MR is a training row (``--hard-labels``: no teacher).
+The bundled E2E sample (the data set's dev and test files, which share no meaning representation
+(MR), combined and split by MR, seeded: 80% of the MRs to train, 10% to valid, 10% to test; the
+same project as ``kdstudio demo --task generation``). Every reference of a train MR is a training
+row (``--hard-labels``: no teacher).
 
 Part 1 trains each student (``--students``, default gpt-tiny and gpt-mini) on the references and
 reports test ROUGE-L, chrF and BLEU against the references (corpus scores, all references of an
@@ -23,16 +24,13 @@ Prints Markdown tables and a JSON line with every figure. Not collected by pytes
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import math
 import os
-import random
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,36 +38,12 @@ sys.path.insert(0, str(ROOT))
 DATASETS = Path(os.environ.get("KDSTUDIO_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 
-def read_e2e() -> dict[str, list[str]]:
-    """MR → its references, dev and test combined, in file order."""
-    refs: dict[str, list[str]] = defaultdict(list)
-    for name in ("devset.csv", "testset_w_refs.csv"):
-        with open(DATASETS / "e2e_nlg" / name, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                if row["ref"].strip() and row["ref"] not in refs[row["mr"]]:
-                    refs[row["mr"]].append(row["ref"])
-    return dict(refs)
-
-
 def build_project(path: Path, seed: int = 0) -> Path:
-    """A generation project: one example per MR, split by MR (10% valid, 15% test), every reference kept."""
-    from kdstudio.core.store import Project
+    """The bundled E2E sample (``kdstudio sample --task generation``): one example per MR, split by MR
+    (seeded 80/10/10), every reference kept, the first recorded as ``recorded:e2e-references``."""
+    from kdstudio.core.generation_sample import build_generation_sample
 
-    refs = read_e2e()
-    mrs = sorted(refs)
-    random.Random(seed).shuffle(mrs)
-    n_valid, n_test = round(0.10 * len(mrs)), round(0.15 * len(mrs))
-    split = {mr: "valid" if i < n_valid else "test" if i < n_valid + n_test else "train" for i, mr in enumerate(mrs)}
-    project = Project.create(path, "generation")
-    rows, extra = [], []
-    for i, mr in enumerate(mrs):
-        digest = hashlib.sha256(mr.encode()).hexdigest()
-        rows.append((mr, None, None, split[mr], "e2e", i + 1, digest))
-        extra += [(split[mr], digest, r) for r in refs[mr]]
-    with project.transaction():
-        project.insert_examples(rows)
-        project.add_references(extra)
-    project.close()
+    build_generation_sample(path, seed=seed)
     return path
 
 
