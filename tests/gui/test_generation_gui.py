@@ -1,0 +1,140 @@
+"""The screens of a generation project (offscreen): the comparison viewer (completions side by side
+with a word diff, lowest score first, filters, search, a corrected completion saved as a review,
+export), and the wizard, harvest, training, dashboard and welcome screens where they differ from
+classification's."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from fakes.generation_project import build_generation_project
+
+from kdstudio.core.store import Project
+from kdstudio.gui.compare import ComparisonViewer, GenerationComparisonViewer, comparison_viewer
+
+
+@pytest.fixture
+def generation(tmp_path):
+    return build_generation_project(tmp_path, n=40)
+
+
+@pytest.fixture
+def viewer(qtbot, generation):
+    path, run = generation
+    widget = GenerationComparisonViewer(path)
+    qtbot.addWidget(widget)
+    widget.resize(1240, 720)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.model is not None and widget.data.run == run, timeout=10000)
+    yield widget
+    widget.close()
+
+
+def shown(viewer) -> list:
+    return [viewer.model.row_at(i) for i in range(viewer.model.rowCount())]
+
+
+def test_the_compare_tab_is_the_generation_viewer_for_a_generation_project(qtbot, generation, tmp_path):
+    from fakes.tiny_models import make_compare_project
+
+    with Project(generation[0]) as project:
+        widget = comparison_viewer(generation[0], project)
+        qtbot.addWidget(widget)
+        assert isinstance(widget, GenerationComparisonViewer)
+        widget.close()
+    (tmp_path / "cls").mkdir()
+    path, _run = make_compare_project(tmp_path / "cls")
+    with Project(path) as project:
+        widget = comparison_viewer(path, project)
+        qtbot.addWidget(widget)
+        assert isinstance(widget, ComparisonViewer)
+        widget.close()
+
+
+def test_the_viewer_opens_on_the_test_prompts_lowest_score_first(viewer):
+    rows = shown(viewer)
+    assert len(rows) == 10 and all(r.split == "test" for r in rows)
+    assert [r.score for r in rows] == sorted(r.score for r in rows)
+    model = viewer.model
+    assert model.headerData(2, __import__("PySide6.QtCore").QtCore.Qt.Orientation.Horizontal) == "Score"
+    assert model.data(model.index(0, 2)) == f"{rows[0].score:.2f}"
+    assert model.data(model.index(0, 0)) == str(rows[0].example)
+    assert "10 prompts" in viewer.count_label.text()
+    assert viewer.detail.title.text() == f"Prompt #{rows[0].example}"
+
+
+def test_split_search_score_and_worst_filters(viewer, qtbot):
+    bar = viewer.filter_bar
+    bar.split.setCurrentIndex(2)  # test + validation
+    assert len(shown(viewer)) == 20
+    bar.search.setText("station")
+    bar.flush()
+    rows = shown(viewer)
+    assert rows and all("station" in r.student for r in rows)
+    assert f"{len(rows)} of 20 prompts" in viewer.count_label.text()
+    bar.search.setText("no prompt says this")
+    bar.flush()
+    assert viewer.table_stack.currentWidget() is viewer.no_matches
+    viewer.no_matches.action.click()  # Clear filters
+    assert len(shown(viewer)) == 20 and bar.search.text() == ""
+    bar.score_low.setValue(0.9)
+    bar.flush()
+    assert shown(viewer) and all(r.score >= 0.9 for r in shown(viewer))
+    bar.score_low.setValue(0.0)
+    bar.worst.setValue(3)
+    bar.flush()
+    worst = shown(viewer)
+    assert len(worst) == 3 and max(r.score for r in worst) < 0.5
+
+
+def test_the_detail_pane_shows_a_word_diff_both_completions_every_reference_and_the_scores(viewer):
+    row = viewer.current_row()
+    detail = viewer.detail
+    assert row.student != row.teacher
+    diff = detail.diff.text()
+    assert "line-through" in diff and "underline" in diff  # deletions and insertions are marked
+    assert "station" in diff  # a word only the student wrote
+    assert detail.teacher.text() == row.teacher and detail.student.text() == row.student
+    assert detail.prompt.text() == row.prompt
+    assert all(ref in detail.references.text() for ref in row.references)
+    assert detail.references_fold.toggle.text().endswith("References (3)")
+    assert "vs references" in detail.scores.text() and f"{row.teacher_scores['rouge_l']:.2f}" in detail.scores.text()
+
+
+def test_a_corrected_completion_saved_in_the_viewer_lands_in_the_reviews(viewer, qtbot, generation):
+    path, _run = generation
+    row = viewer.current_row()
+    detail = viewer.detail
+    saved = []
+    viewer.review_saved.connect(saved.append)
+    detail.copy_button.click()
+    assert detail.corrected.toPlainText() == row.teacher
+    detail.corrected.setPlainText("Wildwood is a cheap Chinese place by the river.")
+    detail.correct_button.click()
+    detail.golden_box.setChecked(True)
+    detail.note.setText("too short")
+    detail.note.editingFinished.emit()
+    assert saved == [row.example] * 3
+    with Project(path) as project:
+        assert project.corrected_completions() == {row.example: "Wildwood is a cheap Chinese place by the river."}
+        review = project.review(row.example)
+    assert review["golden"] and review["note"] == "too short"
+    marks = viewer.model.data(viewer.model.index(0, 6))
+    assert "✎" in marks and "★" in marks and "✉" in marks
+    assert "completion corrected" in detail.review_state.text()
+    viewer.filter_bar.review.setCurrentIndex(viewer.filter_bar.review.findData("corrected"))
+    assert [r.example for r in shown(viewer)] == [row.example]
+    detail.clear_button.click()
+    with Project(path) as project:
+        assert project.review(row.example) is None
+
+
+def test_the_rows_shown_export_as_csv(viewer, tmp_path):
+    viewer.filter_bar.worst.setValue(4)
+    viewer.filter_bar.flush()
+    assert viewer.export(tmp_path / "rows.csv") == 4
+    with (tmp_path / "rows.csv").open(encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert [int(r["example"]) for r in table] == [r.example for r in shown(viewer)]
+    assert {"prompt", "student", "teacher", "references", "teacher_rouge_l"} <= set(table[0])
