@@ -8,7 +8,7 @@ import csv
 import json
 
 import pytest
-from fakes.generation_project import build_generation_project
+from fakes.generation_review_project import build_generation_project
 
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.evaluate.compare_generation import (

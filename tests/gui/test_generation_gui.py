@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from fakes.generation_project import build_generation_project
+from fakes.generation_review_project import build_generation_project
 
 from kdstudio.core.store import Project
 from kdstudio.gui.compare import ComparisonViewer, GenerationComparisonViewer, comparison_viewer
