@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
@@ -34,6 +34,7 @@ from kdstudio.gui.settings import (
     add_recent_project,
     app_settings,
     clear_recent_projects,
+    generation_sample_path,
     recent_projects,
     sample_project_path,
 )
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self._device_worker: Worker | None = None
         self._warm_up_worker: Worker | None = None
         self._sample_worker: Worker | None = None
+        self._sample_path: Path | None = None  # the sample being built
         self._job_shown_at, self._shown_paused = 0.0, False
 
         self.stack = QStackedWidget()
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         self.welcome.new_requested.connect(self.new_project)
         self.welcome.open_requested.connect(self.open_dialog)
         self.welcome.sample_requested.connect(self.open_sample)
+        self.welcome.generation_sample_requested.connect(self.open_generation_sample)
         self.welcome.recent_chosen.connect(self.open_project)
         self.welcome.shortcuts_hint.clicked.connect(self.show_shortcuts)
 
@@ -329,13 +332,21 @@ class MainWindow(QMainWindow):
     def open_sample(self) -> None:
         """Open the sample project, building it first (offline, in a worker) when missing or
         unfinished (the build continues where it stopped)."""
+        self._open_sample(sample_project_path())
+
+    def open_generation_sample(self) -> None:
+        """Open the generation sample (E2E restaurants), building it first like the other sample
+        (``kdstudio.core.demo.demo(out_dir, task="generation")``)."""
+        self._open_sample(generation_sample_path(), task="generation")
+
+    def _open_sample(self, path: Path, **demo_options: Any) -> None:
         from kdstudio.core.demo import demo, sample_is_ready
 
-        path = sample_project_path()
         if sample_is_ready(path):
             self.open_project(path)
             return
-        worker = Worker(demo, str(path.parent), name="Preparing the sample project", parent=self,
+        self._sample_path = path
+        worker = Worker(demo, str(path.parent), **demo_options, name="Preparing the sample project", parent=self,
                         limit_threads=True)
         worker.yielded.connect(self._sample_event)
         worker.finished.connect(self._sample_done)
@@ -357,8 +368,9 @@ class MainWindow(QMainWindow):
 
         worker, self._sample_worker = self._sample_worker, None
         self.welcome.set_sample_busy(False)
-        if status == "finished" and sample_is_ready(sample_project_path()):
-            self.open_project(sample_project_path())
+        path = self._sample_path or sample_project_path()
+        if status == "finished" and sample_is_ready(path):
+            self.open_project(path)
         elif status == "failed":
             message = worker.message if worker is not None else ""
             QMessageBox.warning(self, "Sample project", f"The sample project could not be built.\n\n{message}")

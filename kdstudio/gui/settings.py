@@ -31,6 +31,14 @@ def sample_project_path() -> Path:
     return paths.sample_project_path(create=True)
 
 
+def generation_sample_path() -> Path:
+    """Where "Generation sample" builds and finds the E2E sample: ``sample.kdproj`` in a ``generation``
+    folder beside the classification sample (``kdstudio.core.demo.demo(that folder, task="generation")``)."""
+    folder = sample_project_path().parent / "generation"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "sample.kdproj"
+
+
 def default_projects_dir() -> Path:
     """Where the wizard proposes to save new projects."""
     docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
