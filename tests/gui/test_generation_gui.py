@@ -138,3 +138,123 @@ def test_the_rows_shown_export_as_csv(viewer, tmp_path):
         table = list(csv.DictReader(f))
     assert [int(r["example"]) for r in table] == [r.example for r in shown(viewer)]
     assert {"prompt", "student", "teacher", "references", "teacher_rouge_l"} <= set(table[0])
+
+
+# -- wizard, harvest, training, dashboard, welcome ---------------------------------------------------------
+
+
+def write_e2e_csv(path, n: int = 40):
+    from fakes.generation_review_project import describe, meaning
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["mr", "ref"])
+        for i in range(n):
+            prompt, slots = meaning(i)
+            writer.writerow([prompt, describe(slots, i)])
+    return path
+
+
+def test_the_wizard_makes_a_generation_project_with_the_teachers_instructions(qtbot, tmp_path, monkeypatch):
+    from kdstudio.core.teachers.claude import CLAUDE_TERMS_LINE
+    from kdstudio.gui.wizard import ProjectWizard
+
+    monkeypatch.setattr("kdstudio.core.secrets.get_api_key", lambda: "sk-test")
+    data = write_e2e_csv(tmp_path / "e2e-train.csv")
+    wizard = ProjectWizard()
+    qtbot.addWidget(wizard)
+    asked: list[str] = []  # the stand-in captures the list, not the wizard (that would be a cycle)
+    wizard.ask = lambda message, _go_on: asked.append(message) or True
+    wizard.show()
+    page = wizard.data_page
+    page.name.setText("e2e")
+    page.folder.setText(str(tmp_path))
+    page.set_task("generation")
+    assert page.text_col_title.text() == "Prompt column"
+    assert page.label_col_title.text() == "Reference completion column"
+    page.add_file(str(data))
+    qtbot.waitUntil(lambda: str(data.resolve()) in page.previews and page.plan is not None, timeout=10000)
+    headers = [page.preview.horizontalHeaderItem(c).text() for c in range(page.preview.columnCount())]
+    assert headers == ["mr → prompt", "ref → reference"]
+    wizard.next()
+    teacher = wizard.teacher_page
+    assert [k for k, card in teacher.cards.items() if not card.isHidden()][:2] == ["claude", "lm"]
+    assert teacher.kind == "claude" and teacher.terms.isVisibleTo(wizard) and teacher.terms.text() == CLAUDE_TERMS_LINE
+    assert teacher.instructions_box.isVisibleTo(wizard) and teacher.claude.answer.isVisibleTo(wizard)
+    teacher.instructions.setPlainText("Describe the restaurant in one sentence.")
+    teacher.claude.answer.set_values(None, 96)
+    teacher.set_kind("lm")
+    assert not teacher.terms.isVisibleTo(wizard) and teacher.instructions_box.isVisibleTo(wizard)
+    teacher.set_kind("claude")
+    wizard.next()
+    assert wizard.student_page.task == "generation" and "Pretrained language model" in \
+        " ".join(w.text() for w in wizard.student_page.cards["pretrained"].findChildren(type(page.text_col_title)))
+    wizard.student_page.pretrained_path.edit.setText("tiny-gpt")
+    wizard.next()
+    created = []
+    wizard.project_created.connect(created.append)
+    wizard.next()  # Create project
+    qtbot.waitUntil(lambda: bool(created), timeout=20000)
+    with Project(created[0]) as project:
+        assert project.task == "generation"
+        settings = project.settings()
+        assert settings["instructions"] == "Describe the restaurant in one sentence."
+        assert settings["plan"]["max_tokens"] == 96 and settings["plan"]["teacher"].startswith("claude:")
+        assert project.references_of()  # the reference column became references
+
+
+def test_the_harvest_panel_shows_a_generation_teachers_latest_completions_and_its_failures(qtbot, tmp_path):
+    from kdstudio.core.store import TeacherOutput
+    from kdstudio.gui.harvest_panel import HarvestPanel
+    from kdstudio.gui.job_host import JobHost
+
+    path, _run = build_generation_project(tmp_path, n=12, run=False)
+    with Project(path) as project:
+        teacher = project.teachers()[0]["id"]
+        last = project.examples()[-1][0]
+        project.save_outputs(teacher, [TeacherOutput(last, status="failed", error="cut off at max_tokens (64)")])
+    project = Project(path)
+    panel = HarvestPanel(path, JobHost(), project)
+    qtbot.addWidget(panel)
+    panel.refresh()
+    shown = panel.recent.completions()
+    assert len(shown) == 8 and all(text.startswith("In the ") for text in shown)  # completions, not labels
+    failures = panel.failures_view.table
+    assert failures.rowCount() == 1 and failures.item(0, 2).text() == "cut off at max_tokens (64)"
+    panel.close()
+    project.close()
+
+
+def test_the_training_panel_plots_losses_and_perplexity_and_names_the_best_valid_loss(qtbot, generation):
+    from kdstudio.core.events import Metric
+    from kdstudio.gui.job_host import JobHost
+    from kdstudio.gui.training_panel import TrainingPanel, done_score
+
+    path, run = generation
+    project = Project(path)
+    panel = TrainingPanel(path, JobHost(), project)
+    qtbot.addWidget(panel)
+    cards = panel.view.cards
+    assert cards["valid"].title.text() == "Validation perplexity" and cards["other"].title.text() == "Validation loss"
+    panel.load_run(run)
+    qtbot.waitUntil(lambda: run in panel.view.runs and "valid/perplexity" in panel.view.runs[run].series,
+                    timeout=10000)
+    for step, loss in ((10, 2.0), (20, 1.2), (30, 1.5)):
+        panel.on_event(Metric("valid/perplexity", float(2.718 ** loss), step=step, run=99))
+        panel.on_event(Metric("valid/loss", loss, step=step, run=99))
+    assert panel.best_valid()["valid/loss"] == 1.2
+    text = done_score(None, "generation", panel.best_valid())
+    assert text.startswith(" · best valid loss 1.200") and "perplexity 3.32" in text
+    panel.close()
+    project.close()
+
+
+def test_the_welcome_screen_offers_the_generation_sample(qtbot):
+    from kdstudio.gui.welcome import WelcomeWidget, generation_demo_available
+
+    widget = WelcomeWidget()
+    qtbot.addWidget(widget)
+    card = widget.generation_card
+    assert card.isEnabled() == generation_demo_available()
+    if not card.isEnabled():
+        assert "kdstudio demo --task generation" in card.toolTip()
