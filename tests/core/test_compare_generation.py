@@ -22,7 +22,7 @@ from kdstudio.core.evaluate.compare_generation import (
     word_diff,
 )
 from kdstudio.core.events import Finished
-from kdstudio.core.export.compare_generation import REFERENCE_SEPARATOR, write_generation_rows
+from kdstudio.core.export.compare_generation import REFERENCE_SEPARATOR, write_generation_view
 from kdstudio.core.store import Project
 
 
@@ -119,15 +119,16 @@ def test_the_visible_rows_export_as_csv_and_json_lines(generation, tmp_path):
     data = _data(path, run)
     rows = query_generation(data, GenerationFilters()).rows[:4]
     reviews = {rows[0].example: {"corrected_completion": "=fixed", "exclude": False, "golden": True, "note": "n"}}
-    assert write_generation_rows(rows, reviews, tmp_path / "out.csv") == 4
+    assert write_generation_view(rows, reviews, tmp_path / "out.csv") == 4
     with (tmp_path / "out.csv").open(encoding="utf-8") as f:
         table = list(csv.DictReader(f))
     assert [int(r["example"]) for r in table] == [r.example for r in rows]
     assert table[0]["corrected_completion"] == "'=fixed"  # a spreadsheet never runs it as a formula
     assert table[0]["references"].split(REFERENCE_SEPARATOR) == list(rows[0].references)
-    assert float(table[0]["teacher_rouge_l"]) == rows[0].teacher_scores["rouge_l"]
-    assert "references_chrf" in table[0]
-    assert write_generation_rows(rows, reviews, tmp_path / "out.jsonl") == 4
+    assert float(table[0]["rouge_l_teacher"]) == rows[0].teacher_scores["rouge_l"]
+    assert float(table[0]["chrf_references"]) == rows[0].reference_scores["chrf"]
+    assert write_generation_view(rows, reviews, tmp_path / "out.jsonl") == 4
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert records[0]["references"] == list(rows[0].references) and records[0]["golden"] is True
+    assert records[0]["student_completion"] == rows[0].student and records[0]["teacher_completion"] == rows[0].teacher
     assert records[1]["scores"]["references"] == rows[1].reference_scores

@@ -137,7 +137,7 @@ def test_the_rows_shown_export_as_csv(viewer, tmp_path):
     with (tmp_path / "rows.csv").open(encoding="utf-8") as f:
         table = list(csv.DictReader(f))
     assert [int(r["example"]) for r in table] == [r.example for r in shown(viewer)]
-    assert {"prompt", "student", "teacher", "references", "teacher_rouge_l"} <= set(table[0])
+    assert {"prompt", "student_completion", "teacher_completion", "references", "rouge_l_teacher"} <= set(table[0])
 
 
 # -- wizard, harvest, training, dashboard, welcome ---------------------------------------------------------
@@ -258,3 +258,34 @@ def test_the_welcome_screen_offers_the_generation_sample(qtbot):
     assert card.isEnabled() == generation_demo_available()
     if not card.isEnabled():
         assert "kdstudio demo --task generation" in card.toolTip()
+
+
+def test_the_dashboard_shows_a_generation_runs_cards(qtbot, tmp_path):
+    report_module = pytest.importorskip("kdstudio.core.evaluate.generation_report")  # the evaluation's typed report
+    from kdstudio.core.evaluate.dashboard import DashboardData, RunChoice
+    from kdstudio.gui.evaluate import EvaluationDashboard
+
+    path, run = build_generation_project(tmp_path, n=12)
+    scores = {"n": 3, "rouge_l": 0.61, "chrf": 0.55, "bleu": 0.4, "exact": 0.25, "length_ratio": 0.93}
+    report = report_module.GenerationReport.from_json({
+        "run": run, "student": "gpt-tiny", "teacher": 1, "teacher_spec": "recorded:e2e", "n_test": 3,
+        "student_vs_teacher": {**scores, "rouge_l": 0.72}, "student_vs_references": scores,
+        "teacher_vs_references": {**scores, "rouge_l": 0.66}, "student_latency_ms_p50": 12.5,
+        "teacher_latency_ms_p50": 420.0, "student_tokens_per_s": 950.0, "teacher_tokens_per_s": 33.0,
+        "speedup": 33.6, "student_size_mb": 4.2, "student_params": 1_100_000, "device": "cpu"})
+    data = DashboardData(run=run, runs=(RunChoice(run, "gpt-tiny", "gpt-tiny", True),), report=None, golden=None, points=(),
+                         teacher_point=None, unevaluated=(), golden_floor=None, task="generation", generation=report,
+                         quality_name=report.quality_name)
+    widget = EvaluationDashboard(path)
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.show_data(data)
+    cards = widget.generation_cards.cards
+    assert widget.generation_cards.isVisible() and not widget.classification_cards.isVisible()
+    assert cards["vs_teacher"].value.text() == "0.720" and "chrF 0.550" in cards["vs_teacher"].detail.text()
+    assert cards["vs_references"].value.text() == "0.610" and "teacher 0.660" in cards["vs_references"].detail.text()
+    assert "length ratio 0.93" in cards["exact"].detail.text()
+    assert "teacher" in cards["latency"].detail.text() and "33.6× faster" in cards["latency"].detail.text()
+    assert cards["tokens"].value.text() == "950/s" and cards["size"].value.text() == "4.2 MB"
+    assert not widget.cascade.isVisible() and not widget.reliability.isVisible()
+    widget.close()

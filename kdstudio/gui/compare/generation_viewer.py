@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio.core.evaluate.compare_generation import GenerationCompareData, prepare_generation_compare
-from kdstudio.core.export.compare_generation import write_generation_rows
+from kdstudio.core.export.compare_generation import write_generation_view
 from kdstudio.gui.compare.generation_detail import GenerationDetailPane
 from kdstudio.gui.compare.generation_table import GENERATION_COLUMNS, GenerationFilterBar, GenerationTableModel
 from kdstudio.gui.widgets import Card, ElidedLabel, EmptyState, button, label
@@ -325,7 +325,7 @@ class GenerationComparisonViewer(QWidget):
         """Write the rows the filters show, in their order, to ``path`` (CSV or JSON Lines); return how many."""
         if self.model is None:
             raise RuntimeError("no run is shown")
-        return write_generation_rows(self.model.rows, self.reviews, path, fmt)
+        return write_generation_view(self.model.rows, self.reviews, path, fmt)
 
     def ask_export(self) -> None:
         if self.model is None:
