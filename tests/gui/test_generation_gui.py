@@ -289,3 +289,42 @@ def test_the_dashboard_shows_a_generation_runs_cards(qtbot, tmp_path):
     assert cards["tokens"].value.text() == "950/s" and cards["size"].value.text() == "4.2 MB"
     assert not widget.cascade.isVisible() and not widget.reliability.isVisible()
     widget.close()
+
+
+def test_the_wizard_imports_recorded_completions_as_the_teacher(qtbot, tmp_path):
+    pytest.importorskip("kdstudio.core.harvest.recorded")  # kdstudio import-completions
+    import json
+
+    from fakes.generation_review_project import describe, meaning
+
+    from kdstudio.gui.wizard import ProjectWizard
+
+    data = write_e2e_csv(tmp_path / "e2e-train.csv", 24)
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"prompt": meaning(i)[0], "completion": describe(meaning(i)[1], 2)}) + "\n"
+                           for i in range(24)), encoding="utf-8")
+    wizard = ProjectWizard()
+    qtbot.addWidget(wizard)
+    wizard.ask = lambda _message, _go_on: True  # no test rows: go on
+    page = wizard.data_page
+    page.name.setText("recorded")
+    page.folder.setText(str(tmp_path))
+    page.set_task("generation")
+    page.add_file(str(data))
+    qtbot.waitUntil(lambda: str(data.resolve()) in page.previews and page.plan is not None, timeout=10000)
+    wizard.next()
+    teacher = wizard.teacher_page
+    teacher.set_kind("recorded")
+    teacher.recorded_file.edit.setText(str(log))
+    assert teacher.spec() == "recorded:log" and not teacher.instructions_box.isVisibleTo(wizard)
+    wizard.next()
+    wizard.student_page.pretrained_path.edit.setText("tiny-gpt")
+    wizard.student_page.set_choice("pretrained")
+    wizard.next()
+    created = []
+    wizard.project_created.connect(created.append)
+    wizard.next()
+    qtbot.waitUntil(lambda: bool(created), timeout=20000)
+    with Project(created[0]) as project:
+        teacher_id = next(t["id"] for t in project.teachers() if t["spec"] == "recorded:log")
+        assert project.count_outputs(teacher_id)["n_ok"] == 24
