@@ -148,7 +148,8 @@ class DataPage(QWidget):
         self.valid_percent.setToolTip("Share of the training rows held out for validation (stratified, seed 0) "
                                       "when no file goes to valid")
         self.label_col_title = label("Label column")
-        for title, w in ((label("Text column"), self.text_col), (self.label_col_title, self.label_col),
+        self.text_col_title = label("Text column")
+        for title, w in ((self.text_col_title, self.text_col), (self.label_col_title, self.label_col),
                          (label("Hold out for validation"), self.valid_percent)):
             mapping.addWidget(title)
             mapping.addWidget(w, 1)
@@ -222,7 +223,15 @@ class DataPage(QWidget):
         self.task = task
         for t, card in self.task_cards.items():
             card.set_selected(t == task)
-        self.label_col_title.setText("Reference column" if task == "generation" else "Label column")
+        generation = task == "generation"
+        self.text_col_title.setText("Prompt column" if generation else "Text column")
+        self.label_col_title.setText("Reference completion column" if generation else "Label column")
+        self.text_col.setToolTip("The column with the prompt the teacher completes" if generation
+                                 else "The column with the input text")
+        self.label_col.setToolTip("The column with a reference completion (optional; a prompt repeated with "
+                                  "another completion gets one more reference)" if generation
+                                  else "The column with the gold label")
+        self._mark_preview_columns()
         self._schedule_plan()
         self.changed.emit()
 
@@ -373,11 +382,28 @@ class DataPage(QWidget):
         for c in range(len(columns)):
             self.preview.setColumnWidth(c, min(self.preview.columnWidth(c), 420))
         header.setStretchLastSection(True)
+        self._mark_preview_columns()
         self.preview.show()
         name = Path(result.path).name
         self.preview_title.setText(f"First {len(rows)} rows of {name} · {result.format} · {result.encoding}")
 
+    def _mark_preview_columns(self) -> None:
+        """The preview's headers say which column is the text (prompt) and which the label (reference)."""
+        if not hasattr(self, "preview"):
+            return
+        roles = {self.text_column(): "prompt" if self.task == "generation" else "text",
+                 self.label_column(): "reference" if self.task == "generation" else "label"}
+        for c in range(self.preview.columnCount()):
+            item = self.preview.horizontalHeaderItem(c)
+            if item is None:
+                continue
+            name = item.data(Qt.ItemDataRole.UserRole) or item.text()
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            role = roles.get(name)
+            item.setText(f"{name} → {role}" if role else name)
+
     def _mapping_changed(self) -> None:
+        self._mark_preview_columns()
         self._schedule_plan()
         self.changed.emit()
 

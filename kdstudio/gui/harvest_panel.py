@@ -41,6 +41,7 @@ from kdstudio.gui.harvest_estimate import (
     summary_text,
 )
 from kdstudio.gui.harvest_failures import FailuresView
+from kdstudio.gui.harvest_recent import RECENT, RecentCompletions
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.widgets import Card, StatTile, button, format_count, format_duration, label, restyle
 from kdstudio.gui.worker import Worker
@@ -151,6 +152,8 @@ class HarvestPanel(QWidget):
         paid.addStretch(1)
         claude.addLayout(paid)
         self.answer = AnswerOptions()
+        if plan.get("max_tokens"):  # a generation teacher's completion limit, chosen in the wizard
+            self.answer.set_values(None, int(plan["max_tokens"]))
         self.answer.changed.connect(self._settings_changed)
         claude.addWidget(self.answer)
         settings.addWidget(self.claude_box)
@@ -220,7 +223,16 @@ class HarvestPanel(QWidget):
         self.no_failures = self.failures_view.empty
         self.first_step = self.failures_view.first_step
         self.failures_view.setMinimumHeight(180)
-        layout.addWidget(self.failures_view, 1)
+        self.recent: RecentCompletions | None = None  # a generation teacher's latest completions
+        if self.task == "generation":
+            lower = QHBoxLayout()
+            lower.setSpacing(16)
+            self.recent = RecentCompletions()
+            lower.addWidget(self.recent, 3)
+            lower.addWidget(self.failures_view, 2)
+            layout.addLayout(lower, 1)
+        else:
+            layout.addWidget(self.failures_view, 1)
 
         self._spec_changed()
         self._set_running(False)
@@ -336,6 +348,7 @@ class HarvestPanel(QWidget):
                           counts["output_tokens"], total)
         self.failures_view.show_failures(failures, counts["n_failed"])
         self._failures_seen = counts["n_failed"]
+        self._show_recent(tid)
         self.retry_button.setEnabled(bool(failures) and not self.jobs.busy)
         if not total:
             self.failures_view.show_no_data(self.import_requested.emit)
@@ -558,6 +571,7 @@ class HarvestPanel(QWidget):
                                   int(info.get("input_tokens", 0)), int(info.get("output_tokens", 0)), event.total)
                 if failed and self._running_teacher is not None:
                     self._show_new_failures()
+                self._show_recent(self._running_teacher)
             else:
                 self.progress_text.setText(f"{event.stage.replace('_', ' ').capitalize()}…")
         elif isinstance(event, Log):
@@ -567,6 +581,10 @@ class HarvestPanel(QWidget):
                 self._show_notice("\n".join(lines[-3:]))
         elif isinstance(event, Finished):
             self.log_line.setText(summary_text(event.result))
+
+    def _show_recent(self, teacher_id: int | None) -> None:
+        if self.recent is not None:
+            self.recent.show_completions(self.project.recent_completions(teacher_id, RECENT) if teacher_id else [])
 
     def _show_new_failures(self) -> None:
         """List the failed rows as they are saved (the stored ones, earlier runs' included)."""

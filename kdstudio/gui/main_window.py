@@ -34,6 +34,7 @@ from kdstudio.gui.settings import (
     add_recent_project,
     app_settings,
     clear_recent_projects,
+    generation_sample_path,
     recent_projects,
     sample_project_path,
 )
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self._device_worker: Worker | None = None
         self._warm_up_worker: Worker | None = None
         self._sample_worker: Worker | None = None
+        self._sample_path: Path | None = None  # the sample being built
         self._job_shown_at, self._shown_paused = 0.0, False
 
         self.stack = QStackedWidget()
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         self.welcome.new_requested.connect(self.new_project)
         self.welcome.open_requested.connect(self.open_dialog)
         self.welcome.sample_requested.connect(self.open_sample)
+        self.welcome.generation_sample_requested.connect(self.open_generation_sample)
         self.welcome.recent_chosen.connect(self.open_project)
         self.welcome.shortcuts_hint.clicked.connect(self.show_shortcuts)
 
@@ -329,14 +332,23 @@ class MainWindow(QMainWindow):
     def open_sample(self) -> None:
         """Open the sample project, building it first (offline, in a worker) when missing or
         unfinished (the build continues where it stopped)."""
-        from kdstudio.core.demo import demo, sample_is_ready
+        self._open_sample(sample_project_path())
 
-        path = sample_project_path()
+    def open_generation_sample(self) -> None:
+        """Open the generation sample (E2E restaurants), building it first like the other sample
+        (``kdstudio.core.demo_generation.demo_generation``, as ``kdstudio demo --task generation``)."""
+        self._open_sample(generation_sample_path(), task="generation")
+
+    def _open_sample(self, path: Path, *, task: str = "classification") -> None:
+        from kdstudio.core.demo import demo, sample_is_ready
+        from kdstudio.core.demo_generation import demo_generation
+
         if sample_is_ready(path):
             self.open_project(path)
             return
-        worker = Worker(demo, str(path.parent), name="Preparing the sample project", parent=self,
-                        limit_threads=True)
+        self._sample_path = path
+        worker = Worker(demo_generation if task == "generation" else demo, str(path.parent),
+                        name="Preparing the sample project", parent=self, limit_threads=True)
         worker.yielded.connect(self._sample_event)
         worker.finished.connect(self._sample_done)
         self._sample_text, self._sample_fraction = "Preparing the sample project (first time only)…", None
@@ -357,8 +369,9 @@ class MainWindow(QMainWindow):
 
         worker, self._sample_worker = self._sample_worker, None
         self.welcome.set_sample_busy(False)
-        if status == "finished" and sample_is_ready(sample_project_path()):
-            self.open_project(sample_project_path())
+        path = self._sample_path or sample_project_path()
+        if status == "finished" and sample_is_ready(path):
+            self.open_project(path)
         elif status == "failed":
             message = worker.message if worker is not None else ""
             QMessageBox.warning(self, "Sample project", f"The sample project could not be built.\n\n{message}")

@@ -13,7 +13,7 @@ X_AXES = {"step": "Step", "epoch": "Epoch", "time": "Time (s)"}
 #: plot key → (title, y label, metric names in legend order)
 PLOTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "loss": ("Loss", "loss", ("train/loss", "train/kd", "train/ce")),
-    "valid": ("Validation", "fraction", ("valid/accuracy", "valid/agreement")),
+    "valid": ("Validation", "fraction", ("valid/accuracy", "valid/agreement", "valid/perplexity")),
     "lr": ("Learning rate", "lr", ("train/lr",)),
     "other": ("Validation loss and other metrics", "value", ("valid/loss", "valid/kd", "valid/ce", "valid/kl")),
 }
@@ -21,7 +21,21 @@ SHORT_NAMES = {
     "train/loss": "total", "train/kd": "KD", "train/ce": "CE", "valid/loss": "valid loss", "valid/kd": "valid KD",
     "valid/ce": "valid CE", "valid/kl": "KL to the teacher",
     "valid/accuracy": "accuracy", "valid/agreement": "agreement with teacher", "train/lr": "learning rate",
+    "valid/perplexity": "perplexity on the teacher's completions",
 }
+#: a generation run's plots: the same places, other titles (its validation is a perplexity, not a fraction)
+GENERATION_TITLES: dict[str, tuple[str, str]] = {
+    "loss": ("Training loss", "loss"),
+    "valid": ("Validation perplexity", "perplexity"),
+    "other": ("Validation loss", "loss"),
+}
+
+
+def plot_title(key: str, task: str = "classification") -> tuple[str, str]:
+    """(title, y label) of plot ``key`` for a project of ``task``."""
+    if task == "generation" and key in GENERATION_TITLES:
+        return GENERATION_TITLES[key]
+    return PLOTS[key][0], PLOTS[key][1]
 
 
 def smoothed(metric: str) -> bool:

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from kdstudio.gui.icons import icon
-from kdstudio.gui.metric_series import PLOTS, SHORT_NAMES, X_AXES, RunSeries, plot_for, smoothed
+from kdstudio.gui.metric_series import PLOTS, SHORT_NAMES, X_AXES, RunSeries, plot_for, plot_title, smoothed
 from kdstudio.gui.theme import SERIES_COLORS, Theme, ThemeManager, current_theme
 from kdstudio.gui.wheel_guard import guard_view_wheel
 from kdstudio.gui.widgets import Card, label
@@ -78,7 +78,8 @@ class PlotCard(Card):
         self.layout_.setContentsMargins(12, 8, 12, 8)
         self.layout_.setSpacing(2)
         header = QHBoxLayout()
-        header.addWidget(label(title, "subheading"))
+        self.title = label(title, "subheading")
+        header.addWidget(self.title)
         header.addStretch(1)
         self.fit_button = self._tool("fit", "Fit the plot to the data and follow new points")
         self.fit_button.clicked.connect(self.resume_following)
@@ -472,6 +473,13 @@ class MetricsView(QWidget):
             parts.append(f'<span style="color:{colour}; font-weight:700">{dash}</span>&nbsp;{text}')
         return "&nbsp;&nbsp;&nbsp; ".join(parts)
 
+    def set_task(self, task: str) -> None:
+        """Title the plots for a project of ``task`` (a generation run plots perplexity, not fractions)."""
+        for key, card in self.cards.items():
+            title, ylabel = plot_title(key, task)
+            card.title.setText(title)
+            card.plot.setLabel("left", ylabel)
+
     # -- export -------------------------------------------------------------------------------
     def export_png(self, key: str, path: str | Path, width: int = 1200) -> Path:
         """Save one plot as a PNG image: its title, its legend, then the plot."""
@@ -483,7 +491,7 @@ class MetricsView(QWidget):
         title = QTextDocument()
         title.setDocumentMargin(0)
         title.setHtml(f'<div style="color:{theme.plot_fg}; font-size:20px; font-weight:700">'
-                      f"{html.escape(PLOTS[key][0])}</div>")
+                      f"{html.escape(card.title.text())}</div>")
         title.setTextWidth(width - 2 * pad)
         legend = QTextDocument()
         legend.setDocumentMargin(0)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kdstudio.gui.compare import ComparisonViewer
+from kdstudio.gui.compare import comparison_viewer
 from kdstudio.gui.evaluate import EvaluationDashboard
 from kdstudio.gui.failure_banner import FailureBanner
 from kdstudio.gui.harvest_panel import HarvestPanel
@@ -247,7 +247,7 @@ class ProjectView(QWidget):
         self.harvest = HarvestPanel(self.path, jobs, self.project)
         self.training = TrainingPanel(self.path, jobs, self.project)
         self.evaluate = EvaluationDashboard(self.path, jobs, self.project)
-        self.compare = ComparisonViewer(self.path, self.project)
+        self.compare = comparison_viewer(self.path, self.project)
         self.tabs.addTab(self.overview, "Overview")
         self.tabs.addTab(self.harvest, "Harvest")
         self.tabs.addTab(self.training, "Training")

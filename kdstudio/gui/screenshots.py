@@ -3,7 +3,8 @@
 Builds the sample project first when it is missing (offline, the same as ``kdstudio demo``), then
 shows the welcome screen, the wizard's four steps, and the project's Overview, Harvest, Training,
 Evaluate (the dashboard) and Compare (the viewer, one example selected) tabs, and saves each as
-``OUTDIR/<screen>.png``. Runs without a display.
+``OUTDIR/<screen>.png``; then the same for the generation sample (``kdstudio demo --task generation``,
+E2E restaurants) as ``generation-<screen>.png``, where this version has it. Runs without a display.
 """
 
 from __future__ import annotations
@@ -107,8 +108,51 @@ def render(out_dir: Path, *, theme: str = "light", size: tuple[int, int] = (1280
                 view.compare.table.selectRow(1)
         save(window, name)
     view.close_project()
+    _generation_screens(window, app, save)
     window.close()
     return written
+
+
+def _generation_screens(window, app, save) -> None:
+    """The generation sample's screens (E2E restaurants): the wizard's teacher step for a generation
+    project, then Harvest, Training, Evaluate and Compare (the sample is built first when missing)."""
+    from kdstudio.core.demo import sample_is_ready
+    from kdstudio.core.demo_generation import demo_generation
+    from kdstudio.core.events import Log
+    from kdstudio.gui.settings import generation_sample_path
+
+    path = generation_sample_path()
+    if not sample_is_ready(path):
+        print(f"building the generation sample in {path.parent} (first time only)…", file=sys.stderr)
+        for event in demo_generation(path.parent):
+            if isinstance(event, Log):
+                print(f"  {event.message}", file=sys.stderr)
+
+    window.new_project()
+    wizard = window._wizard
+    wizard.resize(1040, 720)
+    wizard.data_page.set_task("generation")
+    wizard.go_to(1)
+    wizard.teacher_page.instructions.setPlainText("Write a one-sentence description of the restaurant from "
+                                                  "its attributes.")
+    save(wizard, "generation-wizard-teacher")
+    wizard.reject()
+
+    window.open_project(path)
+    view = window.project_view
+    _settle(app, 0.5, until=lambda: not view.training._loaders)
+    for index, name in ((1, "harvest"), (2, "training"), (3, "evaluate"), (4, "compare")):
+        view.tabs.setCurrentIndex(index)
+        if name == "training":
+            view.training.view.redraw()
+        if name == "evaluate":
+            _settle(app, 0.3, until=lambda: view.evaluate.data is not None)
+        if name == "compare":
+            _settle(app, 0.3, until=lambda: view.compare.model is not None)
+            if view.compare.model is not None and view.compare.model.rowCount() > 1:
+                view.compare.table.selectRow(1)
+        save(window, f"generation-{name}")
+    view.close_project()
 
 
 def main(argv: list[str] | None = None) -> int:

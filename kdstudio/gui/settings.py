@@ -31,6 +31,14 @@ def sample_project_path() -> Path:
     return paths.sample_project_path(create=True)
 
 
+def generation_sample_path() -> Path:
+    """Where "Generation sample" builds and finds the E2E sample: beside the classification sample,
+    where ``kdstudio demo --task generation --out <that folder>`` puts it."""
+    from kdstudio.core.demo_generation import PROJECT_FILE
+
+    return sample_project_path().parent / PROJECT_FILE
+
+
 def default_projects_dir() -> Path:
     """Where the wizard proposes to save new projects."""
     docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)

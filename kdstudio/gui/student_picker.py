@@ -215,9 +215,19 @@ class StudentPicker(QWidget):
         self.basis.setText(FIGURES_BASIS.get(self.figures_key(), "") if figures else "")
         row = (len(presets) + 1) // 2
         pre = Card(clickable=True)
-        pre.layout_.addWidget(label("Pretrained checkpoint", "subheading"))
-        pre.layout_.addWidget(label("Start from a pretrained model (DistilBERT, MiniLM…) with a new head: usually "
-                                    "the most accurate student, and the slowest.", "muted", wrap=True))
+        if task == "generation":
+            pre.layout_.addWidget(label("Pretrained language model", "subheading"))
+            pre.layout_.addWidget(label("Start from a pretrained causal LM (GPT-2, SmolLM, Qwen…) and fine-tune it "
+                                        "on the teacher's completions: usually the best student, and the slowest.",
+                                        "muted", wrap=True))
+            self.pretrained_path.edit.setPlaceholderText("folder or hub id of a causal language model, e.g. "
+                                                         "HuggingFaceTB/SmolLM2-135M")
+        else:
+            pre.layout_.addWidget(label("Pretrained checkpoint", "subheading"))
+            pre.layout_.addWidget(label("Start from a pretrained model (DistilBERT, MiniLM…) with a new head: usually "
+                                        "the most accurate student, and the slowest.", "muted", wrap=True))
+            self.pretrained_path.edit.setPlaceholderText("folder or hub id of a pretrained classifier, e.g. "
+                                                         "distilbert-base-uncased")
         pre.layout_.addWidget(self.pretrained_path)
         self.pretrained_path.show()
         pre.clicked.connect(lambda: self.set_choice(PRETRAINED))

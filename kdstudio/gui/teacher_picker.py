@@ -1,6 +1,8 @@
 """Choosing a teacher: a local Hugging Face classifier, an embedding model, a local language
 model, or Claude with its API key, model picker, prices, answer size and estimated cost (the
-Claude options are :mod:`kdstudio.gui.claude_options`)."""
+Claude options are :mod:`kdstudio.gui.claude_options`); for a generation project also the
+completions a teacher already wrote (``recorded:NAME``, imported with ``kdstudio import-completions``),
+and the instructions (the system prompt) the teacher is given."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLineEdit,
+    QPlainTextEdit,
     QRadioButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from kdstudio.core.teachers.claude import CLAUDE_TERMS_LINE
 from kdstudio.gui.claude_options import ClaudeOptions, model_item_text
 from kdstudio.gui.widgets import Card, button, label
 
@@ -36,7 +40,46 @@ TEACHER_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                "completions. Needs an API key; costs money.", ("classification", "generation")),
     "lm": ("Local language model", "A causal LM: completions for generation, label log-likelihoods "
            "for classification.", ("classification", "generation")),
+    "recorded": ("Recorded completions", "Completions a teacher already wrote (a production log, "
+                 "distillation_train.jsonl), imported once as its answers: nothing is paid twice.",
+                 ("generation",)),
 }
+#: what the recorded-completions file may be
+RECORDED_FILTER = "Completions (*.jsonl *.json *.csv *.tsv *.parquet);;All files (*)"
+
+
+def recorded_available() -> bool:
+    """Whether this KD Studio can import recorded completions (``kdstudio import-completions``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("kdstudio.core.harvest.recorded") is not None
+
+
+class FileField(QWidget):
+    """A line edit for a file, with a Browse button."""
+
+    changed = Signal()
+
+    def __init__(self, placeholder: str, file_filter: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.file_filter = file_filter
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.textChanged.connect(self.changed)
+        browse = button("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.edit, 1)
+        row.addWidget(browse)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the recorded completions", "", self.file_filter)
+        if path:
+            self.edit.setText(path)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
 
 
 class PathField(QWidget):
@@ -80,7 +123,9 @@ class TeacherPicker(QWidget):
         grid = QGridLayout()
         grid.setSpacing(10)
         self.cards: dict[str, Card] = {}
-        for i, (kind, (title, text, _tasks)) in enumerate(TEACHER_KINDS.items()):
+        self.kinds = [k for k in TEACHER_KINDS if k != "recorded" or recorded_available()]
+        for i, kind in enumerate(self.kinds):
+            title, text, _tasks = TEACHER_KINDS[kind]
             card = Card(clickable=True)
             card.layout_.addWidget(label(title, "subheading"))
             card.layout_.addWidget(label(text, "muted", wrap=True))
@@ -116,7 +161,41 @@ class TeacherPicker(QWidget):
         self.lm_path = PathField("folder or hub id of a causal language model, e.g. Qwen/Qwen2.5-0.5B-Instruct")
         self.lm_path.changed.connect(self._changed)
         self.options.addWidget(self._wrap(self.lm_path, "Model"))
+        # recorded completions
+        recorded = QWidget()
+        r = QVBoxLayout(recorded)
+        r.setContentsMargins(0, 0, 0, 0)
+        r.addWidget(label("Recorded completions file", "subheading"))
+        self.recorded_file = FileField("JSONL, CSV or Parquet with prompt and completion columns, or chat lines "
+                                       "(messages)", RECORDED_FILTER)
+        self.recorded_file.changed.connect(self._recorded_file_changed)
+        r.addWidget(self.recorded_file)
+        r.addWidget(label("Teacher name", "subheading"))
+        self.recorded_name = QLineEdit()
+        self.recorded_name.setPlaceholderText("e.g. claude-prod-log: the teacher is recorded:NAME")
+        self.recorded_name.textChanged.connect(self._changed)
+        r.addWidget(self.recorded_name)
+        r.addWidget(label("Prompts are matched to the project's by their text; the import runs when the project "
+                          "is created (kdstudio import-completions).", "muted", wrap=True))
+        r.addStretch(1)
+        if "recorded" in self.kinds:
+            self.options.addWidget(recorded)
         layout.addWidget(self.options)
+        # the instructions (system prompt) a generation teacher is given
+        self.instructions_box = QWidget()
+        ib = QVBoxLayout(self.instructions_box)
+        ib.setContentsMargins(0, 0, 0, 0)
+        ib.addWidget(label("Instructions (system prompt)", "subheading"))
+        self.instructions = QPlainTextEdit()
+        self.instructions.setPlaceholderText("What the teacher is asked to do with each prompt, e.g. “Write a "
+                                             "one-sentence restaurant description from these attributes.”")
+        self.instructions.setFixedHeight(self.instructions.fontMetrics().lineSpacing() * 3 + 16)
+        self.instructions.setToolTip("Kept with the project and given to the teacher with every prompt")
+        ib.addWidget(self.instructions)
+        layout.addWidget(self.instructions_box)
+        self.terms = label(CLAUDE_TERMS_LINE, "warning", wrap=True)
+        self.terms.setToolTip(CLAUDE_TERMS_LINE)
+        layout.addWidget(self.terms)
         self.error = label("", "error", wrap=True)
         layout.addWidget(self.error)
         layout.addStretch(1)
@@ -137,6 +216,13 @@ class TeacherPicker(QWidget):
         self.error.setText("")
         self.changed.emit()
 
+    def _recorded_file_changed(self) -> None:
+        if self.recorded_file.text() and not self.recorded_name.text().strip():
+            from kdstudio.gui.data_page import safe_name
+
+            self.recorded_name.setText(safe_name(Path(self.recorded_file.text()).stem)[:64])
+        self._changed()
+
     def set_task(self, task: str) -> None:
         """Show only the kinds that suit ``task``."""
         self.task = task
@@ -145,16 +231,42 @@ class TeacherPicker(QWidget):
         self.claude.answer.set_context(task, self.claude.answer.labels, self.claude.model())
         if task not in TEACHER_KINDS[self.kind][2]:
             self.set_kind("claude" if task == "generation" else "embed")
+        self._show_generation_parts()
 
     def set_kind(self, kind: str) -> None:
         self.kind = kind
         for k, card in self.cards.items():
             card.set_selected(k == kind)
-        self.options.setCurrentIndex(list(TEACHER_KINDS).index(kind))
+        self.options.setCurrentIndex(self.kinds.index(kind))
         if kind == "claude":
             self.claude.update_key_status()
         self.claude.set_active(kind == "claude")
+        self._show_generation_parts()
         self._changed()
+
+    def _show_generation_parts(self) -> None:
+        """The instructions for a generation teacher that is asked (Claude, a local LM); the line on
+        Anthropic's terms when Claude teaches a generation student."""
+        generation = self.task == "generation"
+        self.instructions_box.setVisible(generation and self.kind in ("claude", "lm"))
+        self.claude.answer.setVisible(generation)  # a completion's max_tokens (labels per answer: classification)
+        self.terms.setVisible(generation and self.kind == "claude")
+
+    def instructions_text(self) -> str:
+        """The instructions a generation teacher is given ("" when none or not a generation project)."""
+        if self.task != "generation" or self.kind not in ("claude", "lm"):
+            return ""
+        return self.instructions.toPlainText().strip()
+
+    def max_tokens(self) -> int | None:
+        """Claude's completion limit for a generation project (None: auto, or not Claude)."""
+        if self.task != "generation" or self.kind != "claude":
+            return None
+        return self.claude.answer.max_tokens()
+
+    def recorded_path(self) -> str | None:
+        """The recorded-completions file to import when the project is created (recorded teacher only)."""
+        return self.recorded_file.text() or None if self.kind == "recorded" else None
 
     def spec(self) -> str:
         if self.kind == "embed":
@@ -164,12 +276,15 @@ class TeacherPicker(QWidget):
             return f"hf:{self.hf_path.text()}" if self.hf_path.text() else ""
         if self.kind == "lm":
             return f"lm:{self.lm_path.text()}" if self.lm_path.text() else ""
+        if self.kind == "recorded":
+            name = self.recorded_name.text().strip()
+            return f"recorded:{name}" if name else ""
         model = self.claude.model()
         return f"claude:{model}" if model else ""
 
     def set_spec(self, spec: str) -> None:
         kind, _, model = spec.partition(":")
-        if kind not in TEACHER_KINDS:
+        if kind not in self.kinds:
             return
         self.set_kind(kind)
         if kind == "embed":
@@ -182,6 +297,8 @@ class TeacherPicker(QWidget):
             self.hf_path.edit.setText(model)
         elif kind == "lm":
             self.lm_path.edit.setText(model)
+        elif kind == "recorded":
+            self.recorded_name.setText(model)
         else:
             self.claude.set_model(model)
 
@@ -203,11 +320,33 @@ class TeacherPicker(QWidget):
         spec = self.spec()
         if not spec:
             message = {"hf": "Give the classifier's folder or hub id.", "lm": "Give the language model's folder "
-                       "or hub id.", "claude": "Choose a Claude model."}.get(self.kind, "Choose a teacher.")
+                       "or hub id.", "claude": "Choose a Claude model.",
+                       "recorded": "Name the recorded teacher."}.get(self.kind, "Choose a teacher.")
             self.error.setText(message)
             return message
+        if self.kind == "recorded":
+            problem = self._recorded_problem()
+            if problem:
+                self.error.setText(problem)
+                return problem
         self.error.setText("")
         return None
 
 
-__all__ = ["TEACHER_KINDS", "ClaudeOptions", "TeacherPicker", "model_item_text"]
+    def _recorded_problem(self) -> str | None:
+        from kdstudio.core.errors import ConfigError
+        from kdstudio.core.teachers.recorded import check_name
+
+        try:
+            check_name(self.recorded_name.text().strip())
+        except ConfigError as exc:
+            return str(exc)
+        file = self.recorded_file.text()
+        if not file:
+            return "Choose the file of recorded completions."
+        if not Path(file).is_file():
+            return f"{file}: no such file"
+        return None
+
+
+__all__ = ["RECORDED_FILTER", "TEACHER_KINDS", "ClaudeOptions", "TeacherPicker", "model_item_text", "recorded_available"]

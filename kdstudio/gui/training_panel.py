@@ -47,6 +47,22 @@ def default_config() -> dict[str, Any]:
     return TrainConfig().to_dict()
 
 
+def done_score(result: Any, task: str, valid: dict[str, float] | None = None) -> str:
+    """What the Done line says of a finished run: the best checkpoint's validation accuracy
+    (classification), or, for a generation run, its lowest validation loss and the perplexity
+    logged with it (``valid``: the ``valid/loss`` and ``valid/perplexity`` of the best evaluation
+    the live run logged). Empty when there is none."""
+    from kdstudio.core.train import TrainResult
+
+    if task == "generation":
+        if not valid or valid.get("valid/loss") is None:
+            return ""
+        ppl = valid.get("valid/perplexity")
+        return f" · best valid loss {valid['valid/loss']:.3f}" + (f" (perplexity {ppl:.2f})" if ppl is not None else "")
+    acc = result.valid_accuracy if isinstance(result, TrainResult) else None  # best checkpoint's
+    return f" · valid accuracy {acc:.3f}" if acc is not None else ""
+
+
 def run_title(run: dict[str, Any]) -> str:
     """How a run is named on screen: ``#1 cnn KD``, ``#2 cnn hard labels``, or ``#3`` and the
     name it was given."""
@@ -115,6 +131,7 @@ class TrainingPanel(QWidget):
         self.jobs = jobs
         self.project = project
         self.task = project.task
+        self._valid_seen: dict[int, dict[str, float]] = {}  # step → a generation run's valid loss, perplexity
         self.worker: Worker | None = None
         self._progress_shown_at = 0.0
         self.live_run: int | None = None
@@ -181,6 +198,7 @@ class TrainingPanel(QWidget):
         self.stack = QStackedWidget()
         self.empty = EmptyState("No training runs yet", "")
         self.view = MetricsView()
+        self.view.set_task(self.task)
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.view)
         main.addWidget(self.stack, 1)
@@ -387,6 +405,7 @@ class TrainingPanel(QWidget):
             if run != self.live_run:
                 self._live_run_started(run)
             self.view.add_metric(run, event.name, event.step, event.epoch, event.wall_s, event.value)
+            self._keep_best_valid(event.name, event.step, event.value)
         elif isinstance(event, Progress):
             if event.stage == "train" and event.total:
                 self.progress.setRange(0, 1000)
@@ -401,7 +420,18 @@ class TrainingPanel(QWidget):
         elif isinstance(event, Log):
             self.log_line.setText(event.message)
 
+    def _keep_best_valid(self, name: str, step: int, value: float) -> None:
+        """A generation run's validation loss and perplexity, by step (the Done line names the best)."""
+        if name in ("valid/loss", "valid/perplexity"):
+            self._valid_seen.setdefault(step, {})[name] = value
+
+    def best_valid(self) -> dict[str, float]:
+        """The live run's evaluation with the lowest validation loss (its ``valid/...`` values), or {}."""
+        scored = [v for v in self._valid_seen.values() if v.get("valid/loss") is not None]
+        return min(scored, key=lambda v: v["valid/loss"]) if scored else {}
+
     def _live_run_started(self, run: int) -> None:
+        self._valid_seen = {}
         self.live_run = run
         self._loaded.add(run)
         self.view.ensure_run(run, f"run {run}")
@@ -417,9 +447,8 @@ class TrainingPanel(QWidget):
             from kdstudio.core.train import TrainResult
 
             result = worker.result if worker else None
-            acc = result.valid_accuracy if isinstance(result, TrainResult) else None  # best checkpoint's
             reason = result.stop_reason if isinstance(result, TrainResult) else None
-            self.progress_text.setText("Done" + (f" · valid accuracy {acc:.3f}" if acc is not None else "")
+            self.progress_text.setText("Done" + done_score(result, self.task, self.best_valid())
                                        + (" · stopped early" if reason else ""))
             self.log_line.setText(f"{reason[0].upper()}{reason[1:]}" if reason else "")
         elif status == "cancelled":

@@ -1,4 +1,5 @@
-"""The welcome screen: new project, open, the sample project, and recent projects."""
+"""The welcome screen: new project, open, the sample projects (classification, and generation when
+core can build it), and recent projects."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ class WelcomeWidget(QWidget):
     new_requested = Signal()
     open_requested = Signal()
     sample_requested = Signal()
+    generation_sample_requested = Signal()
     recent_chosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -126,12 +128,17 @@ class WelcomeWidget(QWidget):
             "sample", "Open sample project",
             "Bank customer messages in 77 intents, a MiniLM teacher and a small student, with a finished run "
             "to explore. Works offline.")
-        for card in (self.new_card, self.open_card, self.sample_card):
+        self.generation_card = ActionCard(
+            "sample", "Generation sample (E2E restaurants)",
+            "Restaurant attributes → a one-sentence description: recorded completions as the teacher, a small "
+            "GPT-style student, with a finished run. Works offline.")
+        for card in (self.new_card, self.open_card, self.sample_card, self.generation_card):
             card.setMaximumWidth(520)
             left.addWidget(card)
         self.new_card.clicked.connect(self.new_requested)
         self.open_card.clicked.connect(self.open_requested)
         self.sample_card.clicked.connect(self.sample_requested)
+        self.generation_card.clicked.connect(self.generation_sample_requested)
         self.sample_progress = QProgressBar()
         self.sample_progress.setMaximumWidth(520)
         self.sample_progress.setTextVisible(False)
@@ -177,12 +184,13 @@ class WelcomeWidget(QWidget):
             self.recent.addItem(item)
         self.recent.setVisible(bool(items))
         self.recent_empty.setVisible(not items)
-        for card in (self.new_card, self.open_card, self.sample_card):
+        for card in (self.new_card, self.open_card, self.sample_card, self.generation_card):
             card.refresh_icon()
 
     def set_sample_busy(self, busy: bool, text: str = "", fraction: float | None = None) -> None:
         """Show progress while the sample project is being built (first time only)."""
         self.sample_card.setEnabled(not busy)
+        self.generation_card.setEnabled(not busy)
         self.sample_progress.setVisible(busy)
         self.sample_status.setVisible(bool(text))
         self.sample_status.setText(text)

@@ -241,6 +241,13 @@ class FoldSection(QWidget):
         self.toggle.setText(("▾ " if open_ else "▸ ") + self._title)
         self.body.setVisible(open_)
 
+    def set_title(self, title: str, *, open_: bool | None = None) -> None:
+        """A new header text; ``open_``: show or hide the body too."""
+        self._title = title
+        if open_ is not None:
+            self.toggle.setChecked(open_)
+        self._update(self.toggle.isChecked())
+
 
 class DropZone(QFrame):
     """Accepts a dropped file or a click on Browse; emits ``file_chosen(path)``."""

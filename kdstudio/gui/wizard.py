@@ -271,9 +271,16 @@ class ProjectWizard(QDialog):
 
     # -- result -------------------------------------------------------------------------------
     def plan(self) -> dict[str, Any]:
-        """The choices kept in the project for the harvest and training panels."""
-        return {"teacher": self.teacher_page.spec(), "student": self.student_page.spec(),
+        """The choices kept in the project for the harvest and training panels (and, for a
+        generation teacher, its instructions: the project's ``instructions`` setting)."""
+        plan = {"teacher": self.teacher_page.spec(), "student": self.student_page.spec(),
                 "train": self.settings_page.config(self.student_page.spec())}
+        instructions = self.teacher_page.instructions_text()
+        if instructions:
+            plan["instructions"] = instructions
+        if self.teacher_page.max_tokens():
+            plan["max_tokens"] = self.teacher_page.max_tokens()
+        return plan
 
     def state(self) -> dict[str, Any]:
         return {**self.data_page.state(), "plan": self.plan()}
@@ -308,16 +315,44 @@ class ProjectWizard(QDialog):
 
     def _done(self, status: str) -> None:
         worker, self.worker = self.worker, None
+        if status == "finished" and worker is not None and worker.result is not None:
+            self.result_path = worker.result.path
+            if self.teacher_page.recorded_path() and self._import_recorded():
+                return
+            self._finish()
+            return
+        self._failed(worker)
+
+    def _import_recorded(self) -> bool:
+        """Import the recorded completions into the new project (``kdstudio import-completions``)."""
+        from kdstudio.core.harvest.recorded import import_completions
+
+        self.status.setText("Importing the recorded completions…")
+        self.worker = Worker(import_completions, self.result_path, self.teacher_page.recorded_path(),
+                             teacher=self.teacher_page.spec(), name="Importing completions", parent=self)
+        self.worker.yielded.connect(self._event)
+        self.worker.finished.connect(self._recorded_done)
+        self.worker.start()
+        return True
+
+    def _recorded_done(self, status: str) -> None:
+        worker, self.worker = self.worker, None
+        if status == "finished":
+            self._finish()
+            return
+        self._failed(worker, "The project was created; importing the recorded completions failed: ")
+
+    def _finish(self) -> None:
+        self.progress.hide()
+        self.accept()
+        self.project_created.emit(self.result_path)
+
+    def _failed(self, worker: Worker | None, prefix: str = "") -> None:
         self.progress.hide()
         self.back_button.setEnabled(self.index > 0)
         self.next_button.setEnabled(True)
-        if status == "finished" and worker is not None and worker.result is not None:
-            self.result_path = worker.result.path
-            self.accept()
-            self.project_created.emit(self.result_path)
-            return
         message = worker.message if worker is not None else ""
-        self.status.setText(message or "Cancelled.")
+        self.status.setText(prefix + (message or "Cancelled."))
         self.status.setObjectName("error")
         restyle(self.status)
 

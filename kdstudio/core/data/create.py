@@ -77,7 +77,7 @@ def create_project(
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
     """Create the project at ``path``, import ``files`` in order, make the validation split,
-    keep ``plan`` in its settings."""
+    keep ``plan`` in its settings (and its ``instructions``, if any, as the project's)."""
     if not 0 <= valid_fraction < 1:
         raise DataError(f"the validation share must be in [0, 1), not {valid_fraction}")
     target = Path(path)
@@ -106,7 +106,9 @@ def create_project(
                     yield Log(f"{carved} train rows held out for validation ({valid_fraction:.0%}, stratified, "
                               f"seed {seed})")
             if plan:
-                project.update_settings(plan=plan)
+                # a generation teacher's instructions (the wizard's system prompt) are the project's
+                instructions = {"instructions": plan["instructions"]} if plan.get("instructions") else {}
+                project.update_settings(plan=plan, **instructions)
             info = project.info()
             per_file = [
                 FileSplits(file=str(item.path), split=item.split,

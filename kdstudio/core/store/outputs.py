@@ -187,6 +187,15 @@ class OutputsMixin:
             (teacher_id, limit),
         ).fetchall()
 
+    def recent_completions(self, teacher_id: int, limit: int = 8) -> list[tuple[int, str, str, int]]:
+        """(example id, prompt, completion, output tokens) of a generation teacher's latest answers, newest first."""
+        return self.conn.execute(
+            "SELECT e.id, e.text, o.completion, o.output_tokens FROM teacher_outputs o JOIN examples e "
+            "ON e.id = o.example WHERE o.teacher = ? AND o.status = 'ok' AND o.completion IS NOT NULL "
+            "ORDER BY o.created DESC, o.rowid DESC LIMIT ?",
+            (teacher_id, limit),
+        ).fetchall()
+
     # -- Message Batches ----------------------------------------------------------------------
     def record_batch(self, batch_id: str, teacher_id: int, requests: Sequence[tuple[str, int, int]]) -> None:
         """Store a submitted batch and its (custom_id, example, attempt) requests before polling."""

@@ -33,6 +33,7 @@ from kdstudio.core.evaluate.dashboard import DashboardData, evaluate_runs, load_
 from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.gui.evaluate.cards import CascadeCard, GoldenCard, MetricCard, ReliabilityCard
 from kdstudio.gui.evaluate.export_dialog import ExportDialog
+from kdstudio.gui.evaluate.generation_cards import GenerationCards
 from kdstudio.gui.evaluate.pareto import ParetoCard
 from kdstudio.gui.evaluate.plots import money, ms, pct, theme_plot
 from kdstudio.gui.evaluate.sweep_dialog import SweepDialog
@@ -127,7 +128,12 @@ class EvaluationDashboard(QWidget):
         }
         for i, card in enumerate(self.cards.values()):
             cards.addWidget(card, 0, i)
-        root.addLayout(cards)
+        self.classification_cards = QWidget()
+        self.classification_cards.setLayout(cards)
+        root.addWidget(self.classification_cards)
+        self.generation_cards = GenerationCards()  # a generation run's scores, speed and size
+        self.generation_cards.hide()
+        root.addWidget(self.generation_cards)
 
         middle = QHBoxLayout()
         middle.setSpacing(12)
@@ -192,6 +198,14 @@ class EvaluationDashboard(QWidget):
         self.run_combo.blockSignals(False)
         report = data.report
         self.golden.set_floor(data.golden_floor)
+        generation = getattr(data, "generation", None)  # DashboardData.generation: a generation run's report
+        self._show_task(generation is not None)
+        if generation is not None:
+            self.stack.setCurrentWidget(self.page)
+            self._show_generation(generation)
+            self.pareto.set_points(data.points, data.teacher_point, len(data.unevaluated), self.run_id)
+            self.loaded.emit()
+            return
         if report is None:
             self.stack.setCurrentWidget(self.empty)
             if self.run_id is not None:
@@ -250,6 +264,20 @@ class EvaluationDashboard(QWidget):
         )
         self.reliability.set_report(r)
         self.cascade.set_plan(r.cascade)
+
+    def _show_task(self, generation: bool) -> None:
+        """A generation run's cards in place of classification's; no reliability, cascade slider or
+        golden set (they are about labels)."""
+        self.classification_cards.setVisible(not generation)
+        self.generation_cards.setVisible(generation)
+        for card in (self.reliability, self.cascade, self.golden):
+            card.setVisible(not generation)
+
+    def _show_generation(self, r: Any) -> None:
+        self.generation_cards.set_report(r)
+        self.flag.setText("")
+        self.summary.setText(f"vs teacher {r.teacher_spec or '–'} · {r.n_test or 0:,} test prompts · "
+                             f"on {r.device or '?'}")
 
     def _run_picked(self, *_args: object) -> None:
         run_id = self.run_combo.currentData()
