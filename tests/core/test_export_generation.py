@@ -15,7 +15,8 @@ from kdstudio.cli import main
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import run_to_end
 from kdstudio.core.export import export
-from kdstudio.core.export.compare import GENERATION_EXPORT_KEYS, CompareExportConfig, export_compare
+from kdstudio.core.export.compare import CompareExportConfig, export_compare
+from kdstudio.core.export.compare_generation import VIEW_EXPORT_KEYS
 from kdstudio.core.generate import format_prompt, generate_all
 from kdstudio.core.store import Project
 from kdstudio.core.students import load_student
@@ -82,7 +83,7 @@ def test_compare_export_has_one_formula_safe_row_per_example_lowest_score_first(
     assert result.rows == 8 and result.format == "csv"
     with open(tmp_path / "rows.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == list(GENERATION_EXPORT_KEYS)
+    assert list(rows[0]) == list(VIEW_EXPORT_KEYS)
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores)
     row = next(r for r in rows if int(r["example"]) == first)

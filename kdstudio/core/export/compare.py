@@ -1,9 +1,10 @@
 """Export the comparison of a run with its teacher as CSV or JSON Lines: ``kdstudio compare`` and
 the Compare tab's **Export…** (Ctrl+E).
 
-A generation run exports one row per prompt (:data:`GENERATION_EXPORT_KEYS`): the prompt, the
-teacher's and the student's completions, the references, the scores and the review fields, lowest
-score first; :func:`generation_rows` reads them (only the ``splits`` and ``text`` filters apply).
+A generation run exports one row per prompt, as the Compare tab's **Export…** does
+(:mod:`kdstudio.core.export.compare_generation`: the prompt, the teacher's and the student's
+completions, the references, the scores and the review fields), lowest score first; only the
+``splits`` and ``text`` filters apply.
 
 :func:`export_compare` writes every row that matches the filters, in the viewer's order;
 :func:`write_rows` writes rows already read (the viewer's selection). Label ids become names and
@@ -45,34 +46,6 @@ EXPORT_KEYS = (
 
 #: A generation run's CSV columns (JSON Lines: the references as a list and ``scores`` as stored
 #: instead of the flattened score columns).
-GENERATION_EXPORT_KEYS = (
-    "example",
-    "split",
-    "prompt",
-    "teacher_completion",
-    "student_completion",
-    "references",
-    "score",
-    "rouge_l_teacher",
-    "chrf_teacher",
-    "rouge_l_references",
-    "chrf_references",
-    "exact_references",
-    "length_ratio_references",
-    "confidence",
-    "latency_ms",
-    "corrected_completion",
-    "exclude",
-    "golden",
-    "note",
-)
-#: How a CSV cell joins a prompt's references.
-REFERENCE_SEPARATOR = " ||| "
-#: A generation run's orders: lowest score first (the default sort, ``kl``, means it too), least
-#: confident first, or example id.
-GENERATION_SORTS = ("score", "confidence", "id")
-
-
 @dataclass(frozen=True)
 class CompareExportConfig:
     """What ``kdstudio compare`` writes, and where."""
@@ -205,68 +178,16 @@ def export_compare(
     )
 
 
-def generation_rows(
-    project: Any, run_id: int, teacher_id: int | None, *, splits: Sequence[str] = ("test",), text: str | None = None,
-    sort: str = "score",
-) -> list[dict[str, Any]]:
-    """A generation run's comparison, one dict per prompt with a stored completion: ``example``,
-    ``split``, ``prompt``, ``teacher_completion`` (the teacher's own), ``student_completion``,
-    ``references`` (a list), ``scores`` and ``score`` as stored, ``confidence`` (the student's mean
-    token log-probability), ``latency_ms`` and the review (``corrected_completion``, ``exclude``,
-    ``golden``, ``note``). ``text``: only prompts containing it (case-insensitive). ``sort``: one
-    of :data:`GENERATION_SORTS` (missing values last)."""
-    if sort not in GENERATION_SORTS:
-        raise ConfigError(f"a generation run sorts by {', '.join(GENERATION_SORTS)}, not {sort!r}")
-    teacher = ({o["id"]: o["completion"] for o in project.teacher_outputs(teacher_id, list(splits))}
-               if teacher_id is not None else {})
-    reviews = project.reviews()
-    rows = []
-    for split in splits:
-        prompts = dict((ex, t) for ex, t, _ in project.examples(split))
-        references = project.references_of(split=split)
-        for p in project.predictions(run_id, split):
-            ex = p["example"]
-            if p["completion"] is None or (text and text.lower() not in prompts.get(ex, "").lower()):
-                continue
-            review = reviews.get(ex) or {}
-            rows.append({
-                "example": ex, "split": split, "prompt": prompts.get(ex), "teacher_completion": teacher.get(ex),
-                "student_completion": p["completion"], "references": references.get(ex, []),
-                "scores": p["scores"], "score": p["score"], "confidence": p["confidence"],
-                "latency_ms": p["latency_ms"], "corrected_completion": review.get("corrected_completion"),
-                "exclude": bool(review.get("exclude")), "golden": bool(review.get("golden")),
-                "note": review.get("note"),
-            })
-    if sort != "id":
-        rows.sort(key=lambda r: (r[sort] is None, r[sort] if r[sort] is not None else 0.0, r["example"]))
-    else:
-        rows.sort(key=lambda r: r["example"])
-    return rows
-
-
-def write_generation_rows(rows: Sequence[dict[str, Any]], path: str | Path, fmt: str) -> int:
-    """Write :func:`generation_rows` to ``path`` as ``csv`` (formula-safe cells, references joined
-    with :data:`REFERENCE_SEPARATOR`, scores flattened) or ``jsonl``; return how many."""
-    fmt = export_format(path, fmt)
-    path = Path(path)
-    if fmt == "jsonl":
-        with path.open("w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        return len(rows)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(GENERATION_EXPORT_KEYS)
-        for r in rows:
-            scores = r["scores"] or {}
-            flat = {f"{metric}_{part}": (scores.get(part) or {}).get(metric)
-                    for part in ("teacher", "references") for metric in ("rouge_l", "chrf", "exact", "length_ratio")}
-            cells = {**r, **flat, "references": REFERENCE_SEPARATOR.join(r["references"])}
-            writer.writerow([csv_safe(cells.get(k)) for k in GENERATION_EXPORT_KEYS])
-    return len(rows)
-
-
 def _export_generation(project_path: str | Path, config: CompareExportConfig, fmt: str, t0: float) -> Iterator[Event]:
+    """A generation run's rows, as the Compare tab reads and exports them
+    (:mod:`kdstudio.core.evaluate.compare_generation`, :mod:`kdstudio.core.export.compare_generation`)."""
+    from kdstudio.core.evaluate.compare_generation import (
+        GENERATION_SORTS,
+        GenerationFilters,
+        load_generation_compare,
+        query_generation,
+    )
+    from kdstudio.core.export.compare_generation import write_generation_view
     from kdstudio.core.store import Project
 
     filters = config.filters
@@ -276,6 +197,8 @@ def _export_generation(project_path: str | Path, config: CompareExportConfig, fm
         raise ConfigError(f"a generation run's comparison filters by split and text only, not by "
                           f"{', '.join(unused)}")
     sort = "score" if config.sort == "kl" else config.sort
+    if sort not in GENERATION_SORTS:
+        raise ConfigError(f"a generation run sorts by {', '.join(GENERATION_SORTS)}, not {sort!r}")
     with Project(project_path) as project:
         run_id = config.run if config.run is not None else project.preferred_run()
         if run_id is None:
@@ -284,10 +207,13 @@ def _export_generation(project_path: str | Path, config: CompareExportConfig, fm
             raise ConfigError(f"no run #{run_id} in this project")
         teacher_id = compare_teacher(project, run_id, config.teacher)
         yield Progress("export", 0, 1)
-        rows = generation_rows(project, run_id, teacher_id, splits=filters.splits, text=filters.text, sort=sort)
+        reviews = project.reviews()
+        data = load_generation_compare(project, run_id, teacher_id)
+    page = query_generation(data, GenerationFilters(splits=tuple(filters.splits), text=filters.text), reviews,
+                            sort=sort)  # lowest first: the rows most worth a look
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    n = write_generation_rows(rows, out, fmt)
+    n = write_generation_view([r for r in page.rows if r.student is not None], reviews, out, fmt)
     yield Progress("export", 1, 1)
     yield Finished(CompareExportResult(run=run_id, teacher=teacher_id, out=str(out), format=fmt, rows=n,
                                        filters={"split": list(filters.splits), "text": filters.text},
@@ -297,15 +223,10 @@ def _export_generation(project_path: str | Path, config: CompareExportConfig, fm
 __all__ = [
     "EXPORT_KEYS",
     "FORMATS",
-    "GENERATION_EXPORT_KEYS",
-    "GENERATION_SORTS",
-    "REFERENCE_SEPARATOR",
     "CompareExportConfig",
     "CompareExportResult",
     "export_compare",
     "export_format",
     "export_record",
-    "generation_rows",
-    "write_generation_rows",
     "write_rows",
 ]
