@@ -13,10 +13,14 @@ The screens, in the order a person meets them::
     project_view.py             one project's tabs:
       Overview                    (project_view.py) counts, runs, the next step
       Harvest                     harvest_panel.py, harvest_estimate.py (cost), harvest_failures.py,
+                                  harvest_recent.py (a generation teacher's latest completions),
                                   harvest_dialogs.py (teacher, variants)
       Training                    training_panel.py, plots.py + metric_series.py (live curves)
-      Evaluate                    evaluate/ (dashboard, cards, Pareto, sweep dialog, export dialog)
-      Compare                     compare/ (table, heatmap, detail and review, filters, labels)
+      Evaluate                    evaluate/ (dashboard, cards, generation_cards, Pareto, sweep dialog,
+                                  export dialog)
+      Compare                     compare/ (classification: table, heatmap, detail and review, filters,
+                                  labels; generation: generation_viewer, generation_table with its
+                                  filters, generation_detail with the word diff; common: both)
 
 Shared pieces: worker.py and job_host.py (running core jobs off the Qt thread), failure_banner.py
 (a failed job's one-line reason and its fix), widgets.py, wheel_guard.py, theme.py, icons.py,

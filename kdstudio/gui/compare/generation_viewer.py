@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFrame,
@@ -31,13 +29,13 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from kdstudio.core.evaluate.compare_generation import GenerationCompareData, prepare_generation_compare
 from kdstudio.core.export.compare_generation import write_generation_view
+from kdstudio.gui.compare.common import bind_shortcuts, rows_table
 from kdstudio.gui.compare.generation_detail import GenerationDetailPane
 from kdstudio.gui.compare.generation_table import GENERATION_COLUMNS, GenerationFilterBar, GenerationTableModel
 from kdstudio.gui.widgets import Card, ElidedLabel, EmptyState, button, label
@@ -131,10 +129,7 @@ class GenerationComparisonViewer(QWidget):
             ("C", self._focus_correction),
             ("Ctrl+E", self.ask_export),
         )
-        for keys, slot in shortcuts:
-            shortcut = QShortcut(QKeySequence(keys), self.page)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
+        bind_shortcuts(self.page, shortcuts)
         self.refresh()
 
     def _build_table_pane(self) -> QWidget:
@@ -145,14 +140,7 @@ class GenerationComparisonViewer(QWidget):
         self.filter_bar = GenerationFilterBar()
         self.filter_bar.changed.connect(self.apply_filters)
         lv.addWidget(self.filter_bar)
-        self.table = QTableView()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(26)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table = rows_table(multi_select=False)
         self.no_matches = EmptyState("No matches", "No prompt passes these filters.", "Clear filters",
                                      on_action=self.filter_bar.reset)
         self.table_stack = QStackedWidget()

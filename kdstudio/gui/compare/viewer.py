@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -34,13 +33,13 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from kdstudio.core.evaluate.compare import CompareData, CompareFilters, prepare_compare
 from kdstudio.core.export.compare import CompareExportConfig, export_compare, export_format, write_rows
+from kdstudio.gui.compare.common import bind_shortcuts, rows_table
 from kdstudio.gui.compare.detail import DetailPane
 from kdstudio.gui.compare.filters import FilterBar
 from kdstudio.gui.compare.heatmap import ConfusionHeatmap
@@ -178,10 +177,7 @@ class ComparisonViewer(QWidget):
             ("C", lambda: self.detail.correct_combo.setFocus()),
             ("Ctrl+E", self.ask_export),
         )
-        for keys, slot in shortcuts:
-            shortcut = QShortcut(QKeySequence(keys), self.page)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
+        bind_shortcuts(self.page, shortcuts)
         self.refresh()
 
     def _build_table_pane(self) -> QWidget:
@@ -193,15 +189,8 @@ class ComparisonViewer(QWidget):
         self.filter_bar = FilterBar()
         self.filter_bar.changed.connect(self.apply_filters)
         lv.addWidget(self.filter_bar)
-        self.table = QTableView()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table = rows_table(multi_select=True)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
         header.sectionClicked.connect(self._header_clicked)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
