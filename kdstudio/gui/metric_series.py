@@ -15,19 +15,21 @@ PLOTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "loss": ("Loss", "loss", ("train/loss", "train/kd", "train/ce")),
     "valid": ("Validation", "fraction", ("valid/accuracy", "valid/agreement", "valid/perplexity")),
     "lr": ("Learning rate", "lr", ("train/lr",)),
-    "other": ("Validation loss and other metrics", "value", ("valid/loss", "valid/kd", "valid/ce", "valid/kl")),
+    "other": ("Validation loss and other metrics", "value",
+              ("valid/loss", "valid/kd", "valid/ce", "valid/kl", "valid/token_kd", "valid/token_accuracy")),
 }
 SHORT_NAMES = {
     "train/loss": "total", "train/kd": "KD", "train/ce": "CE", "valid/loss": "valid loss", "valid/kd": "valid KD",
     "valid/ce": "valid CE", "valid/kl": "KL to the teacher",
     "valid/accuracy": "accuracy", "valid/agreement": "agreement with teacher", "train/lr": "learning rate",
-    "valid/perplexity": "perplexity on the teacher's completions",
+    "valid/perplexity": "perplexity of the valid completions", "valid/token_kd": "valid token KD",
+    "valid/token_accuracy": "next-token accuracy",
 }
 #: a generation run's plots: the same places, other titles (its validation is a perplexity, not a fraction)
 GENERATION_TITLES: dict[str, tuple[str, str]] = {
     "loss": ("Training loss", "loss"),
     "valid": ("Validation perplexity", "perplexity"),
-    "other": ("Validation loss", "loss"),
+    "other": ("Validation loss and next-token accuracy", "value"),
 }
 
 

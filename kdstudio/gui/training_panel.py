@@ -51,14 +51,22 @@ def done_score(result: Any, task: str, valid: dict[str, float] | None = None) ->
     """What the Done line says of a finished run: the best checkpoint's validation accuracy
     (classification), or, for a generation run, its lowest validation loss and the perplexity
     logged with it (``valid``: the ``valid/loss`` and ``valid/perplexity`` of the best evaluation
-    the live run logged). Empty when there is none."""
+    the live run logged) and the test completions' ROUGE-L. Empty when there is none."""
     from kdstudio.core.train import TrainResult
 
     if task == "generation":
-        if not valid or valid.get("valid/loss") is None:
-            return ""
-        ppl = valid.get("valid/perplexity")
-        return f" · best valid loss {valid['valid/loss']:.3f}" + (f" (perplexity {ppl:.2f})" if ppl is not None else "")
+        text = ""
+        if valid and valid.get("valid/loss") is not None:
+            ppl = valid.get("valid/perplexity")
+            text = f" · best valid loss {valid['valid/loss']:.3f}" + (f" (perplexity {ppl:.2f})" if ppl is not None
+                                                                      else "")
+        if isinstance(result, TrainResult):  # the held-out completions' scores, written when the run finished
+            scores = [(name, value) for name, value in (("vs references", result.test_rouge_l_references),
+                                                        ("vs teacher", result.test_rouge_l_teacher))
+                      if value is not None]
+            if scores:
+                text += " · test ROUGE-L " + ", ".join(f"{v:.3f} {name}" for name, v in scores)
+        return text
     acc = result.valid_accuracy if isinstance(result, TrainResult) else None  # best checkpoint's
     return f" · valid accuracy {acc:.3f}" if acc is not None else ""
 
@@ -235,7 +243,12 @@ class TrainingPanel(QWidget):
         c = self.config
         self.student_label.setText(c.get("student", "?"))
         lr = c.get("lr")
-        mode = "gold labels only" if c.get("hard_labels") else f"T = {c.get('temperature')} · α = {c.get('alpha')}"
+        kd = f"T = {c.get('temperature')} · α = {c.get('alpha')}"
+        if self.task == "generation":  # sequence KD learns the completions; token KD also the distributions
+            mode = ("references only" if c.get("hard_labels") else
+                    f"token-level KD, {kd}" if c.get("kd") == "token" else "the teacher's completions")
+        else:
+            mode = "gold labels only" if c.get("hard_labels") else kd
         epochs = c.get("epochs")
         if epochs is None:
             from kdstudio.core.students import default_epochs

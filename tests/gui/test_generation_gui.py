@@ -6,6 +6,7 @@ classification's."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import pytest
 from fakes.generation_review_project import build_generation_project
@@ -235,7 +236,7 @@ def test_the_training_panel_plots_losses_and_perplexity_and_names_the_best_valid
     panel = TrainingPanel(path, JobHost(), project)
     qtbot.addWidget(panel)
     cards = panel.view.cards
-    assert cards["valid"].title.text() == "Validation perplexity" and cards["other"].title.text() == "Validation loss"
+    assert cards["valid"].title.text() == "Validation perplexity" and cards["other"].title.text() == "Validation loss and next-token accuracy"
     panel.load_run(run)
     qtbot.waitUntil(lambda: run in panel.view.runs and "valid/perplexity" in panel.view.runs[run].series,
                     timeout=10000)
@@ -245,6 +246,15 @@ def test_the_training_panel_plots_losses_and_perplexity_and_names_the_best_valid
     assert panel.best_valid()["valid/loss"] == 1.2
     text = done_score(None, "generation", panel.best_valid())
     assert text.startswith(" · best valid loss 1.200") and "perplexity 3.32" in text
+    from dataclasses import fields
+
+    from kdstudio.core.train import TrainResult
+
+    required = {f.name: None for f in fields(TrainResult) if f.default is dataclasses.MISSING}
+    result = TrainResult(**{**required, "task": "generation", "test_rouge_l_references": 0.6512,
+                            "test_rouge_l_teacher": 0.4})
+    assert done_score(result, "generation", panel.best_valid()).endswith(
+        " · test ROUGE-L 0.651 vs references, 0.400 vs teacher")
     panel.close()
     project.close()
 

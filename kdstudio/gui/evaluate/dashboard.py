@@ -203,7 +203,8 @@ class EvaluationDashboard(QWidget):
         if generation is not None:
             self.stack.setCurrentWidget(self.page)
             self._show_generation(generation)
-            self.pareto.set_points(data.points, data.teacher_point, len(data.unevaluated), self.run_id)
+            self.pareto.set_points(data.points, data.teacher_point, len(data.unevaluated), self.run_id,
+                               data.quality_name)
             self.loaded.emit()
             return
         if report is None:
@@ -236,7 +237,8 @@ class EvaluationDashboard(QWidget):
             if golden is not None and golden.below_floor and golden.floor is not None
             else ""
         )
-        self.pareto.set_points(data.points, data.teacher_point, len(data.unevaluated), self.run_id)
+        self.pareto.set_points(data.points, data.teacher_point, len(data.unevaluated), self.run_id,
+                               data.quality_name)
         self.loaded.emit()
 
     def _show_report(self, r: EvalReport) -> None:

@@ -25,7 +25,8 @@ class ParetoCard(Card):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         head = QHBoxLayout()
-        head.addWidget(label("Accuracy vs latency across runs", "subheading"))
+        self.title = label("Accuracy vs latency across runs", "subheading")
+        head.addWidget(self.title)
         head.addStretch(1)
         self.evaluate_button = button(
             "Evaluate the others",
@@ -64,8 +65,13 @@ class ParetoCard(Card):
         teacher: TeacherPoint | None,
         unevaluated: int,
         current: int | None,
+        quality_name: str = "accuracy",
     ) -> None:
+        """``quality_name``: what a point's height is (``DashboardData.quality_name``: accuracy, or a
+        generation run's ROUGE-L)."""
         theme = current_theme()
+        self.title.setText(f"{quality_name[0].upper()}{quality_name[1:]} vs latency across runs")
+        self.plot.setLabel("left", f"test {quality_name}")
         self.points = list(points)
         for t in self.texts:
             self.plot.removeItem(t)
@@ -105,7 +111,8 @@ class ParetoCard(Card):
             self.teacher.setData([], [])
         keep = ", ".join(f"#{p.run} {p.student}" for p in front)
         bits = [
-            f"Worth keeping (no run is both faster and more accurate): {keep}."
+            f"Worth keeping (no run is both faster and {'more accurate' if quality_name == 'accuracy' else 'better'})"
+            f": {keep}."
             if keep
             else "No evaluated run has a latency yet."
         ]
