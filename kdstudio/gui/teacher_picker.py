@@ -180,6 +180,10 @@ class TeacherPicker(QWidget):
         r.addStretch(1)
         if "recorded" in self.kinds:
             self.options.addWidget(recorded)
+        # Anthropic's terms, in one line right under the choice, where it is read before the key and the model
+        self.terms = label(CLAUDE_TERMS_LINE, "warning", wrap=True)
+        self.terms.setToolTip(CLAUDE_TERMS_LINE)
+        layout.addWidget(self.terms)
         layout.addWidget(self.options)
         # the instructions (system prompt) a generation teacher is given
         self.instructions_box = QWidget()
@@ -193,9 +197,6 @@ class TeacherPicker(QWidget):
         self.instructions.setToolTip("Kept with the project and given to the teacher with every prompt")
         ib.addWidget(self.instructions)
         layout.addWidget(self.instructions_box)
-        self.terms = label(CLAUDE_TERMS_LINE, "warning", wrap=True)
-        self.terms.setToolTip(CLAUDE_TERMS_LINE)
-        layout.addWidget(self.terms)
         self.error = label("", "error", wrap=True)
         layout.addWidget(self.error)
         layout.addStretch(1)
