@@ -1,10 +1,11 @@
-"""Benchmark: latency per completion and tokens/s of a gpt-tiny-sized student against a
-gpt-small-sized local ``lm:`` teacher, measured by ``kdstudio eval`` in one interleaved run.
+"""Benchmark: latency per completion and tokens/s of a ``gpt-tiny`` student against a local ``lm:``
+teacher of GPT-2 small's shape, measured by ``kdstudio eval`` in one interleaved run.
 
 Both models are GPT-2s with random weights built from configs (the speed of a forward pass does
 not depend on what the weights learned), over one byte-level BPE trained on the E2E texts (or on
-a few synthetic ones when the data set is absent): gpt-tiny-sized = 4 layers × 256 wide, 4 heads;
-gpt-small-sized = GPT-2 small's shape, 12 layers × 768 wide, 12 heads. Random weights rarely
+a few synthetic ones when the data set is absent): the student has the ``gpt-tiny`` preset's shape
+(``GPT_SIZES["tiny"]``: 2 layers × 128 wide, 2 heads); the teacher GPT-2 small's (12 layers × 768
+wide, 12 heads), the size of a local model a user would distil from. Random weights rarely
 write the end-of-text token, so both usually write ``--max-new-tokens`` tokens per completion.
 The evaluation times each at batch 1 on the same test prompts, student and teacher in turn, with
 KD Studio's one generation routine, on the CPU with all cores but one.
@@ -26,7 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 E2E = Path(os.environ.get("KDSTUDIO_DATASETS", ROOT.parent / "shared" / "datasets")) / "e2e_nlg" / "testset_w_refs.csv"
-SHAPES = {"student (gpt-tiny-sized)": (4, 256, 4), "teacher (gpt-small-sized)": (12, 768, 12)}
+def shapes() -> dict[str, tuple[int, int, int]]:
+    from kdstudio.core.students.registry import GPT_SIZES
+
+    return {"student (gpt-tiny)": GPT_SIZES["tiny"], "teacher (GPT-2 small's shape)": (12, 768, 12)}
 
 
 def pairs() -> list[tuple[str, str]]:
@@ -71,8 +75,8 @@ def main() -> int:
     tok = tiny_bpe_tokenizer([f"{mr}\n{ref}" for mr, ref in data], vocab_size=8000)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        student_src = save_lm(tmp / "student", tok, SHAPES["student (gpt-tiny-sized)"])
-        teacher_src = save_lm(tmp / "teacher", tok, SHAPES["teacher (gpt-small-sized)"])
+        student_src = save_lm(tmp / "student", tok, shapes()["student (gpt-tiny)"])
+        teacher_src = save_lm(tmp / "teacher", tok, shapes()["teacher (GPT-2 small's shape)"])
         path = tmp / "bench.kdproj"
         test = list(dict.fromkeys(mr for mr, _ in data))[: args.prompts]
         with Project.create(path, "generation") as project:
@@ -92,9 +96,9 @@ def main() -> int:
         r = run_to_end(evaluate_generation(path, run, speed_prompts=args.prompts))
     print(f"{len(test)} E2E test prompts, at most {args.max_new_tokens} new tokens, batch 1, {r.device} "
           f"({r.threads} thread{'s' if r.threads != 1 else ''}), student and teacher interleaved; random weights")
-    print(f"{'':28}{'params':>12}{'p50 ms':>10}{'p95 ms':>10}{'tokens/s':>10}")
-    for who, name in (("student", "student (gpt-tiny-sized)"), ("teacher", "teacher (gpt-small-sized)")):
-        print(f"{name:28}{getattr(r, f'{who}_params'):>12,}{getattr(r, f'{who}_latency_ms_p50'):>10.1f}"
+    print(f"{'':32}{'params':>12}{'p50 ms':>10}{'p95 ms':>10}{'tokens/s':>10}")
+    for who, name in zip(("student", "teacher"), shapes(), strict=True):
+        print(f"{name:32}{getattr(r, f'{who}_params'):>12,}{getattr(r, f'{who}_latency_ms_p50'):>10.1f}"
               f"{getattr(r, f'{who}_latency_ms_p95'):>10.1f}{getattr(r, f'{who}_tokens_per_s'):>10.0f}")
     print(f"speed-up (teacher p50 / student p50): {r.speedup:.1f}x")
     return 0
