@@ -1,13 +1,14 @@
 """What the two comparison viewers (classification's and generation's) build the same way: the
-keyboard shortcuts of a page and the table of rows."""
+keyboard shortcuts of a page, the table of rows and the list of runs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QAbstractItemView, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QTableView, QWidget
 
 
 def bind_shortcuts(page: QWidget, shortcuts: Sequence[tuple[str, Callable[[], object]]]) -> None:
@@ -33,4 +34,19 @@ def rows_table(*, multi_select: bool) -> QTableView:
     return table
 
 
-__all__ = ["bind_shortcuts", "rows_table"]
+def show_runs(combo: QComboBox, runs: Sequence[dict[str, Any]], current: int | None, preferred: int | None) -> int:
+    """List ``runs`` (newest first) in ``combo`` without signalling, then select ``current`` (else
+    ``preferred``, else the newest), signalling. Returns the index of the run looked for (-1 when it
+    is not among them: the caller opens the one selected)."""
+    combo.blockSignals(True)
+    combo.clear()
+    for r in reversed(runs):
+        combo.addItem(f"#{r['id']} · {r.get('name') or r['student']}", r["id"])
+    combo.blockSignals(False)
+    index = combo.findData(current if current is not None else preferred)
+    if runs:
+        combo.setCurrentIndex(max(index, 0))
+    return index
+
+
+__all__ = ["bind_shortcuts", "rows_table", "show_runs"]

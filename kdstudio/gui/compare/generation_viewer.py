@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from kdstudio.core.evaluate.compare_generation import GenerationCompareData, prepare_generation_compare
 from kdstudio.core.export.compare_generation import write_generation_view
-from kdstudio.gui.compare.common import bind_shortcuts, rows_table
+from kdstudio.gui.compare.common import bind_shortcuts, rows_table, show_runs
 from kdstudio.gui.compare.generation_detail import GenerationDetailPane
 from kdstudio.gui.compare.generation_table import GENERATION_COLUMNS, GenerationFilterBar, GenerationTableModel
 from kdstudio.gui.widgets import Card, ElidedLabel, EmptyState, button, label
@@ -160,17 +160,12 @@ class GenerationComparisonViewer(QWidget):
         """Re-read the list of runs (after training or evaluation) and keep the current one."""
         runs = [r for r in self.project.runs() if r["status"] == "finished"]
         current = self.run_id
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        for r in reversed(runs):
-            self.run_combo.addItem(f"#{r['id']} · {r.get('name') or r['student']}", r["id"])
-        self.run_combo.blockSignals(False)
         if not runs:
+            show_runs(self.run_combo, runs, current, None)
             self.stack.setCurrentWidget(self.empty)
             return
         self.stack.setCurrentWidget(self.page)
-        index = self.run_combo.findData(current if current is not None else self.project.preferred_run())
-        self.run_combo.setCurrentIndex(max(index, 0))
+        index = show_runs(self.run_combo, runs, current, self.project.preferred_run())
         if current is None or index < 0:
             self._run_picked()
 

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from kdstudio.core.evaluate.compare import CompareData, CompareFilters, prepare_compare
 from kdstudio.core.export.compare import CompareExportConfig, export_compare, export_format, write_rows
-from kdstudio.gui.compare.common import bind_shortcuts, rows_table
+from kdstudio.gui.compare.common import bind_shortcuts, rows_table, show_runs
 from kdstudio.gui.compare.detail import DetailPane
 from kdstudio.gui.compare.filters import FilterBar
 from kdstudio.gui.compare.heatmap import ConfusionHeatmap
@@ -247,17 +247,12 @@ class ComparisonViewer(QWidget):
         self.filter_bar.set_labels(self.labels)
         self.label_elider.set_labels(self.labels)
         current = self.run_id
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        for r in reversed(runs):
-            self.run_combo.addItem(f"#{r['id']} · {r.get('name') or r['student']}", r["id"])
-        self.run_combo.blockSignals(False)
         if not runs:
+            show_runs(self.run_combo, runs, current, None)
             self.stack.setCurrentWidget(self.empty)
             return
         self.stack.setCurrentWidget(self.page)
-        index = self.run_combo.findData(current if current is not None else self.project.preferred_run())
-        self.run_combo.setCurrentIndex(max(index, 0))
+        index = show_runs(self.run_combo, runs, current, self.project.preferred_run())
         if current is None or index < 0:
             self._run_picked()
 
