@@ -9,14 +9,15 @@ Part 1 trains each student (``--students``, default gpt-tiny and gpt-mini) on th
 reports test ROUGE-L, chrF and BLEU against the references (corpus scores, all references of an
 MR at once), the training time and the student's latency per completion.
 
-Part 2 (``--three-ways``) is the seed's claim: a larger local teacher (``gpt-small`` trained on
-the references) writes greedy completions for every prompt; then the same ``gpt-tiny`` student
+Part 2 (``--three-ways``) is the seed's claim: a larger local teacher (``--teacher``, default
+``gpt-small``, trained on the references) writes greedy completions for every prompt; then the same ``gpt-tiny`` student
 trains three ways for the same number of optimizer steps — references only, sequence-level KD on
 the teacher's completions, token-level KD on its next-token distribution (the teacher runs
 alongside) — and each is scored against the references and against the teacher.
 
     python tests/bench/bench_generation.py                       # part 1, ~10 minutes on 2 cores
-    python tests/bench/bench_generation.py --three-ways --students  # part 2 only, ~20-30 minutes
+    python tests/bench/bench_generation.py --three-ways --students  # part 2 only (an hour or more on 2 cores)
+    python tests/bench/bench_generation.py --three-ways --students --teacher gpt-mini --teacher-epochs 6 --steps 1374 --threads 1
 
 Prints Markdown tables and a JSON line with every figure. Not collected by pytest.
 """
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--students", nargs="*", default=["gpt-tiny", "gpt-mini"])
     parser.add_argument("--epochs", type=int, help="epochs of part 1 (default: the student's)")
     parser.add_argument("--three-ways", action="store_true", help="run part 2 (teacher, then three students)")
+    parser.add_argument("--teacher", default="gpt-small", help="part 2's local teacher preset (default gpt-small)")
     parser.add_argument("--teacher-epochs", type=int, default=8)
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps of each part-2 student")
     parser.add_argument("--threads", type=int, default=0)
@@ -134,8 +136,8 @@ def main() -> None:
             print(f"| {f['student']} | {f['steps']} | {f['train_s'] / 60:.1f} min | {f['rouge_l']:.3f} | "
                   f"{f['chrf']:.3f} | {f['bleu']:.3f} | {f['ms']:.1f} | {f['tok_s']:.0f} |")
     if args.three_ways:
-        teacher_run, seconds = run(path, student="gpt-small", hard_labels=True, epochs=args.teacher_epochs, **base)
-        figures["teacher"] = row("gpt-small", teacher_run, seconds)
+        teacher_run, seconds = run(path, student=args.teacher, hard_labels=True, epochs=args.teacher_epochs, **base)
+        figures["teacher"] = row(args.teacher, teacher_run, seconds)
         teacher = harvest_teacher(path, teacher_run.run, base)
         per_epoch = {"references": math.ceil(n_refs / base["batch_size"]),
                      "sequence": math.ceil(counts["train"] / base["batch_size"])}
@@ -149,7 +151,7 @@ def main() -> None:
             figures["three_ways"].append(row(name, r, seconds, {"rouge_l_teacher": vs["rouge_l"],
                                                                  "chrf_teacher": vs["chrf"]}))
         t = figures["teacher"]
-        print(f"\nteacher gpt-small: {t['steps']} steps, {t['train_s'] / 60:.1f} min, test ROUGE-L {t['rouge_l']:.3f}, "
+        print(f"\nteacher {t['student']}: {t['steps']} steps, {t['train_s'] / 60:.1f} min, test ROUGE-L {t['rouge_l']:.3f}, "
               f"chrF {t['chrf']:.3f}, BLEU {t['bleu']:.3f}, {t['ms']:.1f} ms / completion, {t['tok_s']:.0f} tokens/s")
         print("\n| gpt-tiny trained on | steps | training | vs references ROUGE-L | chrF | BLEU "
               "| vs teacher ROUGE-L | chrF | ms / completion |")
