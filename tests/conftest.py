@@ -34,7 +34,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     yield home
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def datasets() -> Path:
     """The real data sets shipped beside the project for tests (skips when absent)."""
     if not DATASETS.is_dir():

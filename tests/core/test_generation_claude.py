@@ -19,13 +19,8 @@ MODEL = "claude-haiku-5-5"
 
 
 @pytest.fixture(scope="module")
-def pairs(request):
-    from conftest import DATASETS
-
-    file = DATASETS / "gpteacher_toolformer" / "toolformer-similarity-0.9-dataset.json"
-    if not file.is_file():
-        pytest.skip("shared data sets not available")
-    rows = json.loads(file.read_text())[:40]
+def pairs(datasets):
+    rows = json.loads((datasets / "gpteacher_toolformer" / "toolformer-similarity-0.9-dataset.json").read_text())[:40]
     return {r["instruction"] + ("\n" + r["input"] if r["input"] else ""): r["response"] for r in rows}
 
 
