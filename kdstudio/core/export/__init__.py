@@ -343,49 +343,26 @@ def _check_texts(project: Any) -> list[str]:
 
 def _write_onnx(folder: Path, meta: dict[str, Any], out: Path, texts: list[str]) -> dict[str, Any]:
     """Export to ONNX and compare onnxruntime's logits with torch's on ``texts``."""
-    import warnings
-
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError:
-        raise ConfigError(
-            "ONNX export needs the onnx and onnxruntime packages, which KD Studio installs by default; "
-            "this environment lacks them (pip install onnx onnxruntime; `kdstudio doctor` checks the install)"
-        ) from None
     import numpy as np
     import torch
 
+    from kdstudio.core.export.onnx import export_classifier, require_onnx, run_ids, session
     from kdstudio.core.students import load_student, pad_batch
     from kdstudio.core.students.tokenizer import encode, pad_id
 
+    require_onnx()
     model, tokenizer, _ = load_student(folder, device="cpu")
     pad = pad_id(tokenizer)
     tokens = encode(tokenizer, texts, meta["max_length"])
-    sample = pad_batch(tokens[:2] if len(tokens) >= 2 else tokens * 2, pad)
-    path = out / "model.onnx"
-    axes = {0: "batch", 1: "sequence"}
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            sample,
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    onnx.checker.check_model(str(path))
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    path = export_classifier(model, pad_batch(tokens[:2] if len(tokens) >= 2 else tokens * 2, pad),
+                             out / "model.onnx")
+    sess = session(path)
     worst = 0.0
     for start in range(0, len(tokens), 25):
         ids, mask = pad_batch(tokens[start : start + 25], pad)
         with torch.no_grad():
             expected = model(ids, mask).float().numpy()
-        got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
-        worst = max(worst, float(np.abs(got - expected).max()))
+        worst = max(worst, float(np.abs(run_ids(sess, ids, mask) - expected).max()))
     if worst > ONNX_TOLERANCE:
         raise ConfigError(
             f"the ONNX model differs from the student by up to {worst:.2e} (> {ONNX_TOLERANCE}); "

@@ -1,0 +1,138 @@
+"""ONNX files of a classifier: the float export, its int8 twin, and a predictor that serves either.
+
+A classifier here is any ``torch.nn.Module`` mapping ``(input_ids, attention_mask)`` (int64,
+batch × sequence) to one float tensor (logits or probabilities): every student, and a local
+teacher wrapped as one. The graph keeps both axes dynamic, so one file serves batch 1 and batch 64.
+
+:func:`quantize_int8` is onnxruntime's dynamic quantization: weights of the matrix products,
+convolutions, embedding lookups and LSTMs stored as signed 8-bit integers with a scale, activations
+quantized on the fly; about a quarter of the float file.
+
+:class:`OnnxClassifier` tokenizes raw texts with the model's tokenizer (the same ids KD Studio
+trains on, :func:`kdstudio.core.students.tokenizer.encode`), pads a batch and runs the session;
+``predict(texts)`` returns one row per text, so timing it includes tokenization as a user's
+service would.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kdstudio.core.errors import ConfigError
+
+OPSET = 17
+INPUTS = ("input_ids", "attention_mask")
+
+
+def require_onnx() -> tuple[Any, Any]:
+    """``(onnx, onnxruntime)``, or one ConfigError line saying how to install them."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(
+            "ONNX export needs the onnx and onnxruntime packages, which KD Studio installs by default; "
+            "this environment lacks them (pip install onnx onnxruntime; `kdstudio doctor` checks the install)"
+        ) from None
+    return onnx, onnxruntime
+
+
+def export_classifier(model: Any, sample: tuple[Any, Any], path: str | Path, *, output: str = "logits") -> Path:
+    """Write ``model`` (in eval mode, on the CPU) to ``path`` as ONNX, traced on ``sample``
+    (``(input_ids, attention_mask)``, at least two rows), and check the file. Returns ``path``."""
+    import torch
+
+    onnx, _ = require_onnx()
+    path = Path(path)
+    axes = {0: "batch", 1: "sequence"}
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            tuple(sample),
+            str(path),
+            input_names=list(INPUTS),
+            output_names=[output],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, output: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    onnx.checker.check_model(str(path))
+    return path
+
+
+def quantize_int8(source: str | Path, target: str | Path) -> Path:
+    """Dynamic int8 quantization of the ONNX file ``source`` into ``target`` (onnxruntime's
+    ``quantize_dynamic``, signed 8-bit weights). Returns ``target``."""
+    require_onnx()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = Path(target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    return target
+
+
+def session(path: str | Path, *, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session on ``path``; ``threads`` caps its intra-op threads."""
+    _, onnxruntime = require_onnx()
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: no notes about unused initializers on stderr
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_ids(sess: Any, input_ids: Any, attention_mask: Any) -> Any:
+    """The session's first output on padded int64 arrays (numpy or torch)."""
+    feed = {
+        "input_ids": _numpy(input_ids),
+        "attention_mask": _numpy(attention_mask),
+    }
+    return sess.run(None, feed)[0]
+
+
+class OnnxClassifier:
+    """Raw texts in, one output row per text out, through an ONNX session.
+
+    ``tokenizer`` and ``max_length`` are the model's (a student's saved tokenizer, a teacher's);
+    ``pad`` its padding id. Batches are padded to their longest text, as KD Studio's own predictor does.
+    """
+
+    def __init__(self, path: str | Path, tokenizer: Any, max_length: int, *, threads: int | None = None) -> None:
+        from kdstudio.core.students.tokenizer import pad_id
+
+        self.path = Path(path)
+        self.tokenizer, self.max_length = tokenizer, max_length
+        self.pad = pad_id(tokenizer)
+        self.session = session(self.path, threads=threads)
+
+    def predict(self, texts: Sequence[str]) -> Any:
+        from kdstudio.core.students import pad_batch
+        from kdstudio.core.students.tokenizer import encode
+
+        ids, mask = pad_batch(encode(self.tokenizer, list(texts), self.max_length), self.pad)
+        return run_ids(self.session, ids, mask)
+
+    __call__ = predict
+
+
+def file_size(path: str | Path) -> int:
+    """Bytes of an ONNX file (and of its external-data file, when the weights live beside it)."""
+    path = Path(path)
+    extra = path.with_name(path.name + ".data")
+    return path.stat().st_size + (extra.stat().st_size if extra.is_file() else 0)
+
+
+def _numpy(array: Any) -> Any:
+    import numpy as np
+
+    return array.numpy() if hasattr(array, "numpy") else np.asarray(array, dtype=np.int64)
+
+
+__all__ = ["OnnxClassifier", "export_classifier", "file_size", "quantize_int8", "require_onnx", "run_ids", "session"]
