@@ -38,6 +38,7 @@ NICE_NAMES = {
     "max_length": "Max length (tokens)",
     "hidden_mse": "Hidden-state MSE weight",
     "embed_init": "Embeddings start from",
+    "vocab": "Word pieces",
     "checkpoint_metric": "Best checkpoint by",
     "num_threads": "CPU threads",
     "grad_accum": "Gradient accumulation",

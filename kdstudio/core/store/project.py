@@ -321,6 +321,11 @@ class ProjectBase:
             return sorted(rows)
         return self.conn.execute(sql + " ORDER BY id", args).fetchall()
 
+    def texts(self) -> Iterator[str]:
+        """Every example's text (all splits, unlabeled rows and variants), in id order, streamed."""
+        for (text,) in self.conn.execute("SELECT text FROM examples ORDER BY id"):
+            yield text
+
     def example(self, example_id: int) -> dict[str, Any] | None:
         return next(self.db["examples"].rows_where("id = ?", [example_id],
                                                    select="id, text, label, reference, split, source, line"), None)

@@ -54,15 +54,16 @@ def input_embeddings(model: Any) -> Any:
     return model.model.get_input_embeddings() if model.arch == "hf" else model.embed
 
 
-def init_embeddings_from_teacher(model: Any, source: str) -> str:
+def init_embeddings_from_teacher(model: Any, source: str, rows: Sequence[int] | None = None) -> str:
     """Start a from-scratch student's word-piece embeddings from the teacher's.
 
     The student shares the teacher's tokenizer, so row *i* of both tables is the same word
-    piece. The teacher's table is centred and projected onto its leading principal directions
-    (as many as the student's width; a wider student keeps its own initial values in the extra
-    columns), then scaled to the spread of the student's own initialisation so learning rates
-    and schedules behave as from scratch. Pretrained knowledge of which pieces are alike then
-    reaches words that the few labelled examples never show (Tang et al. 2019 started their
+    piece; with a pruned vocabulary (:mod:`.vocab`) row *i* is the teacher's row ``rows[i]``.
+    The teacher's table is centred and projected onto its leading principal directions (as many
+    as the student's width; a wider student keeps its own initial values in the extra columns),
+    then scaled to the spread of the student's own initialisation so learning rates and schedules
+    behave as from scratch. Pretrained knowledge of which pieces are alike then reaches words
+    that the few labelled examples never show (Tang et al. 2019 started their
     BiLSTM from word2vec vectors for the same reason). Returns a line for the run's log.
     """
     import torch
@@ -78,17 +79,22 @@ def init_embeddings_from_teacher(model: Any, source: str) -> str:
     extras = {name: w.detach().float() for name, w in _position_tables(teacher).items()}
     del teacher
     target = input_embeddings(model)
-    rows = min(table.shape[0], target.weight.shape[0])
+    n_rows = min(table.shape[0], target.weight.shape[0])
     width, source_width = target.weight.shape[1], table.shape[1]
-    centred = table[:rows] - table[:rows].mean(0)
+    # The directions come from the whole table, pruned or not, so a piece starts from the same
+    # vector whether or not the student keeps the teacher's full vocabulary.
+    centred = table[:n_rows] - table[:n_rows].mean(0) if rows is None else table - table.mean(0)
     _, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
     kept = min(width, source_width)
     basis = vectors.flip(-1)[:, :kept]
     projected = centred @ basis
+    scale = target.weight.std() / projected.std().clamp_min(1e-12)
+    if rows is not None:
+        projected = projected[torch.as_tensor(list(rows), dtype=torch.long)]
+        n_rows = len(projected)
     with torch.no_grad():
-        scale = target.weight.std() / projected.std().clamp_min(1e-12)
-        target.weight[:rows, :kept] = (projected * scale).to(target.weight.dtype)
-        if target.padding_idx is not None and target.padding_idx < rows:
+        target.weight[:n_rows, :kept] = (projected * scale).to(target.weight.dtype)
+        if target.padding_idx is not None and target.padding_idx < n_rows:
             target.weight[target.padding_idx].zero_()
         # A transformer student also adds position and segment embeddings to the word pieces:
         # the teacher's, in the same directions and scale, keep the sums as the teacher had them.
@@ -99,9 +105,28 @@ def init_embeddings_from_teacher(model: Any, source: str) -> str:
                 n = min(len(source), len(mine[name]))
                 mine[name][:n, :kept] = ((source[:n] @ basis) * scale).to(mine[name].dtype)
                 also.append(name.replace("_embeddings", ""))
-    return (f"word-piece embeddings start from the teacher's ({rows} rows, {source_width} → {kept} "
+    return (f"word-piece embeddings start from the teacher's ({n_rows} rows, {source_width} → {kept} "
             f"principal directions{'' if kept == width else f', {width - kept} columns random'}"
             f"{'; ' + ' and '.join(also) + ' too' if also else ''})")
+
+
+def keep_embedding_rows(model: Any, rows: Sequence[int]) -> None:
+    """Cut a pretrained transformer student's (``teacher-layers:K``) word-piece table to ``rows``
+    of it, in order: row *i* of the new table is old row ``rows[i]`` (a pruned vocabulary)."""
+    import torch
+
+    hf = getattr(model, "module", model).model
+    old = hf.get_input_embeddings()
+    index = torch.as_tensor(list(rows), dtype=torch.long)
+    pad = hf.config.pad_token_id
+    new_pad = int((index == pad).nonzero()[0, 0]) if pad is not None and bool((index == pad).any()) else None
+    table = torch.nn.Embedding(len(index), old.weight.shape[1], padding_idx=new_pad)
+    with torch.no_grad():
+        table.weight.copy_(old.weight[index])
+    hf.set_input_embeddings(table)
+    hf.config.vocab_size = len(index)
+    if new_pad is not None:
+        hf.config.pad_token_id = new_pad
 
 
 def _position_tables(model: Any) -> dict[str, Any]:
@@ -267,6 +292,7 @@ __all__ = [
     "default_lr",
     "init_embeddings_from_teacher",
     "input_embeddings",
+    "keep_embedding_rows",
     "load_student",
     "measure_students",
     "pad_batch",

@@ -16,6 +16,7 @@ EMBED_INITS = ("teacher", "random")
 CHECKPOINT_METRICS = ("auto", "loss", "accuracy", "agreement")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 KD_MODES = ("sequence", "token")
+VOCABS = ("pruned", "full")
 
 
 @dataclass
@@ -120,6 +121,14 @@ class TrainConfig:
             "teacher's word-piece embeddings (PCA to its width); random: from scratch"
         },
     )
+    vocab: str = field(
+        default="pruned",
+        metadata={
+            "help": "pruned: a student that shares the teacher's WordPiece tokenizer keeps only the word pieces "
+            "the project's texts use (every split), so its embedding table shrinks; full: all of the teacher's",
+            "choices": VOCABS,
+        },
+    )
     vocab_size: int = field(
         default=8000,
         metadata={
@@ -186,6 +195,10 @@ class TrainConfig:
             (
                 self.embed_init not in EMBED_INITS,
                 f"--embed-init must be one of {', '.join(EMBED_INITS)} (got {self.embed_init!r})",
+            ),
+            (
+                self.vocab not in VOCABS,
+                f"--vocab must be one of {', '.join(VOCABS)} (got {self.vocab!r})",
             ),
             (self.vocab_size < 100, f"--vocab-size must be at least 100 (got {self.vocab_size})"),
             (self.log_every < 0, f"--log-every must be >= 0 (got {self.log_every})"),

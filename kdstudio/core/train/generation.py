@@ -87,6 +87,8 @@ class GenerationTask:
     the completion tokens), and with ``--kd token`` the teacher's distributions (``token_kd``)."""
 
     embeds_from_teacher = False  # every student starts from the same random weights, teacher or not
+    prunes_vocab = False  # token-level KD needs the teacher's vocabulary as it is
+    teacher_ids = None
 
     def __init__(self, config: TrainConfig, labels: Sequence[str], runtime: Runtime) -> None:
         self.cfg, self.rt = config, runtime

@@ -23,6 +23,7 @@ from kdstudio.core.students import (
     default_epochs,
     default_lr,
     init_embeddings_from_teacher,
+    keep_embedding_rows,
     load_student,
     uses_own_tokenizer,
 )
@@ -65,15 +66,29 @@ class Session:
         self.run_id = resume_run
         torch.manual_seed(self.cfg.seed)
         teacher_path = self.task.teacher_path(self._teacher_spec())
+        self.vocab_rows: list[int] | None = None  # pruned vocabulary: new id → the teacher's id
         if resume_run is not None:
             model, self.tokenizer, meta = load_student(run_folder(project.path, resume_run) / "last")
             self.tokenizer_source = meta.get("tokenizer_source", "checkpoint")
+            self.vocab = meta.get("vocab") or {"kind": "full", "size": len(self.tokenizer)}
+            if self.vocab["kind"] == "pruned" and self.cfg.hidden_mse > 0 and teacher_path:
+                from kdstudio.core.students.tokenizer import load_tokenizer
+                from kdstudio.core.students.vocab import teacher_ids_of
+
+                self.vocab_rows = teacher_ids_of(self.tokenizer, load_tokenizer(teacher_path))
         else:
             self.tokenizer, self.tokenizer_source = self.task.choose_tokenizer(teacher_path, data, self.notes)
+            self.vocab = {"kind": "full" if self.tokenizer_source == "teacher" else self.tokenizer_source,
+                          "size": len(self.tokenizer)}
+            if self.cfg.vocab == "pruned" and self.tokenizer_source == "teacher" and self.task.prunes_vocab:
+                self._prune_vocabulary()
             model = self.task.build_student(self.tokenizer, teacher_path=teacher_path)
+            if self.vocab_rows is not None and uses_own_tokenizer(self.cfg.student):
+                keep_embedding_rows(model, self.vocab_rows)  # teacher-layers:K: the teacher's own table, cut
             if (self.cfg.embed_init == "teacher" and self.tokenizer_source == "teacher"
                     and self.task.embeds_from_teacher and not uses_own_tokenizer(self.cfg.student)):
-                self.notes.append(init_embeddings_from_teacher(model, teacher_path))
+                self.notes.append(init_embeddings_from_teacher(model, teacher_path, self.vocab_rows))
+        self.task.teacher_ids = self.vocab_rows
         for rows in (self.train_rows, self.valid_rows):
             self.task.encode(rows, self.tokenizer)
         hidden = self._hidden_state_teacher(model, teacher_path)
@@ -120,6 +135,23 @@ class Session:
         self.run_id = self.rt.broadcast(self.run_id)
 
     # -- setup helpers ------------------------------------------------------------------------
+    def _prune_vocabulary(self) -> None:
+        """Keep only the teacher's word pieces that the project's texts use (:mod:`students.vocab`);
+        the full vocabulary stays, with a line in the log, when the tokenizer cannot be pruned."""
+        from kdstudio.core.students.vocab import PruningError, prune_wordpiece
+
+        counter = _Counted(self.project.texts())
+        try:
+            pruned = prune_wordpiece(self.tokenizer, counter)
+        except PruningError as exc:
+            self.notes.append(f"kept the teacher's full vocabulary: {exc}")
+            return
+        if pruned is None:
+            return
+        self.tokenizer, self.vocab_rows = pruned.tokenizer, pruned.teacher_ids
+        self.vocab = {"kind": "pruned", "size": pruned.size, "teacher_size": pruned.teacher_size}
+        self.notes.append(pruned.note(counter.n))
+
     def _teacher_id(self) -> int | None:
         if self.cfg.teacher is not None:
             if self.project.teacher(self.cfg.teacher) is None:
@@ -203,6 +235,7 @@ class Session:
             "epoch": self.epoch_float(),
             "teacher": self.teacher_id,
             "tokenizer_source": self.tokenizer_source,
+            "vocab": self.vocab,
             "hard_labels": self.cfg.hard_labels,
             "temperature": self.cfg.temperature,
             "alpha": self.cfg.alpha,
@@ -243,3 +276,15 @@ class Session:
 
     def restore_threads(self) -> None:
         set_torch_threads(self._threads)
+
+
+class _Counted:
+    """An iterable of texts that counts what it yields (``n``)."""
+
+    def __init__(self, texts: Any) -> None:
+        self.texts, self.n = texts, 0
+
+    def __iter__(self) -> Any:
+        for text in self.texts:
+            self.n += 1
+            yield text

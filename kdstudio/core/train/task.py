@@ -31,6 +31,10 @@ class Task(Protocol):
 
     #: a from-scratch student sharing the teacher's tokenizer may start from its embeddings (--embed-init)
     embeds_from_teacher: bool
+    #: a student sharing the teacher's WordPiece tokenizer may keep only the pieces the project uses (--vocab)
+    prunes_vocab: bool
+    #: with a pruned vocabulary, each student id's id in the teacher's (set by the session), else None
+    teacher_ids: Sequence[int] | None
 
     def load(self, project: Any, *, teacher_id: int | None) -> TrainingData:
         """The rows to train and validate on (texts; targets, as the task stores them)."""
@@ -77,9 +81,12 @@ class ClassificationTask:
     gold labels (``ce``); valid reports loss parts, gold accuracy, agreement and KL."""
 
     embeds_from_teacher = True
+    prunes_vocab = True
 
     def __init__(self, config: TrainConfig, labels: Sequence[str], runtime: Runtime) -> None:
         self.cfg, self.labels, self.rt = config, list(labels), runtime
+        self.teacher_ids: Sequence[int] | None = None
+        self._teacher_index: torch.Tensor | None = None
         self.pad = 0  # the tokenizer's pad id (see attach)
         self.hidden: tuple[Any, Any] | None = None  # (teacher encoder, projection) for hidden_mse
 
@@ -166,7 +173,7 @@ class ClassificationTask:
         logits, student_states = model(input_ids, mask, output_hidden_states=True)
         with torch.no_grad():
             teacher_states = teacher(
-                input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+                input_ids=self._to_teacher_ids(input_ids), attention_mask=mask, output_hidden_states=True
             ).hidden_states
         return {
             **batch,
@@ -174,6 +181,15 @@ class ClassificationTask:
             "student_states": [projection(s) for s in student_states[1:]],
             "teacher_states": teacher_states,
         }
+
+    def _to_teacher_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The teacher's ids of a batch: the same with the teacher's vocabulary, mapped back when
+        the student's vocabulary is pruned."""
+        if self.teacher_ids is None:
+            return input_ids
+        if self._teacher_index is None or self._teacher_index.device != input_ids.device:
+            self._teacher_index = torch.as_tensor(list(self.teacher_ids), dtype=torch.long, device=input_ids.device)
+        return self._teacher_index[input_ids]
 
     @torch.no_grad()
     def validate(self, model: Any, rows: Rows) -> dict[str, float]:
