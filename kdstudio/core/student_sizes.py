@@ -2,7 +2,8 @@
 a run on this project will use, so the card's parameter count is the run's.
 
 The vocabulary is chosen as a training run chooses it (``kdstudio.core.train.session``): the
-teacher's tokenizer when the teacher is a local model whose tokenizer loads, else a WordPiece
+teacher's tokenizer when the teacher is a local model whose tokenizer loads (pruned to the pieces
+the project's texts use, unless ``--vocab full``), else a WordPiece
 of ``vocab_size`` pieces trained on the rows the run trains and validates on (a small project
 gives fewer pieces than asked); for a generation project, a byte-level BPE on its texts.
 """
@@ -29,11 +30,13 @@ from kdstudio.core.train.data import load_training_data
 
 @dataclass(frozen=True)
 class RunVocabulary:
-    """``size`` word pieces from ``tokenizer`` (``teacher`` or ``wordpiece``), ``labels`` labels."""
+    """``size`` word pieces from ``tokenizer`` (``teacher``, ``pruned``: the teacher's that the
+    project uses, of ``teacher_size``; ``wordpiece`` or ``bpe``), ``labels`` labels."""
 
     size: int
     tokenizer: str
     labels: int
+    teacher_size: int | None = None
 
 
 def run_vocabulary(project_path: str | Path, config: TrainConfig) -> RunVocabulary:
@@ -47,9 +50,21 @@ def run_vocabulary(project_path: str | Path, config: TrainConfig) -> RunVocabula
         teacher_path = causal_teacher_path(spec) if generation else teacher_model_path(spec)
         if teacher_path:
             try:
-                return RunVocabulary(len(load_tokenizer(teacher_path)), "teacher", labels)
+                tokenizer = load_tokenizer(teacher_path)
             except (OSError, ValueError):
-                pass  # the run trains a WordPiece (a BPE) too
+                tokenizer = None  # the run trains a WordPiece (a BPE) too
+            if tokenizer is not None:
+                pruned = None
+                if config.vocab == "pruned" and not generation:
+                    from kdstudio.core.students.vocab import PruningError, prune_wordpiece
+
+                    try:
+                        pruned = prune_wordpiece(tokenizer, project.texts())
+                    except PruningError:
+                        pruned = None
+                if pruned is not None:
+                    return RunVocabulary(pruned.size, "pruned", labels, pruned.teacher_size)
+                return RunVocabulary(len(tokenizer), "teacher", labels)
         if generation:
             from kdstudio.core.train.generation import generation_corpus, teacher_completions
 
@@ -69,7 +84,8 @@ def measure_for_project(names: Sequence[str], project_path: str | Path, config: 
     config = config or TrainConfig()
     vocabulary = run_vocabulary(project_path, config)
     yield from measure_students(names, vocabulary=vocabulary.size, labels=vocabulary.labels,
-                                max_length=config.max_length, tokenizer=vocabulary.tokenizer, cancel=cancel)
+                                max_length=config.max_length, tokenizer=vocabulary.tokenizer,
+                                teacher_vocabulary=vocabulary.teacher_size, cancel=cancel)
 
 
 __all__ = ["RunVocabulary", "measure_for_project", "run_vocabulary"]

@@ -28,7 +28,7 @@ PROJECT_FIGURES: dict[tuple, dict[str, StudentFigure]] = {}
 #: What the figures were measured for, by the same keys (None: the stand-in vocabulary).
 FIGURES_BASIS: dict[tuple, str] = {}
 #: The settings of a training run that change a preset's parameter count.
-SIZE_SETTINGS = ("teacher", "vocab_size", "max_length", "hard_labels", "uncalibrated", "seed")
+SIZE_SETTINGS = ("teacher", "vocab", "vocab_size", "max_length", "hard_labels", "uncalibrated", "seed")
 PRETRAINED = "pretrained"
 TEACHER_LAYERS = "teacher-layers"
 
@@ -78,6 +78,9 @@ def format_mb(size_mb: float) -> str:
 def basis_text(result: Any) -> str:
     """What the cards' parameter counts were measured for, in words (a ``StudentFigures``)."""
     labels = f"{result.labels} labels"
+    if result.tokenizer == "pruned":
+        return (f"Sizes for this project: the {result.vocabulary:,} of the teacher's {result.teacher_vocabulary:,} "
+                f"word pieces that its texts use, {labels}.")
     if result.tokenizer == "teacher":
         return f"Sizes for this project: the teacher's vocabulary of {result.vocabulary:,} pieces, {labels}."
     if result.tokenizer == "wordpiece":

@@ -33,7 +33,18 @@ def test_the_card_counts_the_parameters_of_a_run_on_the_teachers_tokenizer(tmp_p
                                  HarvestConfig(teacher=f"embed:{encoder}", splits=("train", "valid")))).teacher
     config = TrainConfig(student="cnn", teacher=teacher, **FAST)
     vocabulary = run_vocabulary(tmp_path / "toy.kdproj", config)
-    assert vocabulary.tokenizer == "teacher"
+    assert vocabulary.tokenizer == "pruned" and vocabulary.size < vocabulary.teacher_size
     figures = run_to_end(measure_for_project(["cnn"], tmp_path / "toy.kdproj", config))
     run = run_to_end(train(tmp_path / "toy.kdproj", config))
     assert figures.students[0].params == run.params and figures.vocabulary == vocabulary.size
+
+
+def test_the_card_counts_the_pruned_vocabulary_a_run_keeps_and_the_full_one_when_asked(tmp_path):
+    project, teacher = build_toy_project(tmp_path / "toy.kdproj", teacher_spec="embed:minilm")
+    project.close()
+    for vocab, kind in (("pruned", "pruned"), ("full", "teacher")):
+        config = TrainConfig(student="cnn", teacher=teacher, vocab=vocab, **FAST)
+        figures = run_to_end(measure_for_project(["cnn"], tmp_path / "toy.kdproj", config))
+        run = run_to_end(train(tmp_path / "toy.kdproj", config))
+        assert figures.tokenizer == kind and figures.students[0].params == run.params
+    assert figures.vocabulary == 30522

@@ -32,13 +32,15 @@ class StudentFigure:
 class StudentFigures(JobResult):
     """What :func:`measure_students` finishes with, in the order the names were given; the
     students were built for ``vocabulary`` word pieces (from ``tokenizer``: ``teacher``,
-    ``wordpiece`` or ``stand-in``), ``labels`` labels and ``max_length`` tokens."""
+    ``pruned`` (the teacher's that the project uses, of ``teacher_vocabulary``), ``wordpiece``
+    or ``stand-in``), ``labels`` labels and ``max_length`` tokens."""
 
     students: tuple[StudentFigure, ...]
     vocabulary: int = VOCABULARY
     labels: int = LABELS
     max_length: int = 128
     tokenizer: str = "stand-in"
+    teacher_vocabulary: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class _Vocabulary:
 
 
 def measure_students(names: Sequence[str], *, vocabulary: int = VOCABULARY, labels: int = LABELS,
-                     max_length: int = 128, tokenizer: str = "stand-in",
+                     max_length: int = 128, tokenizer: str = "stand-in", teacher_vocabulary: int | None = None,
                      cancel: CancelToken | None = None) -> Iterator[Event]:
     """Build each preset student in ``names`` for ``vocabulary`` word pieces and ``labels``
     labels and time one forward pass (after a warm-up pass), on all cores but one:
@@ -80,7 +82,7 @@ def measure_students(names: Sequence[str], *, vocabulary: int = VOCABULARY, labe
             params = count_parameters(model)
             figures.append(StudentFigure(name, params, params * BYTES_PER_PARAM / 1e6, ms))
             yield Progress("measure", i + 1, len(names))
-    yield Finished(StudentFigures(tuple(figures), vocabulary, labels, max_length, tokenizer))
+    yield Finished(StudentFigures(tuple(figures), vocabulary, labels, max_length, tokenizer, teacher_vocabulary))
 
 
 __all__ = ["StudentFigure", "StudentFigures", "measure_students"]
