@@ -168,9 +168,12 @@ def _int8_section(int8: dict[str, Any]) -> list[str]:
     """The card's lines on ``model_int8.onnx``: size, agreement with the float model, how to load it."""
     from kdstudio.core.export.int8 import INT8_FILE, INT8_MIN_AGREEMENT
 
-    ops = ("every operator onnxruntime quantizes (matrix products, embedding lookups, convolutions, LSTMs)"
-           if int8.get("int8_ops") == "all" else "the matrix products and embedding lookups only "
-           "(quantizing every operator lost too much agreement)")
+    ops = {
+        "all": "every operator onnxruntime quantizes (matrix products, embedding lookups, convolutions, LSTMs)",
+        "all-per-channel": "every operator onnxruntime quantizes (matrix products, embedding lookups, "
+        "convolutions, LSTMs), with one scale per output channel (one scale per weight lost too much agreement)",
+    }.get(int8.get("int8_ops") or "", "the matrix products and embedding lookups only (quantizing every "
+          "operator lost too much agreement)")
     where = "test texts" if int8.get("int8_texts") == "test" else "project texts"
     size = _fmt(int8["int8_bytes"] / 1e6, ".2f")
     float_size = f"{int8['onnx_bytes'] / 1e6:.2f} MB" if int8.get("onnx_bytes") else "n/a"

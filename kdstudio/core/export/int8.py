@@ -4,7 +4,8 @@
 quantization, then runs both files on every text it is given (the project's test split), tokenized
 with the student's own saved tokenizer as a user's service would, and counts on how many the top
 label is the same. It tries the operator sets of :data:`~kdstudio.core.export.onnx.INT8_OP_SETS` in
-order — everything onnxruntime quantizes, then matrix products and embeddings only — and keeps the
+order — everything onnxruntime quantizes (one scale per weight, then one per output channel), then
+matrix products and embeddings only — and keeps the
 first whose agreement reaches :data:`INT8_MIN_AGREEMENT`; when none does, the export fails in one
 line that names the best agreement reached.
 """
@@ -55,9 +56,9 @@ def write_int8(
     reference = session(out / FLOAT_FILE)
     target = out / INT8_FILE
     best: tuple[float, str] | None = None
-    for name, op_types in INT8_OP_SETS:
+    for name, op_types, per_channel in INT8_OP_SETS:
         cancel.check()
-        quantize_int8(out / FLOAT_FILE, target, op_types)
+        quantize_int8(out / FLOAT_FILE, target, op_types, per_channel=per_channel)
         agreement, max_diff, rows = compare_outputs(reference, session(target), batches)
         if agreement >= INT8_MIN_AGREEMENT:
             yield Log(f"int8 ({name} operators): top-1 agreement with the float model {agreement:.2%} "
@@ -65,7 +66,7 @@ def write_int8(
             return {"int8_agreement": round(agreement, 6), "int8_checked_examples": rows,
                     "int8_max_abs_diff": max_diff, "int8_ops": name, "int8_bytes": file_size(target)}
         yield Log(f"int8 ({name} operators) agrees with the float model on only {agreement:.2%} of {rows:,} texts "
-                  f"(needs {INT8_MIN_AGREEMENT:.1%})" + ("; trying fewer operators" if name != INT8_OP_SETS[-1][0]
+                  f"(needs {INT8_MIN_AGREEMENT:.1%})" + ("; trying the next way" if name != INT8_OP_SETS[-1][0]
                                                           else ""), "warning")
         if best is None or agreement > best[0]:
             best = (agreement, name)
@@ -89,7 +90,7 @@ def int8_summary(result: Any) -> str | None:
     float_mb = f"float {_mb(result.onnx_bytes)}" if result.onnx_bytes else "float size unknown"
     return (f"int8: {INT8_FILE} {_mb(result.int8_bytes)} ({float_mb}{ratio}), top-1 agreement with float "
             f"{result.int8_agreement:.2%} on {result.int8_checked_examples:,} {where}"
-            + (f" ({result.int8_ops} operators quantized)" if result.int8_ops and result.int8_ops != "all" else ""))
+            + (f" (quantized: {result.int8_ops})" if result.int8_ops and result.int8_ops != "all" else ""))
 
 
 def _mb(n_bytes: int) -> str:

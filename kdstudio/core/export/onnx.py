@@ -27,13 +27,15 @@ from kdstudio.core.errors import ConfigError
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask")
-#: The operator sets an int8 export tries, in order, as ``(short name, op types)``: first
+#: The ways an int8 export tries, smallest file first, as ``(short name, op types, per channel)``:
 #: onnxruntime's whole dynamic set (None: MatMul, Gather — the embedding tables —, Conv, LSTM,
-#: Attention, ...), then the matrix products and embedding lookups only, which leaves
-#: convolutions and recurrent cells in float where quantizing them costs too much agreement.
-INT8_OP_SETS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
-    ("all", None),
-    ("matmul+embeddings", ("MatMul", "Gather")),
+#: Attention, ...) with one scale per weight tensor, the same with one scale per output channel,
+#: then the matrix products and embedding lookups only, which leaves convolutions and recurrent
+#: cells in float where quantizing them costs too much agreement.
+INT8_OP_SETS: tuple[tuple[str, tuple[str, ...] | None, bool], ...] = (
+    ("all", None, False),
+    ("all-per-channel", None, True),
+    ("matmul+embeddings", ("MatMul", "Gather"), False),
 )
 
 
@@ -56,12 +58,25 @@ def export_classifier(model: Any, sample: tuple[Any, Any], path: str | Path, *, 
     import torch
 
     onnx, _ = require_onnx()
+
+    class TwoInputs(torch.nn.Module):
+        """``model`` seen through ``forward(input_ids, attention_mask)`` alone: the exporter feeds a
+        forward's further parameters their defaults as graph inputs (a transformers student's
+        ``output_hidden_states=False`` would become a tensor the model cannot read)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.model(input_ids, attention_mask)
+
     path = Path(path)
     axes = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model,
+            TwoInputs().eval(),
             tuple(sample),
             str(path),
             input_names=list(INPUTS),
@@ -74,10 +89,13 @@ def export_classifier(model: Any, sample: tuple[Any, Any], path: str | Path, *, 
     return path
 
 
-def quantize_int8(source: str | Path, target: str | Path, op_types: Sequence[str] | None = None) -> Path:
+def quantize_int8(
+    source: str | Path, target: str | Path, op_types: Sequence[str] | None = None, *, per_channel: bool = False
+) -> Path:
     """Dynamic int8 quantization of the ONNX file ``source`` into ``target`` (onnxruntime's
     ``quantize_dynamic``, signed 8-bit weights). ``op_types`` names the operators to quantize
-    (None or empty: onnxruntime's defaults, see :data:`INT8_OP_SETS`). Returns ``target``."""
+    (None or empty: onnxruntime's defaults, see :data:`INT8_OP_SETS`); ``per_channel`` gives each
+    output channel of a weight its own scale. Returns ``target``."""
     require_onnx()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -85,7 +103,7 @@ def quantize_int8(source: str | Path, target: str | Path, op_types: Sequence[str
     with warnings.catch_warnings(), _quiet_quantizer():
         warnings.simplefilter("ignore")
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=list(op_types) if op_types else None)
+                         op_types_to_quantize=list(op_types) if op_types else None, per_channel=per_channel)
     return target
 
 
