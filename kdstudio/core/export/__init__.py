@@ -71,7 +71,8 @@ class ExportResult(JobResult):
     int8_checked_examples: int | None = None  # --int8: how many texts that share is over
     int8_texts: str | None = None  # --int8: "test" (the test split) or "project" (no test split: project texts)
     int8_max_abs_diff: float | None = None  # --int8: largest output difference from the float model
-    int8_ops: str | None = None  # --int8: how it was quantized: "all", "all-per-channel" or "matmul+embeddings"
+    int8_ops: str | None = None  # --int8: what was quantized: "all", "all-per-channel", "matmul+embeddings"
+    # or "embeddings"
 
 
 def csv_safe(cell: Any) -> Any:

@@ -172,8 +172,9 @@ def _int8_section(int8: dict[str, Any]) -> list[str]:
         "all": "every operator onnxruntime quantizes (matrix products, embedding lookups, convolutions, LSTMs)",
         "all-per-channel": "every operator onnxruntime quantizes (matrix products, embedding lookups, "
         "convolutions, LSTMs), with one scale per output channel (one scale per weight lost too much agreement)",
-    }.get(int8.get("int8_ops") or "", "the matrix products and embedding lookups only (quantizing every "
-          "operator lost too much agreement)")
+        "matmul+embeddings": "the matrix products and embedding lookups only (quantizing every operator lost "
+        "too much agreement)",
+    }.get(int8.get("int8_ops") or "", "the embedding tables only (quantizing more lost too much agreement)")
     where = "test texts" if int8.get("int8_texts") == "test" else "project texts"
     size = _fmt(int8["int8_bytes"] / 1e6, ".2f")
     float_size = f"{int8['onnx_bytes'] / 1e6:.2f} MB" if int8.get("onnx_bytes") else "n/a"
