@@ -314,12 +314,17 @@ def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def cmd_export(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.export import export
+    from kdstudio.core.export import ExportResult, export, int8_summary
 
-    run_job(export(args.project, args.run, args.format, args.out, cancel=cancel), as_json=args.json,
-            on_finish=lambda r: print(f"exported run #{r.run} as {r.format} to {r.out}"
-                                      + (f"; pipeline parity: {r.identical}/{r.checked_examples} identical"
-                                         if r.identical is not None else "")))
+    def show(r: ExportResult) -> None:
+        print(f"exported run #{r.run} as {r.format} to {r.out}"
+              + (f"; pipeline parity: {r.identical}/{r.checked_examples} identical" if r.identical is not None else ""))
+        line = int8_summary(r)
+        if line:
+            print(line)
+
+    run_job(export(args.project, args.run, args.format, args.out, int8=args.int8, cancel=cancel), as_json=args.json,
+            on_finish=show)
     return 0
 
 

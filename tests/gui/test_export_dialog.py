@@ -94,3 +94,28 @@ def test_a_failed_export_shows_the_jobs_one_line_error(qtbot, project, tmp_path)
     assert "\n" not in dialog.error.text() and not dialog.done_card.isVisible()
     assert dialog.export_button.isEnabled()
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]  # refused before anything was written
+
+
+def test_the_int8_box_follows_the_format_and_the_finished_export_shows_its_size_and_agreement(qtbot, project, tmp_path):
+    path, run = project
+    dialog = ExportDialog(path, run, "cnn")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.fmt == "onnx" and dialog.int8.isEnabled() and not dialog.int8.isChecked()
+    dialog.int8.setChecked(True)
+    dialog.format.setCurrentIndex(dialog.format.findData("hf"))
+    assert not dialog.int8.isEnabled() and not dialog.int8.isChecked() and not dialog.wants_int8
+    dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
+    dialog.int8.setChecked(True)
+    assert dialog.wants_int8
+    out = tmp_path / "student-int8"
+    dialog.folder.setText(str(out))
+    with qtbot.waitSignal(dialog.exported, timeout=120000) as exported:
+        dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.done_card.isVisible(), timeout=5000)
+    result = exported.args[0]
+    assert result.int8_bytes == (out / "model_int8.onnx").stat().st_size and result.int8_agreement >= 0.995
+    text = dialog.int8_line.text()
+    assert dialog.int8_line.isVisible() and text.startswith("int8: model_int8.onnx")
+    assert f"top-1 agreement with float {result.int8_agreement:.2%} on {result.int8_checked_examples:,} test texts" in text
+    assert "model.onnx" in dialog.summary.text() and dialog.int8.isEnabled()

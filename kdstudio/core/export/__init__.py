@@ -9,6 +9,8 @@
 - ``onnx``: ``model.onnx`` (inputs ``input_ids`` and ``attention_mask``, int64, batch and
   sequence axes dynamic; output ``logits``), checked against torch with onnxruntime on up to
   100 project texts (max abs difference of the logits ≤ 1e-4), with the tokenizer files beside it.
+  With ``int8=True`` also ``model_int8.onnx``, its dynamic int8 quantization, checked against the
+  float file on the whole test split (top-1 agreement ≥ ``INT8_MIN_AGREEMENT``, :mod:`.int8`).
 
 A generation student (a causal language model) exports as ``hf`` only: the model, its tokenizer and
 ``generation_config.json`` (KD Studio's greedy settings), checked by running
@@ -17,6 +19,8 @@ completions (:mod:`.generation`); asking for ``onnx`` gives a one-line refusal.
 
 Both also hold ``README.md`` (the model card: teacher, data, metrics, intended use and limits),
 ``kdstudio.json`` (labels, maximum length, run and teacher) and ``teacher_outputs.jsonl``.
+The folder is written beside ``out_dir`` under a hidden name and moved into place when it is
+complete, so a failed or cancelled export leaves ``out_dir`` as it was (or absent).
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ import csv
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Log, Progress
+from kdstudio.core.export.int8 import FLOAT_FILE, INT8_FILE, INT8_MIN_AGREEMENT, int8_summary, write_int8
 
 FORMATS = ("hf", "onnx")
 #: What each format writes, in a line (the app's export dialog offers the formats with these).
@@ -60,6 +65,14 @@ class ExportResult(JobResult):
     max_abs_diff: float | None = None  # ONNX: the largest logit difference from torch
     checked_examples: int | None = None  # ONNX / generation: how many texts the parity check ran on
     identical: int | None = None  # generation: prompts on which transformers' pipeline wrote KD Studio's text
+    onnx_bytes: int | None = None  # ONNX: size of model.onnx
+    int8_bytes: int | None = None  # --int8: size of model_int8.onnx
+    int8_agreement: float | None = None  # --int8: share of the checked texts with the float model's top label
+    int8_checked_examples: int | None = None  # --int8: how many texts that share is over
+    int8_texts: str | None = None  # --int8: "test" (the test split) or "project" (no test split: project texts)
+    int8_max_abs_diff: float | None = None  # --int8: largest output difference from the float model
+    int8_ops: str | None = None  # --int8: what was quantized: "all", "all-per-channel", "matmul+embeddings"
+    # or "embeddings"
 
 
 def csv_safe(cell: Any) -> Any:
@@ -173,13 +186,17 @@ def export(
     fmt: str,
     out_dir: str | Path,
     *,
+    int8: bool = False,
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
-    """Export run ``run_id``'s best student as ``fmt`` (``hf`` or ``onnx``) into ``out_dir``.
+    """Export run ``run_id``'s best student as ``fmt`` (``hf`` or ``onnx``) into ``out_dir``;
+    with ``int8`` (ONNX only) also its int8 quantization, checked against the float model.
 
     Yields ``Progress(stage="export")`` and ``Log`` events, then ``Finished(ExportResult)``.
     ``out_dir`` must be new, empty, or an earlier export (it is replaced). Raises ``ConfigError``
-    for an unknown format or run, and for ``hf`` with a ``bilstm``/``cnn`` student.
+    for an unknown format or run, for ``hf`` with a ``bilstm``/``cnn`` student, for ``int8`` with
+    another format than ``onnx``, and when the int8 model falls short of ``INT8_MIN_AGREEMENT``;
+    a failed or cancelled export leaves ``out_dir`` as it was.
     """
     from kdstudio.core.store import Project
     from kdstudio.core.students import META_FILE, student_folder
@@ -202,6 +219,12 @@ def export(
             ) from None
         meta = json.loads((folder / META_FILE).read_text())
         generation = meta["arch"] == CAUSAL
+        if int8 and (fmt != "onnx" or generation):
+            raise ConfigError(
+                "--int8 goes with --format onnx: it writes model_int8.onnx beside model.onnx"
+                + (f" (run #{run_id} is a generation student, which exports as a Hugging Face folder only)"
+                   if generation else "")
+            )
         if generation and fmt not in formats_for(CAUSAL):
             raise ConfigError(
                 f"run #{run_id} is a generation student (a causal language model); it exports as a Hugging Face "
@@ -213,36 +236,81 @@ def export(
                 "export it with --format onnx (transformer-*, hf: and teacher-layers: students export to both)"
             )
         _prepare_out(out)
-        total = 5
+        total = 6 if int8 else 5
         yield Progress("export", 0, total)
         yield Log(f"exporting run #{run_id} ({meta['spec']}) as {fmt} to {out}")
-        parity: dict[str, Any] = {}
-        if generation:
-            from kdstudio.core.export.generation import parity_prompts, pipeline_parity, write_generation_hf
+        stage = _stage(out)
+        try:
+            parity: dict[str, Any] = {}
+            if generation:
+                from kdstudio.core.export.generation import parity_prompts, pipeline_parity, write_generation_hf
 
-            write_generation_hf(folder, meta, out)
+                write_generation_hf(folder, meta, stage)
+                cancel.check()
+                check = pipeline_parity(stage, folder, meta, parity_prompts(project))
+                parity = {"checked_examples": check["checked_examples"], "identical": check["identical"]}
+                yield Log(f"transformers' text-generation pipeline on the export writes KD Studio's text on "
+                          f"{check['identical']}/{check['checked_examples']} test prompts",
+                          "info" if check["first_difference"] is None else "warning")
+            elif fmt == "hf":
+                _write_hf(folder, meta, stage)
+            else:
+                from kdstudio.core.export.onnx import file_size
+
+                cancel.check()
+                parity = _write_onnx(folder, meta, stage, _check_texts(project))
+                parity["onnx_bytes"] = file_size(stage / FLOAT_FILE)
+                yield Log(
+                    f"ONNX matches torch on {parity['checked_examples']} examples "
+                    f"(max abs difference {parity['max_abs_diff']:.2e})"
+                )
+                if int8:
+                    yield Progress("export", 2, total)
+                    texts = [t for _, t, _ in project.examples("test")]
+                    parity["int8_texts"] = "test" if texts else "project"
+                    parity.update((yield from write_int8(stage, folder, meta, texts or _check_texts(project),
+                                                         cancel=cancel)))
+            yield Progress("export", total - 3, total)
             cancel.check()
-            check = pipeline_parity(out, folder, meta, parity_prompts(project))
-            parity = {"checked_examples": check["checked_examples"], "identical": check["identical"]}
-            yield Log(f"transformers' text-generation pipeline on the export writes KD Studio's text on "
-                      f"{check['identical']}/{check['checked_examples']} test prompts",
-                      "info" if check["first_difference"] is None else "warning")
-        elif fmt == "hf":
-            _write_hf(folder, meta, out)
-        else:
-            cancel.check()
-            parity = _write_onnx(folder, meta, out, _check_texts(project))
-            yield Log(
-                f"ONNX matches torch on {parity['checked_examples']} examples "
-                f"(max abs difference {parity['max_abs_diff']:.2e})"
-            )
-        yield Progress("export", 2, total)
-        cancel.check()
-        teacher = project.teacher(run["teacher"]) if run["teacher"] is not None else None
-        stored = project.evaluation(run_id)
-        info = project.info()
+            teacher = project.teacher(run["teacher"]) if run["teacher"] is not None else None
+            stored = project.evaluation(run_id)
+            info = project.info()
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    try:
+        files, n_teacher_outputs = yield from _finish(project_path, run, meta, fmt, stage, teacher, stored, info,
+                                                      int8=parity if int8 else None, cancel=cancel, total=total)
+        _move_into_place(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    yield Progress("export", total, total)
+    yield Finished(ExportResult(run=run_id, format=fmt, out=str(out), files=files,
+                                seconds=round(time.monotonic() - t0, 3), teacher_outputs=n_teacher_outputs,
+                                **parity))
+
+
+def _finish(
+    project_path: str | Path,
+    run: dict[str, Any],
+    meta: dict[str, Any],
+    fmt: str,
+    out: Path,
+    teacher: dict[str, Any] | None,
+    stored: Any,
+    info: dict[str, Any],
+    *,
+    int8: dict[str, Any] | None,
+    cancel: CancelToken,
+    total: int,
+) -> Generator[Event, None, tuple[list[str], int | None]]:
+    """The rest of an export into ``out`` once the model is there: the run's evaluation (made now
+    when none is stored), the teacher's outputs, the marker and the model card (``int8``: the int8
+    check's figures, for the card). Returns ``(files, teacher outputs written)``."""
     from kdstudio.core.evaluate.tasks import report_from_json
 
+    run_id = run["id"]
+    generation = meta["arch"] == CAUSAL
     report = report_from_json(stored) if stored is not None else None
     if report is None:
         from kdstudio.core.evaluate import evaluate
@@ -253,11 +321,11 @@ def export(
             report = run_to_end(evaluate(project_path, run_id, speed=False, cancel=cancel))
         except ConfigError as exc:
             yield Log(f"not evaluated: {exc}", "warning")
-    yield Progress("export", 3, total)
+    yield Progress("export", total - 2, total)
     n_teacher_outputs = None
     if teacher is not None:
         n_teacher_outputs = export_teacher_outputs(project_path, teacher["id"], out / "teacher_outputs.jsonl")
-    yield Progress("export", 4, total)
+    yield Progress("export", total - 1, total)
     (out / MARKER).write_text(
         json.dumps(
             {
@@ -270,7 +338,8 @@ def export(
                 "teacher": teacher["spec"] if teacher else None,
                 "project": info["name"],
                 **({"task": "generation", "template": meta.get("template"),
-                    "max_new_tokens": meta.get("max_new_tokens")} if generation else {}),
+                    "max_new_tokens": meta.get("max_new_tokens")} if generation
+                   else {"int8": INT8_FILE if int8 else None}),
             },
             indent=1,
         )
@@ -279,34 +348,43 @@ def export(
 
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     files = sorted({*files, "README.md"})
-    card = (generation_model_card if generation else model_card)(
-        name=f"{info['name']} — run {run_id} ({meta['spec']})",
-        fmt=fmt,
-        run=run,
-        meta=meta,
-        teacher=teacher,
-        project=info,
-        report=report,
-        files=files,
-    )
+    card_args = {"name": f"{info['name']} — run {run_id} ({meta['spec']})", "fmt": fmt, "run": run, "meta": meta,
+                 "teacher": teacher, "project": info, "report": report, "files": files}
+    card = generation_model_card(**card_args) if generation else model_card(**card_args, int8=int8)
     (out / "README.md").write_text(card, encoding="utf-8")
-    yield Progress("export", total, total)
-    yield Finished(ExportResult(run=run_id, format=fmt, out=str(out), files=files,
-                                seconds=round(time.monotonic() - t0, 3), teacher_outputs=n_teacher_outputs,
-                                **parity))
+    return files, n_teacher_outputs
+
+
+def _stage(out: Path) -> Path:
+    """A new hidden folder beside ``out`` to write the export into, moved into place when it is done."""
+    import secrets
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    while True:  # mkdir, not mkdtemp: the folder gets the usual permissions, not the owner's only
+        stage = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
+        try:
+            stage.mkdir()
+            return stage
+        except FileExistsError:
+            continue
+
+
+def _move_into_place(stage: Path, out: Path) -> None:
+    """Replace ``out`` (absent, empty, or an earlier export) by the finished ``stage``."""
+    if out.is_dir():
+        shutil.rmtree(out)
+    stage.rename(out)
 
 
 def _prepare_out(out: Path) -> None:
-    """Make ``out`` an empty folder: new, empty, or an earlier KD Studio export (replaced)."""
+    """Check that ``out`` may be written: new, empty, or an earlier KD Studio export (replaced
+    once the new one is complete)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / MARKER).is_file():
-            raise ConfigError(
-                f"{out}: the folder is not empty; choose a new folder (an earlier export is replaced)"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ConfigError(
+            f"{out}: the folder is not empty; choose a new folder (an earlier export is replaced)"
+        )
 
 
 def _copy_tokenizer(folder: Path, meta: dict[str, Any], out: Path) -> None:
@@ -355,7 +433,7 @@ def _write_onnx(folder: Path, meta: dict[str, Any], out: Path, texts: list[str])
     pad = pad_id(tokenizer)
     tokens = encode(tokenizer, texts, meta["max_length"])
     path = export_classifier(model, pad_batch(tokens[:2] if len(tokens) >= 2 else tokens * 2, pad),
-                             out / "model.onnx")
+                             out / FLOAT_FILE)
     sess = session(path)
     worst = 0.0
     for start in range(0, len(tokens), 25):
@@ -375,10 +453,12 @@ def _write_onnx(folder: Path, meta: dict[str, Any], out: Path, texts: list[str])
 __all__ = [
     "FORMATS",
     "FORMAT_HELP",
+    "INT8_MIN_AGREEMENT",
     "ExportResult",
     "csv_safe",
     "export",
     "export_teacher_outputs",
     "formats_for",
+    "int8_summary",
     "run_formats",
 ]

@@ -24,8 +24,10 @@ def model_card(
     project: dict[str, Any],
     report: EvalReport | None,
     files: list[str],
+    int8: dict[str, Any] | None = None,
 ) -> str:
-    """Markdown: what the model is, its teacher and data, its metrics, how to use it, its limits."""
+    """Markdown: what the model is, its teacher and data, its metrics, how to use it, its limits.
+    ``int8``: the ``int8_*`` and ``onnx_bytes`` figures of an export with an int8 model beside the float one."""
     labels = meta["labels"]
     config = run.get("config") or {}
     summary = run.get("summary") or {}
@@ -130,6 +132,8 @@ def model_card(
             "Inputs `input_ids` and `attention_mask` (int64, batch × sequence, both axes dynamic); "
             "output `logits` (batch × labels, in the order above).",
         ]
+        if int8:
+            usage += ["", *_int8_section(int8)]
     lines += [
         "",
         "## How to use",
@@ -158,6 +162,37 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _int8_section(int8: dict[str, Any]) -> list[str]:
+    """The card's lines on ``model_int8.onnx``: size, agreement with the float model, how to load it."""
+    from kdstudio.core.export.int8 import INT8_FILE, INT8_MIN_AGREEMENT
+
+    ops = {
+        "all": "every operator onnxruntime quantizes (matrix products, embedding lookups, convolutions, LSTMs)",
+        "all-per-channel": "every operator onnxruntime quantizes (matrix products, embedding lookups, "
+        "convolutions, LSTMs), with one scale per output channel (one scale per weight lost too much agreement)",
+        "matmul+embeddings": "the matrix products and embedding lookups only (quantizing every operator lost "
+        "too much agreement)",
+    }.get(int8.get("int8_ops") or "", "the embedding tables only (quantizing more lost too much agreement)")
+    where = "test texts" if int8.get("int8_texts") == "test" else "project texts"
+    size = _fmt(int8["int8_bytes"] / 1e6, ".2f")
+    float_size = f"{int8['onnx_bytes'] / 1e6:.2f} MB" if int8.get("onnx_bytes") else "n/a"
+    return [
+        f"### The int8 model: `{INT8_FILE}`",
+        "",
+        f"`{INT8_FILE}` ({size} MB, against {float_size} for `model.onnx`) is the same model with the weights "
+        f"of {ops} stored as 8-bit integers (onnxruntime's dynamic quantization). Its top label agrees with "
+        f"the float model's on {_fmt(int8['int8_agreement'], '.2%')} of {int8['int8_checked_examples']:,} {where} "
+        f"(at least {INT8_MIN_AGREEMENT:.1%} is required; largest output difference "
+        f"{_fmt(int8.get('int8_max_abs_diff'), '.3f')}). It takes the same inputs and gives the same output:",
+        "",
+        "```python",
+        f'session = ort.InferenceSession("PATH/TO/THIS/FOLDER/{INT8_FILE}")',
+        'logits = session.run(None, {"input_ids": enc["input_ids"].astype(np.int64),',
+        '                            "attention_mask": enc["attention_mask"].astype(np.int64)})[0]',
+        "```",
+    ]
 
 
 def _scores_row(name: str, scores: CorpusScores | None) -> str:

@@ -16,8 +16,10 @@ service would.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,18 @@ from kdstudio.core.errors import ConfigError
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask")
+#: The ways an int8 export tries, smallest file first, as ``(short name, op types, per channel)``:
+#: onnxruntime's whole dynamic set (None: MatMul, Gather — the embedding tables —, Conv, LSTM,
+#: Attention, ...) with one scale per weight tensor, the same with one scale per output channel,
+#: then the matrix products and embedding lookups only, which leaves convolutions and recurrent
+#: cells in float where quantizing them costs too much agreement, and last the embedding tables
+#: alone (most of a small student's weights, and the gentlest cut).
+INT8_OP_SETS: tuple[tuple[str, tuple[str, ...] | None, bool], ...] = (
+    ("all", None, False),
+    ("all-per-channel", None, True),
+    ("matmul+embeddings", ("MatMul", "Gather"), False),
+    ("embeddings", ("Gather",), False),
+)
 
 
 def require_onnx() -> tuple[Any, Any]:
@@ -46,12 +60,25 @@ def export_classifier(model: Any, sample: tuple[Any, Any], path: str | Path, *, 
     import torch
 
     onnx, _ = require_onnx()
+
+    class TwoInputs(torch.nn.Module):
+        """``model`` seen through ``forward(input_ids, attention_mask)`` alone: the exporter feeds a
+        forward's further parameters their defaults as graph inputs (a transformers student's
+        ``output_hidden_states=False`` would become a tensor the model cannot read)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.model(input_ids, attention_mask)
+
     path = Path(path)
     axes = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model,
+            TwoInputs().eval(),
             tuple(sample),
             str(path),
             input_names=list(INPUTS),
@@ -64,17 +91,37 @@ def export_classifier(model: Any, sample: tuple[Any, Any], path: str | Path, *, 
     return path
 
 
-def quantize_int8(source: str | Path, target: str | Path) -> Path:
+def quantize_int8(
+    source: str | Path, target: str | Path, op_types: Sequence[str] | None = None, *, per_channel: bool = False
+) -> Path:
     """Dynamic int8 quantization of the ONNX file ``source`` into ``target`` (onnxruntime's
-    ``quantize_dynamic``, signed 8-bit weights). Returns ``target``."""
+    ``quantize_dynamic``, signed 8-bit weights). ``op_types`` names the operators to quantize
+    (None or empty: onnxruntime's defaults, see :data:`INT8_OP_SETS`); ``per_channel`` gives each
+    output channel of a weight its own scale. Returns ``target``."""
     require_onnx()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target = Path(target)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_quantizer():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=list(op_types) if op_types else None, per_channel=per_channel)
     return target
+
+
+def compare_outputs(reference: Any, candidate: Any, batches: Iterable[tuple[Any, Any]]) -> tuple[float, float, int]:
+    """Run two sessions (or anything :func:`run_ids` takes) on the same padded ``(input_ids,
+    attention_mask)`` batches: ``(top-1 agreement, largest absolute output difference, rows)``.
+    The agreement is the share of rows whose highest output is the same label in both."""
+    import numpy as np
+
+    same, rows, worst = 0, 0, 0.0
+    for ids, mask in batches:
+        expected, got = run_ids(reference, ids, mask), run_ids(candidate, ids, mask)
+        same += int((expected.argmax(-1) == got.argmax(-1)).sum())
+        rows += len(expected)
+        worst = max(worst, float(np.abs(got.astype(np.float64) - expected).max())) if len(expected) else worst
+    return (same / rows if rows else 1.0), worst, rows
 
 
 def session(path: str | Path, *, threads: int | None = None) -> Any:
@@ -129,10 +176,32 @@ def file_size(path: str | Path) -> int:
     return path.stat().st_size + (extra.stat().st_size if extra.is_file() else 0)
 
 
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """Hold back the quantizer's advice on stderr (it logs a pre-processing hint at WARNING)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def _numpy(array: Any) -> Any:
     import numpy as np
 
     return array.numpy() if hasattr(array, "numpy") else np.asarray(array, dtype=np.int64)
 
 
-__all__ = ["OnnxClassifier", "export_classifier", "file_size", "quantize_int8", "require_onnx", "run_ids", "session"]
+__all__ = [
+    "INT8_OP_SETS",
+    "OnnxClassifier",
+    "compare_outputs",
+    "export_classifier",
+    "file_size",
+    "quantize_int8",
+    "require_onnx",
+    "run_ids",
+    "session",
+]
