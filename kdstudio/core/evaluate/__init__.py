@@ -10,9 +10,16 @@ The report, a typed :class:`~kdstudio.core.evaluate.result.EvalReport` whose ``t
   calibrated by its harvest, ``teacher_ece_calibrated`` and ``teacher_calibration``), ``per_class`` precision,
   recall, F1 and support, and the ``confusion`` matrices student × teacher and student × gold;
 - speed and size: ``student_params`` / ``teacher_params``, ``student_size_mb`` /
-  ``teacher_size_mb``, p50/p95 latency at batch 1 and throughput at batch 64 of both on
+  ``teacher_size_mb``, p50/p95 latency at batch 1 and throughput at batch 64 of both in torch on
   ``device`` (on CPU with ``threads`` torch threads: all cores but one, as in training),
-  ``speedup`` (teacher p50 / student p50), ``teacher_cost_per_1m_usd``;
+  ``speedup`` (teacher p50 / student p50 in the runtime ``speedup_runtime`` names: ``"torch"``, or
+  ``"recorded"`` for an API teacher's recorded latency), ``teacher_cost_per_1m_usd``;
+- ``latency``: every runtime timed in one interleaved session (:mod:`.runtimes`), tokenization
+  included — ``{"student": {"torch", "onnx", "onnx_int8"}, "teacher": {"torch", "onnx"}}``, each
+  ``{"batch1_ms_p50", "batch1_ms_p95", "batch64_ms_p50", "batch64_per_s"}`` or None;
+  ``speedups`` per runtime family (``onnx_int8``: the ONNX float teacher against the int8
+  student), and the sizes of the ONNX files (``student_onnx_size_mb``, ``student_int8_size_mb``,
+  ``teacher_onnx_size_mb``);
 - ``cascade``: per confidence threshold the share sent to the teacher, accuracy, $ per 1M
   predictions and mean time, and ``best`` (the cheapest threshold within 1 point of the teacher).
 
@@ -43,6 +50,7 @@ def evaluate(
     run_id: int | None = None,
     *,
     speed: bool = True,
+    onnx: bool = True,
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
     """Evaluate run ``run_id`` (default: the latest finished run) on the test split.
@@ -53,7 +61,8 @@ def evaluate(
     Opens its own ``Project``; yields ``Progress(stage="eval")`` events, a ``Log`` warning when
     the teacher cannot be loaded for timing, and ``Finished(EvalReport)``. The report is saved
     with ``Project.save_evaluation`` (its ``to_json()``). ``speed=False`` skips the timing
-    (latencies are None).
+    (latencies are None); ``onnx=False`` times torch only (no ONNX export: the ONNX entries of
+    ``latency`` and ``speedups`` are None; a generation evaluation times torch only anyway).
     Raises ``ConfigError`` for a project without such a run or a run without test predictions.
     """
     from kdstudio.core.evaluate.tasks import evaluation_for
@@ -61,7 +70,8 @@ def evaluate(
 
     with Project(project_path) as project:
         task = project.task
-    yield from evaluation_for(task).job(project_path, run_id, speed=speed, cancel=cancel)
+    options = {"onnx": onnx} if task == "classification" else {}
+    yield from evaluation_for(task).job(project_path, run_id, speed=speed, cancel=cancel, **options)
 
 
 def _num(value: Any, spec: str = ".3f", suffix: str = "") -> str:
