@@ -78,6 +78,46 @@ def _num(value: Any, spec: str = ".3f", suffix: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{suffix}"
 
 
+def _speedup_basis(r: EvalReport) -> str:
+    """What the headline speed-up compares: ``" (torch, batch 1)"``, or the recorded API latency."""
+    if r.speedup is None or r.speedup_runtime is None:
+        return ""
+    if r.speedup_runtime == "recorded":
+        return " (student in torch vs the teacher's recorded latency)"
+    return f" ({r.speedup_runtime}, batch 1)"
+
+
+#: The runtime matrix's rows: (caption, side, runtime) in the order they print.
+RUNTIME_ROWS = (
+    ("student torch", "student", "torch"),
+    ("student ONNX", "student", "onnx"),
+    ("student ONNX int8", "student", "onnx_int8"),
+    ("teacher torch", "teacher", "torch"),
+    ("teacher ONNX", "teacher", "onnx"),
+)
+
+
+def _runtime_lines(r: EvalReport) -> list[str]:
+    """The latency matrix as a small table, and the speed-up in each runtime family."""
+    if r.latency is None:
+        return []
+    lines = ["", f"{'runtime':22}{'b1 p50 ms':>11}{'b1 p95 ms':>11}{'b64 ms':>10}{'texts/s':>10}{'file MB':>9}"]
+    sizes = {("student", "onnx"): r.student_onnx_size_mb, ("student", "onnx_int8"): r.student_int8_size_mb,
+             ("teacher", "onnx"): r.teacher_onnx_size_mb}
+    for caption, side, runtime in RUNTIME_ROWS:
+        t = getattr(getattr(r.latency, side), runtime)
+        if t is None:
+            continue
+        lines.append(f"{caption:22}{_num(t.batch1_ms_p50, '.2f'):>11}{_num(t.batch1_ms_p95, '.2f'):>11}"
+                     f"{_num(t.batch64_ms_p50, '.1f'):>10}{_num(t.batch64_per_s, ',.0f'):>10}"
+                     f"{_num(sizes.get((side, runtime)), '.2f'):>9}")
+    s = r.speedups
+    if s is not None and any(v is not None for v in (s.torch, s.onnx, s.onnx_int8)):
+        lines.append(f"speed-up at batch 1: torch {_num(s.torch, '.1f', 'x')}   ONNX {_num(s.onnx, '.1f', 'x')}"
+                     f"   ONNX int8 {_num(s.onnx_int8, '.1f', 'x')} (vs the teacher's ONNX float)")
+    return lines
+
+
 def format_report(report: EvalReport) -> str:
     """A readable multi-line summary of an evaluation report."""
     r = report
@@ -103,8 +143,9 @@ def format_report(report: EvalReport) -> str:
         f"{_num(r.teacher_throughput_per_s, '.0f'):>12}",
         "",
         f"agreement {_num(r.agreement)}   retention {_num(r.retention)}   KL(teacher||student) "
-        f"{_num(r.kl, '.4f')}   speed-up {_num(r.speedup, '.1f', 'x')}   on {r.device or '?'}"
+        f"{_num(r.kl, '.4f')}   speed-up {_num(r.speedup, '.1f', 'x')}{_speedup_basis(r)}   on {r.device or '?'}"
         + (f" ({r.threads} thread{'s' if r.threads > 1 else ''})" if r.threads else ""),
+        *_runtime_lines(r),
     ]
     if r.teacher_cost_per_1m_usd:
         lines.append(f"teacher cost: ${r.teacher_cost_per_1m_usd:,.2f} per 1M predictions")
