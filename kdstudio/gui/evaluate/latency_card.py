@@ -56,7 +56,8 @@ class LatencyCard(Card):
             self.cells[side, runtime] = [self._cell("–") for _ in COLUMNS]
             for col, cell in enumerate(self.cells[side, runtime], start=1):
                 grid.addWidget(cell, row, col)
-        grid.setColumnStretch(0, 1)
+        grid.setColumnMinimumWidth(0, 170)
+        grid.setColumnStretch(len(COLUMNS) + 1, 1)  # the table keeps to the left, its columns close
         self.table = QWidget()
         self.table.setLayout(grid)
         self.layout_.addWidget(self.table)
