@@ -187,7 +187,10 @@ class Speedups:
 class EvalReport(JobResult):
     """One run evaluated on the test split (see :mod:`kdstudio.core.evaluate` for what each part
     means). ``teacher_timing`` is ``"measured"`` (a local teacher, timed like the student),
-    ``"recorded"`` (a metered teacher: the latencies its harvest recorded) or None (not timed)."""
+    ``"recorded"`` (a metered teacher: the latencies its harvest recorded) or None (not timed).
+    ``latency`` holds every runtime timed in one interleaved session (:mod:`~kdstudio.core.evaluate.runtimes`);
+    the flat ``*_latency_ms_*`` and ``*_throughput_per_s`` keys are its torch column, and ``speedup``
+    compares the runtime ``speedup_runtime`` names. Reports stored before these keys read them as None."""
 
     # what was evaluated
     run: int
