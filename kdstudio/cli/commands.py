@@ -308,7 +308,7 @@ def cmd_eval(args: argparse.Namespace, cancel: CancelToken) -> int:
     from kdstudio.core.evaluate import evaluate
     from kdstudio.core.evaluate.tasks import format_any
 
-    run_job(evaluate(args.project, args.run, cancel=cancel), as_json=args.json,
+    run_job(evaluate(args.project, args.run, onnx=not args.no_onnx, cancel=cancel), as_json=args.json,
             on_finish=lambda r: print(format_any(r)))
     return 0
 

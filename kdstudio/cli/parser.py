@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "calibration, speed, size and the cascade plan.")
     p.add_argument("project")
     p.add_argument("--run", type=int, help="run id (default: the latest finished run)")
+    p.add_argument("--no-onnx", action="store_true",
+                   help="time the student and the teacher in torch only: no ONNX export (faster; the ONNX "
+                        "entries of latency and speedups are null)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_eval)
 

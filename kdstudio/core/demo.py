@@ -243,6 +243,10 @@ def demo(
     ))
 
 
+def _runtime(r: DemoResult) -> str:
+    return f" ({r.speedup_runtime})" if r.speedup_runtime == "torch" else ""
+
+
 def format_demo(r: DemoResult) -> str:
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:.1f}%"
@@ -254,9 +258,11 @@ def format_demo(r: DemoResult) -> str:
         f"  KD student ({r.student}, run #{r.run}):  accuracy {pct(r.student_accuracy)}, "
         f"agreement {pct(r.agreement)}, retention {pct(r.retention)}",
         f"  hard-label baseline (run #{r.hard_label_run}): accuracy {pct(r.hard_label_accuracy)}",
-        (f"  speed-up at batch 1: {r.speedup:.0f}x ({r.student_latency_ms_p50:.2f} ms vs "
+        (f"  speed-up at batch 1{_runtime(r)}: {r.speedup:.0f}x ({r.student_latency_ms_p50:.2f} ms vs "
          f"{r.teacher_latency_ms_p50:.2f} ms)" if r.speedup else "  speed: not measured")
         + (f", student {r.student_size_mb:.1f} MB" if r.student_size_mb else ""),
+        *([f"  in ONNX: {r.speedups.onnx:.0f}x; int8 student vs ONNX teacher: {r.speedups.onnx_int8:.0f}x"]
+          if r.speedups is not None and r.speedups.onnx and r.speedups.onnx_int8 else []),
         f"  exported to {r.export}" if r.export else "",
         f"Open it in the app: kdstudio {r.project}",
     ])

@@ -41,7 +41,8 @@ EVAL_JSON_KEYS = [
     "teacher_ece_calibrated", "teacher_calibration", "reliability", "per_class", "student_macro_f1", "teacher_macro_f1", "confusion", "device", "student_params",
     "student_size_mb", "student_latency_ms_p50", "student_latency_ms_p95", "student_throughput_per_s", "threads",
     "teacher_params", "teacher_size_mb", "teacher_latency_ms_p50", "teacher_latency_ms_p95",
-    "teacher_throughput_per_s", "teacher_cost_per_1m_usd", "teacher_timing", "speedup", "cascade", "seconds",
+    "teacher_throughput_per_s", "teacher_cost_per_1m_usd", "teacher_timing", "speedup", "speedup_runtime", "speedups",
+    "latency", "student_onnx_size_mb", "student_int8_size_mb", "teacher_onnx_size_mb", "cascade", "seconds",
 ]
 
 

@@ -195,3 +195,46 @@ def test_the_cascade_card_states_its_rule_and_lets_the_person_choose_the_target(
     assert "at least the teacher's (90.0% alone): below 0.50 confidence, 15% of cases go to the teacher" in card.note.text()
     assert "most accurate" not in card.note.text()
     assert plan.best_within(0.0) == rows[1] and plan.best_within(0.005) == plan.best_within(0.02) == rows[0]
+
+
+def test_the_latency_table_shows_every_runtime_and_the_speedup_names_its_runtime(qtbot, trained):
+    from kdstudio.core.evaluate.result import EvalReport
+    from kdstudio.gui.evaluate.latency_card import ROWS
+
+    path, _run, report = trained
+    dash = open_dashboard(qtbot, path)
+    card = dash.latency
+    assert card.isVisible() and card.table.isVisible()
+    student = report["latency"]["student"]
+    for runtime in ("torch", "onnx", "onnx_int8"):
+        cells = card.text_of("student", runtime)
+        assert cells[0] != "–" and cells[3] == f"{student[runtime]['batch64_per_s']:,.0f}", runtime
+    assert card.text_of("student", "onnx_int8")[5] == f"{report['student_int8_size_mb']:,.1f} MB"
+    assert card.text_of("teacher", "onnx")[:5] == ["–"] * 5  # the toy's teacher is not a model: not timed
+    assert len(card.cells) == len(ROWS)
+    # a teacher timed in torch: the headline names the runtime it compares
+    timed = EvalReport.from_json({**report, "speedup": 28.94, "speedup_runtime": "torch",
+                                  "speedups": {"torch": 28.94, "onnx": 20.0, "onnx_int8": 41.5},
+                                  "latency": {**report["latency"], "teacher": {"torch": student["torch"], "onnx": None}}})
+    dash._show_report(timed)
+    assert dash.cards["speedup"].value.text() == "28.9×"
+    assert dash.cards["speedup"].detail.text() == "faster · torch, batch 1"
+    assert card.text_of("student", "onnx_int8")[4] == "41.5×" and card.text_of("student", "onnx")[4] == "20.0×"
+    assert card.text_of("teacher", "torch")[0] != "–"
+
+
+def test_an_evaluation_stored_before_the_runtime_matrix_still_shows(qtbot, copy_of):
+    from kdstudio.core.store import Project
+
+    path, run, report = copy_of
+    new = ("speedup_runtime", "speedups", "latency", "student_onnx_size_mb", "student_int8_size_mb",
+           "teacher_onnx_size_mb")
+    older = {k: v for k, v in report.items() if k not in new}
+    older.update(speedup=12.5, teacher_latency_ms_p50=10.0)
+    with Project(path) as project:
+        project.save_evaluation(run, older)
+    dash = open_dashboard(qtbot, path)
+    assert dash.stack.currentWidget() is dash.page
+    assert dash.cards["speedup"].value.text() == "12.5×"
+    assert "vs 10 ms p50" in dash.cards["speedup"].detail.text()
+    assert not dash.latency.table.isVisible() and "Evaluate again" in dash.latency.note.text()

@@ -10,9 +10,16 @@ The report, a typed :class:`~kdstudio.core.evaluate.result.EvalReport` whose ``t
   calibrated by its harvest, ``teacher_ece_calibrated`` and ``teacher_calibration``), ``per_class`` precision,
   recall, F1 and support, and the ``confusion`` matrices student × teacher and student × gold;
 - speed and size: ``student_params`` / ``teacher_params``, ``student_size_mb`` /
-  ``teacher_size_mb``, p50/p95 latency at batch 1 and throughput at batch 64 of both on
+  ``teacher_size_mb``, p50/p95 latency at batch 1 and throughput at batch 64 of both in torch on
   ``device`` (on CPU with ``threads`` torch threads: all cores but one, as in training),
-  ``speedup`` (teacher p50 / student p50), ``teacher_cost_per_1m_usd``;
+  ``speedup`` (teacher p50 / student p50 in the runtime ``speedup_runtime`` names: ``"torch"``, or
+  ``"recorded"`` for an API teacher's recorded latency), ``teacher_cost_per_1m_usd``;
+- ``latency``: every runtime timed in one interleaved session (:mod:`.runtimes`), tokenization
+  included — ``{"student": {"torch", "onnx", "onnx_int8"}, "teacher": {"torch", "onnx"}}``, each
+  ``{"batch1_ms_p50", "batch1_ms_p95", "batch64_ms_p50", "batch64_per_s"}`` or None;
+  ``speedups`` per runtime family (``onnx_int8``: the ONNX float teacher against the int8
+  student), and the sizes of the ONNX files (``student_onnx_size_mb``, ``student_int8_size_mb``,
+  ``teacher_onnx_size_mb``);
 - ``cascade``: per confidence threshold the share sent to the teacher, accuracy, $ per 1M
   predictions and mean time, and ``best`` (the cheapest threshold within 1 point of the teacher).
 
@@ -43,6 +50,7 @@ def evaluate(
     run_id: int | None = None,
     *,
     speed: bool = True,
+    onnx: bool = True,
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
     """Evaluate run ``run_id`` (default: the latest finished run) on the test split.
@@ -53,7 +61,8 @@ def evaluate(
     Opens its own ``Project``; yields ``Progress(stage="eval")`` events, a ``Log`` warning when
     the teacher cannot be loaded for timing, and ``Finished(EvalReport)``. The report is saved
     with ``Project.save_evaluation`` (its ``to_json()``). ``speed=False`` skips the timing
-    (latencies are None).
+    (latencies are None); ``onnx=False`` times torch only (no ONNX export: the ONNX entries of
+    ``latency`` and ``speedups`` are None; a generation evaluation times torch only anyway).
     Raises ``ConfigError`` for a project without such a run or a run without test predictions.
     """
     from kdstudio.core.evaluate.tasks import evaluation_for
@@ -61,11 +70,52 @@ def evaluate(
 
     with Project(project_path) as project:
         task = project.task
-    yield from evaluation_for(task).job(project_path, run_id, speed=speed, cancel=cancel)
+    options = {"onnx": onnx} if task == "classification" else {}
+    yield from evaluation_for(task).job(project_path, run_id, speed=speed, cancel=cancel, **options)
 
 
 def _num(value: Any, spec: str = ".3f", suffix: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _speedup_basis(r: EvalReport) -> str:
+    """What the headline speed-up compares: ``" (torch, batch 1)"``, or the recorded API latency."""
+    if r.speedup is None or r.speedup_runtime is None:
+        return ""
+    if r.speedup_runtime == "recorded":
+        return " (student in torch vs the teacher's recorded latency)"
+    return f" ({r.speedup_runtime}, batch 1)"
+
+
+#: The runtime matrix's rows: (caption, side, runtime) in the order they print.
+RUNTIME_ROWS = (
+    ("student torch", "student", "torch"),
+    ("student ONNX", "student", "onnx"),
+    ("student ONNX int8", "student", "onnx_int8"),
+    ("teacher torch", "teacher", "torch"),
+    ("teacher ONNX", "teacher", "onnx"),
+)
+
+
+def _runtime_lines(r: EvalReport) -> list[str]:
+    """The latency matrix as a small table, and the speed-up in each runtime family."""
+    if r.latency is None:
+        return []
+    lines = ["", f"{'runtime':22}{'b1 p50 ms':>11}{'b1 p95 ms':>11}{'b64 ms':>10}{'texts/s':>10}{'file MB':>9}"]
+    sizes = {("student", "onnx"): r.student_onnx_size_mb, ("student", "onnx_int8"): r.student_int8_size_mb,
+             ("teacher", "onnx"): r.teacher_onnx_size_mb}
+    for caption, side, runtime in RUNTIME_ROWS:
+        t = getattr(getattr(r.latency, side), runtime)
+        if t is None:
+            continue
+        lines.append(f"{caption:22}{_num(t.batch1_ms_p50, '.2f'):>11}{_num(t.batch1_ms_p95, '.2f'):>11}"
+                     f"{_num(t.batch64_ms_p50, '.1f'):>10}{_num(t.batch64_per_s, ',.0f'):>10}"
+                     f"{_num(sizes.get((side, runtime)), '.2f'):>9}")
+    s = r.speedups
+    if s is not None and any(v is not None for v in (s.torch, s.onnx, s.onnx_int8)):
+        lines.append(f"speed-up at batch 1: torch {_num(s.torch, '.1f', 'x')}   ONNX {_num(s.onnx, '.1f', 'x')}"
+                     f"   ONNX int8 {_num(s.onnx_int8, '.1f', 'x')} (vs the teacher's ONNX float)")
+    return lines
 
 
 def format_report(report: EvalReport) -> str:
@@ -93,8 +143,9 @@ def format_report(report: EvalReport) -> str:
         f"{_num(r.teacher_throughput_per_s, '.0f'):>12}",
         "",
         f"agreement {_num(r.agreement)}   retention {_num(r.retention)}   KL(teacher||student) "
-        f"{_num(r.kl, '.4f')}   speed-up {_num(r.speedup, '.1f', 'x')}   on {r.device or '?'}"
+        f"{_num(r.kl, '.4f')}   speed-up {_num(r.speedup, '.1f', 'x')}{_speedup_basis(r)}   on {r.device or '?'}"
         + (f" ({r.threads} thread{'s' if r.threads > 1 else ''})" if r.threads else ""),
+        *_runtime_lines(r),
     ]
     if r.teacher_cost_per_1m_usd:
         lines.append(f"teacher cost: ${r.teacher_cost_per_1m_usd:,.2f} per 1M predictions")

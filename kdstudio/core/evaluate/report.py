@@ -20,14 +20,14 @@ from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.core.evaluate.speed import (
     megabytes,
     stored_latency,
-    time_predictor,
+    time_interleaved,
     weights_size_bytes,
 )
 from kdstudio.core.events import CancelToken, Event, Finished, Log, Progress
 from kdstudio.core.store import Project
 from kdstudio.core.threads import torch_threads
 
-STAGES = 4  # quality, student speed, teacher speed, saved
+STAGES = 4  # quality, models loaded (and exported), timed, saved
 
 
 def evaluate_run(
@@ -35,6 +35,7 @@ def evaluate_run(
     run_id: int | None = None,
     *,
     speed: bool = True,
+    onnx: bool = True,
     cancel: CancelToken | None = None,
 ) -> Iterator[Event]:
     """See ``kdstudio.core.evaluate.evaluate``."""
@@ -48,20 +49,27 @@ def evaluate_run(
         yield Progress("eval", 1, STAGES)
         folder = _student_folder(project.path, run_id, run)
         device = _device()
-        with torch_threads(cpu=device == "cpu") as threads:  # all cores but one, as training
-            report.update(_student_size_and_speed(folder, data["texts"], speed, device, cancel))
+        texts = data["texts"]
+        # all cores but one, as training; the ONNX sessions get as many
+        with torch_threads(cpu=device == "cpu") as threads, _workdir() as workdir:
+            student, predictors = _student_size(folder, device)
+            report.update(student)
+            teacher_part, teacher, notes = _teacher_size(project, report["teacher"], cancel)
+            report.update(teacher_part)
+            try:
+                sizes: dict[str, Any] = {}
+                if speed:
+                    predictors, sizes = _predictors(predictors, teacher, folder, texts, workdir, threads, onnx, notes)
+                for note in notes:
+                    yield Log(note, "warning")
+                yield Progress("eval", 2, STAGES)
+                report.update(_timing(predictors if speed else None, sizes, texts, report, cancel))
+            finally:
+                if teacher is not None:
+                    teacher.close()
         report["threads"] = threads if device == "cpu" else None
-        yield Progress("eval", 2, STAGES)
-        with torch_threads(cpu=device == "cpu"):
-            teacher_part, notes = _teacher_size_and_speed(
-                project, report["teacher"], data["texts"], speed, cancel
-            )
-        report.update(teacher_part)
-        for note in notes:
-            yield Log(note, "warning")
         yield Progress("eval", 3, STAGES)
         s_ms, t_ms = report["student_latency_ms_p50"], report["teacher_latency_ms_p50"]
-        report["speedup"] = round(t_ms / s_ms, 3) if s_ms and t_ms else None
         report["cascade"] = (
             cascade(
                 data["conf"],
@@ -214,9 +222,16 @@ def _device() -> str:
     return pick_device(None)
 
 
-def _student_size_and_speed(
-    folder: Path, texts: list[str], speed: bool, device: str, cancel: CancelToken
-) -> dict[str, Any]:
+def _workdir() -> Any:
+    """A temporary folder for the ONNX files timed (removed afterwards, also where a session still
+    holds one open)."""
+    import tempfile
+
+    return tempfile.TemporaryDirectory(prefix="kdstudio-eval-", ignore_cleanup_errors=True)
+
+
+def _student_size(folder: Path, device: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The student's parameters and size, and its torch predictor (``{"student/torch": …}``)."""
     from kdstudio.core.students import count_parameters, load_student, predict_probs, student_folder
 
     try:
@@ -230,29 +245,21 @@ def _student_size_and_speed(
         "device": device,
         "student_params": count_parameters(model),
         "student_size_mb": megabytes(weights_size_bytes(folder)),
-        "student_latency_ms_p50": None,
-        "student_latency_ms_p95": None,
-        "student_throughput_per_s": None,
     }
-    if speed:
-        timing = time_predictor(
-            lambda batch: predict_probs(
-                model, tokenizer, batch, batch_size=64, max_length=meta["max_length"]
-            ),
-            texts,
-            cancel=cancel,
-        )
-        out.update({f"student_{k}": v for k, v in timing.items()})
-    return out
+
+    def predict(batch: list[str]) -> Any:
+        return predict_probs(model, tokenizer, batch, batch_size=64, max_length=meta["max_length"])
+
+    return out, {"student/torch": predict}
 
 
-def _teacher_size_and_speed(
-    project: Project, teacher_id: int | None, texts: list[str], speed: bool, cancel: CancelToken
-) -> tuple[dict[str, Any], list[str]]:
-    """Parameters, size, latency and $ per 1M predictions of the run's teacher. A teacher that
-    runs here (:class:`~kdstudio.core.teachers.base.MeasurableTeacher`) is loaded and timed like
-    the student; a metered teacher (an API: timing it would be paid again) reports the latencies
-    its harvest recorded."""
+def _teacher_size(
+    project: Project, teacher_id: int | None, cancel: CancelToken
+) -> tuple[dict[str, Any], Any, list[str]]:
+    """Parameters, size and $ per 1M predictions of the run's teacher, the teacher itself when it
+    runs here (:class:`~kdstudio.core.teachers.base.MeasurableTeacher`, loaded and prepared, to be
+    timed like the student; the caller closes it) and warnings. A metered teacher (an API: timing
+    it would be paid again) reports the latencies its harvest recorded."""
     out: dict[str, Any] = {
         "teacher_params": None,
         "teacher_size_mb": None,
@@ -264,7 +271,7 @@ def _teacher_size_and_speed(
     }
     info = project.teacher(teacher_id) if teacher_id is not None else None
     if info is None:
-        return out, []
+        return out, None, []
     ledger = project.count_outputs(teacher_id)
     out["teacher_cost_per_1m_usd"] = (
         ledger["cost_usd"] / ledger["n_ok"] * 1e6 if ledger["n_ok"] else 0.0
@@ -284,7 +291,7 @@ def _teacher_size_and_speed(
             }
         )
         out["teacher_timing"] = "recorded"
-        return out, []
+        return out, None, []
     from kdstudio.core.harvest import teacher_context
     from kdstudio.core.teachers import MeasurableTeacher, load_teacher
     from kdstudio.core.teachers.local import resolve_model
@@ -295,17 +302,106 @@ def _teacher_size_and_speed(
         for _ in teacher.prepare(project, teacher_id, cancel=cancel):
             pass
     except KDStudioError as exc:
-        return out, [
+        return out, None, [
             f"teacher #{teacher_id} ({info['spec']}) was not loaded, so it is not timed: {exc}"
         ]
-    try:
-        measurable = isinstance(teacher, MeasurableTeacher)
-        out["teacher_params"] = int(teacher.parameter_count()) if measurable else None
-        out["teacher_size_mb"] = megabytes(weights_size_bytes(resolve_model(info["model"])))
-        if speed and measurable:
-            timing = time_predictor(teacher.predict_probs, texts, cancel=cancel)
-            out.update({f"teacher_{k}": v for k, v in timing.items()})
-            out["teacher_timing"] = "measured"
-    finally:
+    if not isinstance(teacher, MeasurableTeacher):
         teacher.close()
-    return out, []
+        return out, None, []
+    try:
+        out["teacher_params"] = int(teacher.parameter_count())
+        out["teacher_size_mb"] = megabytes(weights_size_bytes(resolve_model(info["model"])))
+    except BaseException:
+        teacher.close()
+        raise
+    return out, teacher, []
+
+
+def _predictors(
+    predictors: dict[str, Any],
+    teacher: Any,
+    folder: Path,
+    texts: list[str],
+    workdir: str,
+    threads: int,
+    onnx: bool,
+    notes: list[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every predictor to time, by ``"model/runtime"``: the student in torch (given), the local
+    teacher in torch, and with ``onnx`` both exported to ONNX (the student also as int8); and the
+    sizes of those files. An export that fails is a warning in ``notes``, not an error."""
+    from kdstudio.core.evaluate import runtimes
+    from kdstudio.core.teachers import ExportableTeacher
+
+    out = dict(predictors)
+    sizes: dict[str, Any] = {}
+    if teacher is not None:
+        out["teacher/torch"] = teacher.predict_probs
+    if onnx and texts:
+        from kdstudio.core.students import student_folder
+
+        try:
+            found, student_sizes = runtimes.student_onnx(student_folder(folder), texts, Path(workdir), threads=threads)
+            out.update({f"student/{k}": v for k, v in found.items()})
+            sizes.update(student_sizes)
+        except Exception as exc:  # an export that fails leaves those runtimes untimed
+            notes.append(f"the student was not exported to ONNX, so ONNX is not timed: {exc}")
+        if isinstance(teacher, ExportableTeacher):
+            try:
+                predictor, size, diff = runtimes.teacher_onnx(teacher, texts, Path(workdir), threads=threads)
+                out["teacher/onnx"] = predictor
+                sizes["teacher_onnx_size_mb"] = size
+                if diff > runtimes.TEACHER_PARITY_TOLERANCE:
+                    notes.append(f"the teacher's ONNX probabilities differ from torch's by up to {diff:.1e} "
+                                 f"(> {runtimes.TEACHER_PARITY_TOLERANCE:g}); its ONNX timing is reported anyway")
+            except Exception as exc:  # the same for the teacher
+                notes.append(f"the teacher was not exported to ONNX, so its ONNX runtime is not timed: {exc}")
+    return out, sizes
+
+
+def _timing(
+    predictors: dict[str, Any] | None,
+    sizes: dict[str, Any],
+    texts: list[str],
+    report: dict[str, Any],
+    cancel: CancelToken,
+) -> dict[str, Any]:
+    """Time ``predictors`` interleaved (None: no timing) and fill the latency keys of the report:
+    the matrix, the speed-ups per runtime, the files' sizes and the flat keys (torch, batch 1)."""
+    from kdstudio.core.evaluate.runtimes import latency_matrix, speedups
+
+    out: dict[str, Any] = {
+        "student_latency_ms_p50": None,
+        "student_latency_ms_p95": None,
+        "student_throughput_per_s": None,
+        "speedup": None,
+        "speedup_runtime": None,
+        "speedups": None,
+        "latency": None,
+        "student_onnx_size_mb": None,
+        "student_int8_size_mb": None,
+        "teacher_onnx_size_mb": None,
+    }
+    if predictors is None:
+        return out
+    out.update(sizes)
+    matrix = latency_matrix(time_interleaved(predictors, texts, cancel=cancel))
+    out["latency"] = matrix
+    out["speedups"] = speedups(matrix)
+    student = matrix["student"]["torch"]
+    if student is not None:
+        out["student_latency_ms_p50"] = student["batch1_ms_p50"]
+        out["student_latency_ms_p95"] = student["batch1_ms_p95"]
+        out["student_throughput_per_s"] = student["batch64_per_s"]
+    teacher = matrix["teacher"]["torch"]
+    if teacher is not None:
+        out["teacher_latency_ms_p50"] = teacher["batch1_ms_p50"]
+        out["teacher_latency_ms_p95"] = teacher["batch1_ms_p95"]
+        out["teacher_throughput_per_s"] = teacher["batch64_per_s"]
+        out["teacher_timing"] = "measured"
+    s_ms = out["student_latency_ms_p50"]
+    t_ms = out.get("teacher_latency_ms_p50", report["teacher_latency_ms_p50"])
+    if s_ms and t_ms:
+        out["speedup"] = round(t_ms / s_ms, 3)
+        out["speedup_runtime"] = "torch" if teacher is not None else report["teacher_timing"]
+    return out

@@ -120,11 +120,77 @@ class CascadePlan:
         )
 
 
+@dataclass(frozen=True)
+class RuntimeLatency:
+    """One model in one runtime, tokenization included: p50 and p95 ms of a one-text call, p50 ms
+    of a 64-text call and the texts per second that gives."""
+
+    batch1_ms_p50: float | None
+    batch1_ms_p95: float | None
+    batch64_ms_p50: float | None
+    batch64_per_s: float | None
+
+    @classmethod
+    def maybe(cls, data: Mapping[str, Any] | None) -> RuntimeLatency | None:
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)}) if data else None
+
+
+@dataclass(frozen=True)
+class StudentLatency:
+    """The student in torch, as an ONNX float file and as its int8 twin (None: not measured)."""
+
+    torch: RuntimeLatency | None
+    onnx: RuntimeLatency | None
+    onnx_int8: RuntimeLatency | None
+
+
+@dataclass(frozen=True)
+class TeacherLatency:
+    """A local teacher in torch and exported to ONNX (None: not measured, or a metered teacher)."""
+
+    torch: RuntimeLatency | None
+    onnx: RuntimeLatency | None
+
+
+@dataclass(frozen=True)
+class LatencyMatrix:
+    """Every runtime measured in one interleaved session (:func:`~kdstudio.core.evaluate.speed.time_interleaved`)."""
+
+    student: StudentLatency
+    teacher: TeacherLatency
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LatencyMatrix:
+        s, t = data.get("student") or {}, data.get("teacher") or {}
+        return cls(
+            student=StudentLatency(**{k: RuntimeLatency.maybe(s.get(k)) for k in ("torch", "onnx", "onnx_int8")}),
+            teacher=TeacherLatency(**{k: RuntimeLatency.maybe(t.get(k)) for k in ("torch", "onnx")}),
+        )
+
+
+@dataclass(frozen=True)
+class Speedups:
+    """Teacher batch-1 p50 / student batch-1 p50 in one runtime family: ``torch`` both in torch,
+    ``onnx`` both as ONNX float, ``onnx_int8`` the teacher as ONNX float against the int8 student
+    (the teacher is not quantized). None where either side was not measured."""
+
+    torch: float | None
+    onnx: float | None
+    onnx_int8: float | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Speedups:
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+
+
 @dataclass(frozen=True, kw_only=True)
 class EvalReport(JobResult):
     """One run evaluated on the test split (see :mod:`kdstudio.core.evaluate` for what each part
     means). ``teacher_timing`` is ``"measured"`` (a local teacher, timed like the student),
-    ``"recorded"`` (a metered teacher: the latencies its harvest recorded) or None (not timed)."""
+    ``"recorded"`` (a metered teacher: the latencies its harvest recorded) or None (not timed).
+    ``latency`` holds every runtime timed in one interleaved session (:mod:`~kdstudio.core.evaluate.runtimes`);
+    the flat ``*_latency_ms_*`` and ``*_throughput_per_s`` keys are its torch column, and ``speedup``
+    compares the runtime ``speedup_runtime`` names. Reports stored before these keys read them as None."""
 
     # what was evaluated
     run: int
@@ -168,6 +234,14 @@ class EvalReport(JobResult):
     teacher_cost_per_1m_usd: float | None
     teacher_timing: str | None
     speedup: float | None
+    #: the runtime the headline ``speedup`` compares (the flat latency keys are its batch-1 figures)
+    speedup_runtime: str | None = None
+    #: the speed-up in each runtime family, and every runtime's latency (one interleaved session)
+    speedups: Speedups | None = None
+    latency: LatencyMatrix | None = None
+    student_onnx_size_mb: float | None = None
+    student_int8_size_mb: float | None = None
+    teacher_onnx_size_mb: float | None = None
     # the cascade (None without gold labels and teacher answers on the test split)
     cascade: CascadePlan | None
     seconds: float | None
@@ -208,6 +282,8 @@ _NESTED = {
     "per_class": PerClass.from_json,
     "confusion": Confusion.from_json,
     "cascade": CascadePlan.from_json,
+    "speedups": Speedups.from_json,
+    "latency": LatencyMatrix.from_json,
 }
 
 
@@ -217,7 +293,12 @@ __all__ = [
     "ClassScores",
     "Confusion",
     "EvalReport",
+    "LatencyMatrix",
     "PerClass",
     "Reliability",
     "ReliabilityBin",
+    "RuntimeLatency",
+    "Speedups",
+    "StudentLatency",
+    "TeacherLatency",
 ]

@@ -1,13 +1,15 @@
 """Speed and size: latency at batch 1, throughput at batch 64, parameters and bytes on disk.
 
-Both models are timed the same way, in this process, after a warm-up: a call to the
-predictor takes raw texts and returns probabilities, so tokenization is included.
+Every model is timed the same way, in this process, after a warm-up: a call to the predictor
+takes raw texts and returns probabilities, so tokenization is included. :func:`time_interleaved`
+times several predictors together (student and teacher, in torch and in ONNX), one call of each
+in turn, so that whatever else the machine does slows them all alike.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,69 @@ def time_predictor(
         "latency_ms_p95": percentile_ms(samples, 95),
         "throughput_per_s": batch_size / max(min(batch_s), 1e-9),
     }
+
+
+#: The keys of one predictor's timing in :func:`time_interleaved` (the ``latency`` matrix of the
+#: evaluation report): batch-1 p50/p95 (ms per call), batch-64 p50 (ms per batch) and texts/s at
+#: batch 64 (from that p50).
+RUNTIME_KEYS = ("batch1_ms_p50", "batch1_ms_p95", "batch64_ms_p50", "batch64_per_s")
+
+
+def time_interleaved(
+    predictors: Mapping[str, Callable[[list[str]], Any]],
+    texts: Sequence[str],
+    *,
+    single_calls: int = 30,
+    batch_size: int = 64,
+    batch_rounds: int = 3,
+    warmup: int = 2,
+    cancel: CancelToken | None = None,
+) -> dict[str, dict[str, float | None]]:
+    """Time every predictor (raw texts in, one row per text out) in rounds, one call of each per
+    round, the order rotated by one each round, so that noise on the machine hits them all alike.
+
+    First ``warmup`` rounds of single-text calls and one round of batch calls, not counted; then
+    ``single_calls`` rounds of ``predict([text])`` (text ``i`` of round ``i``, the texts reused in
+    turn when there are few) and ``batch_rounds`` rounds of ``predict(batch)`` with ``batch_size``
+    texts. Returns, per predictor name, :data:`RUNTIME_KEYS`: p50 and p95 of the single calls (ms),
+    p50 of the batch calls (ms per batch) and ``batch_size`` / that p50 (texts/s); all None when
+    there are no texts. ``cancel`` is checked before every call.
+    """
+    names = list(predictors)
+    if not texts or not names:
+        return {name: dict.fromkeys(RUNTIME_KEYS) for name in names}
+    texts = list(texts)
+    batch = [texts[i % len(texts)] for i in range(batch_size)]
+    single: dict[str, list[float]] = {name: [] for name in names}
+    batched: dict[str, list[float]] = {name: [] for name in names}
+
+    def rounds(n: int, inputs: Callable[[int], list[str]], into: dict[str, list[float]] | None) -> None:
+        for i in range(n):
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                if cancel is not None:
+                    cancel.check()
+                call = inputs(i)
+                t0 = time.perf_counter()
+                predictors[name](call)
+                elapsed = (time.perf_counter() - t0) * 1000
+                if into is not None:
+                    into[name].append(elapsed)
+
+    rounds(warmup, lambda i: [texts[i % len(texts)]], None)
+    rounds(1, lambda i: batch, None)
+    rounds(single_calls, lambda i: [texts[i % len(texts)]], single)
+    rounds(batch_rounds, lambda i: batch, batched)
+    out = {}
+    for name in names:
+        per_batch = percentile_ms(batched[name], 50)
+        out[name] = {
+            "batch1_ms_p50": percentile_ms(single[name], 50),
+            "batch1_ms_p95": percentile_ms(single[name], 95),
+            "batch64_ms_p50": per_batch,
+            "batch64_per_s": batch_size / max(per_batch / 1000, 1e-9) if per_batch is not None else None,
+        }
+    return out
 
 
 def stored_latency(latencies_ms: Sequence[float | None]) -> dict[str, float | None]:

@@ -5,19 +5,23 @@ the spec kinds and their classes (imported only when a spec of that kind is load
 """
 
 from kdstudio.core.teachers.base import (
+    ExportableTeacher,
     MeasurableTeacher,
     Teacher,
     TeacherContext,
     TeacherEstimate,
+    TeacherModule,
     fingerprint,
 )
 from kdstudio.core.teachers.registry import load_teacher, parse_spec
 
 __all__ = [
+    "ExportableTeacher",
     "MeasurableTeacher",
     "Teacher",
     "TeacherContext",
     "TeacherEstimate",
+    "TeacherModule",
     "fingerprint",
     "load_teacher",
     "parse_spec",

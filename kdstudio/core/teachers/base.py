@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from kdstudio.core.events import CancelToken, Event
 
@@ -129,6 +129,24 @@ class MeasurableTeacher(Protocol):
 
     def predict_probs(self, texts: Sequence[str]) -> Any:
         """Label probabilities for ``texts``, an ``(n, k)`` array (after :meth:`Teacher.prepare`)."""
+
+
+class TeacherModule(NamedTuple):
+    """A local teacher as one classifier: ``module`` (a ``torch.nn.Module`` in eval mode) maps
+    ``(input_ids, attention_mask)`` to the probabilities ``predict_probs`` gives for the texts
+    ``tokenizer`` encodes (cut at ``max_length``), so it can be exported to ONNX and served alone."""
+
+    module: Any
+    tokenizer: Any
+    max_length: int
+
+
+@runtime_checkable
+class ExportableTeacher(Protocol):
+    """A teacher that runs here and can hand itself over as one torch module (for ONNX)."""
+
+    def classifier_module(self) -> TeacherModule:
+        """The teacher as one module from token ids to probabilities (after :meth:`Teacher.prepare`)."""
 
 
 def fingerprint(spec: str, settings: dict[str, Any], context: TeacherContext) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kdstudio.core.errors import TeacherError
 from kdstudio.core.events import CancelToken, Event, Log, Progress
 from kdstudio.core.store import TeacherOutput
-from kdstudio.core.teachers.base import Answers, Item, TeacherContext
+from kdstudio.core.teachers.base import Answers, Item, TeacherContext, TeacherModule
 from kdstudio.core.teachers.local import (
     LocalTeacher,
     autocast,
@@ -170,6 +170,37 @@ class EmbeddingTeacher(LocalTeacher):
     def predict_probs(self, texts: Sequence[str]):
         """Probabilities for raw texts (used to time the teacher in evaluation)."""
         return self.probabilities(self.embed(texts)).numpy()
+
+    def classifier_module(self) -> TeacherModule:
+        """The encoder, the mean pooling and the probe (or the label embeddings) as one module
+        from ``(input_ids, attention_mask)`` to :meth:`predict_probs`'s probabilities."""
+        import torch
+
+        self._load()
+        if self.mode == "zero-shot":
+            weight, bias = self._label_matrix / ZERO_SHOT_TEMPERATURE, torch.zeros(len(self._label_matrix))
+            temperature = torch.tensor(1.0)
+        else:
+            if self._probe is None:
+                raise TeacherError("the probe is not fitted yet; prepare the teacher first")
+            weight, bias, temperature = self._probe["weight"], self._probe["bias"], self._probe["temperature"]
+
+        class EmbeddingClassifier(torch.nn.Module):
+            def __init__(self, encoder: Any) -> None:
+                super().__init__()
+                self.encoder = encoder
+                self.register_buffer("weight", weight.detach().float().clone())
+                self.register_buffer("bias", bias.detach().float().clone())
+                self.register_buffer("temperature", temperature.detach().float().clone().reshape(()))
+
+            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
+                mask = attention_mask.unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                vectors = torch.nn.functional.normalize(pooled, dim=-1)
+                return torch.softmax((vectors @ self.weight.T + self.bias) / self.temperature, dim=-1)
+
+        return TeacherModule(EmbeddingClassifier(self._encoder).eval(), self._tokenizer, self.max_length)
 
     def answer(self, items: Sequence[Item], *, cancel: CancelToken) -> Answers:
         import torch

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kdstudio.core.errors import TeacherError
 from kdstudio.core.events import CancelToken, Event, Log
 from kdstudio.core.store import TeacherOutput
-from kdstudio.core.teachers.base import Answers, Item, TeacherContext
+from kdstudio.core.teachers.base import Answers, Item, TeacherContext, TeacherModule
 from kdstudio.core.teachers.local import (
     LocalTeacher,
     autocast,
@@ -97,6 +97,27 @@ class HFClassifierTeacher(LocalTeacher):
             logits = self._model(**enc).logits.float()
         probs = torch.softmax(logits, dim=-1)[:, self._columns]
         return (probs / probs.sum(-1, keepdim=True)).cpu().numpy()
+
+    def classifier_module(self) -> TeacherModule:
+        """The classifier, its softmax and the project's columns (renormalised) as one module
+        from ``(input_ids, attention_mask)`` to :meth:`predict_probs`'s probabilities."""
+        import torch
+
+        self._load()
+        columns = list(self._columns)
+
+        class ProbabilityClassifier(torch.nn.Module):
+            def __init__(self, model: Any) -> None:
+                super().__init__()
+                self.model = model
+                self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))
+
+            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+                probs = torch.softmax(logits, dim=-1).index_select(-1, self.columns)
+                return probs / probs.sum(-1, keepdim=True)
+
+        return TeacherModule(ProbabilityClassifier(self._model).eval(), self._tokenizer, self.max_length)
 
     def _timed_probs(self, batch: list[tuple[int, str]]) -> tuple[list[list[float]], float]:
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ from kdstudio.core.evaluate.result import EvalReport
 from kdstudio.gui.evaluate.cards import CascadeCard, GoldenCard, MetricCard, ReliabilityCard
 from kdstudio.gui.evaluate.export_dialog import ExportDialog
 from kdstudio.gui.evaluate.generation_cards import GenerationCards
+from kdstudio.gui.evaluate.latency_card import LatencyCard
 from kdstudio.gui.evaluate.pareto import ParetoCard
 from kdstudio.gui.evaluate.plots import money, ms, pct, theme_plot
 from kdstudio.gui.evaluate.sweep_dialog import SweepDialog
@@ -131,6 +132,8 @@ class EvaluationDashboard(QWidget):
         self.classification_cards = QWidget()
         self.classification_cards.setLayout(cards)
         root.addWidget(self.classification_cards)
+        self.latency = LatencyCard()  # every runtime of student and teacher, under the speed-up
+        root.addWidget(self.latency)
         self.generation_cards = GenerationCards()  # a generation run's scores, speed and size
         self.generation_cards.hide()
         root.addWidget(self.generation_cards)
@@ -246,9 +249,9 @@ class EvaluationDashboard(QWidget):
         c["accuracy"].set(pct(r.student_accuracy), f"teacher {pct(r.teacher_accuracy)}")
         c["agreement"].set(pct(r.agreement), f"KL {r.kl:.3f}" if r.kl is not None else "")
         c["retention"].set(pct(r.retention), "student ÷ teacher")
-        c["speedup"].set(
-            f"{r.speedup:,.1f}×" if r.speedup else "–",
-            f"{ms(r.student_latency_ms_p50)} vs {ms(r.teacher_latency_ms_p50)} p50",
+        c["speedup"].set(f"{r.speedup:,.1f}×" if r.speedup else "–", speedup_basis(r))
+        c["speedup"].detail.setToolTip(
+            f"{ms(r.student_latency_ms_p50)} vs {ms(r.teacher_latency_ms_p50)} p50 at batch 1"
         )
         c["size"].set(
             f"{r.student_size_mb:,.1f} MB" if r.student_size_mb is not None else "–",
@@ -266,13 +269,14 @@ class EvaluationDashboard(QWidget):
         )
         self.reliability.set_report(r)
         self.cascade.set_plan(r.cascade)
+        self.latency.set_report(r)
 
     def _show_task(self, generation: bool) -> None:
         """A generation run's cards in place of classification's; no reliability, cascade slider or
         golden set (they are about labels)."""
         self.classification_cards.setVisible(not generation)
         self.generation_cards.setVisible(generation)
-        for card in (self.reliability, self.cascade, self.golden):
+        for card in (self.reliability, self.cascade, self.golden, self.latency):
             card.setVisible(not generation)
 
     def _show_generation(self, r: Any) -> None:
@@ -414,3 +418,15 @@ class EvaluationDashboard(QWidget):
         for worker in list(self._workers):
             worker.cancel()
         return super().close()
+
+
+def speedup_basis(r: EvalReport) -> str:
+    """The speed-up card's line: what the headline compares ("faster · torch, batch 1"), and the
+    latencies when an earlier evaluation did not say."""
+    if not r.speedup:
+        return "not measured"
+    if r.speedup_runtime == "recorded":
+        return "faster · torch vs API, batch 1"
+    if r.speedup_runtime:
+        return f"faster · {r.speedup_runtime}, batch 1"
+    return f"{ms(r.student_latency_ms_p50)} vs {ms(r.teacher_latency_ms_p50)} p50"
