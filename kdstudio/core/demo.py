@@ -31,7 +31,7 @@ from kdstudio.core.paths import resources_dir
 from kdstudio.core.store import Project
 
 TEACHER = "embed:minilm"
-DEFAULTS: dict[str, Any] = {"student": "cnn", "gold_per_class": 40, "epochs": 6, "seed": 0}
+DEFAULTS: dict[str, Any] = {"student": "cnn-tiny", "gold_per_class": 40, "epochs": 6, "seed": 0}
 TEST_SHARE = 3  # a ``rows``-row demo keeps rows // TEST_SHARE test rows
 
 

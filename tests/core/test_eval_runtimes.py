@@ -28,20 +28,25 @@ def _recorder(calls, name):
     return predict
 
 
-def test_interleaved_timing_runs_one_call_of_each_predictor_per_round_in_rotating_order():
+def test_interleaved_timing_runs_blocks_of_each_predictor_in_rotating_order_with_an_untimed_first_call():
     calls = []
     names = ["a", "b", "c"]
-    timing = time_interleaved({n: _recorder(calls, n) for n in names}, TEXTS, single_calls=6, batch_size=8,
-                               batch_rounds=3, warmup=2)
-    # warm-up: 2 single rounds and 1 batch round; then 6 single rounds and 3 batch rounds, 3 calls each
-    assert len(calls) == 3 * (2 + 1 + 6 + 3)
-    rounds = [calls[i:i + 3] for i in range(0, len(calls), 3)]
-    for r in rounds:
-        assert sorted(name for name, _ in r) == names  # every predictor once per round
-        assert len({size for _, size in r}) == 1  # a round is all single calls or all batches
-    assert [size for r in rounds for _, size in r[:1]] == [1, 1, 8, 1, 1, 1, 1, 1, 1, 8, 8, 8]
-    timed = rounds[3:9]
-    assert [r[0][0] for r in timed] == ["a", "b", "c", "a", "b", "c"]  # the order rotates each round
+    timing = time_interleaved({n: _recorder(calls, n) for n in names}, TEXTS, single_calls=7, block=3,
+                              batch_size=8, batch_rounds=3, warmup=2)
+    # warm-up: 2 single rounds and 1 batch round, one call each; then blocks of 3 timed calls
+    # (+1 untimed) until 7 are timed: 3 + 3 + 1; then 3 batch rounds
+    warm, rest = calls[:9], calls[9:]
+    assert [n for n, _ in warm] == ["a", "b", "c", "b", "c", "a", "a", "b", "c"]
+    assert [size for _, size in warm] == [1] * 6 + [8] * 3
+    single, batches = rest[:3 * (4 + 4 + 2)], rest[3 * (4 + 4 + 2):]
+    blocks, i = [], 0
+    for size in (4, 4, 4, 4, 4, 4, 2, 2, 2):
+        blocks.append(single[i:i + size])
+        i += size
+    assert all(len({n for n, _ in b}) == 1 and {s for _, s in b} == {1} for b in blocks)  # one model per block
+    assert [b[0][0] for b in blocks] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # rotating each round
+    assert [n for n, _ in batches] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert {s for _, s in batches} == {8}
     for name in names:
         t = timing[name]
         assert list(t) == list(RUNTIME_KEYS)

@@ -345,7 +345,7 @@ def _predictors(
             out.update({f"student/{k}": v for k, v in found.items()})
             sizes.update(student_sizes)
         except Exception as exc:  # an export that fails leaves those runtimes untimed
-            notes.append(f"the student was not exported to ONNX, so ONNX is not timed: {exc}")
+            notes.append(f"the student was not exported to ONNX, so ONNX is not timed: {_first_line(exc)}")
         if isinstance(teacher, ExportableTeacher):
             try:
                 predictor, size, diff = runtimes.teacher_onnx(teacher, texts, Path(workdir), threads=threads)
@@ -355,8 +355,15 @@ def _predictors(
                     notes.append(f"the teacher's ONNX probabilities differ from torch's by up to {diff:.1e} "
                                  f"(> {runtimes.TEACHER_PARITY_TOLERANCE:g}); its ONNX timing is reported anyway")
             except Exception as exc:  # the same for the teacher
-                notes.append(f"the teacher was not exported to ONNX, so its ONNX runtime is not timed: {exc}")
+                notes.append(f"the teacher was not exported to ONNX, so its ONNX runtime is not timed: "
+                             f"{_first_line(exc)}")
     return out, sizes
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one line (an exporter's message can carry a whole traceback)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _timing(

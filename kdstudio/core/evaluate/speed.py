@@ -2,8 +2,8 @@
 
 Every model is timed the same way, in this process, after a warm-up: a call to the predictor
 takes raw texts and returns probabilities, so tokenization is included. :func:`time_interleaved`
-times several predictors together (student and teacher, in torch and in ONNX), one call of each
-in turn, so that whatever else the machine does slows them all alike.
+times several predictors together (student and teacher, in torch and in ONNX), in turn, so that
+whatever else the machine does slows them all alike.
 """
 
 from __future__ import annotations
@@ -71,20 +71,25 @@ def time_interleaved(
     texts: Sequence[str],
     *,
     single_calls: int = 30,
+    block: int = 10,
     batch_size: int = 64,
     batch_rounds: int = 3,
     warmup: int = 2,
     cancel: CancelToken | None = None,
 ) -> dict[str, dict[str, float | None]]:
-    """Time every predictor (raw texts in, one row per text out) in rounds, one call of each per
-    round, the order rotated by one each round, so that noise on the machine hits them all alike.
+    """Time every predictor (raw texts in, one row per text out) in rounds, the order rotated by
+    one each round, so that noise on the machine hits them all alike.
 
-    First ``warmup`` rounds of single-text calls and one round of batch calls, not counted; then
-    ``single_calls`` rounds of ``predict([text])`` (text ``i`` of round ``i``, the texts reused in
-    turn when there are few) and ``batch_rounds`` rounds of ``predict(batch)`` with ``batch_size``
-    texts. Returns, per predictor name, :data:`RUNTIME_KEYS`: p50 and p95 of the single calls (ms),
-    p50 of the batch calls (ms per batch) and ``batch_size`` / that p50 (texts/s); all None when
-    there are no texts. ``cancel`` is checked before every call.
+    Single-text calls run in blocks: each round gives every predictor ``block`` calls in a row,
+    the first of them untimed, as a service that runs one model keeps that model in the CPU's
+    caches (a call right after another model's is a cold start, which would cost a small model
+    several times its steady latency and say nothing about serving it). Before that, ``warmup``
+    untimed calls of each and one untimed batch call of each; then rounds until each predictor has
+    ``single_calls`` timed calls of ``predict([text])`` (text ``i`` of the ``i``-th call, reused in
+    turn when there are few), then ``batch_rounds`` rounds of one ``predict(batch)`` each with
+    ``batch_size`` texts. Returns, per predictor name, :data:`RUNTIME_KEYS`: p50 and p95 of the
+    single calls (ms), p50 of the batch calls (ms per batch) and ``batch_size`` / that p50
+    (texts/s); all None when there are no texts. ``cancel`` is checked before every call.
     """
     names = list(predictors)
     if not texts or not names:
@@ -94,23 +99,33 @@ def time_interleaved(
     single: dict[str, list[float]] = {name: [] for name in names}
     batched: dict[str, list[float]] = {name: [] for name in names}
 
-    def rounds(n: int, inputs: Callable[[int], list[str]], into: dict[str, list[float]] | None) -> None:
-        for i in range(n):
-            shift = i % len(names)
-            for name in names[shift:] + names[:shift]:
-                if cancel is not None:
-                    cancel.check()
-                call = inputs(i)
-                t0 = time.perf_counter()
-                predictors[name](call)
-                elapsed = (time.perf_counter() - t0) * 1000
-                if into is not None:
-                    into[name].append(elapsed)
+    def timed(name: str, call: list[str]) -> float:
+        if cancel is not None:
+            cancel.check()
+        t0 = time.perf_counter()
+        predictors[name](call)
+        return (time.perf_counter() - t0) * 1000
 
-    rounds(warmup, lambda i: [texts[i % len(texts)]], None)
-    rounds(1, lambda i: batch, None)
-    rounds(single_calls, lambda i: [texts[i % len(texts)]], single)
-    rounds(batch_rounds, lambda i: batch, batched)
+    def order(i: int) -> list[str]:
+        shift = i % len(names)
+        return names[shift:] + names[:shift]
+
+    for i in range(warmup):
+        for name in order(i):
+            timed(name, [texts[i % len(texts)]])
+    for name in names:
+        timed(name, batch)
+    block = max(1, block)
+    counted = 0
+    for i in range(-(-max(1, single_calls) // block)):
+        n = min(block, single_calls - counted)
+        for name in order(i):
+            timed(name, [texts[counted % len(texts)]])  # the first call after another model's: untimed
+            single[name] += [timed(name, [texts[(counted + k) % len(texts)]]) for k in range(n)]
+        counted += n
+    for i in range(batch_rounds):
+        for name in order(i):
+            batched[name].append(timed(name, batch))
     out = {}
     for name in names:
         per_batch = percentile_ms(batched[name], 50)

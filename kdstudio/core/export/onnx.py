@@ -77,6 +77,7 @@ def export_classifier(model: Any, sample: tuple[Any, Any], path: str | Path, *, 
     axes = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
+        model(*sample)  # an inference call first: what a model caches for inference is traced as constants
         torch.onnx.export(
             TwoInputs().eval(),
             tuple(sample),
@@ -87,8 +88,29 @@ def export_classifier(model: Any, sample: tuple[Any, Any], path: str | Path, *, 
             opset_version=OPSET,
             dynamo=False,
         )
+    _constants_as_initializers(path)
     onnx.checker.check_model(str(path))
     return path
+
+
+def _constants_as_initializers(path: Path) -> None:
+    """Turn the graph's constant tensors of two or more dimensions (weights computed before the
+    export, as a cnn's fused filters) into initializers: quantization looks for weights there."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph, moved = model.graph, []
+    for node in graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            tensor = node.attribute[0].t
+            if len(tensor.dims) >= 2:
+                graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(tensor), node.output[0]))
+                moved.append(node)
+    if moved:
+        for node in moved:
+            graph.node.remove(node)
+        onnx.save(model, str(path))
 
 
 def quantize_int8(
@@ -160,11 +182,18 @@ class OnnxClassifier:
         self.session = session(self.path, threads=threads)
 
     def predict(self, texts: Sequence[str]) -> Any:
-        from kdstudio.core.students import pad_batch
+        import numpy as np
+
         from kdstudio.core.students.tokenizer import encode
 
-        ids, mask = pad_batch(encode(self.tokenizer, list(texts), self.max_length), self.pad)
-        return run_ids(self.session, ids, mask)
+        rows = encode(self.tokenizer, list(texts), self.max_length)
+        width = max((len(r) for r in rows), default=1)
+        ids = np.full((len(rows), width), self.pad, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     __call__ = predict
 

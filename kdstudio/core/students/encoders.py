@@ -107,7 +107,7 @@ class CNNStudent(nn.Module):
         padded = tracing or not bool(attention_mask.all())
         if padded:
             x = x * attention_mask.unsqueeze(-1).to(x.dtype)
-        if tracing:  # ONNX export: the plain convolutions, which every runtime knows
+        if tracing:  # ONNX export: a plain convolution, which every runtime knows
             return self._convolve(x, attention_mask)
         # All widths in one matrix product over windows of the widest: a width-w filter is a
         # widest filter whose first taps are zero, and position t sees tokens t-w+1..t, as a
@@ -124,9 +124,21 @@ class CNNStudent(nn.Module):
         return self.out(self.dropout(h.max(dim=1).values))
 
     def _convolve(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The same result through the convolution modules, one width at a time."""
+        """The same result through plain convolutions (what an ONNX export traces).
+
+        With the fused filters already computed by an inference call (``export_classifier`` makes
+        one), a single convolution: every width's filters as filters of the widest width whose
+        first taps are zero, over the input padded by widest-1 and cut to its length. A runtime
+        then calls one kernel instead of one per width, which at batch 1 is most of the cost.
+        Otherwise one convolution per width."""
         padding = ~attention_mask.bool().unsqueeze(1)
         x = x.transpose(1, 2)
+        widest = max(conv.kernel_size[0] for conv in self.convs)
+        key = tuple(p._version for conv in self.convs for p in (conv.weight, conv.bias))
+        if self._fused is not None and self._fused[0] == key:
+            weight = self._fused[1].view(self._fused[1].shape[0], -1, widest)  # constants in the graph
+            h = torch.relu(nn.functional.conv1d(x, weight, self._fused[2], padding=widest - 1))[:, :, : x.shape[2]]
+            return self.out(self.dropout(h.masked_fill(padding, torch.finfo(h.dtype).min).max(dim=2).values))
         pooled = []
         for conv in self.convs:
             h = torch.relu(conv(x))[:, :, : x.shape[2]]  # padding adds w-1 positions at the end

@@ -3,7 +3,8 @@
 A spec is ``NAME`` or ``NAME:ARGUMENT``::
 
     bilstm                       one-layer BiLSTM with max-pooling (Tang et al. 2019)
-    cnn                          Kim-style CNN (widths 3/4/5, max-over-time)
+    cnn                          Kim-style CNN (widths 3/4/5, max-over-time), 128-d pieces, 128 filters per width
+    cnn-tiny                     the same at half the width (64-d pieces, 64 filters per width): an edge student
     transformer-tiny|mini|small  BERT-style encoder built from a config, trained from scratch
     hf:PATH_OR_ID                a pretrained sequence classifier, head resized to the project's labels
                                  (generation: any pretrained causal LM, ``AutoModelForCausalLM``)
@@ -34,6 +35,9 @@ from typing import Any
 
 from kdstudio.core.errors import ConfigError
 
+# (embedding width, filters per width) of the CNN students: cnn-tiny is the edge preset, about 40x
+# fewer operations per token than the MiniLM teacher's encoder and about 2.5x fewer than cnn's.
+CNN_SIZES = {"": (128, 128), "tiny": (64, 64)}
 # (layers, hidden, heads) of the from-scratch transformers; feed-forward is 4 x hidden.
 TRANSFORMER_SIZES = {"tiny": (2, 128, 2), "mini": (4, 256, 4), "small": (4, 512, 8)}
 # (layers, hidden, heads) of the GPT-2-style generation students; sized for a laptop CPU: gpt-tiny
@@ -164,6 +168,9 @@ def _build_small(arch: str, arg: str, n_labels: int, tokenizer: Any, **_: Any) -
     from kdstudio.core.students.encoders import ARCHS
     from kdstudio.core.students.tokenizer import pad_id
 
+    if arch == "cnn":
+        embed, filters = CNN_SIZES[arg or ""]
+        return ARCHS[arch](len(tokenizer), n_labels, pad_id=pad_id(tokenizer), embed_dim=embed, filters=filters)
     return ARCHS[arch](len(tokenizer), n_labels, pad_id=pad_id(tokenizer))
 
 
@@ -251,6 +258,10 @@ register("cnn", StudentInfo(
     "cnn", "Kim-style CNN, filter widths 3/4/5, max-over-time pooling, word pieces",
     build=partial(_build_small, "cnn"), family="cnn",
 ))
+register("cnn-tiny", StudentInfo(
+    "cnn-tiny", "the Kim-style CNN at half the width (64-d pieces, 64 filters per width): for phones and browsers",
+    build=partial(_build_small, "cnn"), family="cnn", variant="tiny",
+))
 for _size, (_layers, _hidden, _) in TRANSFORMER_SIZES.items():
     register(f"transformer-{_size}", StudentInfo(
         f"transformer-{_size}",
@@ -278,6 +289,7 @@ for _size, (_layers, _hidden, _heads) in GPT_SIZES.items():
     ))
 
 __all__ = [
+    "CNN_SIZES",
     "GPT_SIZES",
     "MAX_NEW_TOKENS_CAP",
     "STUDENTS",
