@@ -226,10 +226,17 @@ def demo(
     exported = None
     if export_format:
         from kdstudio.core.export import export
+        from kdstudio.core.export.int8 import Int8CheckFailed
 
-        yield Log(f"6/{steps} exporting run #{kd_run} as {export_format}")
-        done = yield from _forward(export(path, kd_run, export_format, out / f"student-{export_format}",
-                                          cancel=cancel), "export", 6, steps)
+        int8 = export_format == "onnx"  # with the int8 model beside the float one, when it keeps the top labels
+        yield Log(f"6/{steps} exporting run #{kd_run} as {export_format}" + (" with an int8 model" if int8 else ""))
+        try:
+            done = yield from _forward(export(path, kd_run, export_format, out / f"student-{export_format}",
+                                              int8=int8, cancel=cancel), "export", 6, steps)
+        except Int8CheckFailed as exc:
+            yield Log(f"{exc}; exporting the float model alone", "warning")
+            done = yield from _forward(export(path, kd_run, export_format, out / f"student-{export_format}",
+                                              cancel=cancel), "export", 6, steps)
         exported = done.out
     yield Finished(DemoResult.from_report(
         report,

@@ -4,12 +4,13 @@ minutes; the same code path runs here in seconds), and resuming a finished demo.
 from __future__ import annotations
 
 import csv
+import json
 import random
 
 import pytest
 
 from kdstudio.core.demo import DemoResult, demo, format_demo, sample_is_ready, write_few_gold_train
-from kdstudio.core.events import Finished, run_to_end
+from kdstudio.core.events import Finished, Log, run_to_end
 from kdstudio.core.store import Project
 
 INTENTS = {
@@ -65,12 +66,32 @@ def test_demo_runs_the_whole_pipeline_and_a_rerun_resumes(small_sample, tmp_path
         {k: v for k, v in stored.items() if k != "seconds"}
     assert result.hard_label_run != result.run
     assert (out / "student-onnx" / "model.onnx").is_file()
+    marker = json.loads((out / "student-onnx" / "kdstudio.json").read_text())
+    warned = [e.message for e in events if isinstance(e, Log) and "exporting the float model alone" in e.message]
+    assert (marker["int8"] == "model_int8.onnx") != bool(warned)  # the int8 twin, or a line saying why not
     with Project(out / "sample.kdproj") as project:
         assert [r["config"]["hard_labels"] for r in project.runs()] == [False, True]
         assert project.split_counts()["unlabeled"] > 0  # the non-gold train rows
     assert "hard-label baseline" in format_demo(result)
     again = run_to_end(demo(out, **kwargs))  # every step found done: nothing is trained again
     assert again.run == result.run and again.hard_label_run == result.hard_label_run
+
+
+def test_a_demo_whose_int8_model_falls_short_exports_the_float_model_and_says_so(small_sample, tmp_path,
+                                                                                   monkeypatch):
+    import kdstudio.core.export as export_module
+    from kdstudio.core.export.int8 import Int8CheckFailed
+
+    def short(*args, **kwargs):
+        raise Int8CheckFailed("the int8 model agrees with the float one on at most 97.00% of 24 texts")
+        yield  # a generator, as the real check is
+
+    monkeypatch.setattr(export_module, "write_int8", short)
+    events = list(demo(tmp_path / "demo", sample=small_sample, gold_per_class=6, epochs=1, speed=False))
+    assert isinstance(events[-1], Finished)
+    out = tmp_path / "demo" / "student-onnx"
+    assert (out / "model.onnx").is_file() and not (out / "model_int8.onnx").exists()
+    assert any(isinstance(e, Log) and e.level == "warning" and "97.00%" in e.message for e in events)
 
 
 def test_a_rows_subset_is_seeded_keeps_the_header_and_quoted_commas(small_sample, tmp_path):

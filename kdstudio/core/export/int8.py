@@ -20,6 +20,12 @@ from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import CancelToken, Event, Log
 
 INT8_MIN_AGREEMENT = 0.995  #: top-1 agreement with the float model an int8 export must reach
+
+
+class Int8CheckFailed(ConfigError):
+    """No way of quantizing kept the float model's top label on enough texts."""
+
+
 INT8_FILE = "model_int8.onnx"
 FLOAT_FILE = "model.onnx"
 BATCH = 64
@@ -72,7 +78,7 @@ def write_int8(
             best = (agreement, name)
     target.unlink(missing_ok=True)
     assert best is not None
-    raise ConfigError(
+    raise Int8CheckFailed(
         f"the int8 model agrees with the float one on at most {best[0]:.2%} of {len(texts):,} texts "
         f"({best[1]} operators quantized; {INT8_MIN_AGREEMENT:.1%} needed), so no int8 model was written; "
         "export without --int8"
@@ -97,4 +103,6 @@ def _mb(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.2f} MB" if n_bytes < 1e7 else f"{n_bytes / 1e6:.1f} MB"
 
 
-__all__ = ["FLOAT_FILE", "INT8_FILE", "INT8_MIN_AGREEMENT", "int8_batches", "int8_summary", "write_int8"]
+__all__ = [
+    "FLOAT_FILE", "INT8_FILE", "INT8_MIN_AGREEMENT", "Int8CheckFailed", "int8_batches", "int8_summary", "write_int8",
+]
