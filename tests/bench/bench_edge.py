@@ -108,6 +108,7 @@ def main() -> None:
     from kdstudio.core.evaluate.speed import time_interleaved
     from kdstudio.core.events import CancelToken, run_to_end
     from kdstudio.core.export import export
+    from kdstudio.core.export.int8 import Int8CheckFailed
     from kdstudio.core.export.onnx import OnnxClassifier
     from kdstudio.core.harvest import teacher_context
     from kdstudio.core.store import Project
@@ -135,7 +136,11 @@ def main() -> None:
                 out = work / f"{name}-run{run}-onnx"
                 record = work / f"{name}-run{run}-export.json"
                 if not record.is_file():
-                    record.write_text(json.dumps(run_to_end(export(path, run, "onnx", out, int8=True)).to_json()))
+                    try:
+                        exported = run_to_end(export(path, run, "onnx", out, int8=True)).to_json()
+                    except Int8CheckFailed as exc:  # what kdstudio export --int8 refuses: the float model only
+                        exported = {**run_to_end(export(path, run, "onnx", out)).to_json(), "int8_failed": str(exc)}
+                    record.write_text(json.dumps(exported))
                 exported = json.loads(record.read_text())
                 with Project(path) as project:
                     accuracy = project.run(run)["summary"]["test_accuracy"]
@@ -143,8 +148,9 @@ def main() -> None:
                 rows.append({
                     "student": student, "vocab": vocab, "run": run, "params": count_parameters(model),
                     "pieces": len(tokenizer), "onnx_mb": exported["onnx_bytes"] / 1e6,
-                    "int8_mb": exported["int8_bytes"] / 1e6, "int8_ops": exported["int8_ops"],
-                    "int8_agreement": exported["int8_agreement"], "accuracy": accuracy,
+                    "int8_mb": exported["int8_bytes"] / 1e6 if exported["int8_bytes"] else None,
+                    "int8_ops": exported["int8_ops"], "int8_agreement": exported["int8_agreement"],
+                    "int8_failed": exported.get("int8_failed"), "accuracy": accuracy,
                     "retention": accuracy / t_acc, "folder": str(out), "max_length": meta["max_length"],
                 })
         print(f"{name}: trained and exported in {time.monotonic() - t0:.0f} s", flush=True)
@@ -167,8 +173,9 @@ def main() -> None:
                 model, tokenizer, meta["max_length"])
             shipped = load_tokenizer(row["folder"])
             for runtime, file in (("onnx", "model.onnx"), ("onnx_int8", "model_int8.onnx")):
-                predictors[f"{key}/{runtime}"] = OnnxClassifier(Path(row["folder"]) / file, shipped,
-                                                                row["max_length"], threads=args.threads)
+                if (Path(row["folder"]) / file).is_file():
+                    predictors[f"{key}/{runtime}"] = OnnxClassifier(Path(row["folder"]) / file, shipped,
+                                                                    row["max_length"], threads=args.threads)
         torch.set_num_threads(args.threads)
         timing = time_interleaved(predictors, texts, single_calls=args.single_calls)
         teacher_ms = {r: timing[f"teacher/{r}"]["batch1_ms_p50"] for r in ("torch", "onnx")}
@@ -183,19 +190,22 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|---|")
         for row in rows:
             key = f"{row['student']}/{row['vocab']}"
-            ms = {r: timing[f"{key}/{r}"]["batch1_ms_p50"] for r in ("torch", "onnx", "onnx_int8")}
+            runtimes = [r for r in ("torch", "onnx", "onnx_int8") if f"{key}/{r}" in timing]
+            ms = {r: timing[f"{key}/{r}"]["batch1_ms_p50"] for r in runtimes}
             row.update({
                 "p50_ms": ms, "batch64_ms": {r: timing[f"{key}/{r}"]["batch64_ms_p50"] for r in ms},
                 "p95_ms": {r: timing[f"{key}/{r}"]["batch1_ms_p95"] for r in ms},
                 "fewer_params": teacher_params / row["params"],
                 "speedup": {"torch": teacher_ms["torch"] / ms["torch"], "onnx": teacher_ms["onnx"] / ms["onnx"],
-                            "onnx_int8": teacher_ms["onnx"] / ms["onnx_int8"]},
+                            "onnx_int8": teacher_ms["onnx"] / ms["onnx_int8"] if "onnx_int8" in ms else None},
             })
+            int8 = (f"{row['int8_mb']:.2f}", f"{100 * row['int8_agreement']:.2f}% ({row['int8_ops']})",
+                    f"{ms['onnx_int8']:.2f}") if "onnx_int8" in ms else ("—", "below 99.5%: not written", "—")
             print(f"| {row['student']} | {row['vocab']} ({row['pieces']:,}) | {row['params'] / 1e6:.2f}M "
-                  f"({row['fewer_params']:.1f}×) | {row['onnx_mb']:.2f} / {row['int8_mb']:.2f} | "
-                  f"{100 * row['int8_agreement']:.2f}% ({row['int8_ops']}) | {ms['torch']:.2f} / {ms['onnx']:.2f} / "
-                  f"{ms['onnx_int8']:.2f} | {row['speedup']['torch']:.1f}× / {row['speedup']['onnx']:.1f}× | "
-                  f"{row['batch64_ms']['onnx']:.1f} | {row['accuracy']:.3f} | {row['retention']:.3f} |", flush=True)
+                  f"({row['fewer_params']:.1f}×) | {row['onnx_mb']:.2f} / {int8[0]} | {int8[1]} | "
+                  f"{ms['torch']:.2f} / {ms['onnx']:.2f} / {int8[2]} | {row['speedup']['torch']:.1f}× / "
+                  f"{row['speedup']['onnx']:.1f}× | {row['batch64_ms']['onnx']:.1f} | {row['accuracy']:.3f} | "
+                  f"{row['retention']:.3f} |", flush=True)
         if extra:
             print(f"demo ({args.demo_student}, pruned, run #{extra['kd_run']}): KD {extra['kd_accuracy']:.4f}, hard labels "
                   f"{extra['hard_accuracy']:.4f} (run #{extra['hard_run']}), KD − hard "

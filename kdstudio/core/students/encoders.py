@@ -100,15 +100,13 @@ class CNNStudent(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         x = self.embed(input_ids)
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return self._convolve(x, attention_mask)  # ONNX export: a plain convolution, which every runtime knows
         # A batch without padding (always the case for one text) needs no masking: skipping it
-        # saves operations, which is what a single short text costs on a CPU. Traced graphs (ONNX
-        # export) always keep the masking, so they are right for any batch.
-        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-        padded = tracing or not bool(attention_mask.all())
+        # saves operations, which is what a single short text costs on a CPU.
+        padded = not bool(attention_mask.all())
         if padded:
             x = x * attention_mask.unsqueeze(-1).to(x.dtype)
-        if tracing:  # ONNX export: a plain convolution, which every runtime knows
-            return self._convolve(x, attention_mask)
         # All widths in one matrix product over windows of the widest: a width-w filter is a
         # widest filter whose first taps are zero, and position t sees tokens t-w+1..t, as a
         # convolution padded by w-1 and cut to the input's length does. On a CPU this is several
@@ -124,21 +122,25 @@ class CNNStudent(nn.Module):
         return self.out(self.dropout(h.max(dim=1).values))
 
     def _convolve(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The same result through plain convolutions (what an ONNX export traces).
+        """The same result through plain convolutions, for any batch (what an ONNX export traces).
 
-        With the fused filters already computed by an inference call (``export_classifier`` makes
-        one), a single convolution: every width's filters as filters of the widest width whose
-        first taps are zero, over the input padded by widest-1 and cut to its length. A runtime
-        then calls one kernel instead of one per width, which at batch 1 is most of the cost.
-        Otherwise one convolution per width."""
-        padding = ~attention_mask.bool().unsqueeze(1)
+        Position t sees tokens t-w+1..t only, and padding comes after a text's tokens, so a
+        position of the text never sees padding: only the pooling has to leave padded positions
+        out. With the fused filters already computed by an inference call (``export_classifier``
+        makes one), a single convolution: every width's filters as filters of the widest width
+        whose first taps are zero, over the input with widest-1 zeros in front, and the padded
+        positions set to zero after the ReLU (its outputs are ≥ 0, so the maximum is unchanged).
+        A runtime then runs a handful of nodes, which at batch 1 is most of the cost. Otherwise
+        one convolution per width."""
         x = x.transpose(1, 2)
         widest = max(conv.kernel_size[0] for conv in self.convs)
         key = tuple(p._version for conv in self.convs for p in (conv.weight, conv.bias))
         if self._fused is not None and self._fused[0] == key:
             weight = self._fused[1].view(self._fused[1].shape[0], -1, widest)  # constants in the graph
-            h = torch.relu(nn.functional.conv1d(x, weight, self._fused[2], padding=widest - 1))[:, :, : x.shape[2]]
-            return self.out(self.dropout(h.masked_fill(padding, torch.finfo(h.dtype).min).max(dim=2).values))
+            h = torch.relu(nn.functional.conv1d(nn.functional.pad(x, (widest - 1, 0)), weight, self._fused[2]))
+            h = h * attention_mask.unsqueeze(1).to(h.dtype)
+            return self.out(self.dropout(h.max(dim=2).values))
+        padding = ~attention_mask.bool().unsqueeze(1)
         pooled = []
         for conv in self.convs:
             h = torch.relu(conv(x))[:, :, : x.shape[2]]  # padding adds w-1 positions at the end
