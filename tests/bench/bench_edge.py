@@ -37,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 VOCABS = ("pruned", "full")
 
 
-def finished_run(path: Path, student: str, vocab: str, epochs: int, hard: bool = False) -> int | None:
+def finished_run(path: Path, student: str, vocab: str, epochs: int, seed: int, hard: bool = False) -> int | None:
     from kdstudio.core.store import Project
 
     with Project(path) as project:
         for run in reversed(project.runs()):
             c = run["config"]
             if (run["student"] == student and run["status"] == "finished" and c.get("vocab", "full") == vocab
-                    and c.get("epochs") == epochs and bool(c.get("hard_labels")) == hard):
+                    and c.get("epochs") == epochs and c.get("seed", 0) == seed and bool(c.get("hard_labels")) == hard):
                 return run["id"]
     return None
 
@@ -127,7 +127,7 @@ def main() -> None:
         rows = []
         for student in args.students:
             for vocab in VOCABS:
-                run = finished_run(path, student, vocab, args.epochs)
+                run = finished_run(path, student, vocab, args.epochs, args.seed)
                 if run is None:
                     config = TrainConfig(student=student, vocab=vocab, epochs=args.epochs, seed=args.seed,
                                          teacher=teacher_id, num_threads=args.train_threads,
