@@ -123,6 +123,19 @@ def test_training_keeps_the_pieces_of_every_split_and_starts_them_from_the_same_
     assert [[ids[i] for i in row] for row in pruned_tok(texts)["input_ids"]] == minilm(texts)["input_ids"]
 
 
+def test_a_pruned_run_computes_what_the_full_run_computes_on_the_projects_texts(project):
+    """Pruning only drops rows no text of the project reaches; the student starts and trains alike."""
+    path, runs = project
+    for student in ("cnn", "transformer-tiny"):
+        pruned, full = (load_student(run_folder(path, runs[student, v])) for v in ("pruned", "full"))
+        with Project(path) as p:
+            texts = list(p.texts())
+        a = predict_probs(pruned[0], pruned[1], texts)
+        b = predict_probs(full[0], full[1], texts)
+        assert np.allclose(a, b, atol=1e-4), student
+        assert (a.argmax(1) == b.argmax(1)).all()
+
+
 def test_the_first_vectors_are_the_teachers_rows_whether_pruned_or_not(project, minilm):
     from kdstudio.core.students import build_student, init_embeddings_from_teacher
 

@@ -111,22 +111,29 @@ def init_embeddings_from_teacher(model: Any, source: str, rows: Sequence[int] | 
 
 
 def keep_embedding_rows(model: Any, rows: Sequence[int]) -> None:
-    """Cut a pretrained transformer student's (``teacher-layers:K``) word-piece table to ``rows``
-    of it, in order: row *i* of the new table is old row ``rows[i]`` (a pruned vocabulary)."""
+    """Cut a student's word-piece table to ``rows`` of it, in order: row *i* of the new table is
+    old row ``rows[i]`` (a pruned vocabulary, :mod:`.vocab`). Works for every student that maps
+    word pieces through one table: ``bilstm``, ``cnn`` and the transformers (``transformer-*``,
+    ``teacher-layers:K``); the padding row moves with its piece."""
     import torch
 
-    hf = getattr(model, "module", model).model
-    old = hf.get_input_embeddings()
+    model = getattr(model, "module", model)
     index = torch.as_tensor(list(rows), dtype=torch.long)
-    pad = hf.config.pad_token_id
+    hf = model.model if model.arch == "hf" else None
+    old = hf.get_input_embeddings() if hf is not None else model.embed
+    pad = hf.config.pad_token_id if hf is not None else model.config["pad_id"]
     new_pad = int((index == pad).nonzero()[0, 0]) if pad is not None and bool((index == pad).any()) else None
-    table = torch.nn.Embedding(len(index), old.weight.shape[1], padding_idx=new_pad)
-    with torch.no_grad():
-        table.weight.copy_(old.weight[index])
-    hf.set_input_embeddings(table)
-    hf.config.vocab_size = len(index)
-    if new_pad is not None:
-        hf.config.pad_token_id = new_pad
+    # from the rows themselves: a fresh table would draw random numbers, and a seeded run would
+    # then train differently from the same run with the full vocabulary
+    table = torch.nn.Embedding.from_pretrained(old.weight.detach()[index].clone(), freeze=False, padding_idx=new_pad)
+    if hf is not None:
+        hf.set_input_embeddings(table)
+        hf.config.vocab_size = len(index)
+        if new_pad is not None:
+            hf.config.pad_token_id = new_pad
+    else:
+        model.embed = table
+        model.config.update(vocab_size=len(index), pad_id=new_pad if new_pad is not None else 0)
 
 
 def _position_tables(model: Any) -> dict[str, Any]:

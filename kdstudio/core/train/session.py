@@ -80,14 +80,18 @@ class Session:
             self.tokenizer, self.tokenizer_source = self.task.choose_tokenizer(teacher_path, data, self.notes)
             self.vocab = {"kind": "full" if self.tokenizer_source == "teacher" else self.tokenizer_source,
                           "size": len(self.tokenizer)}
-            if self.cfg.vocab == "pruned" and self.tokenizer_source == "teacher" and self.task.prunes_vocab:
-                self._prune_vocabulary()
+            pruned = (self._prune_vocabulary() if self.cfg.vocab == "pruned" and self.tokenizer_source == "teacher"
+                      and self.task.prunes_vocab else None)
+            # The student is built, and starts, exactly as with the teacher's full vocabulary (the same
+            # random draws, the same teacher vectors); pruning then drops the rows the project never
+            # uses, which no text of it can reach: on the project's texts the two runs compute the same.
             model = self.task.build_student(self.tokenizer, teacher_path=teacher_path)
-            if self.vocab_rows is not None and uses_own_tokenizer(self.cfg.student):
-                keep_embedding_rows(model, self.vocab_rows)  # teacher-layers:K: the teacher's own table, cut
             if (self.cfg.embed_init == "teacher" and self.tokenizer_source == "teacher"
                     and self.task.embeds_from_teacher and not uses_own_tokenizer(self.cfg.student)):
-                self.notes.append(init_embeddings_from_teacher(model, teacher_path, self.vocab_rows))
+                self.notes.append(init_embeddings_from_teacher(model, teacher_path))
+            if pruned is not None:
+                keep_embedding_rows(model, pruned.teacher_ids)
+                self.tokenizer, self.vocab_rows = pruned.tokenizer, pruned.teacher_ids
         self.task.teacher_ids = self.vocab_rows
         for rows in (self.train_rows, self.valid_rows):
             self.task.encode(rows, self.tokenizer)
@@ -135,9 +139,9 @@ class Session:
         self.run_id = self.rt.broadcast(self.run_id)
 
     # -- setup helpers ------------------------------------------------------------------------
-    def _prune_vocabulary(self) -> None:
-        """Keep only the teacher's word pieces that the project's texts use (:mod:`students.vocab`);
-        the full vocabulary stays, with a line in the log, when the tokenizer cannot be pruned."""
+    def _prune_vocabulary(self) -> Any:
+        """The teacher's word pieces that the project's texts use (a ``PrunedVocab``), or None, with a
+        line in the log, when the tokenizer cannot be pruned."""
         from kdstudio.core.students.vocab import PruningError, prune_wordpiece
 
         counter = _Counted(self.project.texts())
@@ -145,12 +149,11 @@ class Session:
             pruned = prune_wordpiece(self.tokenizer, counter)
         except PruningError as exc:
             self.notes.append(f"kept the teacher's full vocabulary: {exc}")
-            return
-        if pruned is None:
-            return
-        self.tokenizer, self.vocab_rows = pruned.tokenizer, pruned.teacher_ids
-        self.vocab = {"kind": "pruned", "size": pruned.size, "teacher_size": pruned.teacher_size}
-        self.notes.append(pruned.note(counter.n))
+            return None
+        if pruned is not None:
+            self.vocab = {"kind": "pruned", "size": pruned.size, "teacher_size": pruned.teacher_size}
+            self.notes.append(pruned.note(counter.n))
+        return pruned
 
     def _teacher_id(self) -> int | None:
         if self.cfg.teacher is not None:
