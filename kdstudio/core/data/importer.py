@@ -15,13 +15,22 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
+import json
 import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kdstudio.core.data.readers import FORMATS, check_file, read_records, sniff_format
+from kdstudio.core.data.readers import (
+    FORMATS,
+    check_file,
+    delimiter_name,
+    read_records,
+    sniff_delimiter,
+    sniff_format,
+)
 from kdstudio.core.errors import DataError
 from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, JobResult, Log, Progress
 from kdstudio.core.store import SPLITS, Project
@@ -71,6 +80,7 @@ class ImportResult(JobResult):
     n_labels: int
     seconds: float
     references: int = 0  # generation: references added (a repeated prompt's further completions included)
+    delimiter: str | None = None  # csv/tsv: the delimiter the file was read with (",", ";", "\t", "|")
 
 
 def text_hash(text: str) -> str:
@@ -138,6 +148,38 @@ def resolve_columns(
     return text, label
 
 
+#: rows looked at to check a text column guessed without a known name
+CHECK_ROWS = 200
+
+
+def looks_like_text(value: str) -> bool:
+    """Whether a cell could be a text: it has a letter and is not a JSON number, literal, object or array."""
+    value = value.strip()
+    if not any(ch.isalpha() for ch in value):
+        return False
+    try:
+        return isinstance(json.loads(value), str)
+    except ValueError:
+        return True
+
+
+def check_guessed_text(
+    text_key: str, columns: list[str], records: Iterator[tuple[int, dict[str, str]]], file: Path
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """A text column guessed without a known name must hold something that looks like text in its
+    first rows; otherwise the guess cannot be checked and is refused, naming the columns seen.
+    Returns the records, the rows looked at included."""
+    head = list(itertools.islice(records, CHECK_ROWS))
+    values = [join_columns(record, text_key) for _, record in head]
+    if not any(looks_like_text(v) for v in values):
+        seen = ", ".join(dict.fromkeys(v.strip()[:20] for v in values if v.strip()))
+        sample = f"; '{text_key}' holds no text (first values: {seen[:80]})" if seen else f"; '{text_key}' is empty"
+        raise DataError(
+            f"cannot tell which column holds the text: none is named like one ({', '.join(TEXT_NAMES[:4])}...)"
+            f"{sample}; pass --text-col (columns: {', '.join(columns)})", file=str(file))
+    return itertools.chain(head, records)
+
+
 def auto_split(file: Path) -> str:
     name = file.name.lower()
     if "test" in name:
@@ -200,10 +242,13 @@ def import_file(
     check_file(file)
     fmt = format or sniff_format(file)
     positions = [0]
-    columns, records = read_records(file, fmt, encoding, positions)
+    delimiter = {"csv": sniff_delimiter(file, encoding) if fmt == "csv" else None, "tsv": "\t"}.get(fmt)
+    columns, records = read_records(file, fmt, encoding, positions, delimiter=delimiter)
     with Project(project_path) as project:
         task = project.task
         text_key, label_key = resolve_columns(columns, file, task, text_col, label_col)
+        if not text_col and _pick(columns, TEXT_NAMES) is None and "instruction" not in {c.lower() for c in columns}:
+            records = check_guessed_text(text_key, columns, records, file)
         target = auto_split(file) if split == "auto" else split
         label_names = label_names or {}
         t0 = time.monotonic()
@@ -212,6 +257,8 @@ def import_file(
         stats = {"rows": 0, "inserted": 0, "duplicates": 0, "skipped_empty": 0, "skipped_too_long": 0,
                  "references": 0}
         per_split = dict.fromkeys(SPLITS, 0)
+        if delimiter is not None:
+            yield Log(f"read {file.name} as {delimiter_name(delimiter)}-separated")
         yield Log(f"importing {file.name} as {fmt} (text: {text_key}, "
                   f"{'reference' if task == 'generation' else 'label'}: {label_key or 'none'}) into {target}")
         with project.transaction():
@@ -263,8 +310,13 @@ def import_file(
                         yield Progress("import", positions[0], size, clock.eta(positions[0]),
                                        {"rows": stats["rows"]})
             flush()
-            if stats["inserted"] == 0 and stats["rows"] == 0:
-                raise DataError("the file has no data rows", file=str(file))
+            if stats["rows"] == 0:
+                raise DataError("the file has no data rows (only a header or blank lines)", file=str(file))
+            if stats["skipped_empty"] + stats["skipped_too_long"] == stats["rows"]:
+                raise DataError(
+                    f"no usable rows: {stats['rows']} rows read, {stats['skipped_empty']} with an empty text "
+                    f"(column '{text_key}'), {stats['skipped_too_long']} longer than --max-chars ({max_chars})",
+                    file=str(file))
             if task == "classification" and len(file_labels) == 1 and (target == "train" or len(project.labels()) < 2):
                 raise DataError(
                     f"the label column '{label_key}' has a single class ('{next(iter(file_labels))}'); a classifier "
@@ -281,7 +333,7 @@ def import_file(
         yield Progress("import", size, size, 0.0, {"rows": stats["rows"]})
         result = ImportResult(file=str(file), format=fmt, text_col=text_key, label_col=label_key, **stats,
                               valid_carved=moved, splits=counts, n_labels=len(project.labels()),
-                              seconds=round(time.monotonic() - t0, 3))
+                              seconds=round(time.monotonic() - t0, 3), delimiter=delimiter)
     yield Finished(result)
 
 
