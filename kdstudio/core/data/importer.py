@@ -257,9 +257,8 @@ def import_file(
         stats = {"rows": 0, "inserted": 0, "duplicates": 0, "skipped_empty": 0, "skipped_too_long": 0,
                  "references": 0}
         per_split = dict.fromkeys(SPLITS, 0)
-        if delimiter is not None:
-            yield Log(f"read {file.name} as {delimiter_name(delimiter)}-separated")
-        yield Log(f"importing {file.name} as {fmt} (text: {text_key}, "
+        how = f", read as {delimiter_name(delimiter)}-separated" if delimiter is not None else ""
+        yield Log(f"importing {file.name} as {fmt}{how} (text: {text_key}, "
                   f"{'reference' if task == 'generation' else 'label'}: {label_key or 'none'}) into {target}")
         with project.transaction():
             first_new_id = project.max_example_id()
