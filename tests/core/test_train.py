@@ -425,3 +425,53 @@ def test_a_runs_stored_metrics_are_read_back_in_order_and_from_a_given_row(tmp_p
         (1, "train/loss", 1.0), (2, "train/loss", 0.5), (2, "valid/accuracy", 0.75)]
     newer = run_to_end(load_metrics(path, run, after_rowid=metrics.rows[1][0]))
     assert newer.after_rowid == metrics.rows[1][0] and newer.rows == metrics.rows[2:]
+
+
+def test_a_kill_between_the_checkpoint_renames_leaves_a_checkpoint_that_resumes_exactly(toy, monkeypatch):
+    config = TrainConfig(
+        student="bilstm", epochs=3, batch_size=8, grad_accum=2, num_threads=1, eval_every=2
+    )
+    straight = run_to_end(train(toy, config))
+    real_rename = Path.rename
+    saves = []
+
+    def dies_after_the_first_rename(self, target):
+        # The save of a checkpoint renames `last` to `last.old`, then `last.partial` to `last`.
+        if self.name == "last.partial" and Path(target).name == "last":
+            saves.append(self)
+            if len(saves) >= 3:  # a later save of `last` (and any after: the process is dead)
+                raise KeyboardInterrupt("killed between the two renames")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", dies_after_the_first_rename)
+    with pytest.raises(KeyboardInterrupt):
+        run_to_end(train(toy, config))
+    monkeypatch.undo()
+    with Project(toy) as project:
+        run_id = project.runs()[-1]["id"]
+        assert project.run(run_id)["status"] != "finished"
+    folder = run_folder(toy, run_id)
+    assert not (folder / "last").exists() and (folder / "last.old").is_dir()  # the state a kill leaves
+    assert (folder / "last.partial").is_dir()
+    resumed = run_to_end(train(toy, TrainConfig(num_threads=1), resume_run=run_id))
+    assert resumed.run == run_id and resumed.steps == straight.steps
+    assert resumed.valid_kl == straight.valid_kl and resumed.best_step == straight.best_step
+    wa, wb = _weights(toy, straight.run), _weights(toy, run_id)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["best", "last"]  # no stale leftovers
+    with Project(toy) as project:
+        steps = [r[1] for r in project.metrics(run_id, "train/loss")]
+        assert steps == sorted(set(steps))
+        assert project.run(run_id)["status"] == "finished"
+
+
+def test_a_run_folder_killed_mid_save_still_loads_its_student(tmp_path):
+    from kdstudio.core.students import build_student, save_student, student_folder
+
+    tok = tiny_tokenizer()
+    model = build_student("cnn", 3, tok)
+    folder = tmp_path / "3"
+    save_student(model, tok, folder / "best.old", {"step": 4})
+    save_student(model, tok, folder / "best.partial", {"step": 6})
+    assert student_folder(folder) == folder / "best"
+    assert load_student(folder)[2]["step"] == 4 and not (folder / "best.old").exists()

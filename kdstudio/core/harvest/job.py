@@ -13,6 +13,7 @@ from kdstudio.core.errors import BudgetExceeded, ConfigError
 from kdstudio.core.events import CancelToken, EtaClock, Event, Finished, Log, Progress
 from kdstudio.core.harvest.calibrate import calibrate_teacher
 from kdstudio.core.harvest.config import HarvestConfig
+from kdstudio.core.harvest.lock import harvest_lock
 from kdstudio.core.harvest.results import HarvestEstimate, HarvestResult
 from kdstudio.core.harvest.tasks import task_of
 from kdstudio.core.store import SPLITS, Project, TeacherOutput
@@ -97,10 +98,19 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
     Yields Log and Progress(stage="harvest", info={failed, teacher (its id), and for a metered
     teacher cost_usd, budget_usd, input_tokens, output_tokens}) events and finally
     ``Finished(HarvestResult)``, or ``Finished(HarvestEstimate)`` for a dry run (nothing is asked,
-    nothing is stored).
+    nothing is stored). One harvest per project runs at a time (any teacher): a second one,
+    from this process or another, is refused with a ``ConfigError`` (``kdstudio.core.harvest.lock``).
     """
     cancel = cancel or CancelToken()
     config.validate()
+    if config.dry_run:
+        yield from _harvest(project_path, config, cancel)
+        return
+    with harvest_lock(project_path):
+        yield from _harvest(project_path, config, cancel)
+
+
+def _harvest(project_path: str | Path, config: HarvestConfig, cancel: CancelToken) -> Iterator[Event]:
     spec = config.teacher
     splits = list(config.splits or SPLITS)
     t0 = time.monotonic()

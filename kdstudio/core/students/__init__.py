@@ -24,6 +24,7 @@ Nothing heavy is imported until a function needs it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -178,10 +179,28 @@ def save_student(model: Any, tokenizer: Any, folder: str | Path, meta: dict[str,
     return folder
 
 
+def recover_interrupted_save(folder: str | Path) -> Path:
+    """``folder`` whole again after a save that was killed between its two renames.
+
+    A checkpoint is saved as ``<name>.partial``, the previous one renamed to ``<name>.old``, then
+    the partial renamed to ``<name>``. A kill between the renames leaves no ``<name>``: the
+    previous checkpoint, still whole in ``<name>.old``, is renamed back (the next save clears the
+    stale ``.partial``). Does nothing when ``folder`` exists or no ``.old`` with a student does."""
+    folder = Path(folder)
+    old = folder.with_name(folder.name + ".old")
+    if not folder.exists() and (old / META_FILE).is_file():
+        with contextlib.suppress(OSError):  # another process recovered it first, or read-only
+            old.rename(folder)
+    return folder
+
+
 def student_folder(path: str | Path) -> Path:
-    """The student folder inside ``path``: itself, or a run folder's ``best/`` (else ``last/``)."""
+    """The student folder inside ``path``: itself, or a run folder's ``best/`` (else ``last/``);
+    a checkpoint whose save was interrupted is recovered first (``recover_interrupted_save``)."""
     path = Path(path)
     for candidate in (path, path / "best", path / "last"):
+        if candidate.name != "" and not candidate.exists():
+            recover_interrupted_save(candidate)
         if (candidate / META_FILE).is_file():
             return candidate
     raise ConfigError(
@@ -305,6 +324,7 @@ __all__ = [
     "pad_batch",
     "parse_student_spec",
     "predict_probs",
+    "recover_interrupted_save",
     "resolve_student",
     "save_student",
     "student_folder",

@@ -11,9 +11,13 @@ plus ``trainer_state.pt``, a dict with everything else ``--resume`` needs, confi
     scaler      the fp16 GradScaler's state, or None
     projection  the hidden-state projection's weights, or None
 
-A checkpoint is written to ``<which>.partial`` and renamed into place, so a crash while saving
-leaves the previous one whole. Resuming rebuilds the epoch's batch order from the seed and
-restores all of the above, so a resumed run ends exactly where an uninterrupted one would.
+A checkpoint is written to ``<which>.partial``; the previous one is renamed to ``<which>.old``,
+the partial renamed into place and the ``.old`` removed. A crash at any point leaves a whole
+checkpoint: killed between the two renames, ``<which>`` is missing and every reader (``resume``,
+``load_student``, evaluation, export) renames ``<which>.old`` back first
+(``kdstudio.core.students.recover_interrupted_save``); the next save clears stale leftovers.
+Resuming rebuilds the epoch's batch order from the seed and restores all of the above, so a
+resumed run ends exactly where an uninterrupted one would.
 
 Importing this module is cheap: torch loads when a checkpoint is saved or read.
 """
@@ -80,8 +84,9 @@ def save_checkpoint(
     """Write the student folder ``folder`` and its ``trainer_state.pt`` (see the module docstring)."""
     import torch
 
-    from kdstudio.core.students import save_student
+    from kdstudio.core.students import recover_interrupted_save, save_student
 
+    recover_interrupted_save(folder)  # never clear `.old` while it is the only whole checkpoint
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     save_student(model, tokenizer, partial, meta)
@@ -128,11 +133,14 @@ def load_checkpoint(
 def resume_config(project: Any, run_id: int, given: TrainConfig) -> TrainConfig:
     """The stored settings of run ``run_id``, which must be unfinished and have a ``last``
     checkpoint; only the hardware settings (device, threads) come from ``given``."""
+    from kdstudio.core.students import recover_interrupted_save
+
     run = project.run(run_id)
     if run is None:
         raise ConfigError(f"no run {run_id} in this project")
     if run["status"] == "finished":
         raise ConfigError(f"run {run_id} already finished; nothing to resume")
+    recover_interrupted_save(run_folder(project.path, run_id) / "last")
     if not (run_folder(project.path, run_id) / "last" / TRAINER_STATE).is_file():
         raise ConfigError(f"run {run_id} has no checkpoint to resume from; start a new run instead")
     # A run stored before the checkpoint metric was a setting chose by accuracy first.
