@@ -19,47 +19,6 @@ from kdstudio.core.events import CancelToken
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack")
 
 
-def time_predictor(
-    predict: Callable[[list[str]], Any],
-    texts: Sequence[str],
-    *,
-    single_calls: int = 30,
-    warmup: int = 3,
-    batch_size: int = 64,
-    batch_repeats: int = 3,
-    cancel: CancelToken | None = None,
-) -> dict[str, float | None]:
-    """p50/p95 latency (ms) of ``predict([text])`` over ``single_calls`` texts and throughput
-    (predictions/s) of ``predict(batch of batch_size texts)``, best of ``batch_repeats``, after
-    ``warmup`` single calls and one batch call. Texts are reused in turn when there are few."""
-    if not texts:
-        return {"latency_ms_p50": None, "latency_ms_p95": None, "throughput_per_s": None}
-    texts = list(texts)
-    batch = [texts[i % len(texts)] for i in range(batch_size)]
-    for i in range(warmup):
-        predict([texts[i % len(texts)]])
-    predict(batch)
-    samples = []
-    for i in range(single_calls):
-        if cancel is not None and i % 8 == 0:
-            cancel.check()
-        t0 = time.perf_counter()
-        predict([texts[i % len(texts)]])
-        samples.append((time.perf_counter() - t0) * 1000)
-    batch_s = []
-    for _ in range(batch_repeats):
-        if cancel is not None:
-            cancel.check()
-        t0 = time.perf_counter()
-        predict(batch)
-        batch_s.append(time.perf_counter() - t0)
-    return {
-        "latency_ms_p50": percentile_ms(samples, 50),
-        "latency_ms_p95": percentile_ms(samples, 95),
-        "throughput_per_s": batch_size / max(min(batch_s), 1e-9),
-    }
-
-
 #: The keys of one predictor's timing in :func:`time_interleaved` (the ``latency`` matrix of the
 #: evaluation report): batch-1 p50/p95 (ms per call), batch-64 p50 (ms per batch) and texts/s at
 #: batch 64 (from that p50).

@@ -55,17 +55,17 @@ def input_embeddings(model: Any) -> Any:
     return model.model.get_input_embeddings() if model.arch == "hf" else model.embed
 
 
-def init_embeddings_from_teacher(model: Any, source: str, rows: Sequence[int] | None = None) -> str:
+def init_embeddings_from_teacher(model: Any, source: str) -> str:
     """Start a from-scratch student's word-piece embeddings from the teacher's.
 
     The student shares the teacher's tokenizer, so row *i* of both tables is the same word
-    piece; with a pruned vocabulary (:mod:`.vocab`) row *i* is the teacher's row ``rows[i]``.
+    piece (a pruned student starts from the full table, then :func:`keep_embedding_rows` cuts it).
     The teacher's table is centred and projected onto its leading principal directions (as many
     as the student's width; a wider student keeps its own initial values in the extra columns),
     then scaled to the spread of the student's own initialisation so learning rates and schedules
     behave as from scratch. Pretrained knowledge of which pieces are alike then reaches words
-    that the few labelled examples never show (Tang et al. 2019 started their
-    BiLSTM from word2vec vectors for the same reason). Returns a line for the run's log.
+    that the few labelled examples never show (Tang et al. 2019 started their BiLSTM from
+    word2vec vectors for the same reason). Returns a line for the run's log.
     """
     import torch
     from transformers import AutoModel
@@ -82,17 +82,12 @@ def init_embeddings_from_teacher(model: Any, source: str, rows: Sequence[int] | 
     target = input_embeddings(model)
     n_rows = min(table.shape[0], target.weight.shape[0])
     width, source_width = target.weight.shape[1], table.shape[1]
-    # The directions come from the whole table, pruned or not, so a piece starts from the same
-    # vector whether or not the student keeps the teacher's full vocabulary.
-    centred = table[:n_rows] - table[:n_rows].mean(0) if rows is None else table - table.mean(0)
+    centred = table[:n_rows] - table[:n_rows].mean(0)
     _, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
     kept = min(width, source_width)
     basis = vectors.flip(-1)[:, :kept]
     projected = centred @ basis
     scale = target.weight.std() / projected.std().clamp_min(1e-12)
-    if rows is not None:
-        projected = projected[torch.as_tensor(list(rows), dtype=torch.long)]
-        n_rows = len(projected)
     with torch.no_grad():
         target.weight[:n_rows, :kept] = (projected * scale).to(target.weight.dtype)
         if target.padding_idx is not None and target.padding_idx < n_rows:

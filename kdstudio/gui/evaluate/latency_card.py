@@ -8,17 +8,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
+from kdstudio.core.evaluate import RUNTIME_ROWS
 from kdstudio.core.evaluate.result import EvalReport, RuntimeLatency
 from kdstudio.gui.widgets import Card, label
 
-#: (caption, side, runtime), in the order of the rows.
-ROWS = (
-    ("Student · torch", "student", "torch"),
-    ("Student · ONNX", "student", "onnx"),
-    ("Student · ONNX int8", "student", "onnx_int8"),
-    ("Teacher · torch", "teacher", "torch"),
-    ("Teacher · ONNX", "teacher", "onnx"),
-)
+#: (caption, side, runtime), in the order of the rows: the text report's, captioned for a table.
+ROWS = tuple((f"{side.capitalize()} · {caption.split(' ', 1)[1]}", side, runtime)
+             for caption, side, runtime in RUNTIME_ROWS)
 COLUMNS = ("batch 1 p50", "batch 1 p95", "batch 64", "texts/s", "speed-up", "file")
 
 
