@@ -39,6 +39,8 @@ Faults are keyed on markers in the user text, ``[[fault:NAME]]`` (every time) or
 ``max_tokens``     200 with truncated JSON and ``stop_reason: max_tokens``
 ``spend_limit``    429 with ``error_code: enforced_spend_limit_reached``
 ``401``            authentication_error
+``403``            permission_error (the key's workspace may not use the model)
+``reset``          the connection is closed (a TCP reset) without a reply
 ``400``            invalid_request_error
 =================  ==========================================================================
 
@@ -53,9 +55,12 @@ Run ``python tests/fakes/anthropic_server.py`` to serve on a free port (the URL 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -72,6 +77,7 @@ LATENCY = re.compile(r"\[\[latency:(\d+)\]\]")
 CONF = re.compile(r"\[\[conf:([0-9.]+)\]\]")
 VOTES = re.compile(r"\[\[votes:([^\]]+)\]\]")
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+RESET = -1  #: the status recorded for a request whose connection was reset without a reply
 
 DEFAULT_MODELS = [
     ("claude-haiku-5-5", "Claude Haiku 5.5", "2026-10-07T00:00:00Z"),
@@ -421,6 +427,9 @@ class FakeAnthropic:
             return _Reply(400, _error("invalid_request_error", "prompt is too long: 300000 tokens > 200000 maximum"))
         if fault == "401":
             return _Reply(401, _error("authentication_error", "invalid x-api-key"))
+        if fault == "403":
+            return _Reply(403, _error("permission_error",
+                                      "Your API key does not have permission to use the specified resource."))
         if fault == "429":
             return _Reply(429, _error("rate_limit_error", "Number of request tokens has exceeded your rate limit"),
                           {"retry-after-ms": str(self.retry_after_ms), "retry-after": "0"})
@@ -650,6 +659,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: _Reply, rec: Recorded) -> None:
         rec.status = reply.status
+        if reply.status == RESET:  # close with a TCP reset, no reply at all
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
         data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
         try:
             self.send_response(reply.status)
@@ -754,6 +768,8 @@ class _Handler(BaseHTTPRequestHandler):
             delay = int(m.group(1)) / 1000
         if fault == "hang":
             delay = fake.hang_s
+        if fault == "reset":
+            return _Reply(RESET, None)
         if delay and fake._stopping.wait(delay):
             return _Reply(503, _error("api_error", "server stopping"))
         reply = fake.answer(body, fault, seen=seen, cache=cache)

@@ -1,6 +1,6 @@
 """The project store: the only module that writes SQL. See ``Project``."""
 
-from kdstudio.core.store.outputs import OutputsMixin, TeacherOutput
+from kdstudio.core.store.outputs import BatchIntent, OutputsMixin, TeacherOutput
 from kdstudio.core.store.project import SPLITS, TASKS, ProjectBase, now
 from kdstudio.core.store.reviews import KEEP, ReviewedExamples, ReviewsMixin, is_excluded, reviewed_label
 from kdstudio.core.store.runs import RunsMixin
@@ -18,6 +18,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPLITS",
     "TASKS",
+    "BatchIntent",
     "Project",
     "ReviewedExamples",
     "TeacherOutput",

@@ -37,6 +37,25 @@ class TeacherOutput:
             self.label = max(range(len(self.probs)), key=self.probs.__getitem__)
 
 
+#: The status of a ``batches`` row written before the batch is submitted (its id is a placeholder
+#: until the API answers with the real one).
+SUBMITTING = "submitting"
+
+
+@dataclass(frozen=True)
+class BatchIntent:
+    """A batch about to be submitted, recorded before the create call: if the process dies between
+    the API creating the batch and the project recording it, the next harvest finds the batch again
+    by listing the workspace's batches (created at or after ``created``, ``request_count`` requests,
+    results whose custom_ids are ``custom_ids``) instead of paying for it twice."""
+
+    id: str  #: a placeholder ``intent-NONCE``, never an Anthropic batch id
+    teacher: int
+    created: str  #: ISO 8601 UTC, seconds
+    request_count: int
+    custom_ids: frozenset[str]
+
+
 class OutputsMixin:
     conn: Any
     db: Any  # sqlite_utils.Database on ``conn``
@@ -210,9 +229,55 @@ class OutputsMixin:
                 [(cid, batch_id, ex, teacher_id, attempt) for cid, ex, attempt in requests],
             )
 
+    def record_batch_intent(self, intent_id: str, teacher_id: int, requests: Sequence[tuple[str, int, int]]) -> None:
+        """Store a batch about to be submitted (status ``submitting``, id ``intent_id``) with its
+        (custom_id, example, attempt) requests, before the create call; see :class:`BatchIntent`."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO batches (id, teacher, status, request_count, created) VALUES (?, ?, ?, ?, ?)",
+                (intent_id, teacher_id, SUBMITTING, len(requests), now()),
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO batch_requests (custom_id, batch, example, teacher, attempt) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(cid, intent_id, ex, teacher_id, attempt) for cid, ex, attempt in requests],
+            )
+
+    def batch_intents(self, teacher_id: int) -> list[BatchIntent]:
+        """Batches of this teacher recorded before submission and not yet confirmed, oldest first."""
+        rows = self.conn.execute(
+            "SELECT id, created, request_count FROM batches WHERE teacher = ? AND status = ? ORDER BY created, id",
+            (teacher_id, SUBMITTING)).fetchall()
+        return [BatchIntent(id=bid, teacher=teacher_id, created=created, request_count=count,
+                            custom_ids=frozenset(self.batch_requests(bid))) for bid, created, count in rows]
+
+    def confirm_batch(self, intent_id: str, batch_id: str) -> None:
+        """The API created the batch ``intent_id`` stood for: it becomes ``batch_id`` (in progress)."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO batches (id, teacher, status, request_count, created) "
+                "SELECT ?, teacher, 'in_progress', request_count, created FROM batches WHERE id = ? AND status = ?",
+                (batch_id, intent_id, SUBMITTING),
+            )
+            self.conn.execute("UPDATE batch_requests SET batch = ? WHERE batch = ?", (batch_id, intent_id))
+            self.conn.execute("DELETE FROM batches WHERE id = ?", (intent_id,))
+
+    def drop_batch_intent(self, intent_id: str) -> None:
+        """No batch was created for ``intent_id``: forget it (its examples become pending again)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM batch_requests WHERE batch = ?", (intent_id,))
+            self.conn.execute("DELETE FROM batches WHERE id = ? AND status = ?", (intent_id, SUBMITTING))
+
+    def known_batch_ids(self, teacher_id: int) -> set[str]:
+        """Every Anthropic batch id this project has recorded for the teacher."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT id FROM batches WHERE teacher = ? AND status != ?", (teacher_id, SUBMITTING))}
+
     def open_batches(self, teacher_id: int) -> list[str]:
+        """Ids of this teacher's submitted batches whose results are not all ingested, oldest first."""
         return [r[0] for r in self.conn.execute(
-            "SELECT id FROM batches WHERE teacher = ? AND status != 'ingested' ORDER BY created", (teacher_id,)
+            "SELECT id FROM batches WHERE teacher = ? AND status NOT IN ('ingested', ?) ORDER BY created",
+            (teacher_id, SUBMITTING),
         )]
 
     def batch_requests(self, batch_id: str) -> dict[str, tuple[int, int, str]]:

@@ -1,9 +1,13 @@
 """The batch lane of the Claude teacher: the Message Batches API, at half price; most batches end
 within an hour.
 
-The lane is resumable from what it records in the project: batch ids and their (custom_id,
-example, attempt) rows are stored before polling, and requests and batches are marked ingested
-only after their outputs were saved, so a crash at any point loses nothing and stores nothing twice.
+The lane is resumable from what it records in the project: a batch's (custom_id, example, attempt)
+rows are stored before it is submitted (as an intent, status ``submitting``) and tied to the batch
+id the API returns; requests and batches are marked ingested only after their outputs were saved,
+so a crash at any point loses nothing and stores nothing twice. A crash between the API creating a
+batch and the project recording its id leaves an intent: the next harvest lists the workspace's
+batches and adopts the one that matches it (:meth:`BatchLane._recover_intents`) instead of paying
+for the same examples again.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from kdstudio.core.errors import BudgetExceeded, ConfigError, TeacherError
@@ -23,11 +28,13 @@ from kdstudio.core.teachers.claude.messages import ClaudeMessages
 from kdstudio.core.teachers.pricing import usd
 
 if TYPE_CHECKING:
-    from kdstudio.core.store import Project
+    from kdstudio.core.store import BatchIntent, Project
 
 BATCH_MAX_REQUESTS = 100_000
 BATCH_MAX_BYTES = 200 * 1024 * 1024  # the API allows 256 MB; keep a margin
 DEFAULT_POLL_S = 30.0
+#: How much earlier than the intent the API's clock may date the batch it created (clock skew).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class BatchLane(ClaudeMessages):
@@ -64,6 +71,7 @@ class BatchLane(ClaudeMessages):
         texts = dict(items)
         client = self._client()
         try:
+            self._recover_intents(client, project, teacher_id)
             open_ids = list(project.open_batches(teacher_id))
             busy = project.examples_in_open_batches(teacher_id)
             fresh = [(ex, text) for ex, text in items if ex not in busy]
@@ -89,17 +97,80 @@ class BatchLane(ClaudeMessages):
 
     def _submit_batch(self, client: Any, project: Project, teacher_id: int,
                       chunk: Sequence[Item], *, attempt: int) -> str:
+        import anthropic
+
         nonce = uuid.uuid4().hex[:10]
+        intent = f"intent-{nonce}"
         rows = [(f"e{ex}-a{attempt}-{nonce}", ex, attempt) for ex, _ in chunk]
         requests = [{"custom_id": cid, "params": self.request_params(text)}
                     for (cid, _, _), (_, text) in zip(rows, chunk, strict=True)]
+        project.record_batch_intent(intent, teacher_id, rows)
         try:
             batch = client.messages.batches.create(requests=requests)
         except Exception as exc:
+            if isinstance(exc, anthropic.APIStatusError):  # the API answered: no batch was created
+                project.drop_batch_intent(intent)
+                raise_if_fatal(exc, self.model)
+                raise TeacherError(f"the Message Batches API refused the batch: {short_message(exc)}") from None
             raise_if_fatal(exc, self.model)
-            raise TeacherError(f"the Message Batches API refused the batch: {short_message(exc)}") from None
-        project.record_batch(batch.id, teacher_id, rows)
+            raise TeacherError(f"no answer from the Message Batches API when submitting a batch ({short_message(exc)});"
+                               " run the harvest again: it checks whether the batch was created") from None
+        project.confirm_batch(intent, batch.id)
         return batch.id
+
+    def _recover_intents(self, client: Any, project: Project, teacher_id: int) -> None:
+        """Settle the batches recorded as about to be submitted but never confirmed (the process
+        died between the create call and recording its id, or the create call got no answer).
+
+        The workspace's batches are listed (newest first) back to the oldest intent; a batch
+        not recorded in the project, created at or after the intent (less :data:`CLOCK_SKEW`),
+        with as many requests, is the intent's batch when its results carry the intent's
+        custom_ids (which hold its nonce); a batch still running cannot show them, so the
+        earliest such unclaimed batch is adopted (a wrong guess costs a resubmission, never an
+        answer: results are joined on custom_id). An intent that matches nothing is dropped and its
+        examples are submitted anew.
+        """
+        intents = project.batch_intents(teacher_id)
+        if not intents:
+            return
+        oldest = min(_utc(i.created) for i in intents) - CLOCK_SKEW
+        known = project.known_batch_ids(teacher_id)
+        listed: list[Any] = []
+        try:
+            for batch in client.messages.batches.list(limit=100):
+                if _utc(batch.created_at) < oldest:
+                    break
+                if batch.id not in known:
+                    listed.append(batch)
+        except Exception as exc:
+            raise_if_fatal(exc, self.model)
+            raise TeacherError("cannot list the workspace's batches to find one submitted before an interruption: "
+                               f"{short_message(exc)}; run the harvest again later") from None
+        for intent in intents:
+            match = self._match_intent(client, intent, listed)
+            if match is None:
+                project.drop_batch_intent(intent.id)
+            else:
+                listed.remove(match)
+                project.confirm_batch(intent.id, match.id)
+
+    def _match_intent(self, client: Any, intent: BatchIntent, listed: list[Any]) -> Any:
+        since = _utc(intent.created) - CLOCK_SKEW
+        candidates = sorted((b for b in listed if _utc(b.created_at) >= since
+                             and _request_total(b) == intent.request_count), key=lambda b: _utc(b.created_at))
+        running = []
+        for batch in candidates:
+            if batch.processing_status != "ended":
+                running.append(batch)
+                continue
+            try:
+                ids = {item.custom_id for item in client.messages.batches.results(batch.id)}
+            except Exception as exc:
+                raise_if_fatal(exc, self.model)
+                continue  # results gone (deleted, archived): it cannot be shown to be this intent's
+            if ids == intent.custom_ids:
+                return batch
+        return running[0] if running else None
 
     def _poll_batches(self, client: Any, project: Project, teacher_id: int, open_ids: list[str],
                       texts: dict[int, str], cancel: CancelToken, poll_s: float) -> Iterator[list[TeacherOutput]]:
@@ -193,6 +264,16 @@ class BatchLane(ClaudeMessages):
                     outputs.append(TeacherOutput(example, status="failed", error="no result for this batch request"))
                     done.append(cid)
         return outputs, done, retry
+
+
+def _utc(value: str | datetime) -> datetime:
+    t = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _request_total(batch: Any) -> int:
+    c = batch.request_counts
+    return int(c.processing + c.succeeded + c.errored + c.canceled + c.expired)
 
 
 def batch_chunks(items: Sequence[Item], params: Callable[[str], dict[str, Any]]) -> Iterator[list[Item]]:
