@@ -71,7 +71,7 @@ def raise_if_fatal(exc: BaseException, model: str) -> None:
     if is_spend_limit(exc):
         raise TeacherError(
             f"Anthropic spend limit reached ({getattr(exc, 'error_code', None) or 'spend limit'}): "
-            f"{short_message(exc)}. "
+            f"{short_message(exc).rstrip('.')}. "
             "Raise the limit in the Anthropic console, then run the harvest again; the answers so far are saved"
         ) from None
     if status == 401:
