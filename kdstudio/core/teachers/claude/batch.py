@@ -51,9 +51,11 @@ class BatchLane(ClaudeMessages):
     ) -> Answers:
         """Answer through the Message Batches API (half price; most batches end within an hour).
 
-        Open batches of this teacher stored in the project are resumed first (never submitted
-        again); examples not in an open batch are submitted in new batches, whose ids and
-        (custom_id, example, attempt) rows are stored before polling. Results are joined on
+        Batches recorded but never confirmed (a crash between submitting and recording) are found
+        again first (:meth:`_recover_intents`); open batches of this teacher stored in the project
+        are resumed (never submitted again); examples not in an open batch are submitted in new
+        batches, whose (custom_id, example, attempt) rows are stored before the create call and
+        tied to the batch id it returns. Results are joined on
         custom_id. Errored (other than invalid_request_error), expired or cancelled requests are
         resubmitted once. Requests and batches are marked ingested only after their outputs were
         yielded, so a crash at any point loses nothing and stores nothing twice. Cancelling stops
