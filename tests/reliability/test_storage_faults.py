@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -151,8 +152,6 @@ def test_a_second_process_reads_and_writes_while_a_harvest_writes_and_nothing_br
         assert still_running, "the harvest ended before the second process was done; nothing was tested"
         for out in seen:
             assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
-        import json
-
         first_info, _, last_info = (json.loads(s.stdout) for s in seen)
         assert first_info["splits"]["train"] == 40 and last_info["splits"]["unlabeled"] == 2
         answered = [i["teachers"][0]["ok"] if i["teachers"] else 0 for i in (first_info, last_info)]
