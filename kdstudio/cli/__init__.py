@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kdstudio.cli.commands import COMMANDS
 from kdstudio.cli.parser import build_parser
-from kdstudio.core.errors import Cancelled, KDStudioError
+from kdstudio.core.errors import Cancelled, KDStudioError, disk_full
 from kdstudio.core.events import CancelToken
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kdstudio: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # an internal error: one line, the traceback on request
+        if disk_full(exc):  # not a bug: say what to do
+            print(f"kdstudio: error: the disk is full ({exc}); free some space and run it again", file=sys.stderr)
+            return 2
         if os.environ.get("KDSTUDIO_DEBUG"):
             raise
         print(f"kdstudio: internal error: {type(exc).__name__}: {exc} (set KDSTUDIO_DEBUG=1 for the traceback)",

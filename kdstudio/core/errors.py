@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class KDStudioError(Exception):
     """Base class of the errors KD Studio reports to a person without a traceback."""
@@ -47,3 +49,16 @@ class Cancelled(KDStudioError):
 
 class TrainingError(KDStudioError):
     """Training cannot go on: the loss diverged, or memory ran out even at one example per batch."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the operating system saying the disk (or the user's quota) is full; torch
+    wraps it in a RuntimeError naming the errno, so the chain is searched too."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

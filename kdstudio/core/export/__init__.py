@@ -214,6 +214,11 @@ def export(
         try:
             folder = student_folder(run_folder(project.path, run_id))
         except ConfigError:
+            if run["status"] == "finished":  # trained, then its folder was moved or deleted
+                raise ConfigError(
+                    f"run #{run_id}'s checkpoints are missing ({run_folder(project.path, run_id)}); "
+                    "restore that folder or train the run again"
+                ) from None
             raise ConfigError(
                 f"run #{run_id} has no saved student (status: {run['status']}); train it to the end first"
             ) from None

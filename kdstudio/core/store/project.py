@@ -52,6 +52,25 @@ def _check_header(path: Path) -> None:
         raise ProjectError(f"{path}: not a KD Studio project")
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> str:
+    if "malformed" in str(exc) or "corrupt" in str(exc):
+        return f"the project file is damaged ({exc}); restore it from a backup"
+    return f"not a KD Studio project ({exc})"
+
+
+def storage_error(path: Path, exc: sqlite3.OperationalError) -> ProjectError | None:
+    """The one-line error for a write the disk or the file system refused (read-only file or
+    folder, full disk), or None for any other SQLite error. Nothing of the refused write is kept."""
+    text = str(exc)
+    if "readonly" in text:
+        return ProjectError(f"{path}: cannot be written (the file or its folder is read-only); "
+                            "nothing was changed")
+    if "disk is full" in text:
+        return ProjectError(f"{path}: the disk is full ({text}); everything stored before is kept; free some "
+                            "space and run it again")
+    return None
+
+
 class ProjectBase:
     """Connection handling, project metadata, labels and examples."""
 
@@ -62,26 +81,27 @@ class ProjectBase:
         if _create is None:
             _check_header(self.path)
         self.thread = threading.get_ident()
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            # The version is read before anything is set, so a file that is not a project is
-            # refused exactly as it was found (switching to WAL would write to it).
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if _create is None and version == 0:
-                raise ProjectError(f"{self.path}: not a KD Studio project")
-            if version > SCHEMA_VERSION:
-                raise ProjectError(f"{self.path}: made by a newer KD Studio (schema {version} > "
-                                   f"{SCHEMA_VERSION}); upgrade KD Studio")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn = self._connect(_create is not None)
         except sqlite3.DatabaseError as exc:
+            if _create is not None:
+                raise ProjectError(f"{self.path}: cannot be created ({exc})") from None
+            if "readonly" not in str(exc):
+                raise ProjectError(f"{self.path}: {_damaged(exc)}") from None
+            # A read-only folder: SQLite cannot create the -wal/-shm files beside the project. With
+            # no -wal file there, no one can be writing it, so it opens read-only and unchanging
+            # (reading works; a write says why it cannot be made).
+            if Path(str(self.path) + "-wal").exists():
+                raise ProjectError(f"{self.path}: cannot be opened: {exc} (is its folder read-only?)") from None
+            try:
+                conn = self._connect(False, read_only=True)
+            except sqlite3.DatabaseError as again:
+                raise ProjectError(f"{self.path}: cannot be opened: {again} (is its folder read-only?)") from None
+        try:
+            migrate(conn)
+        except sqlite3.OperationalError as exc:
             conn.close()
-            raise ProjectError(f"{self.path}: not a KD Studio project ({exc})") from None
-        except ProjectError:
-            conn.close()
-            raise
-        migrate(conn)
+            raise storage_error(self.path, exc) or exc from None
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         if _create is not None:
@@ -93,6 +113,29 @@ class ProjectBase:
                 self._insert_labels(_create.get("labels") or [])
         self._labels_cache: list[str] | None = None
         self._labels_version = -1
+
+    def _connect(self, create: bool, *, read_only: bool = False) -> sqlite3.Connection:
+        """Open the file and check it is a project this version can read, before anything is
+        written: a file that is not a project, or is from a newer version, is refused exactly as
+        it was found (switching to WAL would write to it)."""
+        target = f"file:{self.path.absolute()}?mode=ro&immutable=1" if read_only else self.path
+        conn = sqlite3.connect(target, timeout=30, isolation_level=None, uri=read_only)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if not create and (version == 0 or not conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'project'").fetchone()):
+                raise ProjectError(f"{self.path}: not a KD Studio project")
+            if version > SCHEMA_VERSION:
+                raise ProjectError(f"{self.path}: made by a newer KD Studio (schema {version} > "
+                                   f"{SCHEMA_VERSION}); upgrade KD Studio")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if not read_only:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -138,15 +181,20 @@ class ProjectBase:
         if self.conn.in_transaction:  # nested: join the outer one
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise storage_error(self.path, exc) or exc from None
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._labels_cache = None
-            raise
-        else:
             self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                self.conn.execute("ROLLBACK")
+            self._labels_cache = None
+            if isinstance(exc, sqlite3.OperationalError):
+                raise storage_error(self.path, exc) or exc from None
+            raise
 
     # -- project metadata ----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:

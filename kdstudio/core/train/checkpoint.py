@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kdstudio.core.errors import ConfigError
+from kdstudio.core.errors import ConfigError, TrainingError, disk_full
 from kdstudio.core.train.config import TrainConfig
 
 TRAINER_STATE = "trainer_state.pt"
@@ -89,19 +89,28 @@ def save_checkpoint(
     recover_interrupted_save(folder)  # never clear `.old` while it is the only whole checkpoint
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    save_student(model, tokenizer, partial, meta)
-    torch.save(
-        {
-            "config": config,
-            "loop": asdict(loop),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "projection": projection.state_dict() if projection is not None else None,
-        },
-        partial / TRAINER_STATE,
-    )
+    try:
+        save_student(model, tokenizer, partial, meta)
+        torch.save(
+            {
+                "config": config,
+                "loop": asdict(loop),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "projection": projection.state_dict() if projection is not None else None,
+            },
+            partial / TRAINER_STATE,
+        )
+    except BaseException as exc:  # a half-written checkpoint never replaces the whole one
+        shutil.rmtree(partial, ignore_errors=True)
+        if disk_full(exc):
+            raise TrainingError(
+                f"the disk is full: the {folder.name} checkpoint could not be saved in {folder.parent} "
+                f"(the previous one is kept); free some space and resume the run"
+            ) from None
+        raise
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
@@ -142,7 +151,8 @@ def resume_config(project: Any, run_id: int, given: TrainConfig) -> TrainConfig:
         raise ConfigError(f"run {run_id} already finished; nothing to resume")
     recover_interrupted_save(run_folder(project.path, run_id) / "last")
     if not (run_folder(project.path, run_id) / "last" / TRAINER_STATE).is_file():
-        raise ConfigError(f"run {run_id} has no checkpoint to resume from; start a new run instead")
+        raise ConfigError(f"run {run_id} has no checkpoint to resume from ({run_folder(project.path, run_id)} "
+                          "has no last/); start a new run instead")
     # A run stored before the checkpoint metric was a setting chose by accuracy first.
     stored = TrainConfig.from_dict({"checkpoint_metric": "accuracy", **run["config"]})
     stored.device, stored.num_threads = given.device, given.num_threads  # hardware may differ
