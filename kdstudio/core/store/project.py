@@ -208,6 +208,19 @@ class ProjectBase:
         )
         return self.conn.total_changes - before
 
+    def labels_by_hash(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+        """The label id of the stored example with each (split, hash) in ``keys``."""
+        found: dict[tuple[str, str], int | None] = {}
+        for split in {s for s, _ in keys}:
+            hashes = sorted(h for s, h in keys if s == split)
+            for i in range(0, len(hashes), 500):
+                part = hashes[i:i + 500]
+                marks = ", ".join("?" * len(part))
+                for digest, label in self.conn.execute(
+                        f"SELECT hash, label FROM examples WHERE split = ? AND hash IN ({marks})", (split, *part)):
+                    found[(split, digest)] = label
+        return found
+
     def add_references(self, rows: Sequence[tuple[str, str, str]]) -> int:
         """Add (split, hash, reference) rows to the references of the example with that split and
         hash (generation: a prompt that repeats in a file with another completion has several
