@@ -191,7 +191,7 @@ def _wide_lines(path: Path, enc: str, positions: list[int]) -> Iterator[str]:
     with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=enc, newline="") as f:
         number = 0
         try:
-            for number, line in enumerate(f, start=1):  # noqa: B007 (the line number is used after the loop)
+            for number, line in enumerate(f, start=1):
                 positions[0] = raw.tell()
                 line = line.lstrip("\ufeff") if number == 1 else line
                 if "\x00" in line:
@@ -256,6 +256,15 @@ def read_records(
     return _fixed(path, lines, fmt)
 
 
+def _csv_error(exc: csv.Error, what: str) -> str:
+    if "end of data" in str(exc):
+        return "a quote opened here is never closed (an unbalanced quote)"
+    if "new-line character seen in unquoted field" in str(exc):
+        return ("the lines end with a bare carriage return (an old Mac file?); save it with Windows or Unix "
+                "line ends")
+    return f"{what}: {exc}"
+
+
 def _delimited(path: Path, lines: Iterator[str], delimiter: str, quoted: bool):
     # strict: a quote left open runs to the end of the file and is an error, not one giant text
     reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE,
@@ -267,7 +276,7 @@ def _delimited(path: Path, lines: Iterator[str], delimiter: str, quoted: bool):
     except StopIteration:
         raise DataError("the file has no rows (only blank lines)", file=str(path)) from None
     except csv.Error as exc:
-        raise DataError(f"cannot parse the header: {exc}", file=str(path), line=reader.line_num) from None
+        raise DataError(_csv_error(exc, "cannot parse the header"), file=str(path), line=reader.line_num) from None
     columns = [h.strip() for h in header]
     if len(set(columns)) != len(columns) or "" in columns:
         raise DataError(f"the header needs distinct, non-empty column names (found {columns})",
@@ -281,9 +290,7 @@ def _delimited(path: Path, lines: Iterator[str], delimiter: str, quoted: bool):
             except StopIteration:
                 return
             except csv.Error as exc:
-                why = ("a quote opened here is never closed (an unbalanced quote)" if "end of data" in str(exc)
-                       else f"cannot parse the row: {exc}")
-                raise DataError(why, file=str(path), line=start) from None
+                raise DataError(_csv_error(exc, "cannot parse the row"), file=str(path), line=start) from None
             if row and any(cell.strip() for cell in row):
                 if len(row) != len(columns):
                     raise DataError(
