@@ -204,6 +204,8 @@ CASES: dict[str, Case] = {
     "conflicting_labels": Case(file("conf.csv", csv_text([*AB, ("hello there", "b"), ("goodbye now", "b")])),
                                rows=AB_ROWS, warning=r"1 row\(s\) repeat a text with another label; the first label "
                                                      r"is kept \(line 4\)"),
+    "conflicting_new_label": Case(file("conf2.csv", csv_text([*AB, ("hello there", "z")])), rows=AB_ROWS,
+                                  warning=r"1 row\(s\) repeat a text with another label.*\(line 4\)"),
     "duplicate_header": Case(file("duph.csv", "text,text,label\na,b,c\n"), error=r"distinct, non-empty column names"),
     "empty_header_name": Case(file("emptyh.csv", "text,,label\na,b,c\n"), error=r"distinct, non-empty column names"),
     # -- labels ---------------------------------------------------------------------------------------
@@ -324,6 +326,8 @@ def test_a_bad_input_is_one_clear_error_or_a_documented_warning(tmp_path, capsys
         assert len(warnings) == 1 and re.search(case.warning, warnings[0]), err
     with Project(project) as p:
         assert p.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert p.conn.execute("SELECT name FROM labels WHERE id NOT IN "  # no class without an example
+                              "(SELECT label FROM examples WHERE label IS NOT NULL)").fetchall() == []
         assert p.settings()["imports"][-1]["file"] == path.name
 
 
@@ -424,6 +428,8 @@ def test_a_million_rows_of_repeats_stream_in_and_warn_once(tmp_path, capsys):
     result = json.loads(out)
     assert (result["rows"], result["inserted"], result["duplicates"], result["delimiter"]) == (n, 2, n - 2, ";")
     assert stored(project, path.name) == [("goodbye now", "b", "train"), ("hello there", "a", "train")]
+    with Project(project) as p:
+        assert p.labels() == ["b", "a"]  # no class 'c' left without a single example
     warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert warnings == ["warning: 1000 row(s) repeat a text with another label; the first label is kept "
                         "(line 1001, 2001, 3001, …)"]

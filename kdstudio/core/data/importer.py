@@ -272,6 +272,7 @@ def import_file(
             first_new_id = project.max_example_id()
             had_valid = project.split_counts()["valid"] > 0
             label_ids = project.label_ids()
+            labels_before = len(label_ids)
             file_labels: set[str] = set()
             chunk: list[tuple] = []
             last_emit = 0.0
@@ -337,6 +338,8 @@ def import_file(
                     f"the label column '{label_key}' has a single class ('{next(iter(file_labels))}'); a classifier "
                     "needs at least two", file=str(file),
                 )
+            if task == "classification":  # a label whose every row was a conflicting repeat: no class
+                file_labels -= set(project.drop_unused_labels(labels_before))
             yield from announce
             yield from notes.warnings(project, file_labels, target, max_chars)
             moved = 0

@@ -196,6 +196,20 @@ class ProjectBase:
         )
         self._labels_cache = None
 
+    def drop_unused_labels(self, from_id: int) -> list[str]:
+        """Remove the labels numbered ``from_id`` or above that no example has, from the last one
+        down to the first one in use (ids stay contiguous: they index probability vectors); return
+        their names. For labels an import created whose every row was dropped. Call inside ``transaction()``."""
+        names = self.labels()
+        removed: list[str] = []
+        for label_id in range(len(names) - 1, from_id - 1, -1):
+            if self.conn.execute("SELECT 1 FROM examples WHERE label = ? LIMIT 1", (label_id,)).fetchone():
+                break
+            self.conn.execute("DELETE FROM labels WHERE id = ?", (label_id,))
+            removed.append(names[label_id])
+        self._labels_cache = None
+        return removed
+
     # -- examples -----------------------------------------------------------------------------
     def insert_examples(self, rows: Sequence[tuple]) -> int:
         """Insert (text, label_id, reference, split, source, line, hash) rows, skipping exact
