@@ -296,7 +296,7 @@ def import_file(
                     continue
                 if len(text) > max_chars:
                     stats["skipped_too_long"] += 1
-                    notes.too_long.append(line)
+                    notes.skipped_too_long(line)
                     continue
                 raw_label = record.get(label_key, "").strip() if label_key else ""
                 if raw_label[:1] in ("[", "{") and task == "classification" and not looks_like_text(raw_label):
@@ -369,7 +369,8 @@ class ImportNotes:
     """What an import noticed that is worth a warning (each documented in the README, "Bad input files")."""
 
     def __init__(self) -> None:
-        self.too_long: list[int] = []
+        self.too_long: list[int] = []  # the first few lines
+        self.n_too_long = 0
         self.conflicts = 0
         self.conflict_lines: list[str] = []
 
@@ -383,10 +384,15 @@ class ImportNotes:
                 if len(self.conflict_lines) < SHOWN_LINES:
                     self.conflict_lines.append(str(line))
 
+    def skipped_too_long(self, line: int) -> None:
+        self.n_too_long += 1
+        if len(self.too_long) < SHOWN_LINES:  # the first few lines, for the warning
+            self.too_long.append(line)
+
     def warnings(self, project: Project, file_labels: set[str], target: str, max_chars: int) -> Iterator[Log]:
         if self.too_long:
-            yield Log(f"{len(self.too_long)} row(s) longer than --max-chars ({max_chars}) skipped (line "
-                      f"{_lines(self.too_long, len(self.too_long))})", level="warning")
+            yield Log(f"{self.n_too_long} row(s) longer than --max-chars ({max_chars}) skipped (line "
+                      f"{_lines(self.too_long, self.n_too_long)})", level="warning")
         if self.conflicts:
             yield Log(f"{self.conflicts} row(s) repeat a text with another label; the first label is kept (line "
                       f"{_lines(self.conflict_lines, self.conflicts)})", level="warning")
