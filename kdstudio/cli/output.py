@@ -25,7 +25,8 @@ class ProgressPrinter:
             return
         if isinstance(event, Log):
             self._clear()
-            print(f"{event.message}", file=sys.stderr)
+            prefix = "warning: " if event.level == "warning" else ""
+            print(f"{prefix}{event.message}", file=sys.stderr)
         elif isinstance(event, Progress):
             now = time.monotonic()
             final = event.total and event.done >= event.total

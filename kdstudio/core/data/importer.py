@@ -164,19 +164,23 @@ def looks_like_text(value: str) -> bool:
 
 
 def check_guessed_text(
-    text_key: str, columns: list[str], records: Iterator[tuple[int, dict[str, str]]], file: Path
+    text_key: str, columns: list[str], records: Iterator[tuple[int, dict[str, str]]], file: Path,
+    named: bool = False,
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """A text column guessed without a known name must hold something that looks like text in its
-    first rows; otherwise the guess cannot be checked and is refused, naming the columns seen.
-    Returns the records, the rows looked at included."""
+    """A guessed text column must hold something that looks like text in its first rows; otherwise
+    the guess cannot be checked and is refused, naming the columns seen. ``named``: the guess went
+    by a known name (``text``...), so a column with no values at all is left to the later "no data
+    rows" / "no usable rows" errors. Returns the records, the rows looked at included."""
     head = list(itertools.islice(records, CHECK_ROWS))
     values = [join_columns(record, text_key) for _, record in head]
+    if named and not any(v.strip() for v in values):
+        return itertools.chain(head, records)
     if not any(looks_like_text(v) for v in values):
         seen = ", ".join(dict.fromkeys(v.strip()[:20] for v in values if v.strip()))
         sample = f"; '{text_key}' holds no text (first values: {seen[:80]})" if seen else f"; '{text_key}' is empty"
         raise DataError(
-            f"cannot tell which column holds the text: none is named like one ({', '.join(TEXT_NAMES[:4])}...)"
-            f"{sample}; pass --text-col (columns: {', '.join(columns)})", file=str(file))
+            f"cannot tell which column holds the text: none holds text in its first rows{sample}; pass --text-col "
+            f"(columns: {', '.join(columns)})", file=str(file))
     return itertools.chain(head, records)
 
 
@@ -247,8 +251,9 @@ def import_file(
     with Project(project_path) as project:
         task = project.task
         text_key, label_key = resolve_columns(columns, file, task, text_col, label_col)
-        if not text_col and _pick(columns, TEXT_NAMES) is None and "instruction" not in {c.lower() for c in columns}:
-            records = check_guessed_text(text_key, columns, records, file)
+        if not text_col:  # a guess (even by a column's name) is checked on the first rows
+            named = _pick(columns, TEXT_NAMES) is not None or "instruction" in {c.lower() for c in columns}
+            records = check_guessed_text(text_key, columns, records, file, named=named)
         target = auto_split(file) if split == "auto" else split
         label_names = label_names or {}
         t0 = time.monotonic()
@@ -258,18 +263,24 @@ def import_file(
                  "references": 0}
         per_split = dict.fromkeys(SPLITS, 0)
         how = f", read as {delimiter_name(delimiter)}-separated" if delimiter is not None else ""
-        yield Log(f"importing {file.name} as {fmt}{how} (text: {text_key}, "
-                  f"{'reference' if task == 'generation' else 'label'}: {label_key or 'none'}) into {target}")
+        how += f", encoding {encoding}" if encoding else ""
+        # said once the first rows are in (or at the end), so a file refused early prints its one error line only
+        announce = [Log(f"importing {file.name} as {fmt}{how} (text: {text_key}, "
+                        f"{'reference' if task == 'generation' else 'label'}: {label_key or 'none'}) into {target}")]
+        notes = ImportNotes()
         with project.transaction():
             first_new_id = project.max_example_id()
             had_valid = project.split_counts()["valid"] > 0
             label_ids = project.label_ids()
+            labels_before = len(label_ids)
             file_labels: set[str] = set()
             chunk: list[tuple] = []
             last_emit = 0.0
 
             def flush() -> None:
                 new = project.insert_examples(chunk)
+                if new < len(chunk) and task == "classification":
+                    notes.check_conflicts(project, chunk)
                 stats["inserted"] += new
                 stats["duplicates"] += len(chunk) - new
                 if task == "generation":  # a repeated prompt with another completion: one more reference
@@ -285,8 +296,12 @@ def import_file(
                     continue
                 if len(text) > max_chars:
                     stats["skipped_too_long"] += 1
+                    notes.skipped_too_long(line)
                     continue
                 raw_label = record.get(label_key, "").strip() if label_key else ""
+                if raw_label[:1] in ("[", "{") and task == "classification" and not looks_like_text(raw_label):
+                    raise DataError(f"the label '{raw_label[:40]}' is a list or an object; a classification project "
+                                    "takes one label per row", file=str(file), line=line)
                 label_id, reference, row_split = None, None, target
                 if task == "generation":
                     reference = raw_label or None
@@ -303,6 +318,8 @@ def import_file(
                 if len(chunk) >= CHUNK:
                     flush()
                     cancel.check()
+                    yield from announce
+                    announce.clear()
                     now = time.monotonic()
                     if now - last_emit > 0.2:
                         last_emit = now
@@ -321,6 +338,10 @@ def import_file(
                     f"the label column '{label_key}' has a single class ('{next(iter(file_labels))}'); a classifier "
                     "needs at least two", file=str(file),
                 )
+            if task == "classification":  # a label whose every row was a conflicting repeat: no class
+                file_labels -= set(project.drop_unused_labels(labels_before))
+            yield from announce
+            yield from notes.warnings(project, file_labels, target, max_chars)
             moved = 0
             if target == "train" and split == "auto" and not had_valid and valid_fraction > 0:
                 moved = carve_valid(project, first_new_id, valid_fraction, seed)
@@ -334,6 +355,61 @@ def import_file(
                               valid_carved=moved, splits=counts, n_labels=len(project.labels()),
                               seconds=round(time.monotonic() - t0, 3), delimiter=delimiter)
     yield Finished(result)
+
+
+#: lines shown in a warning before "…"
+SHOWN_LINES = 3
+
+
+def _lines(lines: list[int], total: int) -> str:
+    return ", ".join(map(str, lines[:SHOWN_LINES])) + (", …" if total > SHOWN_LINES else "")
+
+
+class ImportNotes:
+    """What an import noticed that is worth a warning (each documented in the README, "Bad input files")."""
+
+    def __init__(self) -> None:
+        self.too_long: list[int] = []  # the first few lines
+        self.n_too_long = 0
+        self.conflicts = 0
+        self.conflict_lines: list[str] = []
+
+    def check_conflicts(self, project: Project, chunk: list[tuple]) -> None:
+        """Rows dropped as duplicates whose label differs from the stored one's (the first is kept)."""
+        stored = project.labels_by_hash({(split, digest) for _t, _l, _r, split, _s, _n, digest in chunk})
+        for _text, label, _ref, split, _source, line, digest in chunk:
+            key = (split, digest)
+            if key in stored and stored[key] != label:
+                self.conflicts += 1
+                if len(self.conflict_lines) < SHOWN_LINES:
+                    self.conflict_lines.append(str(line))
+
+    def skipped_too_long(self, line: int) -> None:
+        self.n_too_long += 1
+        if len(self.too_long) < SHOWN_LINES:  # the first few lines, for the warning
+            self.too_long.append(line)
+
+    def warnings(self, project: Project, file_labels: set[str], target: str, max_chars: int) -> Iterator[Log]:
+        if self.too_long:
+            yield Log(f"{self.n_too_long} row(s) longer than --max-chars ({max_chars}) skipped (line "
+                      f"{_lines(self.too_long, self.n_too_long)})", level="warning")
+        if self.conflicts:
+            yield Log(f"{self.conflicts} row(s) repeat a text with another label; the first label is kept (line "
+                      f"{_lines(self.conflict_lines, self.conflicts)})", level="warning")
+        groups: dict[str, list[str]] = {}
+        for name in project.labels():
+            groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
+        for names in groups.values():
+            if len(names) > 1 and file_labels.intersection(names):
+                merge = ",".join(f"{n}={names[0]}" for n in names[1:])
+                yield Log(f"labels {', '.join(repr(n) for n in names)} differ only by case or spacing; they are kept "
+                          f"apart (to merge them, import with --label-names '{merge}')", level="warning")
+        if target in ("valid", "test"):
+            in_train = project.label_counts("train")
+            missing = sorted(n for n in file_labels if not in_train.get(n))
+            if missing and sum(in_train.values()):
+                yield Log(f"label(s) {', '.join(repr(n) for n in missing)} of this {target} file are not in the "
+                          "train split; a student trained on it can never predict them", level="warning")
 
 
 def carve_valid(project: Project, after_id: int, fraction: float, seed: int) -> int:

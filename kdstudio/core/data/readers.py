@@ -45,10 +45,24 @@ def _head(path: Path, n: int = 8192) -> bytes:
 
 def check_file(path: Path) -> None:
     """Refuse what is not a readable, non-empty file, with one clear line."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a symbolic link loop on some Pythons, a name too long...
+        raise DataError(f"cannot open the file: {exc.strerror or exc}", file=str(path)) from None
+    if not exists:
+        if path.is_symlink():
+            raise DataError("is a symbolic link that leads nowhere (a broken link or a link loop)", file=str(path))
         raise DataError("no such file", file=str(path))
     if path.is_dir():
         raise DataError("is a folder, not a data file", file=str(path))
+    if not path.is_file():
+        raise DataError("is not a regular file (a pipe or a device?)", file=str(path))
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        reason = "no permission to read it" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        raise DataError(f"cannot open the file: {reason}", file=str(path)) from None
     if path.stat().st_size == 0:
         raise DataError("the file is empty", file=str(path))
 
@@ -134,21 +148,36 @@ def delimiter_name(delimiter: str) -> str:
     return DELIMITERS.get(delimiter, repr(delimiter))
 
 
+def wide_encoding(encoding: str) -> bool:
+    """Whether ``encoding`` is not ASCII-compatible (UTF-16, UTF-32): its text cannot be split at byte 0x0A."""
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+
+
+def _nul_error(path: Path, number: int) -> DataError:
+    return DataError("the line holds a NUL byte (a binary or damaged file?); KD Studio reads text files",
+                     file=str(path), line=number)
+
+
 def _decoded_lines(path: Path, encoding: str, positions: list[int]) -> Iterator[str]:
-    """Decode the file line by line; a bad byte becomes a DataError naming the line.
+    """Decode the file line by line; a bad byte or a NUL becomes a DataError naming the line.
 
     ``positions[0]`` is kept at the byte offset read so far (for progress)."""
     enc = codecs.lookup(encoding).name
+    if wide_encoding(enc):
+        yield from _wide_lines(path, enc, positions)
+        return
     bom_aware = enc == "utf-8"
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             positions[0] += len(raw)
             if number == 1 and bom_aware and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
+            if b"\x00" in raw:
+                raise _nul_error(path, number)
             try:
                 yield raw.decode(enc)
             except UnicodeDecodeError as exc:
-                hint = "latin-1" if enc == "utf-8" else "utf-8"
+                hint = "cp1252 (Windows, Western Europe) or latin-1" if enc == "utf-8" else "utf-8"
                 tried = "UTF-8 and UTF-8 with BOM" if enc == "utf-8" else encoding
                 raise DataError(
                     f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not valid text in {tried}; "
@@ -157,13 +186,46 @@ def _decoded_lines(path: Path, encoding: str, positions: list[int]) -> Iterator[
                 ) from None
 
 
-def _refuse_binary(path: Path, fmt: str) -> None:
-    if fmt == "parquet":
+def _wide_lines(path: Path, enc: str, positions: list[int]) -> Iterator[str]:
+    """UTF-16/32 text, decoded as a stream (a BOM, when there is one, says the byte order)."""
+    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=enc, newline="") as f:
+        number = 0
+        try:
+            for number, line in enumerate(f, start=1):
+                positions[0] = raw.tell()
+                line = line.lstrip("\ufeff") if number == 1 else line
+                if "\x00" in line:
+                    raise _nul_error(path, number)
+                yield line
+        except UnicodeDecodeError:
+            raise DataError(f"the text is not valid {enc} after line {number}; pass the file's encoding with "
+                            "--encoding", file=str(path)) from None
+
+
+#: the first bytes of files often given a .csv name by mistake, and what to do instead
+MAGIC = (
+    (b"PK\x03\x04", "is a ZIP archive (an Excel .xlsx workbook?), not text; save the sheet as CSV UTF-8 or unzip it"),
+    (b"\xd0\xcf\x11\xe0", "is an old Office file (an Excel .xls workbook?), not text; save the sheet as CSV UTF-8"),
+    (b"\x1f\x8b", "is gzip-compressed; decompress it first (gunzip)"),
+    (b"%PDF", "is a PDF document, not a data file"),
+)
+
+
+def _refuse_binary(path: Path, fmt: str, encoding: str | None = None) -> None:
+    if fmt == "parquet" or (encoding and wide_encoding(encoding)):
         return
     head = _head(path)
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            raise DataError(what, file=str(path))
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataError("the file is UTF-16 text; pass --encoding utf-16", file=str(path))
     if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > len(head) // 4 and min(even, odd) < max(even, odd) // 8:
+            order = "le" if odd > even else "be"
+            raise DataError(f"looks like UTF-16 text without a byte-order mark; pass --encoding utf-16-{order}",
+                            file=str(path))
         raise DataError(
             "looks like a binary file, not text (it contains NUL bytes); KD Studio reads "
             f"{', '.join(FORMATS)} files", file=str(path),
@@ -178,7 +240,7 @@ def read_records(
     ``delimiter`` (``csv`` only): None sniffs it with :func:`sniff_delimiter`."""
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", file=str(path))
-    _refuse_binary(path, fmt)
+    _refuse_binary(path, fmt, encoding)
     encoding = encoding or DEFAULT_ENCODING.get(fmt, "utf-8")
     if fmt == "parquet":
         return _parquet(path, positions)
@@ -194,8 +256,19 @@ def read_records(
     return _fixed(path, lines, fmt)
 
 
+def _csv_error(exc: csv.Error, what: str) -> str:
+    if "end of data" in str(exc):
+        return "a quote opened here is never closed (an unbalanced quote)"
+    if "new-line character seen in unquoted field" in str(exc):
+        return ("the lines end with a bare carriage return (an old Mac file?); save it with Windows or Unix "
+                "line ends")
+    return f"{what}: {exc}"
+
+
 def _delimited(path: Path, lines: Iterator[str], delimiter: str, quoted: bool):
-    reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
+    # strict: a quote left open runs to the end of the file and is an error, not one giant text
+    reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE,
+                        strict=quoted)
     try:
         header = next(reader)
         while not any(h.strip() for h in header):
@@ -203,7 +276,7 @@ def _delimited(path: Path, lines: Iterator[str], delimiter: str, quoted: bool):
     except StopIteration:
         raise DataError("the file has no rows (only blank lines)", file=str(path)) from None
     except csv.Error as exc:
-        raise DataError(f"cannot parse the header: {exc}", file=str(path), line=reader.line_num) from None
+        raise DataError(_csv_error(exc, "cannot parse the header"), file=str(path), line=reader.line_num) from None
     columns = [h.strip() for h in header]
     if len(set(columns)) != len(columns) or "" in columns:
         raise DataError(f"the header needs distinct, non-empty column names (found {columns})",
@@ -217,7 +290,7 @@ def _delimited(path: Path, lines: Iterator[str], delimiter: str, quoted: bool):
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise DataError(f"cannot parse the row: {exc}", file=str(path), line=start) from None
+                raise DataError(_csv_error(exc, "cannot parse the row"), file=str(path), line=start) from None
             if row and any(cell.strip() for cell in row):
                 if len(row) != len(columns):
                     raise DataError(
@@ -251,7 +324,11 @@ def _jsonl(path: Path, lines: Iterator[str]):
 
     for number, line in enumerate(lines, start=1):
         if line.strip():
-            first = (number, parse(number, line))
+            try:
+                first = (number, parse(number, line))
+            except DataError:
+                _refuse_json_object(path)
+                raise
             break
     if first is None:
         raise DataError("the file has no rows (only blank lines)", file=str(path))
@@ -264,6 +341,21 @@ def _jsonl(path: Path, lines: Iterator[str]):
                 yield n, parse(n, line)
 
     return columns, rows()
+
+
+def _refuse_json_object(path: Path) -> None:
+    """A .json file holding one (pretty-printed) object: say so, instead of a JSON error on line 1."""
+    if path.suffix.lower() != ".json" or path.stat().st_size > 64 * 1024 * 1024:
+        return
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return
+    if isinstance(data, dict):
+        keys = ", ".join(list(data)[:8])
+        raise DataError(f"the file holds one JSON object (keys: {keys}), not an array of objects; KD Studio reads "
+                        "a .json file holding one array of objects, or JSON Lines (one object per line)",
+                        file=str(path))
 
 
 def _cell(value: object) -> str:
@@ -330,6 +422,14 @@ def _fixed(path: Path, lines: Iterator[str], fmt: str):
     return columns, rows()
 
 
+def _parquet_cell(value: object) -> str:
+    """A Parquet value as a cell: a list or struct as JSON (as in a JSONL file), so it is never
+    mistaken for a text (``str`` would turn ``['a', 'b']`` into a plausible sentence)."""
+    if isinstance(value, (list, dict, tuple)):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
 def _parquet(path: Path, positions: list[int]):
     try:
         import pyarrow.parquet as pq
@@ -349,7 +449,7 @@ def _parquet(path: Path, positions: list[int]):
             data = batch.to_pydict()
             for i in range(batch.num_rows):
                 number += 1
-                yield number, {c: "" if data[c][i] is None else str(data[c][i]) for c in columns}
+                yield number, {c: _parquet_cell(data[c][i]) for c in columns}
             positions[0] = int(size * number / total_rows)
 
     return columns, rows()

@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kdstudio.core.data.importer import JOIN, detect_columns, join_columns, require_column, text_hash
+from kdstudio.core.data.importer import (
+    JOIN,
+    check_guessed_text,
+    detect_columns,
+    join_columns,
+    require_column,
+    text_hash,
+)
 from kdstudio.core.data.readers import FORMATS, check_file, read_records, sniff_format
 from kdstudio.core.errors import DataError
 from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Log, Progress
@@ -175,8 +182,8 @@ def import_completions(
             raise DataError(f"recorded completions are the answers of a generation project's teacher; "
                             f"{project_path} is a {project.task} project")
         prompt_key, completion_key = _columns(columns, file, prompt_col, completion_col)
-        yield Log(f"reading {file.name} as {fmt}: " + ("chat lines (messages)" if prompt_key == MESSAGES else
-                  f"prompt column {prompt_key}, completion column {completion_key}"))
+        if prompt_key != MESSAGES and not prompt_col:  # a guessed prompt column must hold text
+            records = check_guessed_text(prompt_key, columns, records, file, named=True)
         n = {"rows": 0, "empty_prompts": 0, "empty_completions": 0, "unusable": 0, "duplicates": 0, "conflicts": 0}
         pairs: dict[str, tuple[str, int]] = {}  # prompt → (first completion, line)
         conflict_lines: list[str] = []
@@ -209,6 +216,8 @@ def import_completions(
                             f"{n['empty_completions']} with an empty completion"
                             + (f", {n['unusable']} chat lines without one user and one assistant turn"
                                if n["unusable"] else ""), file=str(file))
+        yield Log(f"reading {file.name} as {fmt}: " + ("chat lines (messages)" if prompt_key == MESSAGES else
+                  f"prompt column {prompt_key}, completion column {completion_key}"))
         if n["conflicts"]:
             yield Log(f"{n['conflicts']} row(s) repeat a prompt with another completion; the first completion is "
                       f"kept (lines {', '.join(conflict_lines)}{', …' if n['conflicts'] > SHOWN_CONFLICTS else ''})",

@@ -244,6 +244,20 @@ class ProjectBase:
         )
         self._labels_cache = None
 
+    def drop_unused_labels(self, from_id: int) -> list[str]:
+        """Remove the labels numbered ``from_id`` or above that no example has, from the last one
+        down to the first one in use (ids stay contiguous: they index probability vectors); return
+        their names. For labels an import created whose every row was dropped. Call inside ``transaction()``."""
+        names = self.labels()
+        removed: list[str] = []
+        for label_id in range(len(names) - 1, from_id - 1, -1):
+            if self.conn.execute("SELECT 1 FROM examples WHERE label = ? LIMIT 1", (label_id,)).fetchone():
+                break
+            self.conn.execute("DELETE FROM labels WHERE id = ?", (label_id,))
+            removed.append(names[label_id])
+        self._labels_cache = None
+        return removed
+
     # -- examples -----------------------------------------------------------------------------
     def insert_examples(self, rows: Sequence[tuple]) -> int:
         """Insert (text, label_id, reference, split, source, line, hash) rows, skipping exact
@@ -255,6 +269,19 @@ class ProjectBase:
             rows,
         )
         return self.conn.total_changes - before
+
+    def labels_by_hash(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+        """The label id of the stored example with each (split, hash) in ``keys``."""
+        found: dict[tuple[str, str], int | None] = {}
+        for split in {s for s, _ in keys}:
+            hashes = sorted(h for s, h in keys if s == split)
+            for i in range(0, len(hashes), 500):
+                part = hashes[i:i + 500]
+                marks = ", ".join("?" * len(part))
+                for digest, label in self.conn.execute(
+                        f"SELECT hash, label FROM examples WHERE split = ? AND hash IN ({marks})", (split, *part)):
+                    found[(split, digest)] = label
+        return found
 
     def add_references(self, rows: Sequence[tuple[str, str, str]]) -> int:
         """Add (split, hash, reference) rows to the references of the example with that split and
