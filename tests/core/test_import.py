@@ -200,7 +200,7 @@ BAD_INPUTS = {
     "only_header": ("header.csv", "text,label\n", "no data rows"),
     "bad_json": ("bad.jsonl", '{"text": "ok", "label": "a"}\n{"text": oops}\n', "line 2: not valid JSON"),
     "json_array": ("arr.jsonl", '[{"text": "a"}]\n', "JSON Lines"),
-    "utf16": ("u16.csv", "text,label\nx,a\n".encode("utf-16"), "UTF-16"),
+    "utf16_no_bom": ("u16.csv", "text,label\nx,a\n".encode("utf-16-le"), "UTF-16 text without a byte-order mark"),
 }
 
 

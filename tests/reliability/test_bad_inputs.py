@@ -147,10 +147,13 @@ FORMULAS = ["=cmd|' /C calc'!A0", "+1+1 plus", "-2+3 minus", "@SUM(A1) at", "=HY
 
 CASES: dict[str, Case] = {
     # -- encodings --------------------------------------------------------------------------------
+    # a byte-order mark names its encoding: read without --encoding (Excel's "Unicode text" export)
     "utf16le_bom": Case(utf16("u16le.csv", csv_text(ACCENTED), "utf-16-le", codecs.BOM_UTF16_LE),
-                        error=r"UTF-16 text; pass --encoding utf-16"),
-    "utf16be_bom": Case(utf16("u16be.csv", csv_text(ACCENTED), "utf-16-be", codecs.BOM_UTF16_BE),
-                        error=r"UTF-16 text; pass --encoding utf-16"),
+                        rows=ACCENTED_ROWS),
+    "utf16be_bom_tabs": Case(utf16("u16be.csv", csv_text(ACCENTED, "\t"), "utf-16-be", codecs.BOM_UTF16_BE),
+                             rows=ACCENTED_ROWS),
+    "utf32le_bom": Case(utf16("u32.csv", csv_text(ACCENTED, ";"), "utf-32-le", codecs.BOM_UTF32_LE),
+                        rows=ACCENTED_ROWS),
     "utf16le_bom_as_told": Case(utf16("u16le.csv", csv_text(ACCENTED, "\t"), "utf-16-le", codecs.BOM_UTF16_LE),
                                 rows=ACCENTED_ROWS, args=["--encoding", "utf-16"]),
     "utf16be_bom_as_told": Case(utf16("u16be.tsv", csv_text(ACCENTED, "\t"), "utf-16-be", codecs.BOM_UTF16_BE),
@@ -377,8 +380,8 @@ COMPLETION_CASES: dict[str, tuple[Callable[[Path], Path], str | None]] = {
     "numeric_prompt_guess": (file("n.jsonl", '{"foo": 1, "completion": "x"}\n{"foo": 2, "completion": "y"}\n'),
                              r"cannot tell which column holds the text.*'foo' holds no text"),
     "no_usable_rows": (file("e.csv", "prompt,completion\n,x\n  ,y\n"), r"no usable rows: 2 read, 2 with an empty"),
-    "utf16_without_encoding": (utf16("u.csv", "prompt,completion\nhi,yo\n", "utf-16-le", codecs.BOM_UTF16_LE),
-                               r"UTF-16 text; pass --encoding utf-16"),
+    "utf16_bom_read_as_marked": (utf16("u.csv", 'prompt,completion\nwrite a poem,"roses, red"\n', "utf-16-le",
+                                       codecs.BOM_UTF16_LE), None),
     "xlsx_named_csv": (xlsx_named_csv, r"ZIP archive"),
     "semicolon": (file("s.csv", "prompt;completion\nwrite a poem;roses, red\n"), None),
 }

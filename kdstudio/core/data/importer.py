@@ -25,6 +25,7 @@ from pathlib import Path
 
 from kdstudio.core.data.readers import (
     FORMATS,
+    bom_encoding,
     check_file,
     delimiter_name,
     read_records,
@@ -199,6 +200,7 @@ def preview(path: str | Path, *, format: str | None = None, encoding: str | None
     path = Path(path)
     check_file(path)
     fmt = format or sniff_format(path)
+    encoding = encoding or (bom_encoding(path) if fmt != "parquet" else None)
     columns, records = read_records(path, fmt, encoding, [0])
     rows = []
     for _, record in records:
@@ -245,6 +247,8 @@ def import_file(
         raise DataError(f"--valid-fraction must be in [0, 1), not {valid_fraction}")
     check_file(file)
     fmt = format or sniff_format(file)
+    if not encoding and fmt != "parquet":
+        encoding = bom_encoding(file)  # a byte-order mark names its encoding; the log line says which
     positions = [0]
     delimiter = {"csv": sniff_delimiter(file, encoding) if fmt == "csv" else None, "tsv": "\t"}.get(fmt)
     columns, records = read_records(file, fmt, encoding, positions, delimiter=delimiter)

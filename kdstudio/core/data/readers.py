@@ -148,6 +148,21 @@ def delimiter_name(delimiter: str) -> str:
     return DELIMITERS.get(delimiter, repr(delimiter))
 
 
+#: byte-order marks that name their encoding: a file that starts with one needs no --encoding
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def bom_encoding(path: Path) -> str | None:
+    """``utf-16`` or ``utf-32`` when the file starts with that byte-order mark (a spreadsheet's
+    "Unicode text" export), else None. The mark says the byte order, so reading it is no guess."""
+    try:
+        head = _head(path, 4)
+    except OSError:
+        return None
+    return next((enc for bom, enc in BOMS if head.startswith(bom)), None)
+
+
 def wide_encoding(encoding: str) -> bool:
     """Whether ``encoding`` is not ASCII-compatible (UTF-16, UTF-32): its text cannot be split at byte 0x0A."""
     return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
@@ -218,8 +233,6 @@ def _refuse_binary(path: Path, fmt: str, encoding: str | None = None) -> None:
     for magic, what in MAGIC:
         if head.startswith(magic):
             raise DataError(what, file=str(path))
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataError("the file is UTF-16 text; pass --encoding utf-16", file=str(path))
     if b"\x00" in head:
         even, odd = head[0::2].count(0), head[1::2].count(0)
         if max(even, odd) > len(head) // 4 and min(even, odd) < max(even, odd) // 8:
@@ -240,6 +253,8 @@ def read_records(
     ``delimiter`` (``csv`` only): None sniffs it with :func:`sniff_delimiter`."""
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", file=str(path))
+    if fmt != "parquet":
+        encoding = encoding or bom_encoding(path)
     _refuse_binary(path, fmt, encoding)
     encoding = encoding or DEFAULT_ENCODING.get(fmt, "utf-8")
     if fmt == "parquet":
