@@ -322,8 +322,7 @@ class TrainingPanel(QWidget):
         for run in reversed(runs):
             metrics = run.get("summary", {})
             extra = run_score_text(metrics)
-            status = "interrupted (the app stopped)" if is_interrupted(run) else STATUS_WORDS.get(run["status"],
-                                                                                                 run["status"])
+            status = "interrupted" if is_interrupted(run) else STATUS_WORDS.get(run["status"], run["status"])
             text = f"{run_title(run)}\n{status}" \
                    f"{extra} · {(run.get('started') or '')[5:16].replace('T', ' ')}"
             item = QListWidgetItem(text)

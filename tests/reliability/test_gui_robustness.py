@@ -39,7 +39,7 @@ def api(fake_anthropic, monkeypatch):
     """The app's Claude client pointed at the loopback API (each answer takes a little while)."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.url)
-    fake_anthropic.latency_s = 0.05
+    fake_anthropic.latency_s = 0.03
     return fake_anthropic
 
 
@@ -79,6 +79,7 @@ def answers(monkeypatch):
 
     monkeypatch.setattr(QMessageBox, "question", question)
     monkeypatch.setattr(QMessageBox, "information", information)
+    monkeypatch.setattr(QMessageBox, "warning", information)  # "Still stopping": seen, never a modal wait
     return given
 
 
@@ -147,10 +148,10 @@ def test_a_harvest_started_and_cancelled_five_times_then_run_to_the_end_loses_no
     idle(window, panel)
 
 
-def test_training_started_and_cancelled_four_times_then_the_next_run_finishes(window, qtbot, project_path):
+def test_training_started_and_cancelled_three_times_then_the_next_run_finishes(window, qtbot, project_path):
     panel = window.project_view.training
     panel.config.update(TRAIN)
-    for i in range(4):
+    for i in range(3):
         assert panel.start()
         worker = panel.worker
         if i % 2:  # mid-way: once the run has logged a metric
@@ -168,7 +169,7 @@ def test_training_started_and_cancelled_four_times_then_the_next_run_finishes(wi
     qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
     assert ended == ["finished"]
     statuses = consistent(project_path)
-    assert statuses.get("finished") == 1 and statuses.get("cancelled", 0) <= 4
+    assert statuses.get("finished") == 1 and statuses.get("cancelled", 0) <= 3
     idle(window, panel)
 
 
@@ -262,7 +263,7 @@ def test_a_run_left_running_by_a_killed_process_is_shown_interrupted_and_resume_
         assert w.project_view.interrupted_runs == [run]
         with Project(project_path) as p:
             assert is_interrupted(p.run(run)) and p.run(run)["status"] == "cancelled"
-        assert "interrupted (the app stopped)" in panel.runs.item(0).text()
+        assert panel.runs.item(0).text().split("\n")[1].startswith("interrupted · ")
         assert panel.resume_button.isVisibleTo(panel) and panel.resume_button.text() == f"Resume run #{run}"
         assert panel.log_line.text() == (f"Run #{run} was interrupted (the app stopped while it trained): "
                                          f"Resume continues run #{run} from its last checkpoint.")
