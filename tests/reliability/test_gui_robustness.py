@@ -319,14 +319,18 @@ def test_a_second_job_started_while_one_runs_is_refused_with_one_line_and_the_fi
     worker = training.worker
     qtbot.waitUntil(lambda: training.live_run is not None, timeout=120_000)
     assert not window.harvest_action.isEnabled() and not window.train_action.isEnabled()
+    refused = "A job is running: Training is still running. Wait for it to finish or cancel it first."
     harvest.spec.setText("hf:/no/such/teacher")
     assert not harvest.start()
-    assert answers.said == ["A job is running: Training is still running. Wait for it to finish or cancel it first."]
-    assert harvest.worker is None and harvest.start_button.isEnabled()
+    assert answers.said == [refused]
+    harvest.spec.setText(HAIKU)  # Claude: the cost estimate comes first, and is refused the same way
+    assert not harvest.start()
+    assert answers.said == [refused] * 2
+    assert harvest.worker is None and harvest.start_button.isEnabled() and harvest.progress_text.text() == ""
     assert window.jobs.current is worker and worker.is_running and not worker.paused
     step = worker.last_progress.done
     qtbot.waitUntil(lambda: worker.last_progress.done > step, timeout=60_000)  # the first job goes on
-    assert not training.start() and len(answers.said) == 2  # the same panel twice: refused the same way
+    assert not training.start() and answers.said == [refused] * 3  # the same panel twice: refused the same way
     training.cancel()
     qtbot.waitUntil(lambda: worker.status is not None, timeout=60_000)
     ended_cleanly(worker)
