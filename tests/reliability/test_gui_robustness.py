@@ -277,6 +277,7 @@ def test_a_run_left_running_by_a_killed_process_is_shown_interrupted_and_resume_
             assert [r["id"] for r in p.runs()] == [run]  # the same run continued, no new one
             assert p.run(run)["status"] == "finished" and p.run(run)["error"] is None
         assert panel.resume_button.isHidden()
+        assert not run_is_live(project_path, run)  # the finished run let go of its lock
         consistent(project_path)
     finally:
         w.jobs.stop(timeout_s=10)
