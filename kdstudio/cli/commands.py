@@ -96,10 +96,12 @@ def cmd_import_completions(args: argparse.Namespace, cancel: CancelToken) -> int
 
 
 def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
-    from kdstudio.core.store import Project
+    from kdstudio.core.store import Project, is_interrupted
 
     with Project(args.project) as project:
+        project.mark_interrupted_runs()  # a run left "running" by a killed process says so
         info = project.info()
+        interrupted = {r["id"] for r in project.runs() if is_interrupted(r)}
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -115,7 +117,8 @@ def cmd_info(args: argparse.Namespace, cancel: CancelToken) -> int:
     for t in info["teachers"]:
         print(f"  teacher   #{t['id']} {t['spec']}: {t['ok']} ok, {t['failed']} failed, ${t['cost_usd']:.4f}")
     for r in info["runs"]:
-        print(f"  run       #{r['id']} {r['student']}: {r['status']}")
+        resume = f" (interrupted; continue it with --resume {r['id']})" if r["id"] in interrupted else ""
+        print(f"  run       #{r['id']} {r['student']}: {r['status']}{resume}")
     return 0
 
 

@@ -406,9 +406,8 @@ class HarvestPanel(QWidget):
             shown = self.estimate_view.result
             if shown is not None and self.live.is_current(self.config(retry_failed=retry_failed)):
                 self._confirm(shown, True, retry_failed)  # the estimate on screen is for these settings
-            else:
-                self.estimate(then_start=True, retry_failed=retry_failed)
-            return True
+                return True
+            return self.estimate(then_start=True, retry_failed=retry_failed)  # False: another job runs
         return self._start(self.config(retry_failed=retry_failed), "Harvest")
 
     def _start(self, config: HarvestConfig, name: str) -> bool:
@@ -447,17 +446,20 @@ class HarvestPanel(QWidget):
             self.worker.cancel()
             self.progress_text.setText("Stopping…")
 
-    def estimate(self, *, then_start: bool = False, retry_failed: bool = False) -> None:
-        """A dry run: how many requests and what they would cost."""
+    def estimate(self, *, then_start: bool = False, retry_failed: bool = False) -> bool:
+        """A dry run: how many requests and what they would cost; False when another job runs
+        (the job host said so)."""
         from kdstudio.core.harvest import harvest
 
         worker = Worker(harvest, str(self.project_path), self.config(retry_failed=retry_failed, dry_run=True),
                         name="Cost estimate", parent=self)
         worker.finished.connect(functools.partial(self._estimated, then_start, retry_failed))
-        if self.jobs.start(worker, self):
-            self._estimate_worker = worker
-            self.progress_text.setText("Estimating the cost…")
-            self._set_running(True)
+        if not self.jobs.start(worker, self):
+            return False
+        self._estimate_worker = worker
+        self.progress_text.setText("Estimating the cost…")
+        self._set_running(True)
+        return True
 
     def _estimated(self, then_start: bool, retry_failed: bool, status: str) -> None:
         worker, self._estimate_worker = self._estimate_worker, None

@@ -192,6 +192,8 @@ class ProjectView(QWidget):
         self.jobs = jobs
         self._import_worker: Worker | None = None
         self.project = Project(self.path)
+        #: runs a killed or crashed process left "running", now marked interrupted (Training offers Resume)
+        self.interrupted_runs = self.project.mark_interrupted_runs()
         meta = self.project.meta()
         self.display_name = meta["name"]
         self.is_sample = self.path.resolve() == sample_project_path().resolve()

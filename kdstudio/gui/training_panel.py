@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import Finished, Log, Metric, Progress
+from kdstudio.core.store import is_interrupted
 from kdstudio.gui.config_form import ConfigForm
 from kdstudio.gui.failure_banner import FailureBanner
 from kdstudio.gui.job_host import JobHost
@@ -182,10 +183,14 @@ class TrainingPanel(QWidget):
         self.start_button = button("Start training", "primary")
         self.pause_button = button("Pause")
         self.cancel_button = button("Cancel", "danger")
+        self.resume_button = button("Resume")
+        self.resume_button.setToolTip("Continue the run that stopped before its end, from its last checkpoint")
+        self.resume_button.clicked.connect(self.resume)
+        self.resumable: int | None = None  # the run Resume continues
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(lambda: self.worker and self.worker.toggle_pause())
         self.cancel_button.clicked.connect(self.cancel)
-        for b in (self.start_button, self.pause_button, self.cancel_button):
+        for b in (self.start_button, self.resume_button, self.pause_button, self.cancel_button):
             controls.addWidget(b)
         controls.addSpacing(12)
         self.progress = QProgressBar()
@@ -215,6 +220,10 @@ class TrainingPanel(QWidget):
         self._show_config()
         self._set_running(False)
         self.refresh_runs(check_latest=True)
+        interrupted = [r["id"] for r in self.project.runs() if is_interrupted(r)]
+        if interrupted and self.resumable is not None:
+            self.log_line.setText(f"Run #{interrupted[-1]} was interrupted (the app stopped while it trained): "
+                                  f"Resume continues run #{self.resumable} from its last checkpoint.")
 
     # -- configuration ------------------------------------------------------------------------
     def _initial_config(self) -> dict[str, Any]:
@@ -313,7 +322,8 @@ class TrainingPanel(QWidget):
         for run in reversed(runs):
             metrics = run.get("summary", {})
             extra = run_score_text(metrics)
-            text = f"{run_title(run)}\n{STATUS_WORDS.get(run['status'], run['status'])}" \
+            status = "interrupted" if is_interrupted(run) else STATUS_WORDS.get(run["status"], run["status"])
+            text = f"{run_title(run)}\n{status}" \
                    f"{extra} · {(run.get('started') or '')[5:16].replace('T', ' ')}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, run["id"])
@@ -328,6 +338,16 @@ class TrainingPanel(QWidget):
         if not runs:
             self.update_empty_state()
         self.stack.setCurrentWidget(self.view if runs else self.empty)
+        self._update_resume()
+
+    def _update_resume(self) -> None:
+        """Offer Resume for the newest run that stopped early and kept a checkpoint."""
+        from kdstudio.core.train import resumable_run
+
+        self.resumable = resumable_run(self.project)
+        self.resume_button.setText(f"Resume run #{self.resumable}" if self.resumable is not None else "Resume")
+        self.resume_button.setVisible(self.resumable is not None)
+        self.resume_button.setEnabled(self.worker is None)
 
     def set_run_checked(self, run_id: int, checked: bool) -> None:
         for i in range(self.runs.count()):
@@ -367,13 +387,19 @@ class TrainingPanel(QWidget):
         if running:
             self.progress.show()
         self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
         if not running:
             self.pause_button.setText("Pause")
 
-    def start(self, config: dict[str, Any] | None = None) -> bool:
-        """Start a run with the panel's config (or ``config``)."""
+    def resume(self) -> bool:
+        """Continue the run Resume offers from its last checkpoint (``kdstudio train --resume``)."""
+        return self.resumable is not None and self.start(resume_run=self.resumable)
+
+    def start(self, config: dict[str, Any] | None = None, *, resume_run: int | None = None) -> bool:
+        """Start a run with the panel's config (or ``config``), or continue run ``resume_run``
+        with its stored settings."""
         from kdstudio.core.train import TrainConfig, close_unfinished_runs, train
 
         try:
@@ -382,10 +408,10 @@ class TrainingPanel(QWidget):
             self.progress_text.setText("Failed")
             self.failure.show_failure(str(exc), "Training")
             return False
-        before = max((r["id"] for r in self.project.runs()), default=0)
+        before = max((r["id"] for r in self.project.runs()), default=0) if resume_run is None else resume_run - 1
         path = str(self.project_path)
         worker = Worker(train, path, train_config, name="Training", parent=self, limit_threads=True,
-                        on_stop=functools.partial(close_unfinished_runs, path, before))
+                        on_stop=functools.partial(close_unfinished_runs, path, before), resume_run=resume_run)
         worker.yielded.connect(self.on_event)
         worker.paused_changed.connect(self._paused)
         worker.finished.connect(self._finished)
@@ -395,7 +421,8 @@ class TrainingPanel(QWidget):
         self.live_run = None
         self.view.live = True
         self.progress.setRange(0, 0)
-        self.progress_text.setText("Preparing the data and the student…")
+        self.progress_text.setText("Preparing the data and the student…" if resume_run is None else
+                                   f"Resuming run #{resume_run} from its last checkpoint…")
         self.log_line.setText("")
         self.failure.dismiss()
         self._set_running(True)

@@ -3,7 +3,7 @@
 from kdstudio.core.store.outputs import BatchIntent, OutputsMixin, TeacherOutput
 from kdstudio.core.store.project import SPLITS, TASKS, ProjectBase, now
 from kdstudio.core.store.reviews import KEEP, ReviewedExamples, ReviewsMixin, is_excluded, reviewed_label
-from kdstudio.core.store.runs import RunsMixin
+from kdstudio.core.store.runs import INTERRUPTED, RunsMixin, is_interrupted
 from kdstudio.core.store.schema import SCHEMA_VERSION
 from kdstudio.core.store.viewer import ViewerMixin
 
@@ -14,6 +14,7 @@ class Project(ViewerMixin, OutputsMixin, ReviewsMixin, RunsMixin, ProjectBase):
 
 
 __all__ = [
+    "INTERRUPTED",
     "KEEP",
     "SCHEMA_VERSION",
     "SPLITS",
@@ -23,6 +24,7 @@ __all__ = [
     "ReviewedExamples",
     "TeacherOutput",
     "is_excluded",
+    "is_interrupted",
     "now",
     "reviewed_label",
 ]

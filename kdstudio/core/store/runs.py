@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,13 @@ from kdstudio.core.store.project import now
 
 RUN_KEYS = ("id", "name", "student", "teacher", "config", "status", "started", "finished",
             "best_checkpoint", "last_checkpoint", "parent_run", "summary", "error")
+#: The error of a run that a killed or crashed process left ``running`` (its status: ``cancelled``).
+INTERRUPTED = "interrupted: the process stopped before the run ended (killed or crashed)"
+
+
+def is_interrupted(run: dict[str, Any]) -> bool:
+    """True for a run marked by ``mark_interrupted_runs`` (and not resumed since)."""
+    return run.get("status") == "cancelled" and run.get("error") == INTERRUPTED
 
 
 class RunsMixin:
@@ -66,6 +74,24 @@ class RunsMixin:
                 self.update_run(run["id"], **fields)
                 closed.append(run["id"])
         return closed
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Runs stored as ``running`` whose process is gone (killed, crashed: no one holds their
+        liveness lock, see ``kdstudio.core.store.live``) are marked interrupted: ``cancelled``
+        with the error ``INTERRUPTED`` (see ``is_interrupted``); their ids. What opening a project
+        does, in the window and in ``kdstudio info``; a run training in this or another process is
+        left alone. ``kdstudio train --resume RUN`` continues an interrupted run."""
+        from kdstudio.core.store.live import run_is_live
+
+        marked = []
+        for run_id, in self.conn.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id").fetchall():
+            if not run_is_live(self.path, run_id):
+                try:
+                    self.update_run(run_id, status="cancelled", error=INTERRUPTED)
+                except sqlite3.OperationalError:  # a read-only or busy project: shown as it is stored
+                    break
+                marked.append(run_id)
+        return marked
 
     def latest_run(self, *, status: str | None = "finished") -> int | None:
         sql, args = "SELECT id FROM runs", ()

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from kdstudio.core.errors import TrainingError
 from kdstudio.core.events import CancelToken, Event
-from kdstudio.core.train.checkpoint import run_folder
+from kdstudio.core.train.checkpoint import resumable_run, run_folder
 from kdstudio.core.train.config import TrainConfig
 from kdstudio.core.train.history import RunMetrics, load_metrics
 from kdstudio.core.train.result import TrainResult
@@ -90,6 +90,7 @@ __all__ = [
     "TrainingError",
     "close_unfinished_runs",
     "load_metrics",
+    "resumable_run",
     "run_folder",
     "train",
 ]

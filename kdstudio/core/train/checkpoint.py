@@ -159,10 +159,26 @@ def resume_config(project: Any, run_id: int, given: TrainConfig) -> TrainConfig:
     return stored
 
 
+def resumable_run(project: Any) -> int | None:
+    """The newest run that stopped before its end (``cancelled``, or interrupted by a kill or crash,
+    see ``Project.mark_interrupted_runs``) and kept a ``last`` checkpoint to continue from; None
+    when there is none."""
+    from kdstudio.core.students import recover_interrupted_save
+
+    for run in reversed(project.runs()):
+        if run["status"] == "cancelled":
+            last = run_folder(project.path, run["id"]) / "last"
+            recover_interrupted_save(last)
+            if (last / TRAINER_STATE).is_file():
+                return run["id"]
+    return None
+
+
 __all__ = [
     "TRAINER_STATE",
     "LoopState",
     "load_checkpoint",
+    "resumable_run",
     "resume_config",
     "rng_state",
     "run_folder",

@@ -45,6 +45,7 @@ def train(
     finally:
         if session is not None:
             session.restore_threads()
+            session.release()
         with contextlib.suppress(Exception):  # closed from another thread after an abandoned generator
             project.close()
 

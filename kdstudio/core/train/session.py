@@ -19,6 +19,7 @@ import torch
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import EtaClock, Metric
 from kdstudio.core.store import Project, now
+from kdstudio.core.store.live import RunHold, hold_run
 from kdstudio.core.students import (
     default_epochs,
     default_lr,
@@ -133,6 +134,7 @@ class Session:
                 projection=self.projection,
             )
         self.rng_at_boundary = rng_state()
+        self.live: RunHold | None = None
         self.stored_config = {**self.cfg.to_dict(), "lr": self.lr, "epochs": self.epochs}
         if self.rt.is_main:
             self._open_run_record()
@@ -205,6 +207,8 @@ class Session:
             self.project.truncate_metrics(self.run_id, self.state.step)
             self.project.update_run(self.run_id, status="running", error=None, finished=None)
         run_folder(self.project.path, self.run_id).mkdir(parents=True, exist_ok=True)
+        # held while this process trains the run: a run left "running" without it was interrupted
+        self.live = hold_run(self.project.path, self.run_id)
 
     # -- while training -----------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -279,6 +283,11 @@ class Session:
 
     def restore_threads(self) -> None:
         set_torch_threads(self._threads)
+
+    def release(self) -> None:
+        """Let go of the run's liveness lock (its status is recorded by now)."""
+        if self.live is not None:
+            self.live.release()
 
 
 class _Counted:
