@@ -13,47 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from kdstudio.core.errors import ConfigError
+from kdstudio.core.oslock import try_lock, unlock
 
 
 def lock_path(project_path: str | Path) -> Path:
     """The harvest lock file of the project at ``project_path``."""
     return Path(str(Path(project_path).absolute()) + ".harvest.lock")
-
-
-def _try_lock(fd: int) -> bool:
-    if sys.platform == "win32":  # pragma: no cover - tested on POSIX
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # the first byte; the pid is written after it
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if sys.platform == "win32":  # pragma: no cover - tested on POSIX
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _holder(path: Path) -> str:
@@ -82,7 +51,7 @@ def harvest_lock(project_path: str | Path) -> Iterator[None]:
         yield
         return
     try:
-        if not _try_lock(fd):
+        if not try_lock(fd):
             pid = _holder(path)
             who = f"another KD Studio process (pid {pid})" if pid else "another KD Studio process"
             raise ConfigError(
@@ -96,7 +65,7 @@ def harvest_lock(project_path: str | Path) -> Iterator[None]:
         finally:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 1)  # the holder is gone: no stale pid for the next refusal
-                _unlock(fd)
+                unlock(fd)
     finally:
         os.close(fd)
 

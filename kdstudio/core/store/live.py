@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from pathlib import Path
+
+from kdstudio.core.oslock import try_lock, unlock
 
 LOCK_NAME = "live.lock"
 
@@ -21,37 +22,6 @@ LOCK_NAME = "live.lock"
 def live_lock_path(project_path: str | Path, run_id: int) -> Path:
     """The liveness lock of run ``run_id`` (in the run's folder, next to its checkpoints)."""
     return Path(str(Path(project_path).absolute()) + ".runs") / str(run_id) / LOCK_NAME
-
-
-def _try_lock(fd: int) -> bool:
-    if sys.platform == "win32":  # pragma: no cover - tested on POSIX
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if sys.platform == "win32":  # pragma: no cover - tested on POSIX
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class RunHold:
@@ -64,7 +34,7 @@ class RunHold:
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
-                _unlock(fd)
+                unlock(fd)
             os.close(fd)
 
     def __del__(self) -> None:  # a run whose session failed half-way: the fd is not kept open
@@ -80,7 +50,7 @@ def hold_run(project_path: str | Path, run_id: int) -> RunHold:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return RunHold(None)
-    if not _try_lock(fd):
+    if not try_lock(fd):
         os.close(fd)
         return RunHold(None)
     return RunHold(fd)
@@ -97,9 +67,9 @@ def run_is_live(project_path: str | Path, run_id: int) -> bool:
     except OSError:
         return True
     try:
-        if not _try_lock(fd):
+        if not try_lock(fd):
             return True
-        _unlock(fd)
+        unlock(fd)
         return False
     finally:
         os.close(fd)
