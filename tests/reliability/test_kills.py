@@ -22,8 +22,6 @@ import random
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,38 +29,48 @@ from pathlib import Path
 
 import pytest
 from fakes.anthropic_server import FakeAnthropic, project_with_texts
+from fakes.forker import Forker
 from fakes.tiny_models import LABELS, build_toy_project, save_tiny_bert
 
 from kdstudio.cli import main
 from kdstudio.core.train.checkpoint import TRAINER_STATE, run_folder
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = 18  # picks the kill moments; change it to try others
 TIMEOUT = 180
 
 
-def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "kdstudio", *args], cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
+@pytest.fixture(scope="module")
+def forker():
+    """Forks the CLI processes from one that imported torch, transformers and anthropic already."""
+    server = Forker()
+    yield server
+    server.close()
 
 
-def _kill_when(proc: subprocess.Popen, ready: Callable[[], bool], log: Path) -> None:
-    """SIGKILL ``proc`` as soon as ``ready()``; fail if it ends (or stalls) before."""
-    deadline = time.monotonic() + TIMEOUT
-    while not ready():
-        assert proc.poll() is None, f"ended before the kill point (exit {proc.returncode}):\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"kill point not reached:\n{log.read_text()}"
-        time.sleep(0.001)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=TIMEOUT) == -signal.SIGKILL
+class Cli:
+    """One ``kdstudio`` process, its output in ``log``."""
 
+    def __init__(self, forker: Forker, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.forker, self.log = forker, log
+        self.pid = forker.start(args, log, env)
 
-def _finish(proc: subprocess.Popen, log: Path) -> str:
-    assert proc.wait(timeout=TIMEOUT) == 0, log.read_text()
-    text = log.read_text()
-    assert "Traceback" not in text, text
-    return text
+    def kill_when(self, ready: Callable[[], bool]) -> None:
+        """SIGKILL it as soon as ``ready()``; fail if it ends (or stalls) before."""
+        deadline = time.monotonic() + TIMEOUT
+        while not ready():
+            status = self.forker.poll(self.pid)
+            assert status is None, f"ended before the kill point (exit {status}):\n{self.log.read_text()}"
+            assert time.monotonic() < deadline, f"kill point not reached:\n{self.log.read_text()}"
+            time.sleep(0.001)
+        os.kill(self.pid, signal.SIGKILL)
+        assert self.forker.wait(self.pid) == -signal.SIGKILL
+
+    def finish(self) -> str:
+        """Wait for it to end; it must exit 0 with no traceback. Its output."""
+        assert self.forker.wait(self.pid) == 0, self.log.read_text()
+        text = self.log.read_text()
+        assert "Traceback" not in text, text
+        return text
 
 
 def _query(path: Path, sql: str, *args: object) -> list[tuple]:
@@ -109,7 +117,7 @@ def _moments(rng: random.Random, total: int) -> list[int]:
             rng.randint(3 * total // 4, total - 2)]
 
 
-def test_a_local_teacher_harvest_survives_three_kills(tmp_path):
+def test_a_local_teacher_harvest_survives_three_kills(tmp_path, forker):
     path = tmp_path / "local.kdproj"
     build_toy_project(path, sizes={"train": 30, "valid": 10, "test": 10, "unlabeled": 0},
                       with_teacher=False)[0].close()
@@ -120,23 +128,23 @@ def test_a_local_teacher_harvest_survives_three_kills(tmp_path):
     killed_at = []
     for k, at in enumerate(_moments(rng, 50)):
         log = tmp_path / f"kill{k}.log"
-        proc = _start(args, log)
+        proc = Cli(forker, args, log)
         rows = _Rows(path)
         try:
-            _kill_when(proc, lambda at=at: rows() >= at, log)
+            proc.kill_when(lambda at=at, rows=rows: rows() >= at)
         finally:
             rows.close()
         _consistent(path)
         killed_at.append(_query(path, "SELECT COUNT(*) FROM teacher_outputs")[0][0])
     assert killed_at == sorted(killed_at) and killed_at[-1] < 50  # each rerun kept what the last one stored
     log = tmp_path / "rerun.log"
-    text = _finish(_start(args, log), log)
+    text = Cli(forker, args, log).finish()
     assert f"{50 - killed_at[-1]} to ask" in text  # asked only for what was missing
     _consistent(path)
     _one_answer_each(path)
 
 
-def test_a_claude_harvest_survives_three_kills_and_pays_once_per_example(tmp_path):
+def test_a_claude_harvest_survives_three_kills_and_pays_once_per_example(tmp_path, forker):
     path = tmp_path / "claude.kdproj"
     texts = [f"review {i} {('positive', 'negative', 'neutral')[i % 3]}" for i in range(50)]
     project_with_texts(path, texts).close()
@@ -149,13 +157,13 @@ def test_a_claude_harvest_survives_three_kills_and_pays_once_per_example(tmp_pat
         for k, (what, at) in enumerate(moments):
             log = tmp_path / f"kill{k}.log"
             asked_before = len(server.message_requests())
-            proc = _start(args, log, env)
+            proc = Cli(forker, args, log, env)
             rows = _Rows(path)
             try:
                 if what == "requests":
-                    _kill_when(proc, lambda at=at: len(server.message_requests()) - asked_before >= at, log)
+                    proc.kill_when(lambda at=at, base=asked_before: len(server.message_requests()) - base >= at)
                 else:
-                    _kill_when(proc, lambda at=at: rows() >= at, log)
+                    proc.kill_when(lambda at=at, rows=rows: rows() >= at)
             finally:
                 rows.close()
             _consistent(path)
@@ -163,7 +171,7 @@ def test_a_claude_harvest_survives_three_kills_and_pays_once_per_example(tmp_pat
             for (text,) in _query(path, "SELECT e.text FROM teacher_outputs o JOIN examples e ON e.id = o.example"):
                 paid_for.setdefault(text, asked[text])  # how often it was asked when first found stored
         log = tmp_path / "rerun.log"
-        _finish(_start(args, log, env), log)
+        Cli(forker, args, log, env).finish()
         asked = Counter(server.asked_texts())
     _consistent(path)
     _one_answer_each(path)
@@ -193,7 +201,7 @@ def _mid_save(folder: Path) -> bool:
                for folder in (folder / "best", folder / "last") for tail in (".partial", ".old"))
 
 
-def test_training_killed_three_times_resumes_to_the_same_end_as_an_uninterrupted_run(tmp_path, capsys):
+def test_training_killed_three_times_resumes_to_the_same_end_as_an_uninterrupted_run(tmp_path, capsys, forker):
     path = tmp_path / "train.kdproj"
     build_toy_project(path, sizes={"train": 36, "valid": 12, "test": 12, "unlabeled": 0})[0].close()
     reference = tmp_path / "reference.kdproj"
@@ -212,13 +220,13 @@ def test_training_killed_three_times_resumes_to_the_same_end_as_an_uninterrupted
     resumed_from = []
     for k, ready in enumerate(points):
         log = tmp_path / f"kill{k}.log"
-        _kill_when(_start(["train", str(path), *(["--resume", "1"] if k else TRAIN)], log), ready, log)
+        Cli(forker, ["train", str(path), *(["--resume", "1"] if k else TRAIN)], log).kill_when(ready)
         _consistent(path)
         whole = [f for f in (folder / "last", folder / "last.old") if (f / TRAINER_STATE).is_file()]
         assert whole, sorted(p.name for p in folder.iterdir())  # a whole checkpoint to resume from
         resumed_from.append(_last_step(path))
     log = tmp_path / "resume.log"
-    text = _finish(_start(["train", str(path), "--resume", "1", "--json"], log), log)
+    text = Cli(forker, ["train", str(path), "--resume", "1", "--json"], log).finish()
     got = json.loads(text[text.index("{"):text.rindex("}") + 1])
     _consistent(path)
     for key in ("steps", "best_step", "valid_accuracy", "test_accuracy", "test_agreement"):
