@@ -33,6 +33,7 @@ from fakes.forker import Forker
 from fakes.tiny_models import LABELS, build_toy_project, save_tiny_bert
 
 from kdstudio.cli import main
+from kdstudio.core.harvest.lock import lock_path
 from kdstudio.core.train.checkpoint import TRAINER_STATE, run_folder
 
 SEED = 18  # picks the kill moments; change it to try others
@@ -117,7 +118,14 @@ def _moments(rng: random.Random, total: int) -> list[int]:
             rng.randint(3 * total // 4, total - 2)]
 
 
-def test_a_local_teacher_harvest_survives_three_kills(tmp_path, forker):
+def _lock_text(path: Path) -> str:
+    try:
+        return lock_path(path).read_text()
+    except OSError:
+        return ""
+
+
+def test_a_local_teacher_harvest_survives_four_kills(tmp_path, forker):
     path = tmp_path / "local.kdproj"
     build_toy_project(path, sizes={"train": 30, "valid": 10, "test": 10, "unlabeled": 0},
                       with_teacher=False)[0].close()
@@ -126,12 +134,15 @@ def test_a_local_teacher_harvest_survives_three_kills(tmp_path, forker):
             "--label-map", ",".join(f"LABEL_{i}={name}" for i, name in enumerate(LABELS))]
     rng = random.Random(SEED)
     killed_at = []
-    for k, at in enumerate(_moments(rng, 50)):
+    for k, at in enumerate([0, *_moments(rng, 50)]):
         log = tmp_path / f"kill{k}.log"
         proc = Cli(forker, args, log)
         rows = _Rows(path)
         try:
-            proc.kill_when(lambda at=at, rows=rows: rows() >= at)
+            if at:
+                proc.kill_when(lambda at=at, rows=rows: rows() >= at)
+            else:  # it holds the lock and loads the teacher
+                proc.kill_when(lambda pid=proc.pid: str(pid) in _lock_text(path))
         finally:
             rows.close()
         _consistent(path)
@@ -196,9 +207,10 @@ def _last_step(path: Path) -> int:
         return 0
 
 
-def _mid_save(folder: Path) -> bool:
-    return any(folder.with_name(folder.name + tail).exists()
-               for folder in (folder / "best", folder / "last") for tail in (".partial", ".old"))
+def _saving(folder: Path, which: str, tail: str) -> bool:
+    """A checkpoint save is under way: ``<which><tail>`` (``.partial`` being written, or ``.old``
+    between the two renames and while it is removed) is there."""
+    return (folder / (which + tail)).exists()
 
 
 def test_training_killed_three_times_resumes_to_the_same_end_as_an_uninterrupted_run(tmp_path, capsys, forker):
@@ -211,11 +223,13 @@ def test_training_killed_three_times_resumes_to_the_same_end_as_an_uninterrupted
     steps = expected["steps"]  # 4 epochs x 6 steps, a checkpoint (best and last) after each
     folder = run_folder(path, 1)
     rng = random.Random(SEED + 2)
-    early, mid, late = _moments(rng, steps)
+    early, mid, late = _moments(rng, steps - 3)
     points: list[Callable[[], bool]] = [
         lambda: _last_step(path) >= early,
-        lambda: _last_step(path) >= mid and _mid_save(folder),  # inside a checkpoint save
-        lambda: _last_step(path) >= late,
+        # between the renames of `last` (the fallback only if that moment is never caught)
+        lambda: (_last_step(path) >= mid and _saving(folder, "last", ".old")) or _last_step(path) >= mid + 3,
+        # while `last` is written
+        lambda: (_last_step(path) >= late and _saving(folder, "last", ".partial")) or _last_step(path) >= late + 3,
     ]
     resumed_from = []
     for k, ready in enumerate(points):
