@@ -69,6 +69,7 @@ class Cli:
             time.sleep(0.001)
         os.kill(self.pid, signal.SIGKILL)
         assert self.forker.wait(self.pid) == -signal.SIGKILL
+        assert "Traceback" not in self.log.read_text()  # all went well up to the kill
 
     def finish(self) -> str:
         """Wait for it to end; it must exit 0 with no traceback. Its output."""
