@@ -112,6 +112,17 @@ class FailureBanner(QFrame):
         self.action_button.setVisible(action is not None)
         self.show()
 
+    def show_warnings(self, title: str, messages: list[str]) -> None:
+        """Show what a job that succeeded noticed (an import's warnings), one per line, until dismissed."""
+        self.title.setText(title)
+        self.reason.setText("\n".join(messages))
+        if self.property("kind") != "warning":
+            self.setProperty("kind", "warning")
+            restyle(self)
+        self._target = ""
+        self.action_button.hide()
+        self.show()
+
     def _act(self) -> None:
         target = self._target
         self.dismiss()

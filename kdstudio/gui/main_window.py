@@ -271,9 +271,15 @@ class MainWindow(QMainWindow):
         from kdstudio.gui.wizard import ProjectWizard
 
         wizard = ProjectWizard(self)
-        wizard.project_created.connect(self.open_project)
+        wizard.project_created.connect(self._project_created)
         wizard.open()
         self._wizard = wizard
+
+    def _project_created(self, path: str) -> None:
+        """Open the project the wizard made, with what its imports noticed above the tabs."""
+        warnings = list(self._wizard.import_warnings)  # the wizard that sent this
+        if self.open_project(path) and self.project_view is not None:
+            self.project_view.show_import_warnings(warnings)
 
     def open_dialog(self) -> None:
         start = str(Path(recent_projects()[0]).parent) if recent_projects() else str(Path.home())

@@ -338,9 +338,17 @@ class ProjectView(QWidget):
             self.show_failure(worker.message, "The import")
         elif status == "finished" and worker is not None and worker.result is not None:
             self.status_message.emit(f"Imported {worker.result.inserted:,} examples")
+            self.show_import_warnings(worker.result.warnings)
         self.harvest.refresh()
         self.training.refresh_runs()
         self.refresh()
+
+    def show_import_warnings(self, warnings: list[str]) -> None:
+        """Say above the tabs what an import noticed (the lines ``kdstudio import`` prints as warnings)."""
+        if warnings:
+            self._failure_wrap.show()
+            n = len(warnings)
+            self.failure.show_warnings(f"The import finished with {n} warning{'s' if n > 1 else ''}", warnings)
 
     def show_failure(self, message: str, what: str) -> None:
         """Say above the tabs why ``what`` failed, until dismissed."""

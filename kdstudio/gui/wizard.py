@@ -89,6 +89,7 @@ class ProjectWizard(QDialog):
         self.setWindowTitle("New project")
         self.resize(1040, 760)
         self.worker: Worker | None = None
+        self.import_warnings: list[str] = []  # what the new project's imports noticed, shown once it opens
         outer = QHBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
@@ -317,6 +318,7 @@ class ProjectWizard(QDialog):
         worker, self.worker = self.worker, None
         if status == "finished" and worker is not None and worker.result is not None:
             self.result_path = worker.result.path
+            self.import_warnings = [w for imported in worker.result.imports for w in imported.warnings]
             if self.teacher_page.recorded_path() and self._import_recorded():
                 return
             self._finish()

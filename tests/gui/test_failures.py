@@ -161,3 +161,28 @@ def test_an_early_stop_says_why_and_the_last_log_line_is_cleared_when_training_e
     panel._finished("finished")
     assert panel.progress_text.text() == "Done · valid accuracy 0.812"
     assert panel.log_line.text() == ""
+
+
+def test_an_import_with_warnings_shows_the_clis_warning_lines_above_the_tabs(window, qtbot, capsys, tmp_path):
+    """A text repeated with another label is kept with its first label and warned about: the window
+    shows the lines ``kdstudio import`` prints as warnings, in a warning banner, not a failure."""
+    from kdstudio.cli import main
+
+    rows = ["text,label", "refund my card please,a", "where is my parcel,b", "refund my card please,b"]
+    data = tmp_path / "conflicts.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    twin = tmp_path / "twin.kdproj"
+    Project.create(twin, "classification").close()
+    capsys.readouterr()
+    assert main(["import", str(twin), str(data), "--split", "train"]) == 0
+    printed = [line.removeprefix("warning: ") for line in capsys.readouterr().err.splitlines()
+               if line.startswith("warning: ")]
+    assert printed and "another label" in printed[0]
+
+    view = window.project_view
+    assert view.start_import(data, split="train")
+    qtbot.waitUntil(lambda: view._import_worker is None, timeout=30_000)
+    banner = view.failure
+    assert banner.isVisible() and banner.property("kind") == "warning"
+    assert banner.title.text() == "The import finished with 1 warning"
+    assert banner.reason.text().splitlines() == printed

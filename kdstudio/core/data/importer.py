@@ -20,7 +20,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdstudio.core.data.readers import (
@@ -82,6 +82,7 @@ class ImportResult(JobResult):
     seconds: float
     references: int = 0  # generation: references added (a repeated prompt's further completions included)
     delimiter: str | None = None  # csv/tsv: the delimiter the file was read with (",", ";", "\t", "|")
+    warnings: list[str] = field(default_factory=list)  # what the import noticed (README, "Bad input files")
 
 
 def text_hash(text: str) -> str:
@@ -345,7 +346,8 @@ def import_file(
             if task == "classification":  # a label whose every row was a conflicting repeat: no class
                 file_labels -= set(project.drop_unused_labels(labels_before))
             yield from announce
-            yield from notes.warnings(project, file_labels, target, max_chars)
+            warned = list(notes.warnings(project, file_labels, target, max_chars))
+            yield from warned
             moved = 0
             if target == "train" and split == "auto" and not had_valid and valid_fraction > 0:
                 moved = carve_valid(project, first_new_id, valid_fraction, seed)
@@ -357,7 +359,8 @@ def import_file(
         yield Progress("import", size, size, 0.0, {"rows": stats["rows"]})
         result = ImportResult(file=str(file), format=fmt, text_col=text_key, label_col=label_key, **stats,
                               valid_carved=moved, splits=counts, n_labels=len(project.labels()),
-                              seconds=round(time.monotonic() - t0, 3), delimiter=delimiter)
+                              seconds=round(time.monotonic() - t0, 3), delimiter=delimiter,
+                              warnings=[w.message for w in warned])
     yield Finished(result)
 
 
