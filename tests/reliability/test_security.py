@@ -405,3 +405,63 @@ def test_secrets_redact_masks_the_key_in_use_and_any_given_one(monkeypatch):
     assert KEY not in secrets.redact(f"echo {KEY} and {KEY}") and secrets.mask(KEY) in secrets.redact(KEY)
     assert secrets.redact("sk-other-12345678 x", "sk-other-12345678") == f"{secrets.mask('sk-other-12345678')} x"
     assert secrets.redact("nothing here") == "nothing here"
+
+
+# -- the screens, with a key set ---------------------------------------------------------------------------
+def visible_texts(root) -> list[str]:
+    """What a person (or a screenshot) can read: label, field, button, box and tab texts, tooltips, titles."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QLineEdit, QPlainTextEdit, QTabBar, QTextEdit
+
+    texts = [root.windowTitle()]
+    for w in root.findChildren(QLabel):
+        texts += [w.text(), w.toolTip()]
+    for w in root.findChildren(QLineEdit):
+        texts += [w.displayText(), w.placeholderText(), w.toolTip()]
+    for w in root.findChildren(QTextEdit) + root.findChildren(QPlainTextEdit):
+        texts.append(w.toPlainText())
+    for w in root.findChildren(QAbstractButton):
+        texts += [w.text(), w.toolTip()]
+    for w in root.findChildren(QComboBox):
+        texts += [w.itemText(i) for i in range(w.count())]
+    for w in root.findChildren(QTabBar):
+        texts += [w.tabText(i) for i in range(w.count())]
+    return [t for t in texts if t]
+
+
+def test_no_screen_shows_the_key_and_the_key_field_is_masked(tmp_path, qtbot, monkeypatch, memory_keyring):
+    from PySide6.QtWidgets import QLineEdit
+
+    from kdstudio.gui.claude_options import ClaudeOptions
+    from kdstudio.gui.main_window import MainWindow
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    path = tmp_path / "p.kdproj"
+    build_toy_project(path, sizes={"train": 12, "valid": 6, "test": 6})[0].close()
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_project(path)
+    view = window.project_view
+    view.harvest.spec.setText(f"claude:{MODEL}")
+    texts = []
+    for index in range(view.tabs.count()):
+        view.tabs.setCurrentIndex(index)
+        qtbot.wait(200)
+        texts += visible_texts(window)
+    options = ClaudeOptions()  # the teacher dialog's key field: a key from the environment, then one typed
+    qtbot.addWidget(options)
+    options.show()
+    qtbot.wait(100)
+    texts += visible_texts(options)
+    assert secrets.mask(KEY) in " ".join(texts)  # the key is mentioned, masked
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    options.key_edit.setText(KEY)
+    assert options.key_edit.echoMode() == QLineEdit.EchoMode.Password and KEY not in options.key_edit.displayText()
+    texts += visible_texts(options)
+    options.save_key.click()
+    qtbot.waitUntil(lambda: secrets.get_api_key() == KEY, timeout=10_000)
+    qtbot.wait(100)
+    texts += visible_texts(options) + visible_texts(window)
+    assert len(texts) > 50
+    assert not [t for t in texts if leaks(t.encode())]
+    view.close_project()
