@@ -141,6 +141,14 @@ def delete_api_key() -> bool:
     return True
 
 
+def redact(text: str, *keys: str | None) -> str:
+    """``text`` with the key in use (:func:`get_api_key`) and each of ``keys`` replaced by its
+    :func:`mask`: for messages that quote what a server or proxy echoed back (headers, a request)."""
+    for key in {k for k in (get_api_key(), *keys) if k and len(k) >= 8}:
+        text = text.replace(key, mask(key))
+    return text
+
+
 def mask(key: str | None) -> str:
     """A form of the key safe to show: ``sk-ant-…wxyz`` (never the whole key)."""
     if not key:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kdstudio.core.csvsafe import formula_safe
 from kdstudio.gui.icons import icon
 from kdstudio.gui.metric_series import PLOTS, SHORT_NAMES, X_AXES, RunSeries, plot_for, plot_title, smoothed
 from kdstudio.gui.theme import SERIES_COLORS, Theme, ThemeManager, current_theme
@@ -526,7 +527,8 @@ class MetricsView(QWidget):
                     if plot_for(name) != key:
                         continue
                     for step, epoch, wall_s, value in series.data[: series.n]:
-                        writer.writerow([rs.run, name, int(step), f"{epoch:.6g}", f"{wall_s:.3f}", repr(float(value))])
+                        writer.writerow([rs.run, formula_safe(name), int(step), f"{epoch:.6g}", f"{wall_s:.3f}",
+                                         repr(float(value))])
         return path
 
     def _ask_png(self, key: str) -> None:

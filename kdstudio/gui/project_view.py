@@ -207,7 +207,7 @@ class ProjectView(QWidget):
         head.setContentsMargins(20, 14, 20, 6)
         titles = QVBoxLayout()
         titles.setSpacing(2)
-        titles.addWidget(label(self.display_name, "heading"))
+        titles.addWidget(label(self.display_name, "heading", plain=True))
         self.subtitle = label("", "muted")
         titles.addWidget(self.subtitle)
         head.addLayout(titles, 1)

@@ -4,6 +4,7 @@ sections and a drop zone for files."""
 from __future__ import annotations
 
 import functools
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,15 +22,25 @@ from PySide6.QtWidgets import (
 )
 
 
-def label(text: str = "", kind: str | None = None, *, wrap: bool = False) -> QLabel:
-    """A QLabel styled by object name (``title``, ``heading``, ``muted``, ``error``...)."""
+def label(text: str = "", kind: str | None = None, *, wrap: bool = False, plain: bool = False) -> QLabel:
+    """A QLabel styled by object name (``title``, ``heading``, ``muted``, ``error``...); ``plain=True``
+    for text from a project or a file (never read as HTML)."""
     widget = QLabel(text)
+    if plain:
+        widget.setTextFormat(Qt.TextFormat.PlainText)
     if kind:
         widget.setObjectName(kind)
     widget.setWordWrap(wrap)
     if wrap:
         widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return widget
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows it as written (a tooltip reads text that looks like HTML as HTML)."""
+    from PySide6.QtGui import Qt as GuiQt
+
+    return f"<qt>{html.escape(text)}</qt>" if GuiQt.mightBeRichText(text) else text
 
 
 class ElidedLabel(QLabel):
@@ -42,12 +53,13 @@ class ElidedLabel(QLabel):
         if kind:
             self.setObjectName(kind)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # it shows names and messages from projects, never HTML
         self._full = ""
         self.setText(text)
 
     def setText(self, text: str) -> None:
         self._full = text
-        self.setToolTip(text)
+        self.setToolTip(plain_tooltip(text))
         self._elide()
 
     def text(self) -> str:

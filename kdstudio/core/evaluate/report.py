@@ -120,10 +120,11 @@ def quality_report(
     # Reviews on test rows: a corrected label is the gold label, an excluded row is left out.
     reviewed = project.reviewed_examples("test")
     excluded = reviewed.excluded
-    predictions = [
-        p for p in project.predictions(run_id, split="test")
-        if p["probs"] is not None and len(p["probs"]) == k and p["example"] not in excluded
-    ]
+    stored = [p for p in project.predictions(run_id, split="test") if p["example"] not in excluded]
+    predictions = [p for p in stored if p["probs"] is not None and len(p["probs"]) == k]
+    if stored and not predictions:  # probabilities that do not read as k numbers: an edited or damaged file
+        raise ConfigError(f"run #{run_id} has no test predictions that can be read ({len(stored)} stored are damaged: "
+                          "the project file was edited or is corrupt); train the student again")
     if not predictions:
         raise ConfigError(
             f"run #{run_id} ({run['status']}) has no test predictions; a finished run with a test split has them"

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdstudio.core.csvsafe import formula_safe
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Log, Progress
 from kdstudio.core.export.int8 import FLOAT_FILE, INT8_FILE, INT8_MIN_AGREEMENT, int8_summary, write_int8
@@ -47,7 +48,6 @@ FORMAT_HELP = {
 }
 ONNX_TOLERANCE = 1e-4
 CHECK_EXAMPLES = 100
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MARKER = "kdstudio.json"
 CAUSAL = "causal"  #: a generation student's arch (kdstudio.core.students.CAUSAL)
 
@@ -75,12 +75,8 @@ class ExportResult(JobResult):
     # or "embeddings"
 
 
-def csv_safe(cell: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula: text starting with ``= + - @`` (or a tab
-    or carriage return) gets a leading apostrophe. Other values are returned unchanged."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
-        return "'" + cell
-    return cell
+#: The formula escape every exported CSV cell passes through (:func:`kdstudio.core.csvsafe.formula_safe`).
+csv_safe = formula_safe
 
 
 def export_teacher_outputs(
@@ -96,7 +92,7 @@ def export_teacher_outputs(
     JSONL: one object per line with ``id``, ``text``, ``split``, ``gold``, ``label``,
     ``probabilities`` (label name → probability), ``rationale`` and ``completion``.
     CSV: the same columns with one ``p_<label>`` column per label; every cell passes through
-    :func:`csv_safe`.
+    :func:`~kdstudio.core.csvsafe.formula_safe`.
     """
     from kdstudio.core.store import Project
 
@@ -140,7 +136,7 @@ def export_teacher_outputs(
                 probs = r["probs"] if r["probs"] else [None] * len(labels)
                 writer.writerow(
                     [
-                        csv_safe(x)
+                        formula_safe(x)
                         for x in (
                             r["id"],
                             r["text"],

@@ -8,7 +8,7 @@ completions, the references, the scores and the review fields), lowest score fir
 
 :func:`export_compare` writes every row that matches the filters, in the viewer's order;
 :func:`write_rows` writes rows already read (the viewer's selection). Label ids become names and
-probabilities are keyed by label; every CSV cell passes through :func:`~kdstudio.core.export.csv_safe`.
+probabilities are keyed by label; every CSV cell passes through :func:`~kdstudio.core.csvsafe.formula_safe`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from kdstudio.core.csvsafe import formula_safe
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.evaluate.compare import SORTS, CompareFilters, compare_rows, compare_run, compare_teacher
 from kdstudio.core.events import CancelToken, Event, Finished, JobResult, Progress
-from kdstudio.core.export import csv_safe
 
 FORMATS = ("csv", "jsonl")
 #: The CSV columns before the per-label probabilities (``teacher_p_<label>``, ``student_p_<label>``).
@@ -115,7 +115,7 @@ def export_record(row: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
 def write_rows(rows: Sequence[dict[str, Any]], labels: Sequence[str], path: str | Path, fmt: str) -> int:
     """Write comparison rows to ``path`` as ``csv`` or ``jsonl``; return how many. CSV has one
     ``teacher_p_<label>`` and ``student_p_<label>`` column per label, and every cell passes
-    through ``csv_safe`` so a spreadsheet never runs a text as a formula."""
+    through ``formula_safe`` so a spreadsheet never runs a text as a formula."""
     fmt = export_format(path, fmt)
     path = Path(path)
     records = [export_record(r, labels) for r in rows]
@@ -131,7 +131,7 @@ def write_rows(rows: Sequence[dict[str, Any]], labels: Sequence[str], path: str 
             t = record["teacher_probabilities"] or {}
             s = record["student_probabilities"] or {}
             cells = [record[k] for k in EXPORT_KEYS] + [t.get(x) for x in labels] + [s.get(x) for x in labels]
-            writer.writerow([csv_safe(c) for c in cells])
+            writer.writerow([formula_safe(c) for c in cells])
     return len(records)
 
 

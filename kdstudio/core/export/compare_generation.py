@@ -4,7 +4,7 @@ JSON Lines, with every filter the viewer applied (split, search, score range, wo
 The records and the CSV columns are those of ``kdstudio compare`` on a generation run (one row per
 prompt: the prompt, the teacher's and the student's completions, every reference, the scores and the
 person's review), so a file exported from the app and one from the command line read the same.
-Every CSV cell passes through :func:`~kdstudio.core.export.csv_safe`."""
+Every CSV cell passes through :func:`~kdstudio.core.csvsafe.formula_safe`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kdstudio.core.csvsafe import formula_safe
 from kdstudio.core.evaluate.compare_generation import GenerationRow
-from kdstudio.core.export import csv_safe
 from kdstudio.core.export.compare import export_format
 
 #: The CSV's columns (JSON Lines: the references as a list and ``scores`` as stored instead of the
@@ -87,7 +87,7 @@ def write_generation_view(
             flat = {f"{metric}_{part}": (scores.get(part) or {}).get(metric)
                     for part in ("teacher", "references") for metric in ("rouge_l", "chrf", "exact", "length_ratio")}
             cells = {**record, **flat, "references": REFERENCE_SEPARATOR.join(record["references"])}
-            writer.writerow([csv_safe(cells.get(k)) for k in VIEW_EXPORT_KEYS])
+            writer.writerow([formula_safe(cells.get(k)) for k in VIEW_EXPORT_KEYS])
     return len(records)
 
 

@@ -71,7 +71,7 @@ def pipeline_parity(out: Path, folder: Path, meta: dict[str, Any], prompts: Sequ
     model, tokenizer, _ = load_student(folder, device="cpu")
     ours = [c.text for c in generate_all(model, tokenizer, prompts, template=template, max_new_tokens=max_new)]
     with quiet_hf():
-        pipe = pipeline("text-generation", model=str(out), device="cpu")
+        pipe = pipeline("text-generation", model=str(out), device="cpu", trust_remote_code=False)
     theirs = [pipe(format_prompt(p, template), return_full_text=False)[0]["generated_text"].strip() for p in prompts]
     same = [a == b for a, b in zip(ours, theirs, strict=True)]
     first = next(((p, a, b) for p, a, b, s in zip(prompts, ours, theirs, same, strict=True) if not s), None)

@@ -110,6 +110,11 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
         yield from _harvest(project_path, config, cancel)
 
 
+#: Logged (harvest log, CLI stderr) when a teacher may run the model folder's own Python code.
+TRUST_REMOTE_CODE_WARNING = ("warning: trust_remote_code is on: the model folder's own Python code will run on this "
+                             "machine; use it only for a model you trust")
+
+
 def _harvest(project_path: str | Path, config: HarvestConfig, cancel: CancelToken) -> Iterator[Event]:
     spec = config.teacher
     splits = list(config.splits or SPLITS)
@@ -118,6 +123,8 @@ def _harvest(project_path: str | Path, config: HarvestConfig, cancel: CancelToke
         task = task_of(project)
         task.check_project(project)
         context = teacher_context(project, spec, config.teacher_options())
+        if context.options.get("trust_remote_code"):
+            yield Log(TRUST_REMOTE_CODE_WARNING, level="warning")
         teacher = load_teacher(spec, context)
         kind, model = parse_spec(spec)
         settings = teacher.settings()

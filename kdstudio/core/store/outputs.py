@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdstudio.core.store.jsoncol import json_dict, json_dict_or_none, probabilities
 from kdstudio.core.store.project import now
 
 
@@ -76,7 +77,7 @@ class OutputsMixin:
         out = list(self.db["teachers"].rows_where(
             select="id, spec, kind, model, fingerprint, settings, created", order_by="id"))
         for t in out:
-            t["settings"] = json.loads(t["settings"])
+            t["settings"] = json_dict(t["settings"])
         return out
 
     def teacher(self, teacher_id: int) -> dict[str, Any] | None:
@@ -104,7 +105,7 @@ class OutputsMixin:
         """The teacher's latest calibration (its fields, ``version`` included), or None."""
         row = self.conn.execute("SELECT fit FROM calibrations WHERE teacher = ? ORDER BY version DESC LIMIT 1",
                                 (teacher_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return json_dict_or_none(row[0]) if row else None
 
     def default_teacher(self) -> int | None:
         """The teacher with the most successful outputs (the one a student trains on by default)."""
@@ -194,8 +195,8 @@ class OutputsMixin:
             args.append(status)
         out = list(self.db.query(sql + " ORDER BY e.id", args))
         for d in out:
-            d["probs"] = json.loads(d["probs"]) if d["probs"] else None
-            d["components"] = json.loads(d["components"]) if d["components"] else None
+            d["probs"] = probabilities(d["probs"])
+            d["components"] = json_dict_or_none(d["components"])
         return out
 
     def failures(self, teacher_id: int, limit: int = 1000) -> list[tuple[int, str, str]]:

@@ -25,6 +25,7 @@ import sqlite_utils
 
 from kdstudio import __version__
 from kdstudio.core.errors import ProjectError
+from kdstudio.core.store.jsoncol import json_dict
 from kdstudio.core.store.schema import SCHEMA_VERSION, migrate
 
 TASKS = ("classification", "generation")
@@ -200,7 +201,7 @@ class ProjectBase:
     def meta(self) -> dict[str, Any]:
         row = self.conn.execute("SELECT name, task, created, app_version, settings FROM project").fetchone()
         return {"name": row[0], "task": row[1], "created": row[2], "app_version": row[3],
-                "settings": json.loads(row[4])}
+                "settings": json_dict(row[4])}
 
     @property
     def task(self) -> str:

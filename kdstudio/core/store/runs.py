@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from kdstudio.core.store.jsoncol import json_dict, json_dict_or_none, probabilities
 from kdstudio.core.store.project import now
 
 RUN_KEYS = ("id", "name", "student", "teacher", "config", "status", "started", "finished",
@@ -54,7 +55,7 @@ class RunsMixin:
         d = next(self.db["runs"].rows_where("id = ?", [run_id], select=", ".join(RUN_KEYS)), None)
         if d is None:
             return None
-        d["config"], d["summary"] = json.loads(d["config"]), json.loads(d["summary"])
+        d["config"], d["summary"] = json_dict(d["config"]), json_dict(d["summary"])
         return d
 
     def runs(self) -> list[dict[str, Any]]:
@@ -158,8 +159,8 @@ class RunsMixin:
             sql += " WHERE p.run = ?"
         out = list(self.db.query(sql + " ORDER BY p.example", args))
         for d in out:
-            d["probs"] = json.loads(d["probs"]) if d["probs"] else None
-            d["scores"] = json.loads(d["scores"]) if d["scores"] else None
+            d["probs"] = probabilities(d["probs"])
+            d["scores"] = json_dict_or_none(d["scores"])
         return out
 
     # -- evaluations --------------------------------------------------------------------------
@@ -172,4 +173,4 @@ class RunsMixin:
 
     def evaluation(self, run_id: int) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT report FROM evaluations WHERE run = ?", (run_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return json_dict_or_none(row[0]) if row else None

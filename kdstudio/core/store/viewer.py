@@ -27,6 +27,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from kdstudio.core.store.jsoncol import probabilities
 from kdstudio.core.store.project import now
 
 SORTS = {
@@ -100,7 +101,8 @@ class ViewerMixin:
         with self.transaction():
             self.conn.execute(
                 "DELETE FROM compare_cache WHERE run = ? AND teacher = ?", (run_id, teacher_id)
-            )
+            )  # and the rows, in case the file was edited with foreign keys off (no cascade then)
+            self.conn.execute("DELETE FROM compare_rows WHERE run = ? AND teacher = ?", (run_id, teacher_id))
             self.conn.execute(
                 "INSERT INTO compare_cache (run, teacher, built, rows) VALUES (?, ?, ?, 0)",
                 (run_id, teacher_id, now()),
@@ -228,8 +230,8 @@ class ViewerMixin:
         params = [run_id, teacher_id, *args, int(limit), int(offset)]
         for row in self.conn.execute(sql, params):
             d = dict(zip(ROW_KEYS, row, strict=True))
-            d["student_probs"] = json.loads(d["student_probs"]) if d["student_probs"] else None
-            d["teacher_probs"] = json.loads(d["teacher_probs"]) if d["teacher_probs"] else None
+            d["student_probs"] = probabilities(d["student_probs"])
+            d["teacher_probs"] = probabilities(d["teacher_probs"])
             rows.append(d)
         total = self.compare_count(run_id, teacher_id, filters=filters) if with_total else None
         return rows, total

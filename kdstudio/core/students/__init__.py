@@ -72,7 +72,7 @@ def init_embeddings_from_teacher(model: Any, source: str) -> str:
 
     try:
         with quiet_hf():
-            teacher = AutoModel.from_pretrained(source)
+            teacher = AutoModel.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the teacher's embeddings from {source!r}: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
@@ -216,13 +216,13 @@ def load_student(path: str | Path, *, device: str | None = None) -> tuple[Any, A
         from transformers import AutoModelForCausalLM
 
         with quiet_hf():
-            model = AutoModelForCausalLM.from_pretrained(str(folder / "model"))
+            model = AutoModelForCausalLM.from_pretrained(str(folder / "model"), trust_remote_code=False)
     elif meta["arch"] == "hf":
         from transformers import AutoModelForSequenceClassification
 
         with quiet_hf():
             model = HFStudent(
-                AutoModelForSequenceClassification.from_pretrained(str(folder / "model"))
+                AutoModelForSequenceClassification.from_pretrained(str(folder / "model"), trust_remote_code=False)
             )
     else:
         from safetensors.torch import load_file

@@ -47,7 +47,7 @@ def load_pretrained_classifier(source: str, n_labels: int, maps: dict[str, Any])
     try:
         with quiet_hf():
             return AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=n_labels, ignore_mismatched_sizes=True, **maps
+                source, num_labels=n_labels, ignore_mismatched_sizes=True, trust_remote_code=False, **maps
             )
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -63,7 +63,7 @@ def load_pretrained_causal_lm(source: str) -> Any:
 
     try:
         with quiet_hf():
-            return AutoModelForCausalLM.from_pretrained(causal_lm_folder(source))
+            return AutoModelForCausalLM.from_pretrained(causal_lm_folder(source), trust_remote_code=False)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot load the pretrained causal LM {source!r}: {first}") from None

@@ -67,7 +67,7 @@ def load_tokenizer(path: str | Path) -> Any:
     """A fast tokenizer from a folder or a hub id (the hub is only asked when online)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(path))
+    return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, *, min_frequency: int = 2) -> Any:

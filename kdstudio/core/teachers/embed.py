@@ -132,11 +132,11 @@ class EmbeddingTeacher(LocalTeacher):
             return
         state = project.teacher_state(teacher_id)
         if state:
-            import torch
-
-            self._probe = torch.load(io.BytesIO(state), weights_only=True)
-            yield Log("reusing the probe fitted earlier for this teacher")
-            return
+            self._probe = probe_from_bytes(state)
+            if self._probe is not None:
+                yield Log("reusing the probe fitted earlier for this teacher")
+                return
+            yield Log("the probe stored for this teacher is unreadable; fitting it again", level="warning")
         gold = project.examples("train", labelled=True)
         if self.probe_rows:
             gold = random.Random(self.seed).sample(gold, min(int(self.probe_rows), len(gold)))
@@ -151,11 +151,7 @@ class EmbeddingTeacher(LocalTeacher):
             [self._cache[i] for i, _, _ in gold], [lab for _, _, lab in gold], len(self.context.labels),
             [self._cache[i] for i, _, _ in valid], [lab for _, _, lab in valid], seed=self.seed,
         )
-        import torch
-
-        buffer = io.BytesIO()
-        torch.save(self._probe, buffer)
-        project.set_teacher_state(teacher_id, buffer.getvalue())
+        project.set_teacher_state(teacher_id, probe_to_bytes(self._probe))
         yield Log(f"probe fitted: valid accuracy {self._probe['valid_accuracy']:.3f}, "
                   f"temperature {float(self._probe['temperature']):.2f}")
 
@@ -231,6 +227,33 @@ def default_mode(context: TeacherContext) -> str:
     if context.gold_counts is None:
         return "probe"
     return "probe" if sum(1 for n in context.gold_counts.values() if n) >= 2 else "zero-shot"
+
+
+def probe_to_bytes(probe: dict[str, Any]) -> bytes:
+    """The fitted probe as safetensors bytes (tensors only: nothing in a project file is a pickle)."""
+    import torch
+    from safetensors.torch import save
+
+    return save({k: torch.as_tensor(v, dtype=torch.float32).contiguous() for k, v in probe.items()})
+
+
+def probe_from_bytes(state: bytes) -> dict[str, Any] | None:
+    """The probe :func:`probe_to_bytes` stored (a project from before it holds a ``torch.save`` zip,
+    read with ``weights_only=True``: tensors and plain values only, no code); None when unreadable."""
+    import torch
+
+    try:
+        if bytes(state[:2]) == b"PK":
+            probe = torch.load(io.BytesIO(state), weights_only=True)
+        else:
+            from safetensors.torch import load
+
+            probe = load(bytes(state))
+        probe = {k: probe[k] for k in ("weight", "bias", "temperature", "valid_accuracy")}
+        probe["valid_accuracy"] = float(probe["valid_accuracy"])
+        return probe
+    except Exception:  # a damaged or crafted blob: refit rather than trust it
+        return None
 
 
 def fit_probe(train_x: list, train_y: list[int], n_labels: int, valid_x: list, valid_y: list[int], *,

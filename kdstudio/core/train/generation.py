@@ -257,7 +257,7 @@ class GenerationTask:
                 f"tokenizer) or use --kd sequence")
         try:
             with quiet_hf():
-                model = AutoModelForCausalLM.from_pretrained(self.causal_teacher)
+                model = AutoModelForCausalLM.from_pretrained(self.causal_teacher, trust_remote_code=False)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load the teacher {self.teacher_spec}: {str(exc).splitlines()[0]}") from None
         return model.to(self.rt.device).eval().requires_grad_(False)

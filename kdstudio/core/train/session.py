@@ -184,7 +184,8 @@ class Session:
             )
         from transformers import AutoModel
 
-        teacher = AutoModel.from_pretrained(teacher_path).to(self.rt.device).eval().requires_grad_(False)
+        teacher = AutoModel.from_pretrained(teacher_path, trust_remote_code=False)
+        teacher = teacher.to(self.rt.device).eval().requires_grad_(False)
         torch.manual_seed(self.cfg.seed + 1)
         projection = torch.nn.Linear(model.hidden_size, teacher.config.hidden_size).to(self.rt.device)
         return teacher, projection

@@ -178,11 +178,11 @@ class DetailPane(QWidget):
         self.title = label("Pick an example", "subheading")
         self.meta = label("", "muted", wrap=True)
         self.meta.setTextFormat(Qt.TextFormat.RichText)
-        self.text = label("", wrap=True)
+        self.text = label("", wrap=True, plain=True)  # the example's text, as written
         self.text.setObjectName("exampleText")
         self.bars = ProbabilityBars()
         self.rationale_title = label("Teacher's rationale", "muted")
-        self.rationale = label("", wrap=True)
+        self.rationale = label("", wrap=True, plain=True)
         for widget in (self.title, self.text, self.meta, self.bars, self.rationale_title):
             layout.addWidget(widget)
         layout.addWidget(self.rationale)

@@ -66,7 +66,7 @@ def scores_html(row: GenerationRow) -> str:
 
 
 def _text_label(kind: str | None = None) -> QLabel:
-    widget = label("", kind, wrap=True)
+    widget = label("", kind, wrap=True, plain=True)  # prompts and completions, as written
     widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return widget
 

@@ -47,9 +47,9 @@ def client_kwargs(api_key: str | None, base_url: str | None, max_retries: int, t
 
 
 def short_message(exc: BaseException) -> str:
-    """An error's message on one line, at most 200 characters."""
+    """An error's message on one line, at most 200 characters, with the API key masked."""
     msg = getattr(exc, "api_message", None) or str(exc) or type(exc).__name__
-    return " ".join(msg.split())[:200]
+    return " ".join(secrets.redact(msg).split())[:200]
 
 
 def is_spend_limit(exc: Any) -> bool:

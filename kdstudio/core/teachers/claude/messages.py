@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from kdstudio.core import secrets
 from kdstudio.core.errors import ConfigError
 from kdstudio.core.store.outputs import TeacherOutput
 from kdstudio.core.teachers import pricing
@@ -186,7 +187,7 @@ class ClaudeMessages:
         """A failed row for an API error that concerns one example; raises TeacherError for the
         errors that concern every example (key, permission, spend limit)."""
         status = getattr(exc, "status_code", None)
-        message = getattr(exc, "api_message", None) or str(exc)
+        message = secrets.redact(getattr(exc, "api_message", None) or str(exc), self._api_key)
         raise_if_fatal(exc, self.model)
         kind = getattr(exc, "type", None) or "error"
         transient = status in (408, 409, 429) or (status or 0) >= 500
