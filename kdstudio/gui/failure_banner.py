@@ -77,7 +77,7 @@ class FailureBanner(QFrame):
         texts = QVBoxLayout()
         texts.setSpacing(2)
         self.title = label("", "subheading")
-        self.reason = label("", wrap=True)
+        self.reason = label("", wrap=True, plain=True)  # messages quote file names, labels and texts
         self.reason.setObjectName("failureReason")
         texts.addWidget(self.title)
         texts.addWidget(self.reason)
