@@ -511,4 +511,7 @@ def test_killed_cli_harvest_resumes_without_repeating_paid_calls(tmp_path, monke
     assert len(rows) == len(texts) and {r["attempts"] for r in rows} == {1}
     assert all(r["status"] == "ok" for r in rows)
     assert all(asked[t] == 1 for t in stored_after_kill)  # nothing stored was asked again
-    assert sum(asked.values()) - len(texts) <= 4  # at most the requests in flight at the kill
+    # Asked twice: at most what was in flight at the kill: the 4 requests open, and the answers that
+    # had arrived but were not yet committed (the harvest saves each group as soon as it is handed over,
+    # and up to 4 more can complete while one group is saved, on a loaded machine).
+    assert sum(asked.values()) - len(texts) <= 2 * 4

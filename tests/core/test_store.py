@@ -158,3 +158,27 @@ def test_label_names_read_on_one_connection_follow_labels_added_on_another(tmp_p
         with Project(path) as writer:
             writer.add_labels(["c"])
         assert reader.labels() == ["a", "b", "c"]
+
+
+def test_a_write_that_waits_too_long_for_another_process_says_so_in_one_line(tmp_path, monkeypatch):
+    """Another connection holds the write lock (a job of a second KD Studio): after the busy timeout
+    the write is refused with one line naming why, and nothing of it is kept."""
+    import sqlite3
+
+    from kdstudio.core.errors import ProjectError
+    from kdstudio.core.store import project as project_module
+
+    path = tmp_path / "busy.kdproj"
+    Project.create(path, "classification").close()
+    monkeypatch.setattr(project_module, "BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with Project(path) as project, pytest.raises(ProjectError, match=r"another process kept the project busy "
+                                                     r"for over 0.2 s.*nothing was changed"), project.transaction():
+            project.add_labels(["a", "b"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Project(path) as project:
+        assert project.labels() == []

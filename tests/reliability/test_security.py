@@ -218,7 +218,7 @@ def test_trust_remote_code_is_off_unless_asked_for_and_on_is_warned_in_the_log_a
 
     assert cli.main(["harvest", str(path), "--teacher", f"hf:{missing}", "--trust-remote-code"]) == 2
     err = capsys.readouterr().err
-    assert err.splitlines()[0] == TRUST_REMOTE_CODE_WARNING and "Traceback" not in err
+    assert err.splitlines()[0] == f"warning: {TRUST_REMOTE_CODE_WARNING}" and "Traceback" not in err
 
 
 def harvest_logs(path, spec):

@@ -111,7 +111,7 @@ def harvest(project_path: str | Path, config: HarvestConfig, *, cancel: CancelTo
 
 
 #: Logged (harvest log, CLI stderr) when a teacher may run the model folder's own Python code.
-TRUST_REMOTE_CODE_WARNING = ("warning: trust_remote_code is on: the model folder's own Python code will run on this "
+TRUST_REMOTE_CODE_WARNING = ("trust_remote_code is on: the model folder's own Python code will run on this "
                              "machine; use it only for a model you trust")
 
 

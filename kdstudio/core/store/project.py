@@ -29,6 +29,8 @@ from kdstudio.core.store.jsoncol import json_dict
 from kdstudio.core.store.schema import SCHEMA_VERSION, migrate
 
 TASKS = ("classification", "generation")
+#: how long a write waits for another connection's write (a job of another KD Studio) to end
+BUSY_TIMEOUT_S = 30.0
 SPLITS = ("train", "valid", "test", "unlabeled")
 
 
@@ -66,6 +68,9 @@ def storage_error(path: Path, exc: sqlite3.OperationalError) -> ProjectError | N
     if "readonly" in text:
         return ProjectError(f"{path}: cannot be written (the file or its folder is read-only); "
                             "nothing was changed")
+    if "database is locked" in text:
+        return ProjectError(f"{path}: another process kept the project busy for over {BUSY_TIMEOUT_S:g} s "
+                            "(a running job of another KD Studio?); nothing was changed; try again when it finishes")
     if "disk is full" in text:
         return ProjectError(f"{path}: the disk is full ({text}); everything stored before is kept; free some "
                             "space and run it again")
@@ -120,7 +125,7 @@ class ProjectBase:
         written: a file that is not a project, or is from a newer version, is refused exactly as
         it was found (switching to WAL would write to it)."""
         target = f"file:{self.path.absolute()}?mode=ro&immutable=1" if read_only else self.path
-        conn = sqlite3.connect(target, timeout=30, isolation_level=None, uri=read_only)
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=read_only)
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if not create and (version == 0 or not conn.execute(
