@@ -66,7 +66,8 @@ class RealtimeLane(ClaudeMessages):
                     raise
                 group, ended = job.collect(0.1)
                 if group:
-                    yield group
+                    yield group  # the harvest stores the group before this generator resumes
+                    job.committed(len(group))
                 if ended:
                     break
             if job.error is not None:
@@ -220,6 +221,11 @@ class RealtimeJob:
         self.mixes: dict[int, Mix] = {}
         self.thread = threading.Thread(target=self._run, name="claude-teacher", daemon=True)
         self._ended = False
+        # Outputs handed over (loop thread) and stored (the consumer): a worker starts its next
+        # request only once its last answer is stored, so at most ``concurrency`` requests are
+        # ever paid for and not yet stored, however slow the storing; a kill loses no more.
+        self.handed = 0
+        self.stored = 0
 
     # -- the generator's side --------------------------------------------------------------------
     def start(self) -> None:
@@ -231,6 +237,10 @@ class RealtimeJob:
     def join(self) -> None:
         if self.thread.is_alive():
             self.thread.join(timeout=CANCEL_GRACE_S + 3.0)
+
+    def committed(self, n: int) -> None:
+        """The consumer stored the ``n`` outputs it was handed last."""
+        self.stored += n
 
     def collect(self, wait_s: float, limit: int | None = 64) -> tuple[list[TeacherOutput], bool]:
         """Outputs ready now (waiting up to ``wait_s`` for the first), and whether the job ended."""
@@ -291,6 +301,7 @@ class RealtimeJob:
         finally:
             for mix in self.mixes.values():
                 if mix.asked:
+                    self.handed += 1
                     self.out.put(mix.output())
             await client.close()
 
@@ -371,9 +382,13 @@ class RealtimeJob:
             if mix is not None:
                 mix.add(out)
                 continue
+            self.handed += 1
+            mine = self.handed
             self.out.put(out)
             if self.t.k_samples and out.status == "ok" and out.probs is not None:
                 self.first[example] = (text, out)
+            while self.stored < mine and not self._halted():  # stored before this worker pays again
+                await asyncio.sleep(0.002)
 
 
 def round_robin(jobs: list[Any], k: int) -> list[Any]:
