@@ -45,7 +45,8 @@ Faults are keyed on markers in the user text, ``[[fault:NAME]]`` (every time) or
 =================  ==========================================================================
 
 ``[[latency:MS]]`` delays one request; ``latency_s`` delays every message request. Batch
-results obey ``[[batch:errored*N]]``, ``[[batch:expired*N]]`` and ``[[batch:invalid]]``.
+results obey ``[[batch:errored*N]]``, ``[[batch:expired*N]]`` and ``[[batch:invalid]]``;
+``server.queue_batch_create_faults("lost_reply", "reset", "529")`` fails the next batch creates.
 
 Every request is recorded (``server.requests``), so a test can assert that no example was asked
 twice (``server.asked_texts()``).
@@ -216,6 +217,7 @@ class FakeAnthropic:
         self.batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._fault_queue: deque[str] = deque()
+        self._batch_create_faults: deque[str] = deque()
         self._text_counts: Counter[str] = Counter()
         self._batch_text_counts: Counter[str] = Counter()
         self._cached_prefixes: set[str] = set()
@@ -263,6 +265,13 @@ class FakeAnthropic:
         """Make the next ``len(names)`` message requests fail with these faults, in order."""
         with self._lock:
             self._fault_queue.extend(names)
+
+    def queue_batch_create_faults(self, *names: str) -> None:
+        """Make the next batch creates fail: ``lost_reply`` (the batch is created, then the
+        connection is reset before the reply), ``reset`` (reset, nothing created), ``529``
+        (overloaded, nothing created)."""
+        with self._lock:
+            self._batch_create_faults.extend(names)
 
     def message_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
@@ -568,6 +577,16 @@ class FakeAnthropic:
         batch["results_url"] = f"{self.url}/v1/messages/batches/{batch['id']}/results"
 
     def create_batch(self, body: dict[str, Any]) -> _Reply:
+        with self._lock:
+            fault = self._batch_create_faults.popleft() if self._batch_create_faults else None
+        if fault == "reset":
+            return _Reply(RESET, None)
+        if fault == "529":
+            return _Reply(529, _error("overloaded_error", "Overloaded"), headers={"retry-after": "0"})
+        reply = self._create_batch(body)
+        return _Reply(RESET, None) if fault == "lost_reply" and reply.status == 200 else reply
+
+    def _create_batch(self, body: dict[str, Any]) -> _Reply:
         requests = body.get("requests") or []
         ids = [r.get("custom_id", "") for r in requests]
         bad = [c for c in ids if not CUSTOM_ID.match(str(c))]

@@ -138,6 +138,36 @@ def test_a_batch_created_but_not_recorded_is_found_again_not_paid_twice(tmp_path
     assert integrity_ok(path)
 
 
+
+@pytest.mark.parametrize("fault", ["lost_reply", "reset", "529"])
+@pytest.mark.parametrize("batch_polls", [0, 3], ids=["ended", "running"])
+def test_a_create_without_a_reply_is_looked_for_before_it_is_sent_again(tmp_path, monkeypatch, fault, batch_polls):
+    """A batch create is never retried blind: when its reply is lost (the batch was made, or not),
+    the workspace's batches are listed first, so exactly one batch is made and paid for."""
+    from kdstudio.core.teachers.claude import batch as batch_lane
+
+    monkeypatch.setattr(batch_lane, "CREATE_BACKOFF_S", 0.01)
+    texts = [f"#{i} {t}" for i, t in enumerate(banking77_texts(6))]
+    path = tmp_path / "p.kdproj"
+    labelled_project(path, texts)
+    with FakeAnthropic(batch_polls=batch_polls) as server:
+        decoy(server, len(texts) + 1)  # another client's batch in the workspace, of another size
+        server.queue_batch_create_faults(fault)
+        result = run_to_end(harvest(path, config(server)))
+        assert result.n_ok == len(texts)
+        ours = [b for b in server.batches.values() if not b["_requests"][0]["custom_id"].startswith("other-")]
+        assert len(ours) == 1  # made once, whatever the reply said
+        assert len(creates(server)) == (1 if fault == "lost_reply" else 2)
+        if fault == "lost_reply":
+            all_answered_once(path, texts, server)
+        else:  # the refused create carried the texts too, but made no batch: nothing was paid for
+            with Project(path) as project:
+                tid = project.teachers()[0]["id"]
+                rows = project.teacher_outputs(tid, status=None)
+                assert sorted(r["text"] for r in rows) == sorted(texts) and {r["status"] for r in rows} == {"ok"}
+                assert project.open_batches(tid) == [] and project.batch_intents(tid) == []
+    assert integrity_ok(path)
+
 def test_an_intent_that_never_reached_the_api_is_dropped_and_submitted_anew(tmp_path, monkeypatch):
     from anthropic.resources.messages.batches import Batches
 

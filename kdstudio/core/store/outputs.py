@@ -269,6 +269,15 @@ class OutputsMixin:
             self.conn.execute("DELETE FROM batch_requests WHERE batch = ?", (intent_id,))
             self.conn.execute("DELETE FROM batches WHERE id = ? AND status = ?", (intent_id, SUBMITTING))
 
+    def batch_of(self, custom_id: str) -> str | None:
+        """The id of the submitted batch that holds request ``custom_id``; None while it is only an
+        intent, or when the intent was dropped."""
+        row = self.conn.execute(
+            "SELECT b.id FROM batch_requests r JOIN batches b ON b.id = r.batch "
+            "WHERE r.custom_id = ? AND b.status != ?",
+            (custom_id, SUBMITTING)).fetchone()
+        return row[0] if row else None
+
     def known_batch_ids(self, teacher_id: int) -> set[str]:
         """Every Anthropic batch id this project has recorded for the teacher."""
         return {r[0] for r in self.conn.execute(

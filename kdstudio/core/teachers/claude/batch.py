@@ -35,6 +35,9 @@ BATCH_MAX_BYTES = 200 * 1024 * 1024  # the API allows 256 MB; keep a margin
 DEFAULT_POLL_S = 30.0
 #: How much earlier than the intent the API's clock may date the batch it created (clock skew).
 CLOCK_SKEW = timedelta(minutes=5)
+#: how many times a batch whose create call got no answer is looked for and submitted again
+CREATE_TRIES = 3
+CREATE_BACKOFF_S = 1.0
 
 
 class BatchLane(ClaudeMessages):
@@ -99,26 +102,44 @@ class BatchLane(ClaudeMessages):
 
     def _submit_batch(self, client: Any, project: Project, teacher_id: int,
                       chunk: Sequence[Item], *, attempt: int) -> str:
+        """Submit ``chunk`` as one batch, recorded as an intent first; return the batch's id.
+
+        Creating a batch is not idempotent, so the SDK never retries it blind (a create whose
+        reply was lost may have made a batch, and a second one would be paid twice). When a create
+        gets no answer, the workspace's batches are listed to find it (:meth:`_recover_intents`);
+        only if it is not there is the chunk submitted again, up to :data:`CREATE_TRIES` times."""
         import anthropic
 
-        nonce = uuid.uuid4().hex[:10]
-        intent = f"intent-{nonce}"
-        rows = [(f"e{ex}-a{attempt}-{nonce}", ex, attempt) for ex, _ in chunk]
-        requests = [{"custom_id": cid, "params": self.request_params(text)}
-                    for (cid, _, _), (_, text) in zip(rows, chunk, strict=True)]
-        project.record_batch_intent(intent, teacher_id, rows)
-        try:
-            batch = client.messages.batches.create(requests=requests)
-        except Exception as exc:
-            if isinstance(exc, anthropic.APIStatusError):  # the API answered: no batch was created
-                project.drop_batch_intent(intent)
+        for tries in range(1, CREATE_TRIES + 1):
+            nonce = uuid.uuid4().hex[:10]
+            intent = f"intent-{nonce}"
+            rows = [(f"e{ex}-a{attempt}-{nonce}", ex, attempt) for ex, _ in chunk]
+            requests = [{"custom_id": cid, "params": self.request_params(text)}
+                        for (cid, _, _), (_, text) in zip(rows, chunk, strict=True)]
+            project.record_batch_intent(intent, teacher_id, rows)
+            try:
+                batch = client.with_options(max_retries=0).messages.batches.create(requests=requests)
+            except Exception as exc:
+                if isinstance(exc, anthropic.APIStatusError):  # the API answered: no batch was created
+                    project.drop_batch_intent(intent)
+                    raise_if_fatal(exc, self.model)
+                    if _passing(exc) and tries < CREATE_TRIES:  # overloaded, rate-limited: try again
+                        time.sleep(_retry_after(exc, CREATE_BACKOFF_S * tries))
+                        continue
+                    raise TeacherError(f"the Message Batches API refused the batch: {short_message(exc)}") from None
                 raise_if_fatal(exc, self.model)
-                raise TeacherError(f"the Message Batches API refused the batch: {short_message(exc)}") from None
-            raise_if_fatal(exc, self.model)
-            raise TeacherError(f"no answer from the Message Batches API when submitting a batch ({short_message(exc)});"
-                               " run the harvest again: it checks whether the batch was created") from None
-        project.confirm_batch(intent, batch.id)
-        return batch.id
+                time.sleep(CREATE_BACKOFF_S * tries)
+                self._recover_intents(client, project, teacher_id)  # created after all? then it is adopted
+                found = project.batch_of(rows[0][0])
+                if found is not None:
+                    return found
+                if tries == CREATE_TRIES:
+                    raise TeacherError(f"no answer from the Message Batches API when submitting a batch "
+                                       f"({short_message(exc)}, {tries} tries); run the harvest again later") from None
+                continue
+            project.confirm_batch(intent, batch.id)
+            return batch.id
+        raise AssertionError("unreachable")
 
     def _recover_intents(self, client: Any, project: Project, teacher_id: int) -> None:
         """Settle the batches recorded as about to be submitted but never confirmed (the process
@@ -266,6 +287,23 @@ class BatchLane(ClaudeMessages):
                     outputs.append(TeacherOutput(example, status="failed", error="no result for this batch request"))
                     done.append(cid)
         return outputs, done, retry
+
+
+def _passing(exc: Any) -> bool:
+    """An error status the API's own clients retry: a timeout, a conflict, a rate limit, a server error."""
+    status = getattr(exc, "status_code", 0) or 0
+    return status in (408, 409, 429) or status >= 500
+
+
+def _retry_after(exc: Any, default: float) -> float:
+    """Seconds the reply asks to wait (``retry-after-ms`` or ``retry-after``), at most a minute."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return min(60.0, max(0.0, float(headers.get(name)) * scale))
+        except (TypeError, ValueError):
+            continue
+    return default
 
 
 def _utc(value: str | datetime) -> datetime:
