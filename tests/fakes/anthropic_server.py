@@ -52,6 +52,13 @@ Every request is recorded (``server.requests``), so a test can assert that no ex
 twice (``server.asked_texts()``).
 
 Run ``python tests/fakes/anthropic_server.py`` to serve on a free port (the URL is printed).
+
+The fake is split in four modules: this one (:class:`FakeAnthropic`, the Messages, token-count and
+models endpoints, the HTTP handler, :func:`project_with_texts` and the ``fake_anthropic`` fixture),
+:mod:`fakes.anthropic_batches` (the Message Batches part) and :mod:`fakes.anthropic_limits` (the
+rate-limit windows and headers), both mixins of :class:`FakeAnthropic`, and :mod:`fakes.anthropic_wire`
+(the shared pieces: reply and record types, :func:`count_tokens`, the marker patterns, the
+request-body readers). Tests import every name from this module.
 """
 
 from __future__ import annotations
@@ -62,113 +69,47 @@ import json
 import re
 import socket
 import struct
+import sys
 import threading
-import time
 import uuid
 from collections import Counter, deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-FAULT = re.compile(r"\[\[fault:([a-z_0-9]+)(?:\*(\d+))?\]\]")
-BATCH_FAULT = re.compile(r"\[\[batch:([a-z_]+)(?:\*(\d+))?\]\]")
-LATENCY = re.compile(r"\[\[latency:(\d+)\]\]")
-CONF = re.compile(r"\[\[conf:([0-9.]+)\]\]")
-VOTES = re.compile(r"\[\[votes:([^\]]+)\]\]")
-CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-RESET = -1  #: the status recorded for a request whose connection was reset without a reply
+if __package__ in (None, ""):  # run as a script: make the ``fakes`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEFAULT_MODELS = [
-    ("claude-haiku-5-5", "Claude Haiku 5.5", "2026-10-07T00:00:00Z"),
-    ("claude-sonnet-5-5", "Claude Sonnet 5.5", "2026-10-07T00:00:00Z"),
-    ("claude-opus-5-5", "Claude Opus 5.5", "2026-09-22T00:00:00Z"),
-    ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-01T00:00:00Z"),
-]
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-#: The pieces a BPE tokenizer tends to make: a word (with its leading space), a number, a run of
-#: punctuation, a run of whitespace. Long pieces count as several tokens.
-_PIECE = re.compile(r" ?[A-Za-z_]+| ?\d+(?:\.\d+)?| ?[^\sA-Za-z\d_]+|\s+")
-
-
-def count_tokens(text: str) -> int:
-    """Tokens in ``text`` the way a tokenizer counts them, roughly: 3.3–3.6 characters a token for
-    JSON with label names (a banking77 answer with all 77 probabilities is about 680 tokens), about
-    4 for English prose. Used for every count this server reports and for the ``max_tokens`` cut."""
-    n = 0
-    for m in _PIECE.finditer(text):
-        core = m.group().strip()
-        if not core:
-            n += 1
-        elif core[0].isalpha() or core[0] == "_":
-            n += -(-len(core) // 5)
-        elif core[0].isdigit():
-            n += -(-len(core) // 4)
-        else:
-            n += -(-len(core) // 3)
-    return n
+from fakes.anthropic_batches import BatchesMixin
+from fakes.anthropic_limits import LimitsMixin
+from fakes.anthropic_wire import (  # noqa: F401 - tests import these names from here
+    BATCH_FAULT,
+    CONF,
+    CUSTOM_ID,
+    DEFAULT_MODELS,
+    FAULT,
+    LATENCY,
+    MIN_CACHEABLE,
+    RESET,
+    VOTES,
+    Recorded,
+    _error,
+    _first_label,
+    _iso,
+    _rename_label,
+    _Reply,
+    _schema,
+    _schema_labels,
+    _tokens,
+    _unwrap,
+    _user_text,
+    count_tokens,
+    cut_to_tokens,
+)
 
 
-def _tokens(text: str) -> int:
-    return max(1, count_tokens(text))
-
-
-def cut_to_tokens(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` that is at most ``limit`` tokens (where generation stops at
-    ``max_tokens``)."""
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if count_tokens(text[:mid]) <= limit:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo]
-
-
-#: The shortest prompt prefix each model caches; below it caching silently does nothing (both
-#: usage counters 0, the whole prompt billed as input), as the real API does.
-MIN_CACHEABLE = {
-    "claude-haiku-5-5": 512, "claude-opus-5-5": 512, "claude-fable-5-1": 512, "claude-fable-5-2": 512,
-    "claude-sonnet-5-5": 1024, "claude-sonnet-4-5": 1024, "claude-haiku-4-5": 4096,
-}
-
-
-def _error(kind: str, message: str, error_code: str | None = None) -> dict[str, Any]:
-    err: dict[str, Any] = {"type": kind, "message": message}
-    if error_code:
-        err["details"] = {"error_code": error_code}
-    return {"type": "error", "error": err, "request_id": "req_fake" + uuid.uuid4().hex[:12]}
-
-
-@dataclass
-class Recorded:
-    """One HTTP request the server received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
-    at: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class _Reply:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
-    content_type: str = "application/json"
-
-
-class FakeAnthropic:
+class FakeAnthropic(BatchesMixin, LimitsMixin):
     """The fake API. Use as a context manager or call :meth:`start` / :meth:`stop`."""
 
     def __init__(
@@ -266,13 +207,6 @@ class FakeAnthropic:
         with self._lock:
             self._fault_queue.extend(names)
 
-    def queue_batch_create_faults(self, *names: str) -> None:
-        """Make the next batch creates fail: ``lost_reply`` (the batch is created, then the
-        connection is reset before the reply), ``reset`` (reset, nothing created), ``529``
-        (overloaded, nothing created)."""
-        with self._lock:
-            self._batch_create_faults.extend(names)
-
     def message_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
 
@@ -307,64 +241,6 @@ class FakeAnthropic:
         if m and (m.group(2) is None or seen <= int(m.group(2))):
             return m.group(1)
         return None
-
-    def _ratelimit_headers(self) -> tuple[dict[str, str], bool]:
-        if self.ratelimit is None:
-            return {}, True
-        limit, window = self.ratelimit
-        with self._lock:
-            now = time.time()
-            start, used = self._window
-            if now - start >= window:
-                start, used = now, 0
-            ok = used < limit
-            used += int(ok)
-            self._window = (start, used)
-        reset = datetime.fromtimestamp(start + window, timezone.utc)
-        return {
-            "anthropic-ratelimit-requests-limit": str(limit),
-            "anthropic-ratelimit-requests-remaining": str(max(0, limit - used)),
-            "anthropic-ratelimit-requests-reset": _iso(reset),
-        }, ok
-
-    def _charge_tokens(self, input_tokens: int, output_tokens: int) -> tuple[dict[str, str], str | None]:
-        """Take tokens from this minute's buckets; the headers after it, and which limit a request
-        that does not fit would pass (None when it fits)."""
-        in_limit, out_limit = self.token_limits
-        with self._lock:
-            now = time.time()
-            w = self._token_window
-            if now - w[0] >= 60.0:
-                w[:] = [now, 0.0, 0.0]
-            over = None
-            if w[1] + input_tokens > in_limit:
-                over = "input tokens per minute"
-            elif w[2] + output_tokens > out_limit:
-                over = "output tokens per minute"
-            else:
-                w[1] += input_tokens
-                w[2] += output_tokens
-            start, used_in, used_out = w
-        reset = _iso(datetime.fromtimestamp(start + 60.0, timezone.utc))
-        headers = {
-            "anthropic-ratelimit-input-tokens-limit": str(in_limit),
-            "anthropic-ratelimit-input-tokens-remaining": str(int(max(0, in_limit - used_in))),
-            "anthropic-ratelimit-input-tokens-reset": reset,
-            "anthropic-ratelimit-output-tokens-limit": str(out_limit),
-            "anthropic-ratelimit-output-tokens-remaining": str(int(max(0, out_limit - used_out))),
-            "anthropic-ratelimit-output-tokens-reset": reset,
-            "anthropic-ratelimit-tokens-limit": str(in_limit + out_limit),
-            "anthropic-ratelimit-tokens-remaining": str(int(max(0, in_limit + out_limit - used_in - used_out))),
-            "anthropic-ratelimit-tokens-reset": reset,
-        }
-        if over is not None:
-            headers["retry-after"] = str(max(1, int(start + 60.0 - now + 0.999)))
-        return headers, over
-
-    def _settle_output(self, reserved: int, used: int) -> None:
-        """Give back the part of the up-front ``max_tokens`` charge that was not written."""
-        with self._lock:
-            self._token_window[2] = max(0.0, self._token_window[2] - (reserved - used))
 
     def _prefix(self, body: dict[str, Any]) -> tuple[str, bool]:
         """The text up to the last ``cache_control`` breakpoint, and whether the request marks
@@ -533,134 +409,7 @@ class FakeAnthropic:
         top = ranked[:k]
         return {"labels": top, "probs": [round(belief.get(lab, 0.0), 2) for lab in top], "rationale": rationale}
 
-    def batch_result(self, custom_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        text = _user_text(params)
-        seen = self._count(self._batch_text_counts, text)
-        m = BATCH_FAULT.search(text)
-        if m and (m.group(2) is None or seen <= int(m.group(2))):
-            kind = m.group(1)
-            if kind == "expired":
-                return {"custom_id": custom_id, "result": {"type": "expired"}}
-            if kind == "invalid":
-                return {"custom_id": custom_id, "result": {"type": "errored", "error": _error(
-                    "invalid_request_error", "messages: text content blocks must be non-empty")}}
-            return {"custom_id": custom_id, "result": {"type": "errored", "error": _error("api_error", "Internal error")}}
-        fault = None
-        fm = FAULT.search(text)
-        if fm and fm.group(1) in ("malformed", "unknown_label", "refusal", "max_tokens", "400"):
-            fault = fm.group(1)
-        reply = self.answer(params, fault, seen=seen)
-        if reply.status != 200:
-            return {"custom_id": custom_id, "result": {"type": "errored", "error": reply.body}}
-        message = reply.body
-        message["usage"]["service_tier"] = "batch"
-        return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
 
-    # -- batches ------------------------------------------------------------------------------
-    def _batch_view(self, batch: dict[str, Any]) -> dict[str, Any]:
-        view = {k: v for k, v in batch.items() if not k.startswith("_")}
-        return view
-
-    def _finish_batch(self, batch: dict[str, Any], canceled: bool = False) -> None:
-        results = []
-        for req in batch["_requests"]:
-            if canceled:
-                results.append({"custom_id": req["custom_id"], "result": {"type": "canceled"}})
-            else:
-                results.append(self.batch_result(req["custom_id"], req["params"]))
-        counts = Counter(r["result"]["type"] for r in results)
-        batch["_results"] = list(reversed(results))  # any order: clients must join on custom_id
-        batch["processing_status"] = "ended"
-        batch["request_counts"] = {"processing": 0, "succeeded": counts["succeeded"], "errored": counts["errored"],
-                                   "canceled": counts["canceled"], "expired": counts["expired"]}
-        batch["ended_at"] = _iso(datetime.now(timezone.utc))
-        batch["results_url"] = f"{self.url}/v1/messages/batches/{batch['id']}/results"
-
-    def create_batch(self, body: dict[str, Any]) -> _Reply:
-        with self._lock:
-            fault = self._batch_create_faults.popleft() if self._batch_create_faults else None
-        if fault == "reset":
-            return _Reply(RESET, None)
-        if fault == "529":
-            return _Reply(529, _error("overloaded_error", "Overloaded"), headers={"retry-after": "0"})
-        reply = self._create_batch(body)
-        return _Reply(RESET, None) if fault == "lost_reply" and reply.status == 200 else reply
-
-    def _create_batch(self, body: dict[str, Any]) -> _Reply:
-        requests = body.get("requests") or []
-        ids = [r.get("custom_id", "") for r in requests]
-        bad = [c for c in ids if not CUSTOM_ID.match(str(c))]
-        if not requests or bad or len(set(ids)) != len(ids):
-            why = f"custom_id {bad[0]!r} is not valid" if bad else "custom_id values must be unique"
-            return _Reply(400, _error("invalid_request_error", why if requests else "requests: empty"))
-        now = datetime.now(timezone.utc)
-        batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
-        batch = {
-            "id": batch_id, "type": "message_batch", "processing_status": "in_progress",
-            "request_counts": {"processing": len(requests), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
-            "created_at": _iso(now), "expires_at": _iso(now + timedelta(hours=24)), "ended_at": None,
-            "archived_at": None, "cancel_initiated_at": None, "results_url": None,
-            "_requests": requests, "_polls": 0,
-        }
-        with self._lock:
-            self.batches[batch_id] = batch
-        if self.batch_polls <= 0:
-            self._finish_batch(batch)
-        return _Reply(200, self._batch_view(batch))
-
-    def retrieve_batch(self, batch_id: str) -> _Reply:
-        batch = self.batches.get(batch_id)
-        if batch is None:
-            return _Reply(404, _error("not_found_error", f"batch {batch_id} not found"))
-        with self._lock:
-            batch["_polls"] += 1
-            due = batch["processing_status"] != "ended" and batch["_polls"] >= self.batch_polls
-        if due:
-            self._finish_batch(batch, canceled=batch["processing_status"] == "canceling")
-        return _Reply(200, self._batch_view(batch))
-
-
-def _user_text(body: dict[str, Any]) -> str:
-    messages = body.get("messages") or []
-    for msg in reversed(messages):
-        if msg.get("role") != "user":
-            continue
-        content = msg.get("content")
-        if isinstance(content, str):
-            return content
-        return "".join(b.get("text", "") for b in content or [] if b.get("type") == "text")
-    return ""
-
-
-def _unwrap(text: str) -> str:
-    m = re.fullmatch(r"\s*<text>\n?(.*?)\n?</text>\s*", text, re.S)
-    return m.group(1) if m else text
-
-
-def _schema(body: dict[str, Any]) -> dict[str, Any]:
-    schema = ((body.get("output_config") or {}).get("format") or {}).get("schema")
-    if schema is None and body.get("tools"):
-        schema = body["tools"][0].get("input_schema")
-    return schema or {}
-
-
-def _schema_labels(schema: dict[str, Any]) -> list[str] | None:
-    """The label names a classification schema allows (an enum on ``label`` or on the items of
-    ``labels``); None for a schema that asks for no label."""
-    props = schema.get("properties", {})
-    enum = props.get("label", {}).get("enum") or props.get("labels", {}).get("items", {}).get("enum")
-    return list(enum) if enum else None
-
-
-def _first_label(payload: dict[str, Any]) -> str:
-    return payload["label"] if "label" in payload else payload["labels"][0]
-
-
-def _rename_label(payload: dict[str, Any], name: str) -> None:
-    if "label" in payload:
-        payload["label"] = name
-    else:
-        payload["labels"][0] = name
 
 
 class _Server(ThreadingHTTPServer):
@@ -734,34 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return _Reply(200, {"type": "model", "id": i, "display_name": n, "created_at": c,
                                         "lifecycle": "active", "max_input_tokens": 200000, "max_tokens": 64000})
             return _Reply(404, _error("not_found_error", f"model: {m.group(1)}"))
-        if path == "/v1/messages/batches":
-            if method == "POST":
-                return fake.create_batch(body or {})
-            data = [fake._batch_view(b) for b in sorted(fake.batches.values(), key=lambda b: b["created_at"],
-                                                          reverse=True)]
-            return _Reply(200, {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
-                                "last_id": data[-1]["id"] if data else None})
-        m = re.fullmatch(r"/v1/messages/batches/([^/]+)(/results|/cancel)?", path)
-        if m:
-            batch_id, action = m.group(1), m.group(2)
-            batch = fake.batches.get(batch_id)
-            if batch is None:
-                return _Reply(404, _error("not_found_error", f"batch {batch_id} not found"))
-            if method == "GET" and action is None:
-                return fake.retrieve_batch(batch_id)
-            if method == "GET" and action == "/results":
-                if batch["processing_status"] != "ended":
-                    return _Reply(400, _error("invalid_request_error", "batch has not ended"))
-                lines = "".join(json.dumps(r) + "\n" for r in batch["_results"]).encode()
-                return _Reply(200, None, raw=lines, content_type="application/binary")
-            if method == "POST" and action == "/cancel":
-                if batch["processing_status"] == "in_progress":
-                    batch["processing_status"] = "canceling"
-                    batch["cancel_initiated_at"] = _iso(datetime.now(timezone.utc))
-                return _Reply(200, fake._batch_view(batch))
-            if method == "DELETE" and action is None:
-                fake.batches.pop(batch_id, None)
-                return _Reply(200, {"id": batch_id, "type": "message_batch_deleted"})
+        reply = fake.route_batches(method, path, body)
+        if reply is not None:
+            return reply
         return _Reply(404, _error("not_found_error", f"{method} {path}"))
 
     def _messages(self, body: dict[str, Any]) -> _Reply:
