@@ -46,6 +46,25 @@ NONE_COLUMN = "(none)"
 DATA_FILTER = "Data files (*.csv *.tsv *.txt *.jsonl *.json *.parquet *.label);;All files (*)"
 
 
+#: how the read-as line names each format
+FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines", "json": "JSON", "parquet": "Parquet",
+                "label-tab": "tab-separated label and text", "label-space": "space-separated label and text",
+                "trec": "TREC questions"}
+
+
+def read_as_text(result: Preview) -> str:
+    """How the file is read, as ``kdstudio import`` says it: ``Read as CSV, semicolon-separated, UTF-8``."""
+    from kdstudio.core.data.readers import delimiter_name
+
+    parts = [FORMAT_NAMES.get(result.format, result.format)]
+    if result.delimiter is not None:
+        parts.append(f"{delimiter_name(result.delimiter)}-separated")
+    if result.format != "parquet":
+        encoding = result.encoding
+        parts.append(encoding.upper() if encoding.lower().startswith("utf") else encoding)
+    return "Read as " + ", ".join(parts)
+
+
 def safe_name(text: str) -> str:
     """A file-name-safe project name."""
     return re.sub(r"[^\w\-. ]+", "_", text).strip(" .") or "project"
@@ -159,8 +178,13 @@ class DataPage(DataPlan, QWidget):
         self._error_source = ""
         layout.addWidget(self.error)
 
+        title = QHBoxLayout()
         self.preview_title = label("", "muted")
-        layout.addWidget(self.preview_title)
+        self.read_as = label("", "muted", plain=True)  # how the file shown is read: format, delimiter, encoding
+        title.addWidget(self.preview_title)
+        title.addStretch(1)
+        title.addWidget(self.read_as)
+        layout.addLayout(title)
         self.preview = QTableWidget(0, 0)
         self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preview.setAlternatingRowColors(True)
@@ -282,6 +306,7 @@ class DataPage(DataPlan, QWidget):
         self.drop.text.setText("Drop another file here (a test or validation split), or")
         self._set_data_error("", "page")
         self.preview_title.setText(f"Reading {Path(path).name}…")
+        self.read_as.setText("")
         from kdstudio.core.data import preview_job
 
         worker = Worker(preview_job, path, task=self.task, name="Preview", parent=self)
@@ -302,6 +327,7 @@ class DataPage(DataPlan, QWidget):
             self.preview.hide()
             self.mapping.hide()
             self.preview_title.setText("")
+            self.read_as.setText("")
         self._show_selected_preview()
         self._schedule_plan()
         self.changed.emit()
@@ -315,6 +341,7 @@ class DataPage(DataPlan, QWidget):
         self.remove_file(path)
         self._set_data_error(message, "page")
         self.preview_title.setText("")
+        self.read_as.setText("")
 
     def _preview_ready(self, path: str, result: Preview) -> None:
         self.previews[path] = result
@@ -372,7 +399,8 @@ class DataPage(DataPlan, QWidget):
         self._mark_preview_columns()
         self.preview.show()
         name = Path(result.path).name
-        self.preview_title.setText(f"First {len(rows)} rows of {name} · {result.format} · {result.encoding}")
+        self.preview_title.setText(f"First {len(rows)} rows of {name}")
+        self.read_as.setText(read_as_text(result))
 
     def _mark_preview_columns(self) -> None:
         """The preview's headers say which column is the text (prompt) and which the label (reference)."""
