@@ -7,14 +7,16 @@ The screens, in the order a person meets them::
 
     app.py, main_window.py      the window: menus, recent projects, the status bar, the job host
     welcome.py                  the first screen (How it works, New, Open, Open sample project)
-    wizard.py                   New project: data_page.py (files, columns, where every row goes),
+    wizard.py                   New project: data_page.py (files, preview, columns),
+                                data_plan.py (where every row goes),
                                 teacher_picker.py + claude_options.py, student_picker.py,
                                 config_form.py (settings read off the jobs' typed configs)
     project_view.py             one project's tabs:
       Overview                    (project_view.py) counts, runs, the next step
       Harvest                     harvest_panel.py, harvest_estimate.py (cost), harvest_failures.py,
                                   harvest_recent.py (a generation teacher's latest completions),
-                                  harvest_dialogs.py (teacher, variants)
+                                  harvest_dialogs.py (teacher, variants), harvest_augment.py (adding
+                                  variants)
       Training                    training_panel.py, plots.py + metric_series.py (live curves)
       Evaluate                    evaluate/ (dashboard, cards, generation_cards, Pareto, sweep dialog,
                                   export dialog)

@@ -4,7 +4,8 @@ column mapping, and where every row will go.
 Where the rows go is not guessed: each change starts core's ``plan_project`` in a worker, which
 makes the project in a temporary folder exactly as finishing the wizard will, and the page shows
 its counts per file and per split, and the problems ``check_splits`` finds (no training rows, no
-labels, no validation or test rows). An error shows beside what it is about.
+labels, no validation or test rows); that part is :mod:`kdstudio.gui.data_plan`. An error shows
+beside what it is about.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -31,19 +32,37 @@ from PySide6.QtWidgets import (
 
 from kdstudio.core.events import Finished
 from kdstudio.gui.config_form import scroll_to
+from kdstudio.gui.data_plan import DataPlan
 from kdstudio.gui.settings import default_projects_dir
 from kdstudio.gui.wheel_guard import guard_wheel
 from kdstudio.gui.widgets import Card, DropZone, button, label, restyle, set_flag
 from kdstudio.gui.worker import Worker
 
 if TYPE_CHECKING:
-    from kdstudio.core.data import CreateResult, Preview, Problem
+    from kdstudio.core.data import Preview
 
 SPLIT_CHOICES = ("auto", "train", "valid", "test", "unlabeled")
 NONE_COLUMN = "(none)"
 DATA_FILTER = "Data files (*.csv *.tsv *.txt *.jsonl *.json *.parquet *.label);;All files (*)"
-PLAN_DELAY_MS = 250
-SPLIT_ORDER = ("train", "valid", "test", "unlabeled")
+
+
+#: how the read-as line names each format
+FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines", "json": "JSON", "parquet": "Parquet",
+                "label-tab": "tab-separated label and text", "label-space": "space-separated label and text",
+                "trec": "TREC questions"}
+
+
+def read_as_text(result: Preview) -> str:
+    """How the file is read, as ``kdstudio import`` says it: ``Read as CSV, semicolon-separated, UTF-8``."""
+    from kdstudio.core.data.readers import delimiter_name
+
+    parts = [FORMAT_NAMES.get(result.format, result.format)]
+    if result.delimiter is not None:
+        parts.append(f"{delimiter_name(result.delimiter)}-separated")
+    if result.format != "parquet":
+        encoding = result.encoding
+        parts.append(encoding.upper() if encoding.lower().startswith("utf") else encoding)
+    return "Read as " + ", ".join(parts)
 
 
 def safe_name(text: str) -> str:
@@ -51,13 +70,7 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^\w\-. ]+", "_", text).strip(" .") or "project"
 
 
-def split_counts_text(splits: dict[str, int]) -> str:
-    """``270 train · 30 valid`` (the splits with rows, in pipeline order)."""
-    parts = [f"{splits[s]:,} {s}" for s in SPLIT_ORDER if splits.get(s)]
-    return " · ".join(parts) or "no rows"
-
-
-class DataPage(QWidget):
+class DataPage(DataPlan, QWidget):
     """Project name and place, the task, the data files with a preview and the column mapping."""
 
     changed = Signal()
@@ -66,14 +79,7 @@ class DataPage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.previews: dict[str, Preview] = {}
-        self.plan: CreateResult | None = None  # where the rows go, for the current choices
-        self.plan_error = ""
-        self._plan_key: tuple | None = None
-        self._plan_worker: Worker | None = None
-        self._plan_timer = QTimer(self)
-        self._plan_timer.setSingleShot(True)
-        self._plan_timer.setInterval(PLAN_DELAY_MS)
-        self._plan_timer.timeout.connect(self._start_plan)
+        self._init_plan()
         self._workers: list[Worker] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -172,8 +178,13 @@ class DataPage(QWidget):
         self._error_source = ""
         layout.addWidget(self.error)
 
+        title = QHBoxLayout()
         self.preview_title = label("", "muted")
-        layout.addWidget(self.preview_title)
+        self.read_as = label("", "muted", plain=True)  # how the file shown is read: format, delimiter, encoding
+        title.addWidget(self.preview_title)
+        title.addStretch(1)
+        title.addWidget(self.read_as)
+        layout.addLayout(title)
         self.preview = QTableWidget(0, 0)
         self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preview.setAlternatingRowColors(True)
@@ -295,6 +306,7 @@ class DataPage(QWidget):
         self.drop.text.setText("Drop another file here (a test or validation split), or")
         self._set_data_error("", "page")
         self.preview_title.setText(f"Reading {Path(path).name}…")
+        self.read_as.setText("")
         from kdstudio.core.data import preview_job
 
         worker = Worker(preview_job, path, task=self.task, name="Preview", parent=self)
@@ -315,6 +327,7 @@ class DataPage(QWidget):
             self.preview.hide()
             self.mapping.hide()
             self.preview_title.setText("")
+            self.read_as.setText("")
         self._show_selected_preview()
         self._schedule_plan()
         self.changed.emit()
@@ -328,6 +341,7 @@ class DataPage(QWidget):
         self.remove_file(path)
         self._set_data_error(message, "page")
         self.preview_title.setText("")
+        self.read_as.setText("")
 
     def _preview_ready(self, path: str, result: Preview) -> None:
         self.previews[path] = result
@@ -385,7 +399,8 @@ class DataPage(QWidget):
         self._mark_preview_columns()
         self.preview.show()
         name = Path(result.path).name
-        self.preview_title.setText(f"First {len(rows)} rows of {name} · {result.format} · {result.encoding}")
+        self.preview_title.setText(f"First {len(rows)} rows of {name}")
+        self.read_as.setText(read_as_text(result))
 
     def _mark_preview_columns(self) -> None:
         """The preview's headers say which column is the text (prompt) and which the label (reference)."""
@@ -419,49 +434,6 @@ class DataPage(QWidget):
 
         return self.label_column() or NO_LABEL_COLUMN
 
-    # -- where the rows go --------------------------------------------------------------------
-    def _plan_inputs(self) -> tuple | None:
-        """What the plan depends on, or None while it cannot be made (files still reading,
-        columns not chosen)."""
-        files = self.file_list()
-        if not files or len(self.previews) < len(files) or self._column_problem():
-            return None
-        return (self.task, tuple((f["path"], self._split_of(f)) for f in files), self.text_column(),
-                self.import_label_column(), round(self.valid_fraction, 4))
-
-    @staticmethod
-    def _split_of(f: dict[str, str]) -> str:
-        return "auto" if f["split"].startswith("auto") else f["split"]
-
-    def _schedule_plan(self) -> None:
-        if self._plan_inputs() != self._plan_key:
-            self.plan, self.plan_error, self._plan_key = None, "", None
-            self._show_plan()
-        self._plan_timer.start()
-
-    def plan_pending(self) -> bool:
-        """True while the counts for the current choices are not known yet."""
-        return self._plan_inputs() is not None and self._plan_key != self._plan_inputs()
-
-    def _start_plan(self) -> None:
-        key = self._plan_inputs()
-        if key is None or key == self._plan_key:
-            return
-        if self._plan_worker is not None:
-            self._plan_worker.cancel()
-        from kdstudio.core.data import DataFile, plan_project
-
-        task, files, text_col, label_col, fraction = key
-        worker = Worker(plan_project, task, [DataFile(p, s) for p, s in files], text_col=text_col,
-                        label_col=label_col, valid_fraction=fraction, name="Counting rows", parent=self)
-        worker.plan_key = key
-        worker.yielded.connect(self._plan_event)
-        worker.errored.connect(self._plan_error)
-        self._plan_worker = worker
-        self._workers = [w for w in self._workers if w.is_running]
-        self._workers.append(worker.start())
-        self._show_plan()
-
     # Slots bound to this page, told apart by what their sender carries: a lambda over ``self``
     # connected to a child's signal would keep the page in a reference cycle.
     def _task_card_clicked(self) -> None:
@@ -476,82 +448,6 @@ class DataPage(QWidget):
 
     def _preview_error(self, message: str, _details: str) -> None:
         self._preview_failed(self.sender().property("path"), message)
-
-    def _plan_event(self, event: object) -> None:
-        if isinstance(event, Finished):
-            self._plan_ready(self.sender().plan_key, event.result, "")
-
-    def _plan_error(self, message: str, _details: str) -> None:
-        self._plan_ready(self.sender().plan_key, None, message)
-
-    def _plan_ready(self, key: tuple, result: CreateResult | None, error: str) -> None:
-        if key != self._plan_inputs():
-            return  # the choices changed while it counted; a newer plan is on its way
-        self.plan, self.plan_error, self._plan_key = result, error, key
-        self._show_plan()
-        self.plan_changed.emit()
-        self.changed.emit()
-
-    def problems(self) -> list[Problem]:
-        """What would stop the planned project from training or being evaluated."""
-        if self.plan is None:
-            return []
-        from kdstudio.core.data import check_splits
-
-        return check_splits(self.plan, self.task)
-
-    def _show_plan(self) -> None:
-        """The counts per file in the table, the project's in the summary, problems below."""
-        plan = self.plan
-        by_path = {f.file: f for f in plan.files} if plan else {}
-        for row in range(self.files.rowCount()):
-            path = self.files.item(row, 0).data(Qt.ItemDataRole.UserRole)
-            item = self.files.item(row, 2)
-            if path in by_path:
-                text = split_counts_text(by_path[path].splits)
-            else:
-                text = "counting…" if path in self.previews and not self.plan_error else "–"
-            if item is not None and item.text() != text:
-                item.setText(text)
-        self.files.resizeColumnToContents(2)
-        if self.plan_error:
-            self.summary.setText("")
-            self._show_problems([], self.plan_error)
-            return
-        if plan is None:
-            self.summary.setText("Counting the rows…" if self._plan_inputs() is not None else "")
-            self._show_problems([], "")
-            return
-        self.summary.setText(self._summary_text(plan))
-        problems = self.problems()
-        blocking = next((p.message for p in problems if p.blocking), "")
-        self._show_problems([p.message for p in problems if not p.blocking], blocking)
-
-    def _summary_text(self, plan: CreateResult) -> str:
-        s = plan.splits
-        valid = f"{s['valid']:,} valid"
-        if plan.valid_carved:
-            valid += f" ({plan.valid_fraction:.0%} of the training rows held out for validation, stratified, seed 0)"
-        parts = [f"{s['train']:,} train", valid, f"{s['test']:,} test"]
-        if s["unlabeled"]:
-            parts.append(f"{s['unlabeled']:,} unlabeled (the teacher labels them)")
-        text = "Where the rows go: " + " · ".join(parts) + "."
-        if self.task == "classification" and plan.labels:
-            shown = ", ".join(plan.labels[:8]) + (f" and {len(plan.labels) - 8} more" if len(plan.labels) > 8 else "")
-            text += f" {len(plan.labels)} labels: {shown}."
-        left_out = [(sum(i.duplicates for i in plan.imports), "duplicate"),
-                    (sum(i.skipped_empty for i in plan.imports), "empty"),
-                    (sum(i.skipped_too_long for i in plan.imports), "over-long")]
-        left_out = [f"{n:,} {what}" for n, what in left_out if n]
-        if left_out:
-            text += f" Left out: {', '.join(left_out)} rows."
-        return text
-
-    def _show_problems(self, asks: list[str], blocking: str) -> None:
-        self.warning.setText(" ".join(asks))
-        self.warning.setVisible(bool(asks))
-        if blocking or self._error_source == "plan":
-            self._set_data_error(blocking, "plan")
 
     def _set_data_error(self, message: str, source: str) -> None:
         """Show ``message`` under the files; ``source`` is "plan" (it goes when the counts change)

@@ -188,6 +188,20 @@ def test_preview_shows_first_rows_and_detected_columns(tmp_path):
     assert pv.rows == [["1", "hi there", "greet"]]
     assert (pv.text_col, pv.label_col) == ("utterance", "intent")
     assert pv.auto_split == "train" and pv.format == "csv"
+    assert pv.delimiter == "," and pv.encoding == "utf-8"
+
+
+def test_preview_says_the_delimiter_and_encoding_the_rows_were_read_with(tmp_path):
+    semi = preview(write(tmp_path, "semi.csv", "text;label\nhello, world;a\nbye;b\n"))
+    assert (semi.format, semi.delimiter, semi.columns) == ("csv", ";", ["text", "label"])
+    assert semi.rows[0] == ["hello, world", "a"]
+    tsv = preview(write(tmp_path, "d.tsv", "text\tlabel\nhi\ta\n"))
+    assert (tsv.format, tsv.delimiter, tsv.columns) == ("tsv", "\t", ["text", "label"])
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes("text;label\nhi;a\n".encode("utf-16"))  # a byte-order mark first
+    read = preview(wide)
+    assert (read.encoding, read.delimiter, read.rows) == ("utf-16", ";", [["hi", "a"]])
+    assert preview(write(tmp_path, "d.jsonl", '{"text": "hi", "label": "a"}\n')).delimiter is None
 
 
 # -- bad input: one clear line, nothing written ----------------------------------------------------

@@ -1,5 +1,5 @@
-"""The wizard never makes a project that cannot train: it shows where every row goes (the same
-counts the project gets), refuses a project with no training rows, asks before one without test
+"""The wizard never makes a project that cannot train: it shows how each file is read and where every
+row goes (the same counts the project gets), refuses a project with no training rows, asks before one without test
 rows or a Claude teacher without a key, shows errors beside their field, and a scrolled page never
 changes a combo box. An empty file is never written to."""
 
@@ -253,3 +253,27 @@ def test_the_wizard_does_not_write_to_an_existing_empty_file(wizard, qtbot, tmp_
     wizard.next()
     assert wizard.index == 0 and "already exists" in wizard.data_page.name_error.text()
     assert (folder / "trec.kdproj").stat().st_size == 0
+
+
+def test_the_preview_says_how_each_file_is_read_and_splits_its_columns_so(wizard, qtbot, tmp_path):
+    labels = ("billing", "shipping")
+    semi = tmp_path / "tickets.csv"  # texts with commas: read at the commas, each row would split wrong
+    semi.write_text("text;label\n" + "".join(f"order {i}, late again, please help;{labels[i % 2]}\n"
+                                             for i in range(40)), encoding="utf-8")
+    tabbed = tmp_path / "more_test.csv"
+    tabbed.write_text("text\tlabel\n" + "".join(f"parcel {i}; lost, or stolen\t{labels[i % 2]}\n"
+                                              for i in range(20)), encoding="utf-8")
+    page = add(wizard, qtbot, semi)
+    assert page.read_as.text() == "Read as CSV, semicolon-separated, UTF-8"
+    assert page.preview.columnCount() == 2
+    assert [page.preview.item(0, c).text() for c in range(2)] == ["order 0, late again, please help", "billing"]
+    page = add(wizard, qtbot, tabbed)
+    assert page.read_as.text() == "Read as CSV, tab-separated, UTF-8"
+    assert page.preview.columnCount() == 2 and page.preview.rowCount() == 20
+    assert [page.preview.item(0, c).text() for c in range(2)] == ["parcel 0; lost, or stolen", "billing"]
+    page.files.selectRow(0)  # back to the first file: its own line
+    assert page.read_as.text() == "Read as CSV, semicolon-separated, UTF-8"
+    assert page.preview.item(0, 0).text() == "order 0, late again, please help"
+    page.remove_file(str(semi.resolve()))
+    page.remove_file(str(tabbed.resolve()))
+    assert page.read_as.text() == "" and page.preview_title.text() == ""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdstudio.core.data.readers import (
+    DEFAULT_ENCODING,
     FORMATS,
     bom_encoding,
     check_file,
@@ -55,12 +56,13 @@ class Preview(JobResult):
 
     path: str
     format: str
-    encoding: str
+    encoding: str  # the one the rows were read with (a UTF-16/32 byte-order mark's, else the format's default)
     columns: list[str]
     rows: list[list[str]]
     text_col: str | None
     label_col: str | None
     auto_split: str  # where ``split="auto"`` sends this file's labelled rows
+    delimiter: str | None = None  # a csv file's (sniffed) or a tsv file's; None for the other formats
 
 
 @dataclass(frozen=True)
@@ -202,15 +204,17 @@ def preview(path: str | Path, *, format: str | None = None, encoding: str | None
     check_file(path)
     fmt = format or sniff_format(path)
     encoding = encoding or (bom_encoding(path) if fmt != "parquet" else None)
-    columns, records = read_records(path, fmt, encoding, [0])
+    delimiter = {"csv": sniff_delimiter(path, encoding) if fmt == "csv" else None, "tsv": "\t"}.get(fmt)
+    columns, records = read_records(path, fmt, encoding, [0], delimiter=delimiter)
     rows = []
     for _, record in records:
         rows.append([record.get(c, "") for c in columns])
         if len(rows) >= n:
             break
     text, label = detect_columns(columns, task)
-    return Preview(path=str(path), format=fmt, encoding=encoding or ("latin-1" if fmt == "trec" else "utf-8"),
-                   columns=columns, rows=rows, text_col=text, label_col=label, auto_split=auto_split(path))
+    return Preview(path=str(path), format=fmt, encoding=encoding or DEFAULT_ENCODING.get(fmt, "utf-8"),
+                   columns=columns, rows=rows, text_col=text, label_col=label, auto_split=auto_split(path),
+                   delimiter=delimiter)
 
 
 def preview_job(path: str | Path, *, task: str = "classification", n: int = 20,
