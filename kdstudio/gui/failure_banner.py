@@ -106,6 +106,7 @@ class FailureBanner(QFrame):
         if self.property("kind") != kind:
             self.setProperty("kind", kind)
             restyle(self)
+            restyle(self.title)  # its colour follows the banner's kind
         action = action if action is not None else failure_action(message)
         self._target = action.target if action is not None else ""
         self.action_button.setText(action.text if action is not None else "")
@@ -119,6 +120,7 @@ class FailureBanner(QFrame):
         if self.property("kind") != "warning":
             self.setProperty("kind", "warning")
             restyle(self)
+            restyle(self.title)
         self._target = ""
         self.action_button.hide()
         self.show()

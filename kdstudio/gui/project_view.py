@@ -28,7 +28,7 @@ from kdstudio.gui.failure_banner import FailureBanner
 from kdstudio.gui.harvest_panel import HarvestPanel
 from kdstudio.gui.job_host import JobHost
 from kdstudio.gui.settings import sample_project_path
-from kdstudio.gui.training_panel import TrainingPanel, run_title
+from kdstudio.gui.training_panel import TrainingPanel, run_status_text, run_title
 from kdstudio.gui.widgets import Card, EmptyState, StatTile, button, label
 from kdstudio.gui.worker import Worker
 
@@ -132,7 +132,7 @@ class OverviewPanel(QWidget):
         runs_card.layout_.addWidget(label("Runs", "subheading"))
         runs = self.project.runs()
         if runs:
-            rows = [[run_title(r), r["student"], r["status"], (r.get("started") or "")[:16].replace("T", " ")]
+            rows = [[run_title(r), r["student"], run_status_text(r), (r.get("started") or "")[:16].replace("T", " ")]
                     for r in reversed(runs)]
             runs_card.layout_.addWidget(_table(["Run", "Student", "Status", "Started"], rows), 1)
         else:

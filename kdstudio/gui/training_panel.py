@@ -81,6 +81,11 @@ def run_title(run: dict[str, Any]) -> str:
     return f"#{run['id']} {run['student']} {kind}"
 
 
+def run_status_text(run: dict[str, Any]) -> str:
+    """A run's status as shown: ``interrupted`` for a run its process left running (killed, crashed)."""
+    return "interrupted" if is_interrupted(run) else STATUS_WORDS.get(run["status"], run["status"])
+
+
 class StudentDialog(QDialog):
     """The wizard's student and settings steps, on their own."""
 
@@ -322,7 +327,7 @@ class TrainingPanel(QWidget):
         for run in reversed(runs):
             metrics = run.get("summary", {})
             extra = run_score_text(metrics)
-            status = "interrupted" if is_interrupted(run) else STATUS_WORDS.get(run["status"], run["status"])
+            status = run_status_text(run)
             text = f"{run_title(run)}\n{status}" \
                    f"{extra} · {(run.get('started') or '')[5:16].replace('T', ' ')}"
             item = QListWidgetItem(text)

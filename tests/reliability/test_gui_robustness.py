@@ -19,7 +19,7 @@ import sys
 import pytest
 from fakes import anthropic_server
 from gui.conftest import _gui_app, _no_qt_object_in_a_reference_cycle, make_project  # noqa: F401 - autouse
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QTableWidget
 
 from kdstudio.core.errors import Cancelled
 from kdstudio.core.events import CancelToken, Progress
@@ -264,6 +264,9 @@ def test_a_run_left_running_by_a_killed_process_is_shown_interrupted_and_resume_
         with Project(project_path) as p:
             assert is_interrupted(p.run(run)) and p.run(run)["status"] == "cancelled"
         assert panel.runs.item(0).text().split("\n")[1].startswith("interrupted · ")
+        overview_status = [t.item(0, 2).text() for t in w.project_view.overview.findChildren(QTableWidget)
+                           if t.columnCount() == 4 and t.horizontalHeaderItem(2).text() == "Status"]
+        assert overview_status and set(overview_status) == {"interrupted"}  # the Overview says it the same way
         assert panel.resume_button.isVisibleTo(panel) and panel.resume_button.text() == f"Resume run #{run}"
         assert panel.log_line.text() == (f"Run #{run} was interrupted (the app stopped while it trained): "
                                          f"Resume continues run #{run} from its last checkpoint.")
