@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import pytest
+import torch  # noqa: F401 - up front: a first import inside a job leaves cycles that hold its worker and window
 from fakes import anthropic_server
 from gui.conftest import _gui_app, _no_qt_object_in_a_reference_cycle, make_project  # noqa: F401 - autouse
 from PySide6.QtWidgets import QMessageBox, QTableWidget
