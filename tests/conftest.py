@@ -40,3 +40,16 @@ def datasets() -> Path:
     if not DATASETS.is_dir():
         pytest.skip("shared data sets not available")
     return DATASETS
+
+
+@pytest.fixture
+def memory_keyring():
+    """A working keyring, in memory only, for the tests that store a key in it."""
+    import keyring
+    from fakes.keyrings import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

@@ -12,10 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
-import keyring
 import pytest
 import torch
-from fakes.keyrings import MemoryKeyring
 
 from kdstudio import __version__
 from kdstudio.cli import main
@@ -40,15 +38,6 @@ def cli(capsys, *args: str) -> tuple[int, str]:
     out = capsys.readouterr()
     assert "Traceback" not in out.err
     return code, out.out
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 
 import keyring
 import pytest
-from fakes.keyrings import MemoryKeyring
 
 from kdstudio.core import secrets
 from kdstudio.core.errors import ConfigError
@@ -83,15 +82,6 @@ def test_a_broken_override_file_is_a_clear_config_error():
     (app_home() / "prices.json").write_text(json.dumps({"models": {"claude-x": {"input": -1, "output": 1}}}))
     with pytest.raises(ConfigError, match="non-negative"):
         pricing.price("claude-x")
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_environment_variable_comes_first(monkeypatch, memory_keyring):

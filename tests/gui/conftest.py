@@ -141,3 +141,18 @@ def add_fake_run(path: Path, steps: int = 300, *, student: str = "bilstm", statu
 @pytest.fixture
 def project_path(tmp_path) -> Path:
     return make_project(tmp_path)
+
+
+@pytest.fixture
+def window(qtbot, project_path):
+    """The main window with the project at ``project_path`` open; its jobs stopped afterwards."""
+    from kdstudio.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_project(project_path)
+    yield w
+    w.jobs.stop(timeout_s=10)
+    if w.project_view is not None:
+        w.project_view.close_project()

@@ -12,18 +12,6 @@ from kdstudio.gui.failure_banner import FailureBanner, ended_words, failure_acti
 from kdstudio.gui.main_window import MainWindow
 
 
-@pytest.fixture
-def window(qtbot, project_path):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_project(project_path)
-    yield w
-    w.jobs.stop(timeout_s=10)
-    if w.project_view is not None:
-        w.project_view.close_project()
-
-
 def cli_error(capsys, *argv: str) -> str:
     """What ``kdstudio ARGV`` prints after ``kdstudio: error:`` (the one line a person reads)."""
     from kdstudio.cli import main

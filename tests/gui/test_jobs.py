@@ -13,17 +13,6 @@ from kdstudio.gui.main_window import MainWindow
 FAST = {"student": "bilstm", "epochs": 2, "batch_size": 16, "hard_labels": True, "seed": 0}
 
 
-@pytest.fixture
-def window(qtbot, project_path):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_project(project_path)
-    yield w
-    w.jobs.stop(timeout_s=10)
-    w.project_view.close_project()
-
-
 def test_training_started_from_the_gui_finishes_and_its_plots_hold_the_points(window, qtbot, project_path):
     panel = window.project_view.training
     panel.config.update(FAST)

@@ -45,23 +45,6 @@ def api(fake_anthropic, monkeypatch):
 
 
 @pytest.fixture
-def project_path(tmp_path):
-    return make_project(tmp_path)
-
-
-@pytest.fixture
-def window(qtbot, project_path):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_project(project_path)
-    yield w
-    w.jobs.stop(timeout_s=10)
-    if w.project_view is not None:
-        w.project_view.close_project()
-
-
-@pytest.fixture
 def answers(monkeypatch):
     """What QMessageBox.question answers (``answers.append(Yes)``) and what every box said."""
     class Answers(list):

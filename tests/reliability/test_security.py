@@ -23,10 +23,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-import keyring
 import pytest
 from fakes.anthropic_server import FakeAnthropic, _error, _Reply
-from fakes.keyrings import MemoryKeyring
 from fakes.tiny_models import LABELS, build_toy_project
 
 from kdstudio import cli
@@ -266,15 +264,6 @@ class EchoingAPI(FakeAnthropic):
         if fault == "401":
             return _Reply(401, _error("authentication_error", f"invalid x-api-key {KEY}"))
         return super().answer(body, fault, **kw)
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def files_under(*roots: Path) -> list[Path]:
