@@ -182,3 +182,20 @@ def test_a_write_that_waits_too_long_for_another_process_says_so_in_one_line(tmp
         holder.close()
     with Project(path) as project:
         assert project.labels() == []
+
+
+
+@pytest.mark.parametrize(("message", "says"), [
+    ("attempt to write a readonly database", "is read-only); nothing was changed"),
+    ("database or disk is full", "the disk is full"),
+    ("disk I/O error", "the disk failed a read or write"),
+    ("database is locked", "another process kept the project busy"),
+])
+def test_each_storage_failure_sqlite_reports_has_its_one_line(tmp_path, message, says):
+    import sqlite3
+
+    from kdstudio.core.store.project import storage_error
+
+    error = storage_error(tmp_path / "p.kdproj", sqlite3.OperationalError(message))
+    assert error is not None and says in str(error) and "\n" not in str(error)
+    assert storage_error(tmp_path / "p.kdproj", sqlite3.OperationalError("no such table: x")) is None

@@ -68,6 +68,9 @@ def storage_error(path: Path, exc: sqlite3.OperationalError) -> ProjectError | N
     if "readonly" in text:
         return ProjectError(f"{path}: cannot be written (the file or its folder is read-only); "
                             "nothing was changed")
+    if "disk I/O error" in text:
+        return ProjectError(f"{path}: the disk failed a read or write ({text}); everything stored before is kept; "
+                            "check the disk (or a network folder's connection) and run it again")
     if "database is locked" in text:
         return ProjectError(f"{path}: another process kept the project busy for over {BUSY_TIMEOUT_S:g} s "
                             "(a running job of another KD Studio?); nothing was changed; try again when it finishes")
