@@ -61,22 +61,26 @@ def _damaged(exc: sqlite3.DatabaseError) -> str:
     return f"not a KD Studio project ({exc})"
 
 
+#: what SQLite says when the disk or the file system refuses a write, and the line a person reads
+#: (``{text}``: SQLite's own words)
+STORAGE_ERRORS = (
+    ("readonly", "cannot be written (the file or its folder is read-only); nothing was changed"),
+    ("disk I/O error", "the disk failed a read or write ({text}); everything stored before is kept; check the "
+                       "disk (or a network folder's connection) and run it again"),
+    ("database is locked", "another process kept the project busy for over {busy:g} s (a running job of another "
+                           "KD Studio?); nothing was changed; try again when it finishes"),
+    ("disk is full", "the disk is full ({text}); everything stored before is kept; free some space and run it again"),
+)
+
+
 def storage_error(path: Path, exc: sqlite3.OperationalError) -> ProjectError | None:
     """The one-line error for a write the disk or the file system refused (read-only file or
-    folder, full disk), or None for any other SQLite error. Nothing of the refused write is kept."""
+    folder, disk I/O error, busy, full disk), or None for any other SQLite error. Nothing of the
+    refused write is kept."""
     text = str(exc)
-    if "readonly" in text:
-        return ProjectError(f"{path}: cannot be written (the file or its folder is read-only); "
-                            "nothing was changed")
-    if "disk I/O error" in text:
-        return ProjectError(f"{path}: the disk failed a read or write ({text}); everything stored before is kept; "
-                            "check the disk (or a network folder's connection) and run it again")
-    if "database is locked" in text:
-        return ProjectError(f"{path}: another process kept the project busy for over {BUSY_TIMEOUT_S:g} s "
-                            "(a running job of another KD Studio?); nothing was changed; try again when it finishes")
-    if "disk is full" in text:
-        return ProjectError(f"{path}: the disk is full ({text}); everything stored before is kept; free some "
-                            "space and run it again")
+    for needle, message in STORAGE_ERRORS:
+        if needle in text:
+            return ProjectError(f"{path}: " + message.format(text=text, busy=BUSY_TIMEOUT_S))
     return None
 
 
